@@ -1,0 +1,74 @@
+"""The typed events a generation yields: the contract the app, the server and `--stream` share.
+
+A generation yields, in order: optional `Note`s, one `Step` per forward pass, `Commit`s whenever
+tokens become final (append-only: provisional text never enters `Commit.text`), and one `Done`.
+Every event is a plain dataclass; `to_json()` gives the JSON-lines form of `--stream`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+PassKind = Literal["prefill", "ar", "denoise", "draft", "verify", "quadratic"]
+MASKED = -1  # token id shown for a still-masked slot
+
+
+@dataclass
+class Note:
+    """Something the user should see: a mode fallback, a switch to AR, a truncated prompt."""
+
+    message: str
+    type: str = "note"
+
+
+@dataclass
+class Step:
+    """One forward pass. `tokens`, `committed`, `confidence` and `commit_step` describe every
+    slot of the current block (for AR and prefill: the tokens this pass produced)."""
+
+    kind: PassKind
+    block: int
+    step: int
+    nfe: int
+    tokens: list[int]
+    committed: list[bool]
+    confidence: list[float]
+    commit_step: list[int]  # step at which each slot was committed, -1 while provisional
+    drafted: list[int] | None = None  # self-spec: the drafted tokens
+    accepted: int | None = None  # self-spec: how many were accepted this cycle (bonus included)
+    elapsed: float = 0.0  # seconds since the generation started
+    type: str = "step"
+
+
+@dataclass
+class Commit:
+    """Tokens that just became final, with their text delta (UTF-8-safe)."""
+
+    token_ids: list[int]
+    text: str
+    n_tokens: int  # total committed so far
+    type: str = "commit"
+
+
+@dataclass
+class Done:
+    text: str
+    token_ids: list[int]
+    n_tokens: int
+    nfe: int
+    tokens_per_forward: float
+    seconds: float
+    tokens_per_second: float
+    mode: str
+    stop_reason: Literal["eos", "stop", "length", "cancelled"]
+    accepted_histogram: dict[int, int] = field(default_factory=dict)
+    type: str = "done"
+
+
+Event = Union[Note, Step, Commit, Done]
+
+
+def to_json(event: Event) -> dict[str, Any]:
+    return dataclasses.asdict(event)

@@ -1,0 +1,144 @@
+"""The NLD decoder (Ministral-3 backbone), read top to bottom.
+
+Module names equal the checkpoint's tensor names (`encoder.layers.N.self_attn.q_proj.weight`,
+`diffusion_head.weight`), so an NLD `model.safetensors` loads without renaming.
+
+Every forward takes absolute positions and an attention pattern (causal, bidirectional over
+[cache + chunk], or an explicit chunk mask); it stages the chunk's K/V after the cache and the
+caller decides with `KVCache.commit` whether they stay. Without a cache (training) the
+pattern applies to the chunk alone.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.cache import KVCache
+from engine.config import ModelConfig
+from engine.rope import Rotary
+from kernels import ops
+from kernels.ops import Pattern
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return ops.rms_norm(x, self.weight, self.eps, residual)
+
+
+class LoRA(nn.Module):
+    """A low-rank delta `scale * B(A(x))`; NLD's linear-spec adapter sits on o_proj."""
+
+    def __init__(self, d_in: int, d_out: int, rank: int, scale: float):
+        super().__init__()
+        self.lora_A = nn.Linear(d_in, rank, bias=False)
+        self.lora_B = nn.Linear(rank, d_out, bias=False)
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lora_B(self.lora_A(x)) * self.scale
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_heads, self.n_kv, self.head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        inner = self.n_heads * self.head_dim
+        self.q_proj = nn.Linear(cfg.hidden_size, inner, bias=False)
+        self.k_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=False)
+        self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=False)
+        self.o_proj = nn.Linear(inner, cfg.hidden_size, bias=False)
+        self.o_lora: LoRA | None = None
+
+    def forward(self, x, rope, cache: KVCache | None, layer: int, pattern: Pattern, mask, lora: bool):
+        b, t, _ = x.shape
+        q = self.q_proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
+        q, k = ops.rope(q, k, *rope)
+        cache_len = 0
+        if cache is not None:
+            cache_len = cache.length
+            k, v = cache.stage(layer, k, v)
+        o = ops.attention(q, k, v, cache_len, pattern, mask).transpose(1, 2).reshape(b, t, -1)
+        out = self.o_proj(o)
+        if lora and self.o_lora is not None:
+            out = out + self.o_lora(o)
+        return out
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.self_attn = Attention(cfg)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.mlp = MLP(cfg)
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+
+
+class NLDModel(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.encoder = Encoder(cfg)
+        self.diffusion_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+        self.rotary: Rotary | None = None  # built lazily on the weights' device
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        positions: torch.Tensor,
+        cache: KVCache | None = None,
+        pattern: Pattern = Pattern.CAUSAL,
+        mask: torch.Tensor | None = None,
+        lora: bool = False,
+    ) -> torch.Tensor:
+        """tokens [B, T], positions [T] -> final hidden states [B, T, hidden] (call `logits` on rows you need)."""
+        if self.rotary is None or self.rotary.inv_freq.device != tokens.device:
+            self.rotary = Rotary(self.config, tokens.device)
+        rope = self.rotary(positions)
+        x = self.encoder.embed_tokens(tokens)
+        residual = None
+        for i, layer in enumerate(self.encoder.layers):
+            h, residual = layer.input_layernorm(x, residual)
+            x = layer.self_attn(h, rope, cache, i, pattern, mask, lora)
+            h, residual = layer.post_attention_layernorm(x, residual)
+            x = layer.mlp(h)
+        return self.encoder.norm(x, residual)[0]
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """fp32 logits with the mask token excluded (NLD engines never emit it)."""
+        out = self.diffusion_head(hidden).float()
+        out[..., self.config.mask_token_id] = float("-inf")
+        return out
+
+    def new_cache(self, capacity: int, scratch: int | None = None) -> KVCache:
+        """A cache for `capacity` tokens plus scratch room for the widest pass (quadratic B x (B+1))."""
+        cfg, w = self.config, self.diffusion_head.weight
+        scratch = scratch if scratch is not None else cfg.block_size * (cfg.block_size + 1)
+        return KVCache(cfg.num_hidden_layers, cfg.num_key_value_heads, cfg.head_dim, capacity, scratch, w.device, w.dtype)

@@ -1,0 +1,22 @@
+"""Torch reference for the diffusion commit step and the self-speculation accept length."""
+
+from __future__ import annotations
+
+import torch
+
+
+def argmax_confidence_ref(logits: torch.Tensor, mask_id: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row: the argmax with `mask_id` excluded and its softmax probability (the confidence)."""
+    logits = logits.float()
+    if mask_id is not None:
+        logits = logits.clone()
+        logits[..., mask_id] = float("-inf")
+    probs = torch.softmax(logits, dim=-1)
+    conf, ids = probs.max(dim=-1)
+    return ids, conf
+
+
+def accept_length_ref(draft: torch.Tensor, target: torch.Tensor) -> int:
+    """Number of leading positions where draft equals target (both 1-D, same length)."""
+    mismatch = (draft != target).nonzero()
+    return int(mismatch[0, 0]) if len(mismatch) else int(draft.numel())

@@ -1,0 +1,38 @@
+"""Choose Triton kernels or torch references: `NEMODIFF_KERNELS=auto|triton|torch`.
+
+`auto` uses Triton on CUDA tensors and torch elsewhere. `triton` forces Triton everywhere,
+which on a CPU only works with `TRITON_INTERPRET=1` (slow, used by the tests).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+BACKENDS = ("auto", "triton", "torch")
+_backend: str | None = None
+
+
+def set_backend(name: str) -> None:
+    """Override the environment for this process (the CLI's `--kernels` flag)."""
+    global _backend
+    if name not in BACKENDS:
+        raise ValueError(f"unknown kernel backend {name!r}: choose one of {', '.join(BACKENDS)}")
+    _backend = name
+
+
+def backend() -> str:
+    name = _backend or os.environ.get("NEMODIFF_KERNELS", "auto")
+    if name not in BACKENDS:
+        raise ValueError(f"NEMODIFF_KERNELS={name!r}: choose one of {', '.join(BACKENDS)}")
+    return name
+
+
+def use_triton(t: torch.Tensor) -> bool:
+    name = backend()
+    if name == "torch":
+        return False
+    if name == "triton":
+        return True
+    return t.is_cuda

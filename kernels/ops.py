@@ -1,0 +1,56 @@
+"""The kernel entry points the engine calls; each routes to Triton or its torch reference.
+
+Triton modules are imported lazily so a CPU-only install never needs Triton.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from kernels.attention_ref import Pattern, attention_ref
+from kernels.commit_ref import accept_length_ref, argmax_confidence_ref
+from kernels.dispatch import use_triton
+from kernels.rmsnorm_ref import rms_norm_ref
+from kernels.rope_ref import rope_ref
+
+__all__ = ["Pattern", "attention", "rms_norm", "rope", "argmax_confidence", "accept_length"]
+
+
+def attention(q, k, v, cache_len: int, pattern: Pattern, mask=None, scale=None) -> torch.Tensor:
+    if use_triton(q):
+        from kernels.attention import attention_triton
+
+        return attention_triton(q, k, v, cache_len, pattern, mask, scale)
+    return attention_ref(q, k, v, cache_len, pattern, mask, scale)
+
+
+def rms_norm(x, weight, eps: float, residual=None) -> tuple[torch.Tensor, torch.Tensor]:
+    if use_triton(x):
+        from kernels.rmsnorm import rms_norm_triton
+
+        return rms_norm_triton(x, weight, eps, residual)
+    return rms_norm_ref(x, weight, eps, residual)
+
+
+def rope(q, k, cos, sin, q_scale) -> tuple[torch.Tensor, torch.Tensor]:
+    if use_triton(q):
+        from kernels.rope import rope_triton
+
+        return rope_triton(q, k, cos, sin, q_scale)
+    return rope_ref(q, k, cos, sin, q_scale)
+
+
+def argmax_confidence(logits, mask_id: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    if use_triton(logits):
+        from kernels.commit import argmax_confidence_triton
+
+        return argmax_confidence_triton(logits, mask_id)
+    return argmax_confidence_ref(logits, mask_id)
+
+
+def accept_length(draft, target) -> int:
+    if use_triton(draft):
+        from kernels.commit import accept_length_triton
+
+        return accept_length_triton(draft, target)
+    return accept_length_ref(draft, target)

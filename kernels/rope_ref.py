@@ -1,0 +1,20 @@
+"""Torch reference rotary embedding (half-rotation layout) with the position-dependent query scale."""
+
+from __future__ import annotations
+
+import torch
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def rope_ref(
+    q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, q_scale: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """q [B, Hq, T, D], k [B, Hkv, T, D]; cos, sin [T, D]; q_scale [T]. Returns rotated (q, k)."""
+    cos, sin = cos.to(q.dtype), sin.to(q.dtype)
+    q = (q * cos + _rotate_half(q) * sin) * q_scale.to(q.dtype)[:, None]
+    k = k * cos + _rotate_half(k) * sin
+    return q, k
