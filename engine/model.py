@@ -56,7 +56,7 @@ class Attention(nn.Module):
         self.o_proj = nn.Linear(inner, cfg.hidden_size, bias=False)
         self.o_lora: LoRA | None = None
 
-    def forward(self, x, rope, cache: KVCache | None, layer: int, pattern: Pattern, mask, lora: bool):
+    def forward(self, x, rope, cache: KVCache | None, layer: int, pattern: Pattern, mask, lora: bool | torch.Tensor):
         b, t, _ = x.shape
         q = self.q_proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
@@ -68,8 +68,9 @@ class Attention(nn.Module):
             k, v = cache.stage(layer, k, v)
         o = ops.attention(q, k, v, cache_len, pattern, mask).transpose(1, 2).reshape(b, t, -1)
         out = self.o_proj(o)
-        if lora and self.o_lora is not None:
-            out = out + self.o_lora(o)
+        if self.o_lora is not None and lora is not False:
+            delta = self.o_lora(o)
+            out = out + (delta if lora is True else delta * lora.to(delta.dtype)[:, None])
         return out
 
 
@@ -116,9 +117,12 @@ class NLDModel(nn.Module):
         cache: KVCache | None = None,
         pattern: Pattern = Pattern.CAUSAL,
         mask: torch.Tensor | None = None,
-        lora: bool = False,
+        lora: bool | torch.Tensor = False,
     ) -> torch.Tensor:
-        """tokens [B, T], positions [T] -> final hidden states [B, T, hidden] (call `logits` on rows you need)."""
+        """tokens [B, T], positions [T] -> final hidden states [B, T, hidden] (call `logits` on rows you need).
+
+        `lora` switches the linear-spec adapter on for every token, or (a bool [T]) for some tokens.
+        """
         if self.rotary is None or self.rotary.inv_freq.device != tokens.device:
             self.rotary = Rotary(self.config, tokens.device)
         rope = self.rotary(positions)

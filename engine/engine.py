@@ -1,0 +1,156 @@
+"""The engine: one loaded model serving generation requests as streams of events."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import torch
+
+from engine import fim
+from engine.events import Done, Event, Note, Step
+from engine.healing import HealConstraint, back_off
+from engine.modes.ar import run_ar
+from engine.modes.context import Context
+from engine.modes.diffusion import run_diffusion
+from engine.modes.self_spec import run_linear, run_quadratic
+from engine.request import GenerationConfig, Request
+from engine.runner import HFRunner, NativeRunner
+from engine.sampling import Sampler
+from engine.sequence import Sequence
+from engine.tokenizer import Tokenizer
+
+
+class Generation:
+    """An iterator of events for one request; `cancel()` (from any thread) stops it within one forward."""
+
+    def __init__(self, engine: "Engine", request: Request):
+        self._cancel = threading.Event()
+        self._events = engine._run(request, self._cancel.is_set)
+
+    def __iter__(self) -> Iterator[Event]:
+        return self._events
+
+    def __next__(self) -> Event:
+        return next(self._events)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def close(self) -> None:
+        self._events.close()
+
+
+class Engine:
+    def __init__(self, loaded):
+        self.name = loaded.name
+        self.native = loaded.native
+        self.device = loaded.device
+        self.model = loaded.model.eval().requires_grad_(False)
+        self.model_config = loaded.config
+        self.lora_loaded = getattr(loaded, "lora_loaded", False)
+        mask_id = loaded.config.mask_token_id if loaded.native else None
+        eos_id = loaded.config.eos_token_id if loaded.native else None
+        self.tokenizer = Tokenizer(loaded.tokenizer, eos_id=eos_id, mask_id=mask_id)
+        self.fim_format = fim.detect(self.tokenizer)
+        self.runner = NativeRunner(loaded.model) if loaded.native else HFRunner(loaded.model, mask_id)
+        cfg = loaded.config
+        self.default_block_size = cfg.block_size if loaded.native else 32
+        self.default_threshold = cfg.threshold if loaded.native else 0.9
+        self._lock = threading.Lock()
+
+    def generate(self, request: Request) -> Generation:
+        return Generation(self, request)
+
+    def complete(self, request: Request) -> Done:
+        """Run a request to the end and return its final event."""
+        done = None
+        for event in self.generate(request):
+            if isinstance(event, Done):
+                done = event
+        return done
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def resolve_mode(self, config: GenerationConfig) -> tuple[str, list[str]]:
+        """The mode that will actually run ("ar", "diffusion", "self-spec-linear", ...), and notes."""
+        if not self.native:
+            if config.mode in ("ar", "auto"):
+                return "ar", []
+            return "ar", [f"{self.name} is not an NLD checkpoint: mode {config.mode!r} is unavailable, running AR"]
+        mode = config.mode
+        if mode == "auto":
+            mode = "self-spec"
+            spec = "quadratic" if self.device.type == "cuda" else "linear"
+            return f"self-spec-{spec}", []
+        return (f"self-spec-{config.speculation}" if mode == "self-spec" else mode), []
+
+    def _prompt(self, request: Request) -> tuple[list[int], str, set[int], list[str]]:
+        """Prompt ids, the characters backed off for token healing, extra stop ids, notes."""
+        tok, heal = self.tokenizer, request.config.heal
+        notes: list[str] = []
+        if request.is_fim and self.fim_format is None:
+            notes.append(f"{self.name} has no fill-in-the-middle tokens: completing the prefix only")
+        if request.is_fim and self.fim_format is not None:
+            prefix, removed = back_off(tok, request.prefix or "") if heal else (request.prefix or "", "")
+            ids = self.fim_format.ids(tok, prefix, request.suffix)
+            return ids, removed, self.fim_format.stop_ids(tok), notes
+        text = request.prompt if request.prompt is not None else (request.prefix or "")
+        kept, removed = back_off(tok, text) if heal else (text, "")
+        ids = tok.template_prefix + tok.encode(kept)
+        if not ids:
+            ids = [tok.bos_id if tok.bos_id is not None else tok.eos_id]
+        return ids, removed, set(), notes
+
+    def _run(self, request: Request, cancelled) -> Iterator[Event]:
+        config = request.config.validate()
+        config = config.replace(block_size=config.block_size or self.default_block_size,
+                                threshold=self.default_threshold if config.threshold is None else config.threshold)
+        mode, notes = self.resolve_mode(config)
+        ids, removed, stop_ids, prompt_notes = self._prompt(request)
+        with self._lock:
+            for message in notes + prompt_notes:
+                yield Note(message)
+            tok = self.tokenizer
+            heal = HealConstraint(tok, removed) if removed else None
+            seq = Sequence(tok, ids, config.max_new_tokens, stop_ids | {tok.eos_id}, config.stop, heal)
+            block = config.block_size
+            runner = self.runner
+            runner.reserve(len(ids) + config.max_new_tokens + block + 1)
+            common = 0
+            for a, b in zip(runner.ids, ids[:-1]):
+                if a != b:
+                    break
+                common += 1
+            runner.crop(common)
+            sampler = Sampler(config.temperature, config.top_p, config.seed, self.device)
+            ctx = Context(runner, seq, sampler, config, block, tok.mask_id, cancelled, auto=config.mode == "auto")
+            if not cancelled():
+                logits = runner.extend(ids[common:])
+                first, conf = ctx.pick_ar(logits)
+                step = ctx.ar_step_event("prefill", first, conf)
+                yield step
+                yield from ctx.emit([first])
+                if heal is not None:
+                    first = yield from run_ar(ctx, first, until=lambda: not heal.active)
+                if mode == "ar":
+                    yield from run_ar(ctx, first)
+                elif mode == "diffusion":
+                    yield from run_diffusion(ctx, first)
+                elif mode == "self-spec-linear":
+                    yield from run_linear(ctx, first)
+                else:
+                    yield from run_quadratic(ctx, first)
+            if not seq.finished:
+                seq.stop_reason = "cancelled"
+            seconds = seq.elapsed()
+            n = len(seq.out)
+            yield Done(text=seq.text, token_ids=list(seq.out), n_tokens=n, nfe=seq.nfe,
+                       tokens_per_forward=n / max(seq.nfe, 1), seconds=seconds,
+                       tokens_per_second=n / seconds if seconds > 0 else 0.0, mode=mode,
+                       stop_reason=seq.stop_reason, accepted_histogram=dict(sorted(seq.accepted.items())),
+                       notes=notes + prompt_notes, tokens_cached=common)

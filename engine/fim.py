@@ -1,0 +1,45 @@
+"""Fill-in-the-middle prompt formats, detected from the tokenizer's vocabulary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.tokenizer import Tokenizer
+
+
+@dataclass(frozen=True)
+class FimFormat:
+    name: str
+    prefix: str
+    suffix: str
+    middle: str
+    stops: tuple[str, ...] = ()  # extra special tokens that end the middle
+    spaced: bool = False  # CodeLlama: `<PRE> {p} <SUF>{s} <MID>`
+
+    def ids(self, tok: Tokenizer, prefix: str, suffix: str) -> list[int]:
+        pre, suf, mid = (tok.token_id(t) for t in (self.prefix, self.suffix, self.middle))
+        if self.spaced:
+            return [pre] + tok.encode(" " + prefix) + [suf] + tok.encode(" " + suffix) + [mid]
+        return [pre] + tok.encode(prefix) + [suf] + tok.encode(suffix) + [mid]
+
+    def stop_ids(self, tok: Tokenizer) -> set[int]:
+        ids = (tok.token_id(t) for t in (self.prefix, self.suffix, self.middle, *self.stops))
+        return {i for i in ids if i is not None}
+
+
+FORMATS = (
+    # Our demo model uses StarCoder's spelling, plus a file separator.
+    FimFormat("starcoder", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", ("<fim_pad>", "<file_sep>", "<|endoftext|>")),
+    FimFormat("qwen2.5-coder", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>",
+              ("<|fim_pad|>", "<|file_sep|>", "<|repo_name|>", "<|endoftext|>")),
+    FimFormat("deepseek-coder", "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>", ("<|EOT|>",)),
+    FimFormat("codellama", "▁<PRE>", "▁<SUF>", "▁<MID>", ("▁<EOT>",), spaced=True),
+)
+
+
+def detect(tok: Tokenizer) -> FimFormat | None:
+    """The first format whose three markers are all single tokens of this vocabulary."""
+    for fmt in FORMATS:
+        if all(tok.token_id(t) is not None for t in (fmt.prefix, fmt.suffix, fmt.middle)):
+            return fmt
+    return None

@@ -1,0 +1,50 @@
+"""What every decoding mode works with, and the two moves they all share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from engine.events import Event, Step
+from engine.request import GenerationConfig
+from engine.sampling import Sampler
+from engine.sequence import Sequence
+
+
+@dataclass
+class Context:
+    runner: object  # NativeRunner or HFRunner
+    seq: Sequence
+    sampler: Sampler
+    config: GenerationConfig
+    block_size: int
+    mask_id: int | None
+    cancelled: Callable[[], bool]
+    auto: bool = False  # mode "auto": may fall back to AR when drafts never match
+
+    @property
+    def running(self) -> bool:
+        return not self.seq.finished and not self.cancelled()
+
+    def pick_ar(self, logits: torch.Tensor) -> tuple[int, float]:
+        """Choose the next AR token from logits [V], honouring an active token-healing constraint."""
+        heal = self.seq.heal
+        if heal is not None and heal.active:
+            logits = logits.masked_fill(~heal.allowed(logits.shape[-1], logits.device), float("-inf"))
+        ids, conf = self.sampler.pick(logits[None], self.mask_id)
+        tok = int(ids[0])
+        if heal is not None and heal.active:
+            heal.advance(tok)
+        return tok, float(conf[0])
+
+    def emit(self, ids: list[int]) -> Iterator[Event]:
+        """Commit final tokens to the sequence and yield the resulting Commit event, if any."""
+        event = self.seq.commit(ids)
+        if event is not None:
+            yield event
+
+    def ar_step_event(self, kind: str, tok: int, conf: float, block: int = 0) -> Step:
+        return Step(kind=kind, block=block, step=self.seq.nfe, nfe=self.seq.nfe, tokens=[tok], committed=[True],
+                    confidence=[conf], commit_step=[0], elapsed=self.seq.elapsed())

@@ -1,0 +1,129 @@
+"""Random NLD checkpoints of any preset size: for tests, benchmarks and memory planning without a download.
+
+The tensors are generated chunk by chunk from seeded generators and written straight into a
+hand-built safetensors file, so writing an 8B or 14B checkpoint needs memory for one chunk, never
+for the model. Every size stores bf16, like the released checkpoints (tiny is still < 300 kB).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import struct
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+
+from engine.config import ModelConfig, preset
+from engine.model import NLDModel
+
+Progress = Callable[[int, int, str], None]
+
+_CHUNK_ELEMENTS = 1 << 24  # 32 MiB of bf16 per write, 64 MiB of fp32 while generating it
+_SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", "<|mask|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<file_sep>"]
+
+
+def write_random_checkpoint(
+    dir: str | Path, size: str | ModelConfig = "tiny", seed: int = 0, progress: Progress | None = None
+) -> Path:
+    """Write config.json, a tokenizer and a random bf16 model.safetensors for a preset (or a custom config).
+
+    The tokenizer is a small byte-level BPE (at most 512 tokens) whatever the size: larger vocabularies
+    simply hold ids it never produces. The config's bos/eos/pad/mask ids are set to the tokenizer's.
+    Returns the directory.
+    """
+    out = Path(dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = _tokenizer()
+    cfg = preset(size) if isinstance(size, str) else size
+    if cfg.vocab_size < len(tokenizer):
+        raise ValueError(f"vocab_size {cfg.vocab_size} is smaller than the tokenizer's {len(tokenizer)} tokens")
+    cfg = dataclasses.replace(
+        cfg,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        mask_token_id=tokenizer.mask_token_id,
+    )
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    tokenizer.save_pretrained(out)
+    with torch.device("meta"):
+        shapes = [(name, tuple(p.shape)) for name, p in NLDModel(cfg).named_parameters()]
+    _write_safetensors(out / "model.safetensors", shapes, lambda i, shape: _random_chunks(shape, seed, i), progress)
+    return out
+
+
+def _tokenizer():
+    """A byte-level BPE trained in milliseconds on Python's keywords and builtin names.
+
+    Special tokens come first, so bos/eos/pad/mask are ids 1/2/3/4 as in the tiny preset.
+    """
+    import builtins
+    import keyword
+
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=512,
+        special_tokens=_SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    names = keyword.kwlist + sorted(n for n in dir(builtins) if not n.startswith("_"))
+    tok.train_from_iterator([" ".join(names), "def f(x):\n    return x\n"], trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        mask_token="<|mask|>",
+        additional_special_tokens=_SPECIAL_TOKENS[5:],
+    )
+
+
+def _random_chunks(shape: tuple[int, ...], seed: int, index: int) -> Iterator[torch.Tensor]:
+    """Ones for norms; for matrices normal(0, max(0.02, 1/sqrt(fan_in))) rows, so even a tiny model's
+    activations and logits keep unit scale (0.02 alone would make its softmax nearly flat)."""
+    if len(shape) == 1:
+        yield torch.ones(shape)
+        return
+    rows, cols = shape
+    std = max(0.02, cols**-0.5)
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + index)
+    step = max(1, _CHUNK_ELEMENTS // cols)
+    for start in range(0, rows, step):
+        yield torch.randn(min(step, rows - start), cols, generator=gen) * std
+
+
+def _write_safetensors(
+    path: Path,
+    shapes: list[tuple[str, tuple[int, ...]]],
+    chunks: Callable[[int, tuple[int, ...]], Iterator[torch.Tensor]],
+    progress: Progress | None,
+) -> None:
+    """Write a bf16 safetensors file one chunk at a time: 8-byte little-endian header length,
+    the JSON header (dtype, shape, data_offsets per tensor), then the raw tensor bytes in order."""
+    header: dict[str, object] = {}
+    offset = 0
+    for name, shape in shapes:
+        nbytes = math.prod(shape) * 2
+        header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    header["__metadata__"] = {"format": "pt"}
+    blob = json.dumps(header, separators=(",", ":")).encode()
+    blob += b" " * (-len(blob) % 8)  # the format pads the header so the data starts 8-byte aligned
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(blob)))
+        f.write(blob)
+        for i, (name, shape) in enumerate(shapes):
+            for chunk in chunks(i, shape):
+                f.write(chunk.to(torch.bfloat16).view(torch.uint8).numpy())
+            if progress is not None:
+                progress(i + 1, len(shapes), name)

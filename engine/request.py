@@ -1,0 +1,68 @@
+"""What a caller asks for: the text to complete and how to generate it."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from engine.errors import RequestError
+
+MODES = ("auto", "ar", "diffusion", "self-spec")
+SCHEDULES = ("threshold", "even")
+SPECULATIONS = ("linear", "quadratic")
+
+
+@dataclass
+class GenerationConfig:
+    """How to generate. `mode = "self-spec"` is the one line that picks the decoding mode."""
+
+    mode: str = "auto"
+    speculation: str = "linear"
+    block_size: int | None = None  # None: the checkpoint's default
+    threshold: float | None = None  # diffusion commit threshold; None: the checkpoint's default
+    schedule: str = "threshold"  # diffusion: "threshold", or "even" (same count every step)
+    max_steps: int | None = None  # diffusion: denoising steps per block (default block_size - 1)
+    max_new_tokens: int = 128
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    heal: bool = True  # token healing at the cursor
+
+    def validate(self) -> "GenerationConfig":
+        if self.mode not in MODES:
+            raise RequestError(f"unknown mode {self.mode!r}: choose one of {', '.join(MODES)}")
+        if self.speculation not in SPECULATIONS:
+            raise RequestError(f"unknown speculation {self.speculation!r}: choose linear or quadratic")
+        if self.schedule not in SCHEDULES:
+            raise RequestError(f"unknown schedule {self.schedule!r}: choose threshold or even")
+        if self.max_new_tokens <= 0:
+            raise RequestError(f"max_new_tokens must be positive, got {self.max_new_tokens}")
+        if self.block_size is not None and self.block_size < 2:
+            raise RequestError(f"block_size must be at least 2, got {self.block_size}")
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise RequestError(f"max_steps must be positive, got {self.max_steps}")
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise RequestError(f"threshold must lie in [0, 1], got {self.threshold}")
+        if self.temperature < 0:
+            raise RequestError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise RequestError(f"top_p must lie in (0, 1], got {self.top_p}")
+        return self
+
+    def replace(self, **changes) -> "GenerationConfig":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class Request:
+    """Plain completion of `prompt`, or fill-in-the-middle between `prefix` and `suffix`."""
+
+    prompt: str | None = None
+    prefix: str | None = None
+    suffix: str | None = None
+    config: GenerationConfig = field(default_factory=GenerationConfig)
+
+    @property
+    def is_fim(self) -> bool:
+        return self.suffix is not None

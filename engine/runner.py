@@ -1,0 +1,102 @@
+"""Runs a model over one sequence and owns its cache: the only place forward passes happen.
+
+`NativeRunner` drives the NLD model with every attention pattern; `HFRunner` drives any
+`transformers` causal LM (the AR fallback) through the same `extend`/`crop` interface.
+Both keep the cached token ids so a new request reuses the longest common prompt prefix.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from engine.model import NLDModel
+from kernels.ops import Pattern
+
+
+class NativeRunner:
+    native = True
+
+    def __init__(self, model: NLDModel, capacity: int = 4096):
+        self.model = model
+        self.device = model.diffusion_head.weight.device
+        self.cache = model.new_cache(capacity)
+        self.ids: list[int] = []  # token ids whose K/V the cache holds
+
+    @property
+    def length(self) -> int:
+        return self.cache.length
+
+    def reserve(self, n: int) -> None:
+        """Make room for `n` tokens, reallocating only when a request outgrows the cache."""
+        if n > self.cache.capacity:
+            self.cache = self.model.new_cache(max(n, 2 * self.cache.capacity))
+            self.ids = []
+
+    def crop(self, n: int) -> None:
+        self.cache.crop(n)
+        del self.ids[n:]
+
+    @torch.inference_mode()
+    def forward(self, tokens: list[int], pattern: Pattern, positions: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None, lora: bool | torch.Tensor = False) -> torch.Tensor:
+        """Hidden states [T, H] of a pass that reads the cache and stages (not commits) the chunk."""
+        t = torch.tensor(tokens, device=self.device)
+        if positions is None:
+            positions = torch.arange(self.length, self.length + len(tokens), device=self.device)
+        return self.model(t[None], positions, self.cache, pattern, mask, lora)[0]
+
+    def keep(self, tokens: list[int], offsets: list[int] | None = None) -> None:
+        """Commit the staged chunk's K/V: all of it, or only the chunk positions `offsets`."""
+        keep = None if offsets is None else torch.tensor(offsets, device=self.device)
+        self.cache.commit(len(tokens), keep)
+        self.ids.extend(tokens)
+
+    @torch.inference_mode()
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.model.logits(hidden)
+
+    def extend(self, tokens: list[int]) -> torch.Tensor:
+        """Causal pass that appends `tokens` to the cache; fp32 logits [V] after the last one."""
+        h = self.forward(tokens, Pattern.CAUSAL)
+        self.keep(tokens)
+        return self.logits(h[-1:])[0]
+
+
+class HFRunner:
+    """The AR fallback: a `transformers` causal LM with its own dynamic cache."""
+
+    native = False
+
+    def __init__(self, model, mask_id: int | None = None):
+        from transformers import DynamicCache
+
+        self.model = model
+        self.device = model.device
+        self.mask_id = mask_id
+        self._new_cache = lambda: DynamicCache(config=model.config)
+        self.cache = self._new_cache()
+        self.ids: list[int] = []
+
+    @property
+    def length(self) -> int:
+        return len(self.ids)
+
+    def reserve(self, n: int) -> None:
+        """Dynamic caches grow on their own."""
+
+    def crop(self, n: int) -> None:
+        if n == 0:
+            self.cache = self._new_cache()
+        else:
+            self.cache.crop(n)
+        del self.ids[n:]
+
+    @torch.inference_mode()
+    def extend(self, tokens: list[int]) -> torch.Tensor:
+        t = torch.tensor([tokens], device=self.device)
+        out = self.model(input_ids=t, past_key_values=self.cache, use_cache=True, logits_to_keep=1)
+        self.ids.extend(tokens)
+        logits = out.logits[0, -1].float()
+        if self.mask_id is not None:
+            logits[self.mask_id] = float("-inf")
+        return logits

@@ -1,0 +1,84 @@
+"""One generation's output side: committed tokens, stop rules, text deltas and counters.
+
+Decoding modes call `commit(ids)` with tokens that became final; it applies EOS, stop strings
+and the token budget, and returns the `Commit` event with the new text. Text that could be the
+start of a stop string is held back until it is certain, so emitted text is never retracted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from engine.events import Commit
+from engine.healing import HealConstraint
+from engine.tokenizer import StreamDecoder, Tokenizer
+
+
+class Sequence:
+    def __init__(self, tok: Tokenizer, prompt_ids: list[int], max_new_tokens: int, stop_ids: set[int],
+                 stop: list[str], heal: HealConstraint | None = None):
+        self.tok = tok
+        self.prompt_ids = prompt_ids
+        self.max_new_tokens = max_new_tokens
+        self.stop_ids = stop_ids
+        self.stop = [s for s in stop if s]
+        self.heal = heal
+        self.skip = len(heal.remaining) if heal else 0  # healed characters the caller already has
+        self.out: list[int] = []
+        self.decoder = StreamDecoder(tok, prompt_ids)
+        self.text = ""  # visible text emitted so far
+        self.pending = ""  # decoded text held back (possible start of a stop string)
+        self.stop_reason: str | None = None
+        self.nfe = 0
+        self.accepted = Counter()
+        self.t0 = time.perf_counter()
+
+    @property
+    def finished(self) -> bool:
+        return self.stop_reason is not None
+
+    @property
+    def remaining(self) -> int:
+        return self.max_new_tokens - len(self.out)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def commit(self, ids: list[int]) -> Commit | None:
+        new: list[int] = []
+        for i in ids:
+            if self.finished:
+                break
+            if i in self.stop_ids:
+                self.stop_reason = "eos"
+                break
+            new.append(i)
+            if len(self.out) + len(new) >= self.max_new_tokens:
+                self.stop_reason = "length"
+        self.out.extend(new)
+        raw = self.decoder.push(new)
+        if self.finished:
+            raw += self.decoder.flush()
+        delta = self._visible(raw)
+        if not new and not delta:
+            return None
+        return Commit(token_ids=new, text=delta, n_tokens=len(self.out))
+
+    def _visible(self, raw: str) -> str:
+        """Drop healed characters, cut at a stop string, hold back a possible stop-string start."""
+        if self.skip:
+            cut = min(self.skip, len(raw))
+            raw, self.skip = raw[cut:], self.skip - cut
+        text = self.pending + raw
+        for s in self.stop:
+            at = text.find(s)
+            if at >= 0:
+                text, self.stop_reason = text[:at], "stop"
+        hold = 0
+        if not self.finished:
+            hold = max((k for s in self.stop for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
+        self.pending = text[len(text) - hold:] if hold else ""
+        emitted = text[:len(text) - hold]
+        self.text += emitted
+        return emitted

@@ -1,0 +1,1 @@
+"""Training the bundled demo model: corpus, tokenizer, joint AR + diffusion objective, trainer."""
