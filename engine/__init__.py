@@ -1,9 +1,27 @@
 """nemodiff's headless engine: NLD models in AR, block-diffusion and self-speculation modes.
 
-Typical use::
-
     import engine
-    eng = engine.load("demo")
-    for event in eng.generate(engine.Request(prompt="def add(a, b):\n")):
+    eng = engine.load("demo")                      # a directory, a Hugging Face repo id, or "demo"
+    req = engine.Request(prefix="def add(a, b):\n    ", suffix="\n",
+                         config=engine.GenerationConfig(mode="self-spec"))
+    for event in eng.generate(req):                # Note / Step / Commit / Done events
         ...
+
+`engine` and `kernels` never import the UI (`textual`, `nemodiff_tui`).
 """
+
+from engine.engine import Engine, Generation
+from engine.errors import CheckpointError, NemodiffError, RequestError
+from engine.events import Commit, Done, Event, Note, Step
+from engine.request import GenerationConfig, Request
+
+
+def load(model: str = "demo", device: str = "auto", dtype=None, progress=None) -> Engine:
+    """Load a checkpoint (NLD natively, any other causal LM through transformers) as an Engine."""
+    from engine.loading import load_model
+
+    return Engine(load_model(model, device=device, dtype=dtype, progress=progress))
+
+
+__all__ = ["load", "Engine", "Generation", "GenerationConfig", "Request", "Event", "Note", "Step", "Commit",
+           "Done", "NemodiffError", "CheckpointError", "RequestError"]

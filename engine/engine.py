@@ -153,4 +153,4 @@ class Engine:
                        tokens_per_forward=n / max(seq.nfe, 1), seconds=seconds,
                        tokens_per_second=n / seconds if seconds > 0 else 0.0, mode=mode,
                        stop_reason=seq.stop_reason, accepted_histogram=dict(sorted(seq.accepted.items())),
-                       notes=notes + prompt_notes, tokens_cached=common)
+                       notes=notes + prompt_notes, prompt_token_ids=ids, tokens_cached=common)

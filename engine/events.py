@@ -65,6 +65,7 @@ class Done:
     stop_reason: Literal["eos", "stop", "length", "cancelled"]
     accepted_histogram: dict[int, int] = field(default_factory=dict)  # self-spec: accepted length -> cycles
     notes: list[str] = field(default_factory=list)
+    prompt_token_ids: list[int] = field(default_factory=list)
     tokens_cached: int = 0  # prompt tokens reused from the previous request's cache
     type: str = "done"
 

@@ -17,12 +17,10 @@ from pathlib import Path
 import torch
 
 from engine.config import ModelConfig, preset
+from engine.loading import Progress
 from engine.model import NLDModel
 
-Progress = Callable[[int, int, str], None]
-
 _CHUNK_ELEMENTS = 1 << 24  # 32 MiB of bf16 per write, 64 MiB of fp32 while generating it
-_SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", "<|mask|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<file_sep>"]
 
 
 def write_random_checkpoint(
@@ -30,9 +28,9 @@ def write_random_checkpoint(
 ) -> Path:
     """Write config.json, a tokenizer and a random bf16 model.safetensors for a preset (or a custom config).
 
-    The tokenizer is a small byte-level BPE (at most 512 tokens) whatever the size: larger vocabularies
-    simply hold ids it never produces. The config's bos/eos/pad/mask ids are set to the tokenizer's.
-    Returns the directory.
+    The tokenizer is the demo model's byte-level BPE with under 512 tokens whatever the size: larger
+    vocabularies simply hold ids it never produces. The config's bos/eos/pad/mask ids are set to the
+    tokenizer's. Returns the directory.
     """
     out = Path(dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -56,36 +54,15 @@ def write_random_checkpoint(
 
 
 def _tokenizer():
-    """A byte-level BPE trained in milliseconds on Python's keywords and builtin names.
-
-    Special tokens come first, so bos/eos/pad/mask are ids 1/2/3/4 as in the tiny preset.
-    """
+    """The demo tokenizer's format, trained in milliseconds on Python's keywords and builtin names
+    (about 490 tokens); bos/eos/pad/mask are ids 1/2/3/4, as in the tiny preset. Imported here
+    because it pulls in transformers, which `import engine` should not pay for."""
     import builtins
     import keyword
 
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    from engine.training.tokenizer import build_tokenizer
 
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=512,
-        special_tokens=_SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    names = keyword.kwlist + sorted(n for n in dir(builtins) if not n.startswith("_"))
-    tok.train_from_iterator([" ".join(names), "def f(x):\n    return x\n"], trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="<unk>",
-        bos_token="<s>",
-        eos_token="</s>",
-        pad_token="<pad>",
-        mask_token="<|mask|>",
-        additional_special_tokens=_SPECIAL_TOKENS[5:],
-    )
+    return build_tokenizer([" ".join(keyword.kwlist + sorted(n for n in dir(builtins) if not n.startswith("_")))], 512)
 
 
 def _random_chunks(shape: tuple[int, ...], seed: int, index: int) -> Iterator[torch.Tensor]:

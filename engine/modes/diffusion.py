@@ -38,15 +38,15 @@ def run_diffusion(ctx: Context, seed: int) -> Iterator[Event]:
             chosen = policy.choose(cf, max_steps - step).tolist()
             step += 1
             seq.nfe += 1
-            for j, i in enumerate(masked):
+            for j, i in enumerate(masked):  # left to right, so nothing commits after a new EOS
                 guess[i], conf[i] = int(ids[j]), float(cf[j])
-                if chosen[j]:
+                if chosen[j] and i < end:
                     slots[i], commit_step[i] = guess[i], step
                     if slots[i] in seq.stop_ids:
-                        end = min(end, i + 1)
+                        end = i + 1
             yield Step(kind="denoise", block=block, step=step, nfe=seq.nfe,
                        tokens=[s if s != MASKED else g for s, g in zip(slots, guess)],
-                       committed=[s != MASKED for s in slots], confidence=conf, commit_step=commit_step,
+                       committed=[s != MASKED for s in slots], confidence=list(conf), commit_step=list(commit_step),
                        elapsed=seq.elapsed())
             ready = emitted
             while ready < end and slots[ready] != MASKED:

@@ -1,0 +1,130 @@
+"""`nemodiff bench`: every decoding mode and transformers' `generate()` on the same weights,
+side by side in one run, over a fixed set of code prompts shipped with the package.
+
+Modes run round-robin per prompt so machine noise hits them alike; tokens per forward counts
+generated tokens over forward passes (prompt excluded); speed-ups are ratios against our AR.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+
+import torch
+
+from engine.engine import Engine
+from engine.request import GenerationConfig, Request
+
+MODES = {
+    "ar": dict(mode="ar"),
+    "diffusion": dict(mode="diffusion"),
+    "self-spec-linear": dict(mode="self-spec", speculation="linear"),
+    "self-spec-quadratic": dict(mode="self-spec", speculation="quadratic"),
+}
+
+
+def prompts() -> list[Request]:
+    items = json.loads(resources.files("engine").joinpath("bench_prompts.json").read_text())
+    return [Request(**item) for item in items]
+
+
+@dataclass
+class Tally:
+    seconds: float = 0.0
+    n_tokens: int = 0
+    nfe: int = 0
+    accepted: Counter = field(default_factory=Counter)
+    outputs: list[list[int]] = field(default_factory=list)
+
+    def result(self) -> dict:
+        cycles = sum(self.accepted.values())
+        out = {
+            "tokens_per_second": self.n_tokens / self.seconds if self.seconds else 0.0,
+            "tokens_per_forward": self.n_tokens / self.nfe if self.nfe else None,
+            "nfe": self.nfe,
+            "n_tokens": self.n_tokens,
+            "seconds": self.seconds,
+        }
+        if cycles:
+            out["mean_accepted_length"] = sum(k * v for k, v in self.accepted.items()) / cycles
+        return out
+
+
+def hf_generate(engine: Engine) -> Callable[[list[int], int], tuple[list[int], float]]:
+    """transformers' greedy `generate()` on the engine's weights (mask token suppressed, as NLD engines do)."""
+    from engine.hf_reference import as_transformers
+
+    hf = as_transformers(engine.model) if engine.native else engine.model
+    eos, mask = engine.tokenizer.eos_id, engine.tokenizer.mask_id
+
+    def run(prompt_ids: list[int], max_new: int) -> tuple[list[int], float]:
+        ids = torch.tensor([prompt_ids], device=engine.device)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = hf.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new, do_sample=False,
+                              eos_token_id=eos, pad_token_id=eos, suppress_tokens=[mask] if mask is not None else None)
+        seconds = time.perf_counter() - t0
+        new = out[0, len(prompt_ids):].tolist()
+        return (new[: new.index(eos)] if eos in new else new), seconds
+
+    return run
+
+
+def run_bench(engine: Engine, max_new_tokens: int = 64, modes: list[str] | None = None, repeats: int = 1,
+              progress: Callable[[int, int, str], None] | None = None) -> dict:
+    modes = [m for m in (modes or list(MODES)) if engine.native or m == "ar"]
+    generate = hf_generate(engine)
+    tallies = {m: Tally() for m in modes + ["hf-generate"]}
+    reqs = prompts()
+    total, done = len(reqs) * repeats * len(tallies), 0
+    # Warm up every path once so one-time costs (allocation, lazy tables) are not timed.
+    for m in modes:
+        warm = engine.complete(Request(prompt="def f(x):\n", config=GenerationConfig(max_new_tokens=8, **MODES[m])))
+    generate(warm.prompt_token_ids, 8)
+    for _ in range(repeats):
+        for req in reqs:
+            prompt_ids = None
+            for m in modes:
+                cfg = GenerationConfig(max_new_tokens=max_new_tokens, **MODES[m])
+                engine.runner.crop(0)  # no prompt reuse between modes: each pays its prefill
+                d = engine.complete(Request(prompt=req.prompt, prefix=req.prefix, suffix=req.suffix, config=cfg))
+                prompt_ids = d.prompt_token_ids
+                t = tallies[m]
+                t.seconds += d.seconds
+                t.n_tokens += d.n_tokens
+                t.nfe += d.nfe
+                t.accepted.update(d.accepted_histogram)
+                t.outputs.append(d.token_ids)
+                done += 1
+                if progress:
+                    progress(done, total, m)
+            ids, seconds = generate(prompt_ids, max_new_tokens)
+            t = tallies["hf-generate"]
+            t.seconds += seconds
+            t.n_tokens += len(ids)
+            t.nfe += max(len(ids) - 1, 0)
+            t.outputs.append(ids)
+            done += 1
+            if progress:
+                progress(done, total, "hf-generate")
+    results = {m: t.result() for m, t in tallies.items()}
+    ar_tps = results["ar"]["tokens_per_second"]
+    for r in results.values():
+        r["speedup_vs_ar"] = r["tokens_per_second"] / ar_tps if ar_tps else None
+    ar_out = tallies["ar"].outputs
+    lossless = {m: tallies[m].outputs == ar_out for m in modes if m.startswith("self-spec")}
+    return {"device": device_name(engine.device), "model": engine.name, "max_new_tokens": max_new_tokens,
+            "prompts": len(reqs), "repeats": repeats, "results": results, "lossless": lossless,
+            "hf_matches_ar": tallies["hf-generate"].outputs == ar_out}
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"

@@ -1,0 +1,100 @@
+"""Fixed-length training sequences from the corpus, reproducible and resumable exactly.
+
+Each sequence is, with probability `fim_rate`, one FIM example and otherwise a window of the plain
+stream. The plain stream is `<s>file</s><s>file</s>...` over the files in a fresh shuffled order
+each epoch, cut into windows of `seq_len` tokens (a file spans many windows: stdlib files average
+~5k tokens). FIM examples are not cut from that stream: a whole-file FIM example would almost never
+fit one window, so prefix, suffix and middle would rarely be seen together. Instead a FIM example
+is made from a line-aligned span of a file chosen in proportion to its length, sized to fill one
+sequence, and starts at position 0 as an inference prompt does; the few tokens left are `<pad>`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+from itertools import accumulate
+from typing import Any
+
+import torch
+from tokenizers import Tokenizer
+
+from engine.training.fim_transform import fim_example
+from engine.training.tokenizer import BOS, EOS, PAD
+
+_FIM_OVERHEAD = 5  # <s> <fim_prefix> <fim_suffix> <fim_middle> </s>
+_CUT_SLACK = 6  # tokenizing three pieces separately can take a few more tokens than the whole span
+
+
+class TrainStream:
+    def __init__(self, texts: list[str], encoder: Tokenizer, seq_len: int, seed: int, fim_rate: float):
+        self.texts, self.encoder, self.seq_len, self.seed, self.fim_rate = texts, encoder, seq_len, seed, fim_rate
+        self.ends = list(accumulate(len(t) for t in texts))
+        self.rng = random.Random(seed)
+        self.epoch, self.cursor = 0, 0
+        self.order = self._order(0)
+        self.buffer: list[int] = []
+        self.pos = 0
+
+    def _order(self, epoch: int) -> list[int]:
+        order = list(range(len(self.texts)))
+        random.Random(self.seed * 1_000_003 + epoch).shuffle(order)
+        return order
+
+    def _encode(self, text: str) -> list[int]:
+        return self.encoder.encode(text, add_special_tokens=False).ids
+
+    def _plain(self) -> list[int]:
+        while len(self.buffer) - self.pos < self.seq_len:
+            if self.cursor == len(self.order):
+                self.epoch, self.cursor = self.epoch + 1, 0
+                self.order = self._order(self.epoch)
+            text = self.texts[self.order[self.cursor]]
+            self.cursor += 1
+            self.buffer = self.buffer[self.pos:] + [BOS, *self._encode(text), EOS]
+            self.pos = 0
+        out = self.buffer[self.pos:self.pos + self.seq_len]
+        self.pos += self.seq_len
+        return out
+
+    def _fim(self) -> list[int]:
+        at = self.rng.randrange(self.ends[-1])
+        i = bisect.bisect_right(self.ends, at)
+        text = self.texts[i]
+        offset = at - (self.ends[i - 1] if i else 0)
+        start = text.rfind("\n", 0, offset) + 1
+        window = text[start:start + 8 * self.seq_len]
+        budget = self.seq_len - _FIM_OVERHEAD - _CUT_SLACK
+        offsets = self.encoder.encode(window, add_special_tokens=False).offsets
+        span = window[:offsets[budget - 1][1]] if len(offsets) > budget else window
+        while True:
+            ids = fim_example(span, self.rng, self._encode)
+            if len(ids) <= self.seq_len:
+                return ids + [PAD] * (self.seq_len - len(ids))
+            span = span[: len(span) * 9 // 10]
+
+    def next_batch(self, batch_size: int) -> torch.Tensor:
+        """[batch_size, seq_len] token ids."""
+        rows = [self._fim() if self.rng.random() < self.fim_rate else self._plain() for _ in range(batch_size)]
+        return torch.tensor(rows, dtype=torch.long)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "cursor": self.cursor, "buffer": self.buffer[self.pos:], "rng": self.rng.getstate()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch, self.cursor = state["epoch"], state["cursor"]
+        self.order = self._order(self.epoch)
+        self.buffer, self.pos = list(state["buffer"]), 0
+        self.rng.setstate(state["rng"])
+
+
+def eval_sequences(texts: list[str], encoder: Tokenizer, seq_len: int, count: int) -> torch.Tensor:
+    """[count, seq_len] plain windows spread evenly over the packed `texts` (a fixed eval set)."""
+    stream: list[int] = []
+    for text in texts:
+        stream += [BOS, *encoder.encode(text, add_special_tokens=False).ids, EOS]
+    windows = len(stream) // seq_len
+    if windows < count:
+        raise ValueError(f"eval texts give {windows} windows of {seq_len} tokens, fewer than {count}")
+    picks = [k * windows // count for k in range(count)]
+    return torch.tensor([stream[w * seq_len:(w + 1) * seq_len] for w in picks], dtype=torch.long)

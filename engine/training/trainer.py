@@ -1,0 +1,319 @@
+"""Train the bundled demo model on the standard library; resumable across sessions of any length.
+
+`train(out_dir, minutes)` runs for a time budget and can be resumed exactly (`resume=True`): the
+checkpoint holds weights, optimizer moments, the step, the data stream's position and both
+random generators. Every checkpoint also refreshes `export/`, the model in NLD format (config.json,
+bf16 model.safetensors, tokenizer), so the current model can be tried at any time.
+
+The learning rate warms up linearly, then decays as 1/sqrt(step): no total length is needed,
+which suits a run continued over sessions of unknown number.
+
+Layout of `out_dir`: tokenizer/, checkpoint/ (state.pt), export/, training_log.jsonl.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+from tqdm import tqdm
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+from engine.config import ModelConfig, _default_rope
+from engine.model import NLDModel
+from engine.training import corpus
+from engine.training.data import TrainStream, eval_sequences
+from engine.training.objective import Losses, joint_loss
+from engine.training.tokenizer import BOS, EOS, MASK, PAD, build_tokenizer, text_encoder
+
+
+@dataclass
+class Settings:
+    """Everything that shapes a run; stored in the checkpoint, which wins on resume."""
+
+    # Model: ~9.3M parameters, 18.7 MB in bf16, sized for a CPU budget of hours.
+    vocab_size: int = 8192
+    hidden_size: int = 256
+    intermediate_size: int = 768
+    num_hidden_layers: int = 6
+    num_attention_heads: int = 8
+    num_key_value_heads: int = 2
+    head_dim: int = 32
+    rope_theta: float = 1e4  # NLD's YaRN otherwise; the training contexts are short
+    # Data and objective.
+    seq_len: int = 256
+    batch_size: int = 8
+    blocks: tuple[int, ...] = (8, 16, 32)  # drawn per step; inference uses 8 to 32
+    fim_rate: float = 0.5
+    alpha: float = 0.3
+    eps: float = 1e-3
+    # Optimisation.
+    lr: float = 2e-3
+    warmup_steps: int = 200
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    # Bookkeeping.
+    checkpoint_minutes: float = 10.0
+    log_every: int = 10
+    eval_sequences: int = 32
+
+
+def model_config(s: Settings) -> ModelConfig:
+    """The exported config: NLD's own fields and YaRN settings at demo size, the tokenizer's ids."""
+    return ModelConfig(
+        vocab_size=s.vocab_size, hidden_size=s.hidden_size, intermediate_size=s.intermediate_size,
+        num_hidden_layers=s.num_hidden_layers, num_attention_heads=s.num_attention_heads,
+        num_key_value_heads=s.num_key_value_heads, head_dim=s.head_dim,
+        rope_parameters=dict(_default_rope(), rope_theta=s.rope_theta),
+        mask_token_id=MASK, eos_token_id=EOS, bos_token_id=BOS, pad_token_id=PAD,
+        block_size=32, threshold=0.9,
+    )
+
+
+def init_weights(model: NLDModel) -> None:
+    """N(0, 0.02) everywhere, residual output projections scaled down by depth (GPT-2 style)."""
+    depth_scale = 1 / math.sqrt(2 * model.config.num_hidden_layers)
+    for name, p in model.named_parameters():
+        if p.dim() < 2:
+            continue
+        std = 0.02 * (depth_scale if name.endswith(("o_proj.weight", "down_proj.weight")) else 1)
+        torch.nn.init.normal_(p, std=std)
+
+
+def lr_at(step: int, s: Settings) -> float:
+    """Linear warmup, then inverse-square-root decay (continuous at the end of warmup)."""
+    n = step + 1
+    return s.lr * min(n / s.warmup_steps, math.sqrt(s.warmup_steps / n))
+
+
+def make_optimizer(model: NLDModel, s: Settings) -> torch.optim.AdamW:
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": s.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=s.lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    """Swap a fully written `tmp` into place; a crash leaves `final` or `final.old` intact."""
+    old = final.with_name(final.name + ".old")
+    if final.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        final.rename(old)
+    tmp.rename(final)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _fresh_dir(path: Path) -> Path:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def export(model: NLDModel, tokenizer: PreTrainedTokenizerFast, out: Path, log: Path | None = None) -> None:
+    """Write the model in NLD format: config.json, bf16 model.safetensors, tokenizer files."""
+    tmp = _fresh_dir(out.with_name(out.name + ".tmp"))
+    (tmp / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
+    weights = {k: v.detach().to(torch.bfloat16).contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(weights, tmp / "model.safetensors", metadata={"format": "pt"})
+    tokenizer.save_pretrained(tmp)
+    if log is not None and log.exists():
+        shutil.copyfile(log, tmp / log.name)
+    _replace_dir(tmp, out)
+
+
+def _load_tokenizer(out_dir: Path, texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    path = out_dir / "tokenizer"
+    if not path.exists():
+        tmp = _fresh_dir(out_dir / "tokenizer.tmp")
+        build_tokenizer(texts, vocab_size).save_pretrained(tmp)
+        _replace_dir(tmp, path)
+    return AutoTokenizer.from_pretrained(path)
+
+
+def _checkpoint_path(out_dir: Path) -> Path | None:
+    for name in ("checkpoint", "checkpoint.old"):
+        if (out_dir / name / "state.pt").exists():
+            return out_dir / name / "state.pt"
+    return None
+
+
+def _truncate_log(log: Path, step: int) -> None:
+    """Drop log records written after the checkpoint being resumed (they will be redone)."""
+    if log.exists():
+        keep = [line for line in log.read_text().splitlines() if json.loads(line)["step"] <= step]
+        log.write_text("".join(line + "\n" for line in keep))
+
+
+class _StopOnSignal:
+    """While active, SIGINT/SIGTERM end the run after the current step (with a checkpoint)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopOnSignal":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+
+class _Window:
+    """Mean losses and throughput (clean tokens per second of step time) since the last log line."""
+
+    def __init__(self) -> None:
+        self.loss = self.ar = self.diff = self.seconds = 0.0
+        self.steps = self.tokens = 0
+
+    def add(self, losses: Losses, tokens: int, seconds: float) -> None:
+        self.loss += losses.total.item()
+        self.ar += losses.ar.item()
+        self.diff += losses.diff.item()
+        self.steps += 1
+        self.tokens += tokens
+        self.seconds += seconds
+
+    def summary(self) -> dict[str, float]:
+        n = self.steps
+        return {"loss": round(self.loss / n, 4), "ar": round(self.ar / n, 4), "diff": round(self.diff / n, 4),
+                "tokens_per_s": round(self.tokens / self.seconds, 1)}
+
+
+@torch.no_grad()
+def evaluate(model: NLDModel, batches: torch.Tensor, s: Settings, device: torch.device) -> dict[str, float]:
+    """Held-out AR and diffusion loss with a fixed noise draw (block 32), comparable across steps."""
+    model.eval()
+    gen = torch.Generator().manual_seed(1234)
+    ar = diff = 0.0
+    for x0 in batches.split(s.batch_size):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            losses = joint_loss(model, x0.to(device), 32, gen, s.alpha, s.eps)
+        ar, diff = ar + losses.ar.item(), diff + losses.diff.item()
+    model.train()
+    n = math.ceil(len(batches) / s.batch_size)
+    return {"eval_ar": ar / n, "eval_diff": diff / n}
+
+
+def train(
+    out_dir: str | Path,
+    minutes: float | None = None,
+    resume: bool = False,
+    seed: int = 0,
+    max_steps: int | None = None,
+    settings: Settings | None = None,
+    texts: tuple[list[str], list[str]] | None = None,
+) -> Path:
+    """Train until `minutes` pass or `max_steps` is reached; returns the export directory.
+
+    `texts` (train, held out) replaces the stdlib corpus (tests); `settings` applies to a new run.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "training_log.jsonl"
+    ckpt_path = _checkpoint_path(out) if resume else None
+    if resume and ckpt_path is None:
+        raise FileNotFoundError(f"--resume: no checkpoint in {out}")
+    state = torch.load(ckpt_path, weights_only=True) if ckpt_path else None
+    if state is not None:
+        s = Settings(**{**state["settings"], "blocks": tuple(state["settings"]["blocks"])})
+        seed = state["seed"]
+    else:
+        s = settings or Settings()
+    if texts is None:
+        texts = ([t for _, t in corpus.train_files()], [t for _, t in corpus.holdout_files()])
+    train_texts, holdout_texts = texts
+
+    tokenizer = _load_tokenizer(out, train_texts, s.vocab_size)
+    encoder = text_encoder(tokenizer)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(seed)
+    model = NLDModel(model_config(s))
+    init_weights(model)
+    model.to(device)
+    optimizer = make_optimizer(model, s)
+    stream = TrainStream(train_texts, encoder, s.seq_len, seed, s.fim_rate)
+    noise = torch.Generator().manual_seed(seed)
+    step, tokens, train_s = 0, 0, 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        stream.load_state_dict(state["data"])
+        noise.set_state(state["noise_rng"])
+        step, tokens, train_s = state["step"], state["tokens"], state["train_seconds"]
+        _truncate_log(log_path, step)
+    else:
+        log_path.unlink(missing_ok=True)
+    eval_batches = eval_sequences(holdout_texts, encoder, s.seq_len, s.eval_sequences)
+
+    def save() -> None:
+        tmp = _fresh_dir(out / "checkpoint.tmp")
+        torch.save({
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "data": stream.state_dict(),
+            "noise_rng": noise.get_state(), "step": step, "tokens": tokens, "train_seconds": train_s,
+            "seed": seed, "settings": dataclasses.asdict(s),
+        }, tmp / "state.pt")
+        _replace_dir(tmp, out / "checkpoint")
+        record = {"step": step, "tokens": tokens, "wall_s": round(train_s, 1), **evaluate(model, eval_batches, s, device)}
+        with log_path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        export(model, tokenizer, out / "export", log_path)
+        bar.write(f"checkpoint at step {step}: held-out AR {record['eval_ar']:.3f}, diffusion {record['eval_diff']:.3f}")
+
+    n_params = sum(p.numel() for p in model.parameters())
+    bar = tqdm(initial=step, total=max_steps, unit="step", mininterval=5, dynamic_ncols=True,
+               desc=f"{n_params / 1e6:.1f}M params")
+    start = last_ckpt = time.monotonic()
+    window = _Window()
+    model.train()
+    with _StopOnSignal() as stop:
+        while not stop.requested and (max_steps is None or step < max_steps):
+            if minutes is not None and time.monotonic() - start >= minutes * 60:
+                break
+            t0 = time.monotonic()
+            block = s.blocks[int(torch.randint(len(s.blocks), (1,), generator=noise))]
+            x0 = stream.next_batch(s.batch_size).to(device)
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, s)
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                losses = joint_loss(model, x0, block, noise, s.alpha, s.eps)
+            optimizer.zero_grad(set_to_none=True)
+            losses.total.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
+            optimizer.step()
+            step += 1
+            tokens += x0.numel()
+            seconds = time.monotonic() - t0
+            train_s += seconds
+            window.add(losses, x0.numel(), seconds)
+            if step % s.log_every == 0:
+                record = {"step": step, "tokens": tokens, **window.summary(), "lr": lr_at(step - 1, s),
+                          "wall_s": round(train_s, 1)}
+                with log_path.open("a") as f:
+                    f.write(json.dumps(record) + "\n")
+                bar.set_postfix(loss=record["loss"], ar=record["ar"], diff=record["diff"], tok_s=record["tokens_per_s"])
+                window = _Window()
+            bar.update(1)
+            if time.monotonic() - last_ckpt >= s.checkpoint_minutes * 60:
+                save()
+                last_ckpt = time.monotonic()
+        save()
+    bar.close()
+    return out / "export"

@@ -1,0 +1,1 @@
+"""nemodiff's user interface: the command line and the Textual app."""

@@ -1,0 +1,83 @@
+"""`nemodiff bench`: the speed of every mode against transformers' `generate()`, in one run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from nemodiff_tui.cli.common import add_model_args, apply_kernels
+
+COLUMNS = ("tokens_per_second", "tokens_per_forward", "nfe", "n_tokens", "mean_accepted_length", "speedup_vs_ar")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="benchmark every decoding mode against transformers generate()")
+    add_model_args(p)
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--modes", nargs="+", default=None, help="subset of: ar diffusion self-spec-linear self-spec-quadratic")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    p.add_argument("--plot", metavar="PNG", help="also save a bar chart (needs matplotlib)")
+    p.add_argument("--kernels-bench", dest="kernel_bench", action="store_true",
+                   help="run the GPU kernel benchmark (python -m kernels.bench) instead")
+    p.set_defaults(run=run)
+
+
+def table(report: dict) -> str:
+    lines = [f"model {report['model']} on {report['device']}, {report['prompts']} prompts x "
+             f"{report['max_new_tokens']} new tokens", "",
+             "| mode | " + " | ".join(COLUMNS) + " | lossless |", "|---" * (len(COLUMNS) + 2) + "|"]
+    for mode, r in report["results"].items():
+        cells = []
+        for c in COLUMNS:
+            v = r.get(c)
+            cells.append("-" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v))
+        lossless = report["lossless"].get(mode)
+        lines.append(f"| {mode} | " + " | ".join(cells) + f" | {'-' if lossless is None else lossless} |")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.kernel_bench:
+        from kernels.bench import main as kernel_bench
+
+        return kernel_bench([])
+    from tqdm import tqdm
+
+    import engine
+    from engine.bench import run_bench
+
+    apply_kernels(args)
+    eng = engine.load(args.model, device=args.device, dtype=args.dtype)
+    with tqdm(desc="bench", unit="run", file=sys.stderr) as bar:
+        def progress(done: int, total: int, what: str) -> None:
+            bar.total = total
+            bar.n = done
+            bar.set_postfix_str(what, refresh=False)
+            bar.refresh()
+
+        report = run_bench(eng, args.max_new_tokens, args.modes, args.repeats, progress)
+    if args.plot:
+        save_plot(report, args.plot)
+    print(json.dumps(report) if args.json else table(report))
+    return 0
+
+
+def save_plot(report: dict, path: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RuntimeError("--plot needs matplotlib: pip install matplotlib") from None
+    modes = list(report["results"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key in zip(axes, ("tokens_per_second", "tokens_per_forward")):
+        ax.bar(modes, [report["results"][m].get(key) or 0 for m in modes])
+        ax.set_title(key.replace("_", " "))
+        ax.tick_params(axis="x", rotation=30)
+    fig.suptitle(f"{report['model']} on {report['device']}")
+    fig.tight_layout()
+    fig.savefig(path)

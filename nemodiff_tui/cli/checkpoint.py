@@ -1,0 +1,32 @@
+"""`nemodiff random-checkpoint`: an NLD-format checkpoint with random weights, for tests and speed runs."""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.config import PRESETS
+
+
+def register(sub) -> None:
+    p = sub.add_parser("random-checkpoint", help="write an NLD-format checkpoint with random weights")
+    p.add_argument("dir", help="output directory")
+    p.add_argument("--size", choices=tuple(PRESETS), default="tiny")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from engine.random_checkpoint import write_random_checkpoint
+
+    with tqdm(desc=f"writing {args.size} checkpoint", unit="tensor") as bar:
+        def progress(done: int, total: int, what: str) -> None:
+            bar.total = total
+            bar.n = done
+            bar.set_postfix_str(what, refresh=False)
+            bar.refresh()
+
+        write_random_checkpoint(args.dir, size=args.size, seed=args.seed, progress=progress)
+    print(args.dir)
+    return 0

@@ -1,0 +1,71 @@
+"""Arguments shared by commands that load a model and generate."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engine.errors import RequestError
+from engine.request import MODES, SCHEDULES, SPECULATIONS, GenerationConfig
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="demo", help="checkpoint directory, Hugging Face repo id, or 'demo' (default)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
+    p.add_argument("--dtype", default=None, help="bf16, fp16 or fp32 (default: bf16 on CUDA, fp32 on CPU)")
+    p.add_argument("--kernels", choices=("auto", "triton", "torch"), default=None,
+                   help="kernel backend (default: $NEMODIFF_KERNELS or auto)")
+
+
+def add_generation_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mode", choices=MODES, default=None, help="decoding mode (default: auto)")
+    p.add_argument("--speculation", choices=SPECULATIONS, default="linear", help="self-spec variant")
+    p.add_argument("--block-size", type=int, default=None, help="tokens per block (default: the checkpoint's)")
+    p.add_argument("--threshold", type=float, default=None, help="diffusion commit threshold (default: the checkpoint's)")
+    p.add_argument("--schedule", choices=SCHEDULES, default="threshold", help="diffusion commit schedule")
+    p.add_argument("--max-steps", type=int, default=None, help="diffusion steps per block (default: block size - 1)")
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    p.add_argument("--no-heal", action="store_true", help="disable token healing at the cursor")
+
+
+def generation_config(args: argparse.Namespace, mode: str = "auto") -> GenerationConfig:
+    return GenerationConfig(
+        mode=args.mode or mode, speculation=args.speculation, block_size=args.block_size,
+        threshold=args.threshold, schedule=args.schedule, max_steps=args.max_steps,
+        max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p, seed=args.seed,
+        stop=args.stop, heal=not args.no_heal,
+    ).validate()
+
+
+def apply_kernels(args: argparse.Namespace) -> None:
+    if getattr(args, "kernels", None):
+        from kernels.dispatch import set_backend
+
+        set_backend(args.kernels)
+
+
+def utf8(data: bytes, what: str) -> str:
+    """Decode user input strictly: undecodable bytes are an error, never silently replaced."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RequestError(f"{what} is not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})") from None
+
+
+def text_arg(value: str | None, path: str | None, what: str, stdin: bool = False) -> str | None:
+    """A text given inline (`--x`), as a file (`--x-file`), or on stdin."""
+    if value is not None:
+        return utf8(value.encode("utf-8", "surrogateescape"), what)
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                return utf8(f.read(), f"{what} file {path}")
+        except OSError as e:
+            raise RequestError(f"cannot read {what} file {path}: {e.strerror}") from None
+    if stdin and not sys.stdin.isatty():
+        return utf8(sys.stdin.buffer.read(), f"{what} on stdin")
+    return None

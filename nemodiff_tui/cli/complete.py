@@ -1,0 +1,73 @@
+"""`nemodiff complete`: one completion or fill-in-the-middle from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from engine.errors import RequestError
+from nemodiff_tui.cli.common import (add_generation_args, add_model_args, apply_kernels, generation_config,
+                                     text_arg)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("complete", help="complete a prompt, or fill in the middle between --prefix and --suffix")
+    p.add_argument("--prompt", help="text to complete (or --prompt-file, or stdin)")
+    p.add_argument("--prompt-file")
+    p.add_argument("--prefix", help="fill-in-the-middle: the text before the cursor")
+    p.add_argument("--prefix-file")
+    p.add_argument("--suffix", help="fill-in-the-middle: the text after the cursor")
+    p.add_argument("--suffix-file")
+    add_model_args(p)
+    add_generation_args(p)
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one JSON object with the result and statistics")
+    out.add_argument("--stream", action="store_true", help="print every engine event as one JSON line")
+    p.set_defaults(run=run)
+
+
+def build_request(args: argparse.Namespace):
+    from engine import Request
+
+    prefix = text_arg(args.prefix, args.prefix_file, "prefix")
+    suffix = text_arg(args.suffix, args.suffix_file, "suffix")
+    config = generation_config(args)
+    if prefix is not None or suffix is not None:
+        return Request(prefix=prefix or "", suffix=suffix or "", config=config)
+    prompt = text_arg(args.prompt, args.prompt_file, "prompt", stdin=True)
+    if prompt is None:
+        raise RequestError("nothing to complete: give --prompt, --prompt-file, stdin, or --prefix/--suffix")
+    return Request(prompt=prompt, config=config)
+
+
+def run(args: argparse.Namespace) -> int:
+    import engine
+    from engine.events import Commit, Done, to_json
+
+    apply_kernels(args)
+    request = build_request(args)
+    eng = engine.load(args.model, device=args.device, dtype=args.dtype)
+    done = None
+    for event in eng.generate(request):
+        if args.stream:
+            print(json.dumps(to_json(event)), flush=True)
+        elif isinstance(event, Commit) and not args.json:
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+        if isinstance(event, Done):
+            done = event
+    if args.json:
+        result = {
+            "text": done.text, "prompt_token_ids": done.prompt_token_ids, "token_ids": done.token_ids,
+            "n_tokens": done.n_tokens, "nfe": done.nfe, "tokens_per_forward": done.tokens_per_forward,
+            "seconds": done.seconds, "tokens_per_second": done.tokens_per_second, "mode": done.mode,
+            "model": eng.name, "device": str(eng.device), "stop_reason": done.stop_reason,
+            "accepted_histogram": done.accepted_histogram, "notes": done.notes,
+        }
+        print(json.dumps(result))
+    elif not args.stream:
+        for note in done.notes:
+            print(f"note: {note}", file=sys.stderr)
+        sys.stdout.write("\n")
+    return 0
