@@ -7,6 +7,8 @@ Both keep the cached token ids so a new request reuses the longest common prompt
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 from engine.model import NLDModel
@@ -75,6 +77,8 @@ class HFRunner:
         self.mask_id = mask_id
         self._new_cache = lambda: DynamicCache(config=model.config)
         self.cache = self._new_cache()
+        # transformers renamed `past_key_values` to `cache` (5.x); speak whichever this version knows.
+        self._cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         self.ids: list[int] = []
 
     @property
@@ -87,14 +91,14 @@ class HFRunner:
     def crop(self, n: int) -> None:
         if n == 0:
             self.cache = self._new_cache()
-        else:
-            self.cache.crop(n)
+        elif n < len(self.ids):
+            self.cache.crop(n - len(self.ids))  # a negative count drops that many tokens
         del self.ids[n:]
 
     @torch.inference_mode()
     def extend(self, tokens: list[int]) -> torch.Tensor:
         t = torch.tensor([tokens], device=self.device)
-        out = self.model(input_ids=t, past_key_values=self.cache, use_cache=True, logits_to_keep=1)
+        out = self.model(input_ids=t, use_cache=True, logits_to_keep=1, **{self._cache_kw: self.cache})
         self.ids.extend(tokens)
         logits = out.logits[0, -1].float()
         if self.mask_id is not None:

@@ -1,0 +1,93 @@
+"""`nemodiff complete` end to end, in-process: output shapes and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nemodiff_tui.cli import main
+
+
+def complete(capsys, *args):
+    code = main(["complete", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_output_has_the_contract_fields(capsys, tiny_checkpoint):
+    code, out, _ = complete(capsys, "--model", str(tiny_checkpoint), "--prompt", "def f(x):", "--mode", "ar",
+                            "--max-new-tokens", "7", "--json")
+    r = json.loads(out)
+    assert code == 0
+    for key in ("text", "prompt_token_ids", "token_ids", "n_tokens", "nfe", "tokens_per_forward", "seconds",
+                "tokens_per_second", "mode", "model", "device"):
+        assert key in r
+    assert r["n_tokens"] == len(r["token_ids"]) == 7 and r["mode"] == "ar" and r["device"] == "cpu"
+
+
+def test_stream_prints_one_json_event_per_line(capsys, tiny_checkpoint):
+    code, out, _ = complete(capsys, "--model", str(tiny_checkpoint), "--prefix", "def add(a, b):\n    ",
+                            "--suffix", "\n", "--mode", "diffusion", "--block-size", "4", "--max-new-tokens", "9",
+                            "--stream")
+    events = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and events[-1]["type"] == "done"
+    assert {"step", "commit"} <= {e["type"] for e in events}
+    assert any(e["type"] == "step" and e["kind"] == "denoise" for e in events)
+
+
+def test_plain_output_is_the_text(capsys, tiny_checkpoint, monkeypatch):
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"import os\n")))
+    code, out, _ = complete(capsys, "--model", str(tiny_checkpoint), "--max-new-tokens", "5", "--mode", "ar")
+    assert code == 0 and out.endswith("\n")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model", "/no/such/dir", "--prompt", "x"], "no such directory"),
+    (["--mode", "fast", "--prompt", "x"], "invalid choice"),
+    (["--max-new-tokens", "0", "--prompt", "x"], "max_new_tokens must be positive"),
+    (["--max-new-tokens", "-3", "--prompt", "x"], "max_new_tokens must be positive"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, tiny_checkpoint, args, message):
+    if "--model" not in args:
+        args = ["--model", str(tiny_checkpoint), *args]
+    with pytest.raises(SystemExit) if message == "invalid choice" else _no_raise() as e:
+        code, _, err = complete(capsys, *args)
+    if message == "invalid choice":
+        assert e.value.code == 2
+        return
+    assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_undecodable_prompt_file(capsys, tiny_checkpoint, tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_bytes(b"def f():\n    return '\xff\xfe'\n")
+    code, _, err = complete(capsys, "--model", str(tiny_checkpoint), "--prompt-file", str(bad))
+    assert code == 2 and "not valid UTF-8" in err and "0xff" in err
+
+
+def test_corrupt_checkpoint(capsys, tiny_checkpoint, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_checkpoint, broken)
+    data = (broken / "model.safetensors").read_bytes()
+    (broken / "model.safetensors").write_bytes(data[: len(data) // 2])
+    code, _, err = complete(capsys, "--model", str(broken), "--prompt", "x")
+    assert code == 2 and "model.safetensors" in err and err.count("\n") == 1
+
+
+def test_debug_shows_the_traceback(capsys):
+    with pytest.raises(Exception):
+        main(["--debug", "complete", "--model", "/no/such/dir", "--prompt", "x"])
+
+
+class _no_raise:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

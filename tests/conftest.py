@@ -1,0 +1,15 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.random_checkpoint import write_random_checkpoint
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Directory of a random `tiny` NLD checkpoint (config, bf16 weights, tokenizer); shared, so read-only."""
+    return write_random_checkpoint(tmp_path_factory.mktemp("tiny_checkpoint"), "tiny", seed=0)

@@ -1,0 +1,94 @@
+"""The event stream contract: notes, cancellation, the AR fallback, bad requests."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+
+import engine
+from engine import Commit, Done, GenerationConfig, Note, Request, RequestError, Step
+from tests.engine.util import run
+
+
+def test_events_end_with_done_and_commits_add_up(tiny_engine):
+    events, done = run(tiny_engine, prompt="def f(", mode="self-spec", max_new_tokens=20)
+    assert [type(e) for e in events].count(Done) == 1
+    assert done.tokens_per_forward == done.n_tokens / done.nfe
+    assert "".join(e.text for e in events if isinstance(e, Commit)) == done.text
+
+
+def test_cancel_stops_within_one_forward(tiny_engine):
+    gen = tiny_engine.generate(Request(prompt="x", config=GenerationConfig(mode="ar", max_new_tokens=500)))
+    steps = 0
+    for event in gen:
+        if isinstance(event, Step):
+            steps += 1
+            if steps == 3:
+                gen.cancel()
+        if isinstance(event, Done):
+            break
+    assert event.stop_reason == "cancelled"
+    assert steps == 3  # no forward pass ran after the cancel
+
+
+def test_cancel_from_another_thread(tiny_engine):
+    gen = tiny_engine.generate(Request(prompt="x", config=GenerationConfig(mode="diffusion", max_new_tokens=2000, block_size=8)))
+    timer = threading.Timer(0.2, gen.cancel)
+    timer.start()
+    t0 = time.perf_counter()
+    done = [e for e in gen if isinstance(e, Done)][0]
+    assert done.stop_reason == "cancelled" and time.perf_counter() - t0 < 5
+
+
+@pytest.mark.parametrize("bad", [dict(mode="fast"), dict(max_new_tokens=0), dict(speculation="cubic"),
+                                 dict(temperature=-1), dict(top_p=0), dict(block_size=1)])
+def test_bad_requests_raise_one_line_errors(tiny_engine, bad):
+    with pytest.raises(RequestError) as e:
+        list(tiny_engine.generate(Request(prompt="x", config=GenerationConfig(**bad))))
+    assert "\n" not in str(e.value)
+
+
+@pytest.fixture(scope="module")
+def fallback_engine(tmp_path_factory, tiny_checkpoint):
+    """A random Llama (not NLD) with the tiny tokenizer: served by the transformers AR fallback."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    out = tmp_path_factory.mktemp("llama")
+    tok = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                 num_attention_heads=2, num_key_value_heads=1, eos_token_id=tok.eos_token_id,
+                                 bos_token_id=tok.bos_token_id)).save_pretrained(out)
+    tok.save_pretrained(out)
+    return engine.load(str(out), device="cpu")
+
+
+def test_fallback_runs_ar_with_a_note(fallback_engine):
+    events, done = run(fallback_engine, prompt="def f(x):", mode="diffusion", max_new_tokens=8)
+    notes = [e for e in events if isinstance(e, Note)]
+    assert notes and "AR" in notes[0].message and done.notes == [notes[0].message]
+    assert done.mode == "ar" and done.n_tokens == 8
+    _, auto = run(fallback_engine, prompt="def f(x):", mode="auto", max_new_tokens=8)
+    assert auto.mode == "ar" and not auto.notes and auto.token_ids == done.token_ids
+
+
+def test_fallback_greedy_matches_its_own_generate(fallback_engine):
+    from engine.bench import hf_generate
+
+    _, done = run(fallback_engine, prompt="import os", mode="ar", max_new_tokens=10, heal=False)
+    assert hf_generate(fallback_engine)(done.prompt_token_ids, 10)[0] == done.token_ids
+
+
+def test_auto_switches_to_ar_when_drafts_never_match(tiny_engine, monkeypatch):
+    from engine.modes import self_spec
+
+    real = self_spec._draft
+    monkeypatch.setattr(self_spec, "_draft", lambda ctx, nxt, n: [nxt] + [ctx.mask_id - 1] * (n - 1)
+                        if ctx.auto else real(ctx, nxt, n))
+    events, done = run(tiny_engine, prompt="x", mode="auto", max_new_tokens=30)
+    assert any(isinstance(e, Note) and "AR" in e.message for e in events)
+    _, ar = run(tiny_engine, prompt="x", mode="ar", max_new_tokens=30)
+    assert done.token_ids == ar.token_ids

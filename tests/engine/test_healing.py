@@ -1,0 +1,41 @@
+"""Token healing: a prompt cut inside a token completes as if it were cut at a boundary."""
+
+from __future__ import annotations
+
+from engine.events import Step
+from engine.healing import back_off
+from tests.engine.util import run
+
+
+def test_back_off_removes_the_last_token(tiny_engine):
+    tok = tiny_engine.tokenizer
+    kept, removed = back_off(tok, "def forward(self")
+    assert kept + removed == "def forward(self" and removed
+    assert tok.encode(kept) == tok.encode("def forward(self")[:-1]
+
+
+def test_completion_begins_with_removed_characters(tiny_engine):
+    """The model's own tokens reproduce the cut characters; the user sees only what follows them."""
+    tok = tiny_engine.tokenizer
+    for prompt in ["import o", "while Tr", "retur", "def f(x):\n    "]:
+        for mode in ("ar", "diffusion", "self-spec"):
+            events, done = run(tiny_engine, prompt=prompt, mode=mode, max_new_tokens=12, block_size=8)
+            _, removed = back_off(tok, prompt)
+            generated = tok.decode(done.token_ids)
+            assert generated.startswith(removed), (prompt, mode, generated)
+            assert generated[len(removed):].startswith(done.text) or done.stop_reason == "stop"
+            assert done.prompt_token_ids[-1] == tok.encode(prompt[: len(prompt) - len(removed)])[-1]
+
+
+def test_healing_off_keeps_the_prompt(tiny_engine):
+    prompt = "import o"
+    _, done = run(tiny_engine, prompt=prompt, mode="ar", max_new_tokens=4, heal=False)
+    assert done.prompt_token_ids[1:] == tiny_engine.tokenizer.encode(prompt)
+
+
+def test_fim_heals_the_prefix(tiny_engine):
+    events, done = run(tiny_engine, prefix="def add(a, b):\n    retu", suffix="\n", mode="ar", max_new_tokens=6)
+    tok = tiny_engine.tokenizer
+    _, removed = back_off(tok, "def add(a, b):\n    retu")
+    assert tok.decode(done.token_ids).startswith(removed)
+    assert isinstance(events[0], Step) and events[0].kind == "prefill"
