@@ -55,12 +55,18 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=False)
         self.o_proj = nn.Linear(inner, cfg.hidden_size, bias=False)
         self.o_lora: LoRA | None = None
+        self.qkv: torch.Tensor | None = None  # fused q/k/v weight, see `NLDModel.fuse_projections`
 
     def forward(self, x, rope, cache: KVCache | None, layer: int, pattern: Pattern, mask, lora: bool | torch.Tensor):
         b, t, _ = x.shape
-        q = self.q_proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(x).view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
-        v = self.v_proj(x).view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
+        if self.qkv is not None:
+            q, k, v = F.linear(x, self.qkv).split([self.q_proj.out_features, self.k_proj.out_features,
+                                                  self.v_proj.out_features], dim=-1)
+        else:
+            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        q = q.view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
+        k = k.view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
+        v = v.view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
         q, k = ops.rope(q, k, *rope)
         cache_len = 0
         if cache is not None:
@@ -80,9 +86,14 @@ class MLP(nn.Module):
         self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
         self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
         self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+        self.gate_up: torch.Tensor | None = None  # fused gate/up weight, see `NLDModel.fuse_projections`
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        if self.gate_up is not None:
+            gate, up = F.linear(x, self.gate_up).chunk(2, dim=-1)
+        else:
+            gate, up = self.gate_proj(x), self.up_proj(x)
+        return self.down_proj(ops.swiglu(gate, up))
 
 
 class DecoderLayer(nn.Module):
@@ -125,7 +136,7 @@ class NLDModel(nn.Module):
         """
         if self.rotary is None or self.rotary.inv_freq.device != tokens.device:
             self.rotary = Rotary(self.config, tokens.device)
-        rope = self.rotary(positions)
+        rope = self.rotary(positions, cache.k.shape[3] if cache is not None else None)
         x = self.encoder.embed_tokens(tokens)
         residual = None
         for i, layer in enumerate(self.encoder.layers):
@@ -134,6 +145,15 @@ class NLDModel(nn.Module):
             h, residual = layer.post_attention_layernorm(x, residual)
             x = layer.mlp(h)
         return self.encoder.norm(x, residual)[0]
+
+    @torch.no_grad()
+    def fuse_projections(self) -> None:
+        """For inference: one matmul for q/k/v and one for gate/up per layer (fewer, larger kernels).
+        The original weights become views of the fused ones, so memory is not doubled and
+        `state_dict()` keeps the checkpoint's names."""
+        for layer in self.encoder.layers:
+            layer.self_attn.qkv = _fuse(layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj)
+            layer.mlp.gate_up = _fuse(layer.mlp.gate_proj, layer.mlp.up_proj)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """fp32 logits with the mask token excluded (NLD engines never emit it)."""
@@ -146,3 +166,13 @@ class NLDModel(nn.Module):
         cfg, w = self.config, self.diffusion_head.weight
         scratch = scratch if scratch is not None else cfg.block_size * (cfg.block_size + 1)
         return KVCache(cfg.num_hidden_layers, cfg.num_key_value_heads, cfg.head_dim, capacity, scratch, w.device, w.dtype)
+
+
+def _fuse(*linears: nn.Linear) -> torch.Tensor:
+    fused = torch.cat([lin.weight for lin in linears])
+    start = 0
+    for lin in linears:
+        n = lin.out_features
+        lin.weight = nn.Parameter(fused[start:start + n], requires_grad=False)
+        start += n
+    return fused

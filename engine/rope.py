@@ -41,7 +41,12 @@ def inv_freq_and_scale(cfg: ModelConfig) -> tuple[torch.Tensor, float]:
 
 
 class Rotary:
-    """Computes cos/sin for arbitrary absolute positions on demand (no 262k-row tables)."""
+    """cos/sin [T, head_dim] (fp32) and the query scale [T] for absolute positions.
+
+    With a `bound` (the cache's size: every cached position lies below it) they come from tables
+    built once and grown by doubling, so a decode step is three lookups; without one (training,
+    tests at arbitrary positions) they are computed directly.
+    """
 
     def __init__(self, cfg: ModelConfig, device: torch.device):
         inv_freq, self.attention_scale = inv_freq_and_scale(cfg)
@@ -49,9 +54,9 @@ class Rotary:
         rp = cfg.rope_parameters
         self.beta = rp.get("llama_4_scaling_beta")
         self.orig_max = rp.get("original_max_position_embeddings", cfg.max_position_embeddings)
+        self.tables = self.compute(torch.arange(0, device=device))
 
-    def __call__(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """cos, sin [T, head_dim] (fp32) and the query scale [T] for `positions` [T]."""
+    def compute(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         freqs = positions.float()[:, None] * self.inv_freq
         emb = torch.cat((freqs, freqs), dim=-1)
         cos, sin = emb.cos() * self.attention_scale, emb.sin() * self.attention_scale
@@ -60,3 +65,11 @@ class Rotary:
         else:
             q_scale = 1 + self.beta * torch.log(1 + torch.floor(positions.float() / self.orig_max))
         return cos, sin, q_scale
+
+    def __call__(self, positions: torch.Tensor, bound: int | None = None):
+        if bound is None:
+            return self.compute(positions)
+        if bound > len(self.tables[0]):
+            size = max(bound, 2 * len(self.tables[0]))
+            self.tables = self.compute(torch.arange(size, device=self.inv_freq.device))
+        return tuple(t[positions] for t in self.tables)

@@ -12,6 +12,7 @@ class Tokenizer:
         self.eos_id = eos_id if eos_id is not None else hf.eos_token_id
         self.mask_id = mask_id
         self.bos_id = hf.bos_token_id
+        self._fast = getattr(hf, "backend_tokenizer", None)
 
     def encode(self, text: str) -> list[int]:
         """Token ids of user text; special-token spellings inside it stay plain text (no injection)."""
@@ -28,6 +29,8 @@ class Tokenizer:
         return []
 
     def decode(self, ids: list[int]) -> str:
+        if self._fast is not None:  # the Rust tokenizer directly: no per-call Python conversions
+            return self._fast.decode(ids, skip_special_tokens=False)
         return self.hf.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
     def token_id(self, token: str) -> int | None:
@@ -48,34 +51,30 @@ class Tokenizer:
 
 
 class StreamDecoder:
-    """Turns a growing list of token ids into append-only text deltas.
+    """Turns a growing list of token ids into append-only text deltas, in O(1) per token.
 
-    Decodes with a few context tokens in front (so tokenizers that mark word starts keep their
-    leading spaces) and holds back a trailing U+FFFD until the rest of the UTF-8 sequence arrives.
+    Decodes a short window starting a few tokens back (so tokenizers that mark word starts keep
+    their spaces) and holds text back while it ends in U+FFFD, an incomplete UTF-8 sequence.
     """
 
     def __init__(self, tokenizer: Tokenizer, context: list[int]):
         self.tok = tokenizer
-        self.context = [i for i in context[-4:] if i not in tokenizer.special_ids]
-        self.context_text = tokenizer.decode(self.context)
-        self.ids: list[int] = []
-        self.text = ""
+        self.ids = [i for i in context[-4:] if i not in tokenizer.special_ids]
+        self.prefix_offset = 0  # window start
+        self.read_offset = len(self.ids)  # tokens before this were already turned into text
 
-    def _decoded(self) -> str:
-        full = self.tok.decode(self.context + self.ids)
-        return full[len(self.context_text):] if full.startswith(self.context_text) else self.tok.decode(self.ids)
+    def _delta(self, final: bool) -> str:
+        seen = self.tok.decode(self.ids[self.prefix_offset:self.read_offset])
+        text = self.tok.decode(self.ids[self.prefix_offset:])
+        if len(text) <= len(seen) or (text.endswith("\ufffd") and not final):
+            return ""
+        self.prefix_offset, self.read_offset = self.read_offset, len(self.ids)
+        return text[len(seen):]
 
     def push(self, ids: list[int]) -> str:
         self.ids.extend(ids)
-        text = self._decoded().rstrip("\ufffd")
-        if not text.startswith(self.text):  # a tokenizer rewrote earlier text: keep what was sent
-            return ""
-        delta, self.text = text[len(self.text):], text
-        return delta
+        return self._delta(final=False)
 
     def flush(self) -> str:
         """Whatever was held back at the end (an incomplete UTF-8 sequence stays as U+FFFD)."""
-        text = self._decoded()
-        delta = text[len(self.text):] if text.startswith(self.text) else ""
-        self.text += delta
-        return delta
+        return self._delta(final=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def rms_norm_ref(
@@ -11,6 +12,5 @@ def rms_norm_ref(
     """Return (norm(x + residual) * weight, x + residual); the sum feeds the next residual."""
     if residual is not None:
         x = x + residual
-    h = x.float()
-    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)
+    h = F.rms_norm(x.float(), (x.shape[-1],), eps=eps)  # normalise in fp32, weight in x's dtype
     return weight * h.to(x.dtype), x
