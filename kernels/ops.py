@@ -12,8 +12,9 @@ from kernels.commit_ref import accept_length_ref, argmax_confidence_ref
 from kernels.dispatch import use_triton
 from kernels.rmsnorm_ref import rms_norm_ref
 from kernels.rope_ref import rope_ref
+from kernels.swiglu_ref import swiglu_ref
 
-__all__ = ["Pattern", "attention", "rms_norm", "rope", "argmax_confidence", "accept_length"]
+__all__ = ["Pattern", "attention", "rms_norm", "rope", "swiglu", "argmax_confidence", "accept_length"]
 
 
 def attention(q, k, v, cache_len: int, pattern: Pattern, mask=None, scale=None) -> torch.Tensor:
@@ -38,6 +39,14 @@ def rope(q, k, cos, sin, q_scale) -> tuple[torch.Tensor, torch.Tensor]:
 
         return rope_triton(q, k, cos, sin, q_scale)
     return rope_ref(q, k, cos, sin, q_scale)
+
+
+def swiglu(gate, up) -> torch.Tensor:
+    if use_triton(gate):
+        from kernels.swiglu import swiglu_triton
+
+        return swiglu_triton(gate, up)
+    return swiglu_ref(gate, up)
 
 
 def argmax_confidence(logits, mask_id: int | None) -> tuple[torch.Tensor, torch.Tensor]:
