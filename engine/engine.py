@@ -105,19 +105,33 @@ class Engine:
             return f"self-spec-{spec}", []
         return (f"self-spec-{config.speculation}" if mode == "self-spec" else mode), []
 
-    def _prompt(self, request: Request) -> tuple[list[int], str, set[int], list[str]]:
-        """Prompt ids, the characters backed off for token healing, extra stop ids, notes."""
+    @property
+    def context_window(self) -> int:
+        """Positions the model was trained for: prompts are trimmed to fit with the completion."""
+        if self.native:
+            return self.model_config.max_position_embeddings
+        return getattr(self.model.config, "max_position_embeddings", None) or 4096
+
+    def _prompt(self, request: Request, budget: int) -> tuple[list[int], str, set[int], list[str]]:
+        """Prompt ids within `budget` tokens, the characters backed off for token healing, extra
+        stop ids, notes."""
         tok, heal = self.tokenizer, request.config.heal
         notes: list[str] = []
         if request.is_fim and self.fim_format is None:
             notes.append(f"{self.name} has no fill-in-the-middle tokens: completing the prefix only")
         if request.is_fim and self.fim_format is not None:
-            prefix, removed = back_off(tok, request.prefix or "") if heal else (request.prefix or "", "")
-            ids = self.fim_format.ids(tok, prefix, request.suffix)
+            prefix, suffix = fim.fit(tok, request.prefix or "", request.suffix, budget - 4)
+            prefix, removed = back_off(tok, prefix) if heal else (prefix, "")
+            ids = self.fim_format.ids(tok, prefix, suffix)
             return ids, removed, self.fim_format.stop_ids(tok), notes
         text = request.prompt if request.prompt is not None else (request.prefix or "")
         kept, removed = back_off(tok, text) if heal else (text, "")
-        ids = tok.template_prefix + tok.encode(kept)
+        body = tok.encode(kept)
+        room = budget - len(tok.template_prefix)
+        if len(body) > room:
+            notes.append(f"prompt truncated to its last {room} tokens (context window {self.context_window})")
+            body = body[len(body) - room:]
+        ids = tok.template_prefix + body
         if not ids:
             ids = [tok.bos_id if tok.bos_id is not None else tok.eos_id]
         return ids, removed, set(), notes
@@ -127,7 +141,9 @@ class Engine:
         config = config.replace(block_size=config.block_size or self.default_block_size,
                                 threshold=self.default_threshold if config.threshold is None else config.threshold)
         mode, notes = self.resolve_mode(config)
-        ids, removed, stop_ids, prompt_notes = self._prompt(request)
+        window = self.context_window
+        budget = max(window // 2, window - config.max_new_tokens - config.block_size)
+        ids, removed, stop_ids, prompt_notes = self._prompt(request, budget)
         with self._lock:
             for message in notes + prompt_notes:
                 yield Note(message)

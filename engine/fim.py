@@ -43,3 +43,20 @@ def detect(tok: Tokenizer) -> FimFormat | None:
         if all(tok.token_id(t) is not None for t in (fmt.prefix, fmt.suffix, fmt.middle)):
             return fmt
     return None
+
+
+def fit(tok: Tokenizer, prefix: str, suffix: str, budget: int) -> tuple[str, str]:
+    """Trim the far ends of prefix and suffix so both fit in `budget` tokens, about 3:1, keeping
+    the text nearest the cursor and cutting at line boundaries where possible."""
+    p, s = tok.encode(prefix), tok.encode(suffix)
+    if len(p) + len(s) <= budget:
+        return prefix, suffix
+    keep_s = min(len(s), max(budget // 4, budget - len(p)))
+    keep_p = budget - keep_s
+    if keep_p < len(p):
+        prefix = tok.decode(p[len(p) - keep_p:]) if keep_p > 0 else ""
+        prefix = prefix[prefix.find("\n") + 1:] if "\n" in prefix else prefix.lstrip("\ufffd")
+    if keep_s < len(s):
+        suffix = tok.decode(s[:keep_s]) if keep_s > 0 else ""
+        suffix = suffix[: suffix.rfind("\n") + 1] if "\n" in suffix else suffix.rstrip("\ufffd")
+    return prefix, suffix

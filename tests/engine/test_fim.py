@@ -1,0 +1,70 @@
+"""FIM formats and the context budget."""
+
+from __future__ import annotations
+
+import pytest
+from tokenizers import Tokenizer as RawTokenizer
+from tokenizers import decoders, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+
+from engine import fim
+from engine.tokenizer import Tokenizer
+from tests.engine.util import run
+
+
+def vocab_tokenizer(specials: list[str]) -> Tokenizer:
+    """A byte-level tokenizer with no merges plus the given special tokens."""
+    raw = RawTokenizer(models.BPE(vocab={c: i for i, c in enumerate(pre_tokenizers.ByteLevel.alphabet())}, merges=[]))
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    raw.decoder = decoders.ByteLevel()
+    return Tokenizer(PreTrainedTokenizerFast(tokenizer_object=raw, additional_special_tokens=specials, eos_token="</s>"))
+
+
+@pytest.mark.parametrize("name,specials", [
+    ("qwen2.5-coder", ["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|fim_pad|>"]),
+    ("starcoder", ["<fim_prefix>", "<fim_suffix>", "<fim_middle>"]),
+    ("deepseek-coder", ["<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"]),
+    ("codellama", ["▁<PRE>", "▁<SUF>", "▁<MID>", "▁<EOT>"]),
+])
+def test_formats_are_detected_from_the_vocabulary(name, specials):
+    tok = vocab_tokenizer(specials)
+    fmt = fim.detect(tok)
+    assert fmt is not None and fmt.name == name
+    ids = fmt.ids(tok, "a = ", "\n")
+    assert ids[0] == tok.token_id(fmt.prefix) and ids[-1] == tok.token_id(fmt.middle)
+    assert tok.token_id(fmt.suffix) in ids
+
+
+def test_no_fim_tokens_means_no_format():
+    assert fim.detect(vocab_tokenizer([])) is None
+
+
+def test_user_text_cannot_inject_fim_markers(tiny_engine):
+    tok = tiny_engine.tokenizer
+    ids = tok.encode("x = '<fim_middle>'")
+    assert tok.token_id("<fim_middle>") not in ids
+
+
+def test_fit_keeps_text_near_the_cursor(tiny_engine):
+    tok = tiny_engine.tokenizer
+    prefix = "".join(f"line_{i} = {i}\n" for i in range(200)) + "result = "
+    suffix = "\n" + "".join(f"after_{i} = {i}\n" for i in range(200))
+    p, s = fim.fit(tok, prefix, suffix, 120)
+    assert prefix.endswith(p) and suffix.startswith(s)
+    assert p.endswith("result = ") and s.startswith("\nafter_0")
+    assert len(tok.encode(p)) + len(tok.encode(s)) <= 120
+    assert len(tok.encode(p)) > 2 * len(tok.encode(s))  # about 3:1
+    assert p.startswith("line_")  # cut at a line boundary
+
+
+def test_fit_leaves_short_context_alone(tiny_engine):
+    assert fim.fit(tiny_engine.tokenizer, "a = ", "\n", 100) == ("a = ", "\n")
+
+
+def test_long_prompts_are_trimmed_to_the_context_window(tiny_engine, monkeypatch):
+    monkeypatch.setattr(tiny_engine.model_config, "max_position_embeddings", 64)
+    events, done = run(tiny_engine, prompt="x = 1\n" * 100, mode="ar", max_new_tokens=8)
+    assert len(done.prompt_token_ids) + 8 <= 64
+    assert any("truncated" in n for n in done.notes)
+    _, done = run(tiny_engine, prefix="x = 1\n" * 100, suffix="y = 2\n" * 100, mode="ar", max_new_tokens=8)
+    assert len(done.prompt_token_ids) + 8 <= 64
