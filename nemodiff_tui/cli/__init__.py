@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nemodiff_tui.cli import bench, checkpoint, complete
+from nemodiff_tui.cli import bench, checkpoint, complete, eval_fim
 
-COMMANDS = (complete, checkpoint, bench)
+COMMANDS = (complete, checkpoint, bench, eval_fim)
 
 
 def parser() -> argparse.ArgumentParser:

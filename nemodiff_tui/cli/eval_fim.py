@@ -1,0 +1,83 @@
+"""`nemodiff eval-fim`: exact match, edit similarity and speed on fill-in-the-middle holes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from engine.errors import RequestError
+from nemodiff_tui.cli.common import add_generation_args, add_model_args, apply_kernels, generation_config
+
+EVAL_MODES = ("ar", "diffusion", "self-spec")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval-fim", help="evaluate fill-in-the-middle on a JSONL file of holes")
+    p.add_argument("data", nargs="?", help="JSONL with prefix, suffix, middle, kind (line|span|block)")
+    p.add_argument("--make-holdout", metavar="OUT", help="write holes from the held-out stdlib modules and exit")
+    p.add_argument("--per-kind", type=int, default=200, help="holes per kind for --make-holdout")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N holes")
+    p.add_argument("--json", action="store_true")
+    add_model_args(p)
+    add_generation_args(p)
+    p.set_defaults(run=run)
+
+
+def read_holes(path: str, limit: int | None) -> list[dict]:
+    holes = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    hole = json.loads(line)
+                    assert all(isinstance(hole[k], str) for k in ("prefix", "suffix", "middle"))
+                    assert hole["kind"] in ("line", "span", "block")
+                except (ValueError, KeyError, AssertionError, TypeError):
+                    raise RequestError(f"{path}:{n}: not a hole (need prefix, suffix, middle, kind line|span|block)")
+                holes.append(hole)
+    except OSError as e:
+        raise RequestError(f"cannot read {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise RequestError(f"{path} is not valid UTF-8") from None
+    return holes[:limit] if limit is not None else holes
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.make_holdout:
+        from engine.eval_fim import make_holdout
+
+        holes = make_holdout(args.per_kind, seed=args.seed or 0)
+        with open(args.make_holdout, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(h) + "\n" for h in holes)
+        print(f"wrote {len(holes)} holes to {args.make_holdout}", file=sys.stderr)
+        return 0
+    if not args.data:
+        raise RequestError("give a JSONL file of holes, or --make-holdout OUT.jsonl")
+    from tqdm import tqdm
+
+    import engine
+    from engine.eval_fim import evaluate
+
+    apply_kernels(args)
+    holes = read_holes(args.data, args.limit)
+    eng = engine.load(args.model, device=args.device, dtype=args.dtype)
+    modes = [args.mode] if args.mode else list(EVAL_MODES)
+    results = []
+    for mode in modes:
+        with tqdm(total=len(holes), desc=f"eval-fim {mode}", unit="hole", file=sys.stderr) as bar:
+            summary, groups = evaluate(eng, holes, generation_config(args, mode).replace(mode=mode),
+                                       lambda done, total: bar.update(1))
+        results.append((summary, groups))
+    if args.json:
+        out = [s for s, _ in results]
+        print(json.dumps(out[0] if len(out) == 1 else out))
+        return 0
+    print(f"{len(holes)} holes, model {eng.name}")
+    for s, groups in results:
+        detail = ", ".join(f"{k} {v:.1%}" for k, v in groups.items())
+        print(f"{s['mode']:>10}: exact match {s['exact_match']:.1%}, edit similarity {s['edit_similarity']:.3f}, "
+              f"{s['tokens_per_forward']:.2f} tokens/forward, {s['tokens_per_second']:.1f} tokens/s  ({detail})")
+    return 0
