@@ -23,6 +23,7 @@ import triton
 import triton.language as tl
 
 from kernels.attention_ref import Pattern
+from kernels.launch import split_count
 
 _PATTERN_ID = {Pattern.CAUSAL: 0, Pattern.BIDIRECTIONAL: 1, Pattern.MASK: 2}
 _LOG2E = 1.4426950408889634
@@ -48,7 +49,7 @@ def _attn_tiles(
         if MASKED:
             in_range = n < hi
             if PATTERN == 0:
-                visible = (n[None, :] < cache_len + t[:, None]) & in_range[None, :]
+                visible = (n[None, :] <= cache_len + t[:, None]) & in_range[None, :]
             elif PATTERN == 1:
                 visible = in_range[None, :] & row_ok[:, None]
             else:
@@ -170,17 +171,6 @@ def _attn_merge(
     tl.store(Out + b * sob + hq * soh + t * sot + d * sod, out.to(Out.dtype.element_ty))
 
 
-def _sm_count(device: torch.device) -> int:
-    return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else 1
-
-
-def _num_splits(programs: int, n_keys: int, block_n: int, sms: int) -> int:
-    """Enough key splits for ~2 programs per SM, each split keeping at least two key tiles."""
-    if programs >= sms:
-        return 1
-    return max(1, min(triton.cdiv(2 * sms, programs), n_keys // (2 * block_n)))
-
-
 def attention_triton(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -219,11 +209,13 @@ def attention_triton(
     block_n = block_n or 64
     m_tiles = triton.cdiv(rows, block_m)
     if num_splits is None:
-        num_splits = _num_splits(bsz * hkv * m_tiles, n_keys, block_n, _sm_count(q.device))
+        num_splits = split_count(bsz * hkv * m_tiles, triton.cdiv(n_keys, block_n), 2, q.device)
     keys_per_split = triton.cdiv(triton.cdiv(n_keys, num_splits), block_n) * block_n
     num_splits = triton.cdiv(n_keys, keys_per_split)
 
     out = torch.empty(bsz, t, hq, dim, device=q.device, dtype=q.dtype).transpose(1, 2)
+    if out.numel() == 0:
+        return out
     split = num_splits > 1
     if split:
         part = torch.empty(bsz * hq * t, num_splits, dim, device=q.device, dtype=torch.float32)
