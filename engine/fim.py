@@ -17,10 +17,10 @@ class FimFormat:
     spaced: bool = False  # CodeLlama: `<PRE> {p} <SUF>{s} <MID>`
 
     def ids(self, tok: Tokenizer, prefix: str, suffix: str) -> list[int]:
+        """The prompt, after whatever the tokenizer's template puts first (BOS for our demo model)."""
         pre, suf, mid = (tok.token_id(t) for t in (self.prefix, self.suffix, self.middle))
-        if self.spaced:
-            return [pre] + tok.encode(" " + prefix) + [suf] + tok.encode(" " + suffix) + [mid]
-        return [pre] + tok.encode(prefix) + [suf] + tok.encode(suffix) + [mid]
+        space = " " if self.spaced else ""
+        return tok.template_prefix + [pre] + tok.encode(space + prefix) + [suf] + tok.encode(space + suffix) + [mid]
 
     def stop_ids(self, tok: Tokenizer) -> set[int]:
         ids = (tok.token_id(t) for t in (self.prefix, self.suffix, self.middle, *self.stops))

@@ -28,7 +28,7 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from engine.config import ModelConfig, _default_rope
+from engine.config import ModelConfig
 from engine.model import NLDModel
 from engine.training import corpus
 from engine.training.data import TrainStream, eval_sequences
@@ -62,7 +62,6 @@ class Settings:
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     # Bookkeeping.
-    checkpoint_minutes: float = 10.0
     log_every: int = 10
     eval_sequences: int = 32
 
@@ -73,7 +72,7 @@ def model_config(s: Settings) -> ModelConfig:
         vocab_size=s.vocab_size, hidden_size=s.hidden_size, intermediate_size=s.intermediate_size,
         num_hidden_layers=s.num_hidden_layers, num_attention_heads=s.num_attention_heads,
         num_key_value_heads=s.num_key_value_heads, head_dim=s.head_dim,
-        rope_parameters=dict(_default_rope(), rope_theta=s.rope_theta),
+        rope_parameters=dict(ModelConfig().rope_parameters, rope_theta=s.rope_theta),
         mask_token_id=MASK, eos_token_id=EOS, bos_token_id=BOS, pad_token_id=PAD,
         block_size=32, threshold=0.9,
     )
@@ -127,15 +126,17 @@ def export(model: NLDModel, tokenizer: PreTrainedTokenizerFast, out: Path, log: 
     (tmp / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
     weights = {k: v.detach().to(torch.bfloat16).contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(weights, tmp / "model.safetensors", metadata={"format": "pt"})
+    (tmp / "model.safetensors").chmod(0o644)  # save_file creates it owner-only
     tokenizer.save_pretrained(tmp)
     if log is not None and log.exists():
         shutil.copyfile(log, tmp / log.name)
     _replace_dir(tmp, out)
 
 
-def _load_tokenizer(out_dir: Path, texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
+def _tokenizer(out_dir: Path, texts: list[str], vocab_size: int, resume: bool) -> PreTrainedTokenizerFast:
+    """The run's tokenizer: trained on the training texts for a new run, reloaded on resume."""
     path = out_dir / "tokenizer"
-    if not path.exists():
+    if not resume:
         tmp = _fresh_dir(out_dir / "tokenizer.tmp")
         build_tokenizer(texts, vocab_size).save_pretrained(tmp)
         _replace_dir(tmp, path)
@@ -218,20 +219,24 @@ def train(
     resume: bool = False,
     seed: int = 0,
     max_steps: int | None = None,
+    checkpoint_minutes: float = 10.0,
     settings: Settings | None = None,
     texts: tuple[list[str], list[str]] | None = None,
 ) -> Path:
     """Train until `minutes` pass or `max_steps` is reached; returns the export directory.
 
+    A checkpoint (and export) is written every `checkpoint_minutes` and at the end.
     `texts` (train, held out) replaces the stdlib corpus (tests); `settings` applies to a new run.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "training_log.jsonl"
-    ckpt_path = _checkpoint_path(out) if resume else None
+    ckpt_path = _checkpoint_path(out)
     if resume and ckpt_path is None:
-        raise FileNotFoundError(f"--resume: no checkpoint in {out}")
-    state = torch.load(ckpt_path, weights_only=True) if ckpt_path else None
+        raise FileNotFoundError(f"no checkpoint to resume in {out}")
+    if not resume and ckpt_path is not None:
+        raise FileExistsError(f"{out} already holds a run: resume it or choose another directory")
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=True) if resume else None
     if state is not None:
         s = Settings(**{**state["settings"], "blocks": tuple(state["settings"]["blocks"])})
         seed = state["seed"]
@@ -241,7 +246,7 @@ def train(
         texts = ([t for _, t in corpus.train_files()], [t for _, t in corpus.holdout_files()])
     train_texts, holdout_texts = texts
 
-    tokenizer = _load_tokenizer(out, train_texts, s.vocab_size)
+    tokenizer = _tokenizer(out, train_texts, s.vocab_size, resume)
     encoder = text_encoder(tokenizer)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(seed)
@@ -311,7 +316,7 @@ def train(
                 bar.set_postfix(loss=record["loss"], ar=record["ar"], diff=record["diff"], tok_s=record["tokens_per_s"])
                 window = _Window()
             bar.update(1)
-            if time.monotonic() - last_ckpt >= s.checkpoint_minutes * 60:
+            if time.monotonic() - last_ckpt >= checkpoint_minutes * 60:
                 save()
                 last_ckpt = time.monotonic()
         save()

@@ -1,0 +1,37 @@
+"""`nemodiff train-demo` / `python -m engine.training`: train or resume the bundled demo model."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from engine.training.trainer import train
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="run directory (checkpoint/, export/, training_log.jsonl)")
+    parser.add_argument("--resume", action="store_true", help="continue exactly from the run's checkpoint")
+    parser.add_argument("--minutes", type=float, help="wall-clock budget of this invocation (default: no limit)")
+    parser.add_argument("--steps", type=int, help="stop at this total step count")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-minutes", type=float, default=10.0,
+                        help="minutes between checkpoints (each also refreshes export/)")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        export = train(args.out, minutes=args.minutes, resume=args.resume, seed=args.seed, max_steps=args.steps,
+                       checkpoint_minutes=args.checkpoint_minutes)
+    except (FileExistsError, FileNotFoundError) as e:
+        raise SystemExit(f"error: {e}") from None
+    print(f"exported to {export}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m engine.training", description=__doc__)
+    add_arguments(parser)
+    run(parser.parse_args(argv))

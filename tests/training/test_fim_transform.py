@@ -1,0 +1,54 @@
+import random
+
+from engine.training.data import TrainStream
+from engine.training.fim_transform import fim_example, psm, split
+from engine.training.tokenizer import BOS, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, PAD, text_encoder
+
+
+def test_split_cuts_at_characters_and_keeps_everything():
+    rng = random.Random(0)
+    text = "def add(a, b):\n    return a + b\n"
+    for _ in range(50):
+        prefix, middle, suffix = split(text, rng)
+        assert prefix + middle + suffix == text
+
+
+def test_psm_layout():
+    assert psm([10, 11], [20], [30, 31, 32]) == [BOS, FIM_PREFIX, 10, 11, FIM_SUFFIX, 30, 31, 32, FIM_MIDDLE, 20, EOS]
+
+
+def test_fim_example_pieces_decode_to_prefix_suffix_middle(tiny_tokenizer):
+    encoder = text_encoder(tiny_tokenizer)
+    text = "for i in range(10):\n    print(i, 'é')\n"
+    ids = fim_example(text, random.Random(3), lambda s: encoder.encode(s).ids)
+    prefix, middle, suffix = split(text, random.Random(3))
+    assert ids[:2] == [BOS, FIM_PREFIX] and ids[-1] == EOS
+    p_end, m_start = ids.index(FIM_SUFFIX), ids.index(FIM_MIDDLE)
+    assert tiny_tokenizer.decode(ids[2:p_end]) == prefix
+    assert tiny_tokenizer.decode(ids[p_end + 1:m_start]) == suffix
+    assert tiny_tokenizer.decode(ids[m_start + 1:-1]) == middle
+
+
+def test_stream_makes_full_fim_sequences_and_plain_windows(sample_texts, tiny_tokenizer):
+    encoder = text_encoder(tiny_tokenizer)
+    fim = TrainStream(sample_texts, encoder, 128, seed=0, fim_rate=1.0).next_batch(16).tolist()
+    for row in fim:
+        assert len(row) == 128 and row[:2] == [BOS, FIM_PREFIX]
+        body = row[:row.index(EOS) + 1]
+        assert all(tok == PAD for tok in row[len(body):]) and len(row) - len(body) < 16
+        assert body.count(FIM_SUFFIX) == body.count(FIM_MIDDLE) == 1 and body.index(FIM_SUFFIX) < body.index(FIM_MIDDLE)
+    short = [f"x{i} = {i} * 2\n" for i in range(40)]
+    stream = sum(TrainStream(short, encoder, 128, seed=0, fim_rate=0.0).next_batch(4).tolist(), [])
+    first = stream.index(EOS) + 1
+    assert stream[0] == BOS and stream[first] == BOS and PAD not in stream
+    assert tiny_tokenizer.decode(stream[1:first - 1]) in short
+
+
+def test_stream_resumes_exactly(sample_texts, tiny_tokenizer):
+    encoder = text_encoder(tiny_tokenizer)
+    a = TrainStream(sample_texts, encoder, 64, seed=1, fim_rate=0.5)
+    a.next_batch(20)
+    b = TrainStream(sample_texts, encoder, 64, seed=1, fim_rate=0.5)
+    b.load_state_dict(a.state_dict())
+    for _ in range(10):  # crosses epochs: four short files make ~25 windows each
+        assert a.next_batch(8).tolist() == b.next_batch(8).tolist()

@@ -1,0 +1,59 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoTokenizer
+
+from engine.config import ModelConfig
+from engine.model import NLDModel
+from engine.training.tokenizer import BOS, EOS, MASK, PAD
+from engine.training.trainer import Settings, train
+
+TINY = Settings(vocab_size=512, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2, head_dim=8, seq_len=32, batch_size=2, blocks=(8, 16), warmup_steps=2,
+                log_every=1, eval_sequences=2)
+
+
+def _state(run) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoint" / "state.pt", weights_only=True)["model"]
+
+
+def test_resume_continues_exactly(tmp_path, sample_texts):
+    texts = (sample_texts[:2], sample_texts[2:])
+    train(tmp_path / "straight", max_steps=4, settings=TINY, texts=texts)
+    train(tmp_path / "split", max_steps=2, settings=TINY, texts=texts)
+    train(tmp_path / "split", max_steps=4, resume=True, texts=texts)
+    straight, split = _state(tmp_path / "straight"), _state(tmp_path / "split")
+    assert straight.keys() == split.keys()
+    for name in straight:
+        assert torch.equal(straight[name], split[name]), name
+    log = (tmp_path / "split" / "training_log.jsonl").read_text().splitlines()
+    steps = [json.loads(line)["step"] for line in log if "loss" in json.loads(line)]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_export_is_an_nld_checkpoint(tmp_path, sample_texts):
+    export = train(tmp_path / "run", max_steps=1, settings=TINY, texts=(sample_texts[:2], sample_texts[2:]))
+    raw = json.loads((export / "config.json").read_text())
+    assert raw["model_type"] == "nemotron_labs_diffusion" and raw["rope_parameters"]["rope_type"] == "yarn"
+    cfg = ModelConfig.from_dict(raw)
+    assert (cfg.mask_token_id, cfg.eos_token_id, cfg.bos_token_id, cfg.pad_token_id) == (MASK, EOS, BOS, PAD)
+    assert (cfg.block_size, cfg.threshold) == (32, 0.9)
+    weights = load_file(export / "model.safetensors")
+    model = NLDModel(cfg)
+    assert set(weights) == set(model.state_dict())
+    assert all(w.dtype == torch.bfloat16 for w in weights.values())
+    model.load_state_dict(weights)
+    tok = AutoTokenizer.from_pretrained(export)
+    assert tok.mask_token_id == MASK and len(tok) == cfg.vocab_size
+    assert (export / "training_log.jsonl").exists()
+
+
+def test_a_run_is_never_overwritten_or_resumed_from_nothing(tmp_path, sample_texts):
+    texts = (sample_texts[:2], sample_texts[2:])
+    with pytest.raises(FileNotFoundError):
+        train(tmp_path, max_steps=1, resume=True, settings=TINY, texts=texts)
+    train(tmp_path, max_steps=1, settings=TINY, texts=texts)
+    with pytest.raises(FileExistsError):
+        train(tmp_path, max_steps=1, settings=TINY, texts=texts)
