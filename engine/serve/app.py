@@ -1,0 +1,60 @@
+"""The HTTP app: the engine behind a bounded queue, served to editors (/infill), OpenAI clients
+(/v1/completions, /v1/models) and remote viewers (/v1/denoise), plus an open /health."""
+
+from __future__ import annotations
+
+import hmac
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, HTTPException
+from starlette.requests import Request as HTTPRequest
+
+from engine.engine import Engine
+from engine.request import MODES
+from engine.serve import denoise, infill, openai
+from engine.serve.errors import HANDLED, error_response
+from engine.serve.queue import MAX_QUEUE, EngineQueue
+
+MAX_BODY = 2 * 1024 * 1024  # bytes; llama.vim's full context ring is about 100 kB
+
+
+def bearer(api_key: str):
+    """A dependency that refuses requests without `Authorization: Bearer <api_key>`."""
+    expected = f"Bearer {api_key}".encode()
+
+    async def check(client: HTTPRequest) -> None:
+        given = client.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            raise HTTPException(401, "missing or wrong API key: send Authorization: Bearer <key>",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    return check
+
+
+def create_app(engine: Engine, mode: str = "auto", api_key: str | None = None, max_queue: int = MAX_QUEUE,
+               max_body: int = MAX_BODY) -> FastAPI:
+    """An app serving `engine`; `mode` is the decoding mode for clients that cannot name one
+    (/infill, /v1/completions)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+    queue = EngineQueue(engine, max_queue)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        queue.close()
+
+    app = FastAPI(title="nemodiff", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.queue = queue
+    for exc in (*HANDLED, Exception):
+        app.add_exception_handler(exc, error_response)
+    guarded = [Depends(bearer(api_key))] if api_key else []
+    app.include_router(infill.routes(queue, mode, max_body), dependencies=guarded)
+    app.include_router(openai.routes(queue, mode, max_body), dependencies=guarded)
+    app.include_router(denoise.routes(queue, max_body), dependencies=guarded)
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok", "model": engine.name, "queue": queue.size}
+
+    return app

@@ -1,0 +1,109 @@
+"""OpenAI's legacy `POST /v1/completions` (with `suffix` for fill-in-the-middle, as Continue and
+Twinny send it) and `GET /v1/models`, so OpenAI-compatible clients and nemodiff's own remote
+backend can use the server; the same API SGLang serves."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from starlette.requests import Request as HTTPRequest
+
+from engine.errors import RequestError
+from engine.events import Commit, Done
+from engine.request import GenerationConfig, Request
+from engine.serve import OWNER, sse
+from engine.serve.body import parse
+from engine.serve.errors import in_stream
+from engine.serve.queue import CLIENT_GONE, EngineQueue, events
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class CompletionBody(BaseModel):
+    prompt: str | list[str]
+    suffix: str | None = None
+    max_tokens: int = 16
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    n: int = 1
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    model: str | None = None  # one model per server: any name is accepted
+
+
+def to_request(body: CompletionBody, mode: str) -> Request:
+    """The Request for a completions body: `prompt` is the prefix when a `suffix` is given."""
+    if body.n != 1:
+        raise RequestError(f"n must be 1, got {body.n}")
+    prompts = body.prompt if isinstance(body.prompt, list) else [body.prompt]
+    if len(prompts) != 1:
+        raise RequestError(f"prompt must be one string, got a list of {len(prompts)}")
+    prompt = prompts[0]
+    stop = [body.stop] if isinstance(body.stop, str) else body.stop or []
+    config = GenerationConfig(mode=mode, max_new_tokens=body.max_tokens, temperature=body.temperature,
+                              top_p=body.top_p, seed=body.seed, stop=stop).validate()
+    if body.suffix is None:
+        return Request(prompt=prompt, config=config)
+    return Request(prefix=prompt, suffix=body.suffix, config=config)
+
+
+def finish_reason(done: Done) -> str:
+    return "length" if done.stop_reason == "length" else "stop"
+
+
+def usage(done: Done) -> dict:
+    prompt = len(done.prompt_token_ids)
+    return {"prompt_tokens": prompt, "completion_tokens": done.n_tokens, "total_tokens": prompt + done.n_tokens}
+
+
+def routes(queue: EngineQueue, mode: str, max_body: int) -> APIRouter:
+    router = APIRouter()
+    model = queue.engine.name
+
+    def completion(cid: str, created: int, text: str, reason: str | None) -> dict:
+        return {"id": cid, "object": "text_completion", "created": created, "model": model,
+                "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": reason}]}
+
+    @router.get("/v1/models")
+    async def models() -> dict:
+        return {"object": "list", "data": [{"id": model, "object": "model", "created": 0, "owned_by": OWNER}]}
+
+    @router.post("/v1/completions")
+    async def completions(client: HTTPRequest) -> Response:
+        body = await parse(client, max_body, CompletionBody)
+        job = queue.submit(to_request(body, mode))
+        cid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+        if not body.stream:
+            done = None
+            async for event in events(job, client):
+                if isinstance(event, Done):
+                    done = event
+            if done is None:
+                return Response(status_code=CLIENT_GONE)
+            return JSONResponse({**completion(cid, created, done.text, finish_reason(done)), "usage": usage(done)})
+
+        async def frames():
+            try:
+                async for event in events(job, client):
+                    if isinstance(event, Commit) and event.text:
+                        yield sse.frame(completion(cid, created, event.text, None))
+                    elif isinstance(event, Done):
+                        yield sse.frame(completion(cid, created, "", finish_reason(event)))
+                        if body.stream_options and body.stream_options.include_usage:
+                            yield sse.frame({**completion(cid, created, "", None), "choices": [],
+                                             "usage": usage(event)})
+                yield sse.frame(sse.DONE)
+            except Exception as e:  # the status line is sent: report in the stream
+                yield sse.frame(in_stream(e))
+
+        return sse.response(frames())
+
+    return router

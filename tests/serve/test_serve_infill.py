@@ -1,0 +1,126 @@
+"""POST /infill with the bodies llama.vim and llama.vscode send, and the editor stop rules."""
+
+from __future__ import annotations
+
+import httpx
+
+from engine.serve.infill import Chunk, EditorStops, InfillBody, extra_context, select, to_request
+
+CHUNKS = [{"text": "import os\n\ndef helper():\n    return os.getcwd()\n", "time": [1718, 420], "filename": "util.py"},
+          {"text": "class Config:\n    debug = False\n", "time": [1718, 512], "filename": "config.py"}]
+TIMINGS = ("prompt_n", "prompt_ms", "prompt_per_token_ms", "prompt_per_second", "predicted_n", "predicted_ms",
+           "predicted_per_token_ms", "predicted_per_second")
+
+# llama.vim's completion request (autoload/llama.vim, llama#fim), with a small n_predict.
+LLAMA_VIM = {
+    "input_prefix": "import sys\n\ndef main(argv):\n",
+    "input_suffix": "\n    return 0\n",
+    "input_extra": CHUNKS,
+    "prompt": "    args = ",
+    "n_predict": 16,
+    "n_indent": 4,
+    "top_k": 40,
+    "top_p": 0.99,
+    "stream": False,
+    "samplers": ["top_k", "top_p", "infill"],
+    "cache_prompt": True,
+    "t_max_prompt_ms": 500,
+    "t_max_predict_ms": 1500,
+    "response_fields": ["content", *(f"timings/{t}" for t in TIMINGS), "truncated", "tokens_cached"],
+}
+
+# llama.vim's ring-buffer update (s:ring_update): only warms the cache with the context chunks.
+LLAMA_VIM_WARM = {
+    "input_prefix": "", "input_suffix": "", "input_extra": CHUNKS, "prompt": "", "n_predict": 0,
+    "temperature": 0.0, "stream": False, "samplers": [], "cache_prompt": True, "t_max_prompt_ms": 1,
+    "t_max_predict_ms": 1, "response_fields": [""],
+}
+
+# llama.vscode's request (src/llama-server.ts, createRequestPayload): reads the nested response.
+LLAMA_VSCODE = {
+    "input_prefix": "function add(a, b) {\n",
+    "input_suffix": "\n}\n",
+    "input_extra": CHUNKS,
+    "prompt": "  return ",
+    "n_predict": 12,
+    "top_k": 40,
+    "top_p": 0.99,
+    "stream": False,
+    "samplers": ["top_k", "top_p", "infill"],
+    "cache_prompt": True,
+    "n_indent": 2,
+    "t_max_prompt_ms": 500,
+    "t_max_predict_ms": 2500,
+    "lora": [{"id": 0, "scale": 0.5}],
+}
+
+# llama.vscode's cache warm-up (createRequestPayload with noPredict).
+LLAMA_VSCODE_WARM = {
+    "input_prefix": "", "input_suffix": "", "input_extra": CHUNKS, "prompt": "", "n_predict": 0, "samplers": [],
+    "cache_prompt": True, "t_max_prompt_ms": 500, "t_max_predict_ms": 1,
+}
+
+
+def test_llama_vim_request_gets_flat_response_fields(server):
+    r = httpx.post(f"{server}/infill", json=LLAMA_VIM, timeout=30)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert set(data) == set(LLAMA_VIM["response_fields"])
+    assert isinstance(data["content"], str) and data["truncated"] is False
+    assert 0 < data["timings/predicted_n"] <= 16 and data["timings/prompt_n"] > 0
+
+
+def test_warm_up_prefills_and_then_the_prompt_is_cached(server):
+    r = httpx.post(f"{server}/infill", json=LLAMA_VIM_WARM, timeout=30)
+    assert r.status_code == 200 and r.json() == {}  # response_fields [""] selects nothing
+    full = httpx.post(f"{server}/infill", json=LLAMA_VSCODE_WARM, timeout=30).json()
+    assert full["content"] == "" and full["timings"]["predicted_n"] == 0 and full["stop_type"] == "limit"
+    assert full["tokens_cached"] > 0  # the second warm-up reused the first one's prefill
+
+
+def test_llama_vscode_request(server):
+    r = httpx.post(f"{server}/infill", json=LLAMA_VSCODE, timeout=30)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert isinstance(data["content"], str) and data["stop_type"] in ("eos", "limit", "word")
+    assert isinstance(data["tokens_cached"], int) and data["truncated"] is False
+    assert set(TIMINGS) <= set(data["timings"])
+    assert 0 < data["timings"]["predicted_n"] <= 12 and data["timings"]["prompt_n"] > 0
+
+
+def test_the_prefix_is_context_then_lines_above_then_cursor_line():
+    body = InfillBody(**LLAMA_VIM)
+    request = to_request(body, "ar")
+    assert request.prefix == extra_context(body.input_extra) + LLAMA_VIM["input_prefix"] + LLAMA_VIM["prompt"]
+    assert request.prefix.startswith("--- util.py ---\nimport os") and request.suffix == LLAMA_VIM["input_suffix"]
+    assert request.config.max_new_tokens == 16 and request.config.seed is None
+    assert extra_context([Chunk(filename="a", text="x")]) == "--- a ---\nx\n\n"
+
+
+def test_n_predict_zero_warms_and_negative_means_the_default():
+    assert to_request(InfillBody(n_predict=0), "ar").config.max_new_tokens == 1
+    assert to_request(InfillBody(n_predict=-1), "ar").config.max_new_tokens == 128
+
+
+def test_n_indent_cuts_before_a_dedented_line():
+    stops = EditorStops(n_indent=4, t_max_predict_ms=0)
+    assert not stops.update("x = 1\n    y = 2\n")
+    assert not stops.update("  ")  # a line of only spaces does not count yet
+    assert stops.update("z = 3\n")
+    assert stops.content == "x = 1\n    y = 2" and stops.update("more")  # stays cut and fired
+
+
+def test_time_cap_fires_only_after_a_newline():
+    now = [0.0]
+    stops = EditorStops(n_indent=0, t_max_predict_ms=100, clock=lambda: now[0])
+    stops.start()
+    now[0] = 0.5
+    assert not stops.update("no newline yet")
+    assert stops.update("\nnext")
+    assert stops.content == "no newline yet\nnext"
+
+
+def test_response_fields_select_nested_values():
+    response = {"content": "x", "timings": {"prompt_n": 3}, "truncated": False}
+    assert select(response, ["content", "timings/prompt_n", "timings/nope", "missing"]) == \
+        {"content": "x", "timings/prompt_n": 3}
