@@ -15,6 +15,7 @@ from engine.modes.ar import run_ar
 from engine.modes.context import Context
 from engine.modes.diffusion import run_diffusion
 from engine.modes.self_spec import run_linear, run_quadratic
+from engine.errors import RequestError
 from engine.request import GenerationConfig, Request
 from engine.runner import HFRunner, NativeRunner
 from engine.sampling import Sampler
@@ -121,6 +122,8 @@ class Engine:
             notes.append(f"{self.name} has no fill-in-the-middle tokens: completing the prefix only")
         if request.is_fim and self.fim_format is not None:
             prefix, suffix = fim.fit(tok, request.prefix or "", request.suffix, budget - 4)
+            if (prefix, suffix) != (request.prefix or "", request.suffix):
+                notes.append(f"context trimmed around the cursor to fit the context window ({self.context_window})")
             prefix, removed = back_off(tok, prefix) if heal else (prefix, "")
             ids = self.fim_format.ids(tok, prefix, suffix)
             return ids, removed, self.fim_format.stop_ids(tok), notes
@@ -136,10 +139,18 @@ class Engine:
             ids = [tok.bos_id if tok.bos_id is not None else tok.eos_id]
         return ids, removed, set(), notes
 
-    def _run(self, request: Request, cancelled) -> Iterator[Event]:
+    def validate(self, request: Request) -> GenerationConfig:
+        """The request's config with the checkpoint's defaults filled in; RequestError if unservable
+        (the cache is sized for the request up front, so a huge token count must not get that far)."""
         config = request.config.validate()
-        config = config.replace(block_size=config.block_size or self.default_block_size,
+        if config.max_new_tokens > self.context_window:
+            raise RequestError(f"at most {self.context_window} new tokens (the model's context window), "
+                               f"asked for {config.max_new_tokens}")
+        return config.replace(block_size=config.block_size or self.default_block_size,
                                 threshold=self.default_threshold if config.threshold is None else config.threshold)
+
+    def _run(self, request: Request, cancelled) -> Iterator[Event]:
+        config = self.validate(request)
         mode, notes = self.resolve_mode(config)
         window = self.context_window
         budget = max(window // 2, window - config.max_new_tokens - config.block_size)
@@ -185,4 +196,5 @@ class Engine:
                        tokens_per_forward=n / max(seq.nfe, 1), seconds=seconds,
                        tokens_per_second=n / seconds if seconds > 0 else 0.0, mode=mode,
                        stop_reason=seq.stop_reason, accepted_histogram=dict(sorted(seq.accepted.items())),
-                       notes=notes + prompt_notes, prompt_token_ids=ids, tokens_cached=common)
+                       notes=notes + prompt_notes, prompt_token_ids=ids, tokens_cached=common,
+                       truncated=any("trimmed" in n or "truncated" in n for n in prompt_notes))

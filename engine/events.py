@@ -67,6 +67,7 @@ class Done:
     notes: list[str] = field(default_factory=list)
     prompt_token_ids: list[int] = field(default_factory=list)
     tokens_cached: int = 0  # prompt tokens reused from the previous request's cache
+    truncated: bool = False  # the prompt was trimmed to fit the context window
     type: str = "done"
 
 

@@ -129,7 +129,7 @@ def response(body: InfillBody, stops: EditorStops, done: Done, prompt_s: float, 
         "tokens_predicted": predicted_n,
         "tokens_evaluated": prompt_n,
         "tokens_cached": done.tokens_cached,
-        "truncated": any("truncated" in note for note in done.notes),
+        "truncated": done.truncated,
         "timings": {**rates("prompt", prompt_n, prompt_ms), **rates("predicted", predicted_n, predicted_ms)},
     }
 

@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request as HTTPRequest
 
 from engine.engine import Engine, Generation
-from engine.errors import RequestError
 from engine.events import Event
 from engine.request import Request
 
@@ -97,13 +96,9 @@ class EngineQueue:
         return self._held
 
     def submit(self, request: Request) -> Job:
-        """Queue a request (from the event loop), or refuse it: RequestError when it asks for more
-        tokens than the model's context window (the engine sizes its cache for the request, so a
-        huge count could exhaust memory), QueueFull when every slot is taken."""
-        window = self.engine.context_window
-        if request.config.max_new_tokens > window:
-            raise RequestError(f"at most {window} new tokens (the model's context window), "
-                               f"asked for {request.config.max_new_tokens}")
+        """Queue a request (from the event loop), or refuse it: RequestError when the engine could
+        not serve it (checked now, so the client hears at once), QueueFull when every slot is taken."""
+        self.engine.validate(request)
         with self._lock:
             if self._held >= self.max_queue:
                 raise QueueFull(self._held)

@@ -59,6 +59,7 @@ class Recording:
         self.name = engine.name
         self.tokenizer = engine.tokenizer
         self.context_window = engine.context_window
+        self.validate = engine.validate
         self.dones: list[Done] = []
 
     def generate(self, request):
