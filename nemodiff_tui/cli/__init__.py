@@ -7,19 +7,38 @@ and exits 2; `--debug` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from nemodiff_tui.cli import bench, checkpoint, complete, eval_fim
+# Idle OpenMP threads must sleep, not spin: on a busy machine spinning threads made training
+# steps 5x slower. Read when torch loads, so it is set before anything imports torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-COMMANDS = (complete, checkpoint, bench, eval_fim)
+from nemodiff_tui.cli import app, bench, checkpoint, complete, eval_fim, serve, train, watch  # noqa: E402
+
+COMMANDS = (complete, eval_fim, bench, serve, watch, checkpoint, train)
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nemodiff", description=__doc__.splitlines()[0])
+USAGE = "nemodiff [--debug] [FILE...] [options]   or   nemodiff [--debug] COMMAND [options]"
+
+
+def parser() -> tuple[argparse.ArgumentParser, set[str]]:
+    """The headless subcommands, and their names."""
+    p = argparse.ArgumentParser(prog="nemodiff", usage=USAGE, description=__doc__.splitlines()[0],
+                                epilog="With no COMMAND, nemodiff opens the editor app: nemodiff [FILE...] --help")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.register(sub)
+    return p, set(sub.choices)
+
+
+def app_parser() -> argparse.ArgumentParser:
+    """`nemodiff [FILE...]`: the editor app."""
+    p = argparse.ArgumentParser(prog="nemodiff", description="The nemodiff editor: completion and FIM as you type.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    app.add_app_args(p)
+    p.set_defaults(run=app.run)
     return p
 
 
@@ -27,11 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     from engine.errors import NemodiffError
 
     argv = sys.argv[1:] if argv is None else argv
-    args = parser().parse_args(argv)
-    if args.command is None:
-        args.run = None
-        parser().print_help()
-        return 0
+    headless, names = parser()
+    words = [a for a in argv if a != "--debug"]
+    args = (headless if words and (words[0] in names or words[0] in ("-h", "--help")) else app_parser()).parse_args(argv)
     try:
         return args.run(args)
     except (NemodiffError, ValueError, OSError) as e:

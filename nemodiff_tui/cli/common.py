@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from engine.errors import RequestError
@@ -15,6 +16,25 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default=None, help="bf16, fp16 or fp32 (default: bf16 on CUDA, fp32 on CPU)")
     p.add_argument("--kernels", choices=("auto", "triton", "torch"), default=None,
                    help="kernel backend (default: $NEMODIFF_KERNELS or auto)")
+
+
+def add_backend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", metavar="URL", default=None,
+                   help="use an OpenAI-compatible server (nemodiff serve, SGLang) instead of a local model")
+    p.add_argument("--backend-key", metavar="KEY", default=os.environ.get("NEMODIFF_BACKEND_KEY"),
+                   help="bearer token for --backend (default: $NEMODIFF_BACKEND_KEY)")
+
+
+def open_engine(args: argparse.Namespace):
+    """The engine a command runs on: the remote `--backend`, or the local `--model`."""
+    if getattr(args, "backend", None):
+        from engine.remote import connect
+
+        return connect(args.backend, api_key=args.backend_key)
+    import engine
+
+    apply_kernels(args)
+    return engine.load(args.model, device=args.device, dtype=args.dtype)
 
 
 def add_generation_args(p: argparse.ArgumentParser) -> None:

@@ -7,8 +7,8 @@ import json
 import sys
 
 from engine.errors import RequestError
-from nemodiff_tui.cli.common import (add_generation_args, add_model_args, apply_kernels, generation_config,
-                                     text_arg)
+from nemodiff_tui.cli.common import (add_backend_args, add_generation_args, add_model_args, generation_config,
+                                     open_engine, text_arg)
 
 
 def register(sub) -> None:
@@ -20,6 +20,7 @@ def register(sub) -> None:
     p.add_argument("--suffix", help="fill-in-the-middle: the text after the cursor")
     p.add_argument("--suffix-file")
     add_model_args(p)
+    add_backend_args(p)
     add_generation_args(p)
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print one JSON object with the result and statistics")
@@ -42,12 +43,10 @@ def build_request(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    import engine
     from engine.events import Commit, Done, to_json
 
-    apply_kernels(args)
     request = build_request(args)
-    eng = engine.load(args.model, device=args.device, dtype=args.dtype)
+    eng = open_engine(args)
     done = None
     for event in eng.generate(request):
         if args.stream:

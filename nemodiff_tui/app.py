@@ -1,0 +1,631 @@
+"""The nemodiff app: an editor whose completions appear as ghost text while the model denoises them.
+
+One completion request is in flight at a time. It starts after a pause in typing (or on ctrl+g),
+runs in a thread worker that forwards the engine's events as messages, and is cancelled by the
+next edit or cursor move (the engine stops within one forward pass). The committed text streams
+into the ghost text through the stop rules of `completion`; a rule that fires cancels the rest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.style import Style
+from textual import events, on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.theme import Theme
+from textual.timer import Timer
+from textual.widgets import Footer, TabbedContent, TextArea
+
+from engine.events import Done, Note, Step
+from engine.request import MODES, GenerationConfig, Request
+from nemodiff_tui import backend
+from nemodiff_tui.backend import CompletionEngine, EngineFactory, Generation, TokenTexts
+from nemodiff_tui.commands import NemodiffCommands
+from nemodiff_tui.completion import (Context, SuggestionCache, advance, context_at, cut, finish, next_line,
+                                     next_word, printable, typed_since)
+from nemodiff_tui.config import Settings, config_path
+from nemodiff_tui.files import DiskState, FileRefused, atomic_write, changed_on_disk, read_text
+from nemodiff_tui.highlight import SyntaxStyles
+from nemodiff_tui.messages import GenerationEvent, GenerationFailed, ModelFailed, ModelLoaded, ModelProgress
+from nemodiff_tui.themes import NemodiffTheme, fallback, load_themes
+from nemodiff_tui.timing import LatencyLog
+from nemodiff_tui.trace import Trace
+from nemodiff_tui.widgets.denoise_view import DenoiseView
+from nemodiff_tui.widgets.dialogs import ConfirmScreen, PromptScreen
+from nemodiff_tui.widgets.editor import CodeEditor, GhostPiece
+from nemodiff_tui.widgets.help import HelpScreen
+from nemodiff_tui.widgets.status import StatusBar
+from nemodiff_tui.widgets.tabs import EditorTabs
+
+
+@dataclass
+class Inflight:
+    """The one running generation: where it was asked for and what it produced so far."""
+
+    serial: int
+    generation: Generation
+    editor: CodeEditor
+    ctx: Context
+    trace: Trace
+    alternative: int  # 0: the greedy suggestion; more are sampled after it when configured
+    kept: str = ""  # the committed text the stop rules keep
+    stopped: bool = False  # a stop rule fired: the rest is cancelled and not shown
+
+
+@dataclass
+class Shown:
+    """The suggestion on screen: final alternatives, or the committed part of a streaming one."""
+
+    editor: CodeEditor
+    ctx: Context
+    alternatives: list[str]
+    index: int = 0
+    final: bool = True
+
+    @property
+    def text(self) -> str:
+        return self.alternatives[self.index]
+
+    @property
+    def usable_keys(self) -> tuple[bool, bool]:
+        """Can it be accepted, can it be cycled: what `check_action` decides on."""
+        return bool(self.text), len(self.alternatives) > 1
+
+
+class NemodiffApp(App[None]):
+    CSS_PATH = "nemodiff.tcss"
+    TITLE = "nemodiff"
+    COMMANDS = App.COMMANDS | {NemodiffCommands}
+    BINDINGS = [
+        Binding("tab", "accept", "Accept", id="accept", priority=True, tooltip="accept the whole suggestion"),
+        Binding("ctrl+right", "accept_word", "Word", id="accept-word", priority=True, show=False,
+                tooltip="accept the suggestion's next word"),
+        Binding("ctrl+down", "accept_line", "Line", id="accept-line", priority=True, show=False,
+                tooltip="accept the suggestion's next line"),
+        Binding("escape", "dismiss", "Dismiss", id="dismiss", priority=True, show=False,
+                tooltip="dismiss the suggestion and cancel its generation"),
+        Binding("alt+right_square_bracket", "cycle(1)", "Next", id="next-suggestion", priority=True,
+                tooltip="next alternative suggestion"),
+        Binding("alt+left_square_bracket", "cycle(-1)", "Previous", id="previous-suggestion", priority=True,
+                show=False, tooltip="previous alternative suggestion"),
+        Binding("ctrl+g", "complete", "Complete", id="complete", tooltip="ask for a suggestion now"),
+        Binding("ctrl+o", "open", "Open", id="open", tooltip="open a file in a new tab"),
+        Binding("ctrl+s", "save", "Save", id="save", tooltip="save (atomically; asks if the file changed on disk)"),
+        Binding("ctrl+n", "new", "New", id="new", show=False, tooltip="new scratch buffer"),
+        Binding("alt+w", "close", "Close", id="close", show=False, tooltip="close the tab (asks if unsaved)"),
+        Binding("alt+right", "next_tab(1)", "Next tab", id="next-tab", show=False, tooltip="next tab"),
+        Binding("alt+left", "next_tab(-1)", "Previous tab", id="previous-tab", show=False, tooltip="previous tab"),
+        Binding("f2", "next_mode", "Mode", id="mode", tooltip="next decoding mode (auto, ar, diffusion, self-spec)"),
+        Binding("f3", "toggle_panel", "Panel", id="panel", tooltip="show or hide the denoising view"),
+        Binding("f4", "switch_model", "Model", id="model", show=False, tooltip="load another model"),
+        Binding("f5", "replay", "Replay", id="replay", tooltip="replay the last generation in slow motion"),
+        Binding("alt+comma", "replay_step(-1)", "Step back", id="replay-back", show=False,
+                tooltip="replay: one forward pass back"),
+        Binding("alt+full_stop", "replay_step(1)", "Step", id="replay-forward", show=False,
+                tooltip="replay: one forward pass on"),
+        Binding("f1", "help", "Help", id="help", tooltip="this help"),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, tooltip="quit (asks about unsaved changes)"),
+    ]
+    COMPLETION_ACTIONS = ("accept", "accept_word", "accept_line", "dismiss", "cycle")
+
+    def __init__(self, files: Sequence[str | Path] = (), settings: Settings | None = None, *,
+                 engine_factory: EngineFactory | None = None, problems: Sequence[str] = (),
+                 settings_path: Path | None = None):
+        """`engine_factory(model, progress)` builds the engine in a worker thread (default:
+        `engine.load` on the settings' device); tests inject a recorded engine here."""
+        super().__init__()
+        self.settings = settings or Settings()
+        self.settings_path = settings_path or config_path()
+        self._files = [Path(f).expanduser() for f in files]
+        self._factory = engine_factory or backend.engine_factory(self.settings.device, self.settings.dtype)
+        self._problems = list(problems)
+        self.nemodiff_themes: dict[str, NemodiffTheme] = load_themes()
+        for theme in self.nemodiff_themes.values():
+            self.register_theme(theme.theme)
+        self.engine: CompletionEngine | None = None
+        self.model_name: str | None = None
+        self.loading: str | None = None  # the model being loaded
+        self.cache = SuggestionCache()
+        self.latency = LatencyLog()
+        self._texts: TokenTexts | None = None
+        self._serial = 0
+        self._inflight: Inflight | None = None
+        self._shown: Shown | None = None
+        self._debounce: Timer | None = None
+        self._redraw_pending = False
+        self._notes: set[str] = set()
+        self._syntax: dict[str, SyntaxStyles[Style]] = {}
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        """Textual's own themes lack nemodiff's variables: take the dark theme's."""
+        return dict(fallback(load_themes(), dark=True).theme.variables)
+
+    def compose(self) -> ComposeResult:
+        yield EditorTabs(id="tabs")
+        yield DenoiseView(self.settings.replay_fps, id="denoise")
+        yield StatusBar(id="status")
+        yield Footer(compact=True)
+
+    async def on_mount(self) -> None:
+        known = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id}
+        unknown = sorted(set(self.settings.keys) - known)
+        if unknown:
+            self._problems.append(f"[keys]: unknown binding ids {', '.join(unknown)} (see f1 for the ids)")
+        self.set_keymap({k: v for k, v in self.settings.keys.items() if k in known})
+        if self.settings.theme in self.available_themes:
+            self.theme = self.settings.theme
+        else:
+            self._problems.append(f"unknown theme {self.settings.theme!r}; themes: {', '.join(self.available_themes)}")
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        for path in self._files:
+            await self.open_path(path)
+        if not self.tabs.editors:
+            await self.action_new()
+        for problem in self._problems:
+            self.notify(problem, title="Settings", severity="warning", timeout=10)
+        self.load_model(self.settings.model)
+
+    def on_unmount(self) -> None:
+        if self._debounce is not None:
+            self._debounce.stop()
+        self._cancel()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self.latency.key()
+        await super().on_event(event)
+
+    @property
+    def tabs(self) -> EditorTabs:
+        return self.query_one(EditorTabs)
+
+    @property
+    def denoise(self) -> DenoiseView:
+        return self.query_one(DenoiseView)
+
+    @property
+    def shown(self) -> Shown | None:
+        return self._shown
+
+    # --- models and modes -----------------------------------------------------------------------
+
+    def load_model(self, model: str) -> None:
+        """Load `model` in a worker thread; the current engine serves until it is ready."""
+        self.loading = model
+        self._status()
+        self._load(model)
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def _load(self, model: str) -> None:
+        shown = -1
+
+        def progress(done: int, total: int, _name: str) -> None:
+            nonlocal shown
+            percent = done * 100 // max(total, 1)
+            if percent != shown:
+                shown = percent
+                self.post_message(ModelProgress(model, done, total))
+
+        try:
+            engine = self._factory(model, progress)
+        except Exception as e:  # any failure to load is reported; the app keeps its current model
+            self.post_message(ModelFailed(model, str(e) or type(e).__name__))
+        else:
+            self.post_message(ModelLoaded(model, engine))
+
+    def on_model_progress(self, message: ModelProgress) -> None:
+        if message.model == self.loading:
+            self.query_one(StatusBar).progress(message.done, message.total)
+
+    def on_model_loaded(self, message: ModelLoaded) -> None:
+        if message.model != self.loading:
+            return
+        self._reset()
+        self.engine, self.model_name, self.loading = message.engine, message.model, None
+        self._texts = TokenTexts(message.engine.tokenizer)
+        self.query_one(StatusBar).progress(1, 1)
+        self.notify(f"Model {message.model} ready")
+        self._status()
+
+    def on_model_failed(self, message: ModelFailed) -> None:
+        if message.model != self.loading:
+            return
+        self.loading = None
+        self.query_one(StatusBar).progress(1, 1)
+        keeps = f"; still using {self.model_name}" if self.model_name else ""
+        self.notify(f"Could not load model {message.model}: {message.error}{keeps}", severity="error", timeout=10)
+        self._status()
+
+    def set_mode(self, mode: str) -> None:
+        self._reset()
+        self.settings = self.settings.replace(mode=mode)
+        self.notify(f"Mode {mode}")
+        self._status()
+
+    def use_theme(self, name: str) -> None:
+        self.theme = name
+
+    def action_next_mode(self) -> None:
+        self.set_mode(MODES[(MODES.index(self.settings.mode) + 1) % len(MODES)])
+
+    def action_switch_model(self) -> None:
+        def chosen(model: str | None) -> None:
+            if model:
+                self.load_model(model)
+
+        self.push_screen(PromptScreen("Load model: a checkpoint directory, a Hugging Face id, or demo",
+                                      self.model_name or "demo"), chosen)
+
+    def _reset(self) -> None:
+        """Suggestions from another model or mode are no longer valid."""
+        self._cancel()
+        self._hide()
+        self.cache.clear()
+
+    # --- completion: when to ask ----------------------------------------------------------------
+
+    @on(TextArea.Changed)
+    def _edited(self, event: TextArea.Changed) -> None:
+        editor = event.text_area
+        assert isinstance(editor, CodeEditor)
+        self.tabs.relabel(editor)
+        self._sync(editor)
+        if self._shown is None or not self._shown.final:
+            self._schedule(editor)
+
+    @on(TextArea.SelectionChanged)
+    def _moved(self, event: TextArea.SelectionChanged) -> None:
+        assert isinstance(event.text_area, CodeEditor)
+        self._sync(event.text_area)
+        self._status()
+
+    @on(TabbedContent.TabActivated)
+    def _switched(self) -> None:
+        self._cancel()
+        self._hide()
+        self._status()
+
+    def _cursor_context(self, editor: CodeEditor) -> Context:
+        row, column = editor.cursor_location
+        return context_at(editor.document.lines, row, column, self.settings.context_chars)
+
+    def _sync(self, editor: CodeEditor) -> None:
+        """Keep the suggestion true to the cursor after an edit or a move.
+
+        A request for another position is cancelled. A shown suggestion survives when the user
+        typed its first characters (the rest stays), and is hidden otherwise.
+        """
+        ctx = self._cursor_context(editor)
+        if self._inflight is not None and (self._inflight.editor is not editor or self._inflight.ctx != ctx):
+            self._cancel()
+        shown = self._shown
+        if shown is None or (shown.editor is editor and shown.ctx == ctx):
+            return
+        typed = typed_since(shown.ctx, ctx) if shown.editor is editor else None
+        rest = advance(shown.alternatives[shown.index:] + shown.alternatives[:shown.index], typed) if typed else []
+        if rest and editor.selection.is_empty:
+            self._show(Shown(editor, ctx, rest, 0, shown.final))
+        else:
+            self._hide()
+
+    def _schedule(self, editor: CodeEditor) -> None:
+        if self._debounce is not None:
+            self._debounce.stop()
+        self._debounce = self.set_timer(self.settings.debounce_ms / 1000, lambda: self._request(editor))
+
+    def action_complete(self) -> None:
+        editor = self.tabs.current
+        if editor is None:
+            return
+        if self.engine is None:
+            self.notify(f"Model {self.loading} is still loading" if self.loading else "No model loaded (f4 loads one)",
+                        severity="warning")
+            return
+        self._request(editor, manual=True)
+
+    def _request(self, editor: CodeEditor, manual: bool = False) -> None:
+        """Show the cached suggestion for the cursor, or ask the engine for one."""
+        if self._debounce is not None:
+            self._debounce.stop()
+            self._debounce = None
+        if self.engine is None or not editor.is_attached or not editor.has_focus or not editor.selection.is_empty:
+            return  # no model yet, a closed buffer, focus elsewhere, or a selection to type over
+        ctx = self._cursor_context(editor)
+        cached = self.cache.get(ctx.key)
+        if cached:
+            self._show(Shown(editor, ctx, cached))
+        elif cached is None or manual:
+            self._start(editor, ctx, 0)
+
+    def _start(self, editor: CodeEditor, ctx: Context, alternative: int) -> None:
+        assert self.engine is not None and self._texts is not None
+        self._cancel()
+        self._serial += 1
+        config = GenerationConfig(
+            mode=self.settings.mode, max_new_tokens=self.settings.max_new_tokens,
+            temperature=self.settings.alternative_temperature if alternative else 0.0,
+            seed=alternative or None, stop=["\n"] if ctx.rest_of_line.strip() else [])
+        mode = self.engine.resolve_mode(config)[0]
+        generation = self.engine.generate(Request(prefix=ctx.prefix, suffix=ctx.suffix, config=config))
+        trace = Trace(mode, frozenset(self.engine.tokenizer.special_ids))
+        self._inflight = Inflight(self._serial, generation, editor, ctx, trace, alternative)
+        self.denoise.follow(self._inflight.trace)
+        if alternative == 0:
+            self.latency.request(self.model_name or "", mode)
+        self._generate(self._serial, generation, self._texts)
+
+    @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
+    def _generate(self, serial: int, generation: Generation, texts: TokenTexts) -> None:
+        try:
+            for event in generation:
+                slots = texts(event.tokens) if isinstance(event, Step) else ()
+                self.post_message(GenerationEvent(serial, event, slots))
+        except Exception as e:  # a failed generation is reported; the editor stays usable
+            self.post_message(GenerationFailed(serial, f"{type(e).__name__}: {e}"))
+
+    def _cancel(self) -> None:
+        if self._inflight is not None:
+            self._inflight.generation.cancel()
+            self._inflight = None
+
+    # --- completion: what the engine says -------------------------------------------------------
+
+    def on_generation_event(self, message: GenerationEvent) -> None:
+        inflight = self._inflight
+        if inflight is None or message.serial != inflight.serial:
+            return
+        event = message.event
+        inflight.trace.add(event, message.texts)
+        if isinstance(event, Note) and event.message not in self._notes:
+            self._notes.add(event.message)
+            self.notify(event.message, title="Engine")
+        if isinstance(event, Done):
+            self._finish(inflight)
+            self.denoise.refresh()
+            return
+        inflight.kept, stopped = cut(inflight.trace.text, inflight.ctx, self.settings.max_lines)
+        if stopped and not inflight.stopped:
+            inflight.stopped = True
+            inflight.generation.cancel()
+        if not self._redraw_pending:  # once per batch of queued events: a fast engine outpaces drawing
+            self._redraw_pending = True
+            self.call_later(self._redraw)
+
+    def _redraw(self) -> None:
+        self._redraw_pending = False
+        if self._inflight is not None and self._inflight.alternative == 0:
+            self._stream(self._inflight)
+        self.denoise.refresh()
+
+    def on_generation_failed(self, message: GenerationFailed) -> None:
+        if self._inflight is not None and message.serial == self._inflight.serial:
+            self._inflight = None
+            self._hide()
+            self.notify(f"Generation failed: {message.error}", severity="error", timeout=10)
+
+    def _stream(self, inflight: Inflight) -> None:
+        """Show a generation as it denoises: committed text, then the block's guesses and masks."""
+        tail = [] if inflight.stopped else inflight.trace.tail()
+        pieces: list[GhostPiece] = [(inflight.kept, "text")]
+        pieces += [(printable(t), "masked" if m else "guess") for t, m in tail]
+        if any(text.strip() for text, kind in pieces if kind != "masked"):
+            self.latency.visible()
+        self._show(Shown(inflight.editor, inflight.ctx, [inflight.kept], final=False), pieces)
+
+    def _finish(self, inflight: Inflight) -> None:
+        self._inflight = None
+        done = inflight.trace.done
+        assert done is not None
+        final = finish(inflight.trace.text, inflight.ctx, self.settings.max_lines)
+        shown = self._shown
+        earlier = shown.alternatives if inflight.alternative and shown is not None and shown.final else []
+        alternatives = earlier + ([final] if final and final not in earlier else [])
+        if inflight.alternative == 0:
+            self.latency.done(done)
+        self.cache.put(inflight.ctx.key, alternatives)
+        if alternatives:
+            self._show(Shown(inflight.editor, inflight.ctx, alternatives, shown.index if earlier else 0))
+        else:
+            self._hide()
+        if inflight.alternative + 1 < self.settings.alternatives:
+            self._start(inflight.editor, inflight.ctx, inflight.alternative + 1)
+
+    def _show(self, shown: Shown, pieces: list[GhostPiece] | None = None) -> None:
+        if self._shown is not None and self._shown.editor is not shown.editor:
+            self._shown.editor.clear_ghost()
+        before, self._shown = self._shown, shown
+        limit = 1 if shown.ctx.rest_of_line.strip() else self.settings.max_lines
+        shown.editor.show_ghost(pieces if pieces is not None else [(shown.text, "text")], limit)
+        if before is None or before.usable_keys != shown.usable_keys:
+            self.refresh_bindings()  # the footer recomposes: not on every streamed token
+        self._status()
+
+    def _hide(self) -> None:
+        if self._shown is not None:
+            self._shown.editor.clear_ghost()
+            self._shown = None
+            self.refresh_bindings()
+            self._status()
+
+    # --- completion: keys -----------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Completion keys act only while the editor shows a suggestion; otherwise the key does
+        what it does without one (tab indents, escape leaves the editor, ctrl+right moves)."""
+        if action not in self.COMPLETION_ACTIONS:
+            return True
+        shown = self._shown
+        if shown is None or self.focused is not shown.editor:
+            return action == "dismiss" and self._inflight is not None and self.focused is self._inflight.editor
+        if action == "cycle":
+            return len(shown.alternatives) > 1
+        return action == "dismiss" or bool(shown.text)
+
+    def action_accept(self) -> None:
+        self._accept(lambda text: text)
+
+    def action_accept_word(self) -> None:
+        self._accept(next_word)
+
+    def action_accept_line(self) -> None:
+        self._accept(next_line)
+
+    def _accept(self, part: Callable[[str], str]) -> None:
+        """Insert part of the shown suggestion; the typed-ahead rule keeps the rest on screen."""
+        shown = self._shown
+        assert shown is not None
+        shown.editor.insert(part(shown.text), maintain_selection_offset=False)
+
+    def action_dismiss(self) -> None:
+        if self._debounce is not None:
+            self._debounce.stop()
+        self._cancel()
+        self._hide()
+
+    def action_cycle(self, step: int) -> None:
+        shown = self._shown
+        assert shown is not None
+        self._show(dataclasses.replace(shown, index=(shown.index + step) % len(shown.alternatives)))
+
+    # --- the denoising view ---------------------------------------------------------------------
+
+    def action_toggle_panel(self) -> None:
+        self.denoise.display = not self.denoise.display
+
+    def action_replay(self) -> None:
+        self.denoise.display = True
+        self.denoise.action_play()
+
+    def action_replay_step(self, delta: int) -> None:
+        self.denoise.display = True
+        self.denoise.action_step(delta)
+
+    # --- files ----------------------------------------------------------------------------------
+
+    def _editor(self, text: str = "", path: Path | None = None, disk: DiskState | None = None) -> CodeEditor:
+        return CodeEditor(text, path, disk, syntax=self._syntax_styles(), cursor_blink=self.settings.cursor_blink)
+
+    async def open_path(self, path: Path) -> None:
+        """Open `path` in a tab (a path that does not exist yet becomes a new file on save)."""
+        existing = self.tabs.find(path)
+        if existing is not None:
+            self.tabs.show(existing)
+            return
+        if not path.exists():
+            await self.tabs.add_editor(self._editor("", path))
+            self.notify(f"{path}: new file, written on save")
+            return
+        try:
+            text, disk = read_text(path)
+        except FileRefused as e:
+            self.notify(str(e), title="Not opened", severity="error", timeout=10)
+            return
+        await self.tabs.add_editor(self._editor(text, path, disk))
+
+    async def action_new(self) -> None:
+        await self.tabs.add_editor(self._editor())
+
+    def action_open(self) -> None:
+        async def chosen(path: str | None) -> None:
+            if path:
+                await self.open_path(Path(path).expanduser())
+
+        self.push_screen(PromptScreen("Open file", placeholder="path/to/file.py"), chosen)
+
+    def action_save(self) -> None:
+        editor = self.tabs.current
+        if editor is None:
+            return
+        if editor.path is not None:
+            self._save(editor, editor.path)
+            return
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self._save(editor, Path(path).expanduser())
+
+        self.push_screen(PromptScreen("Save scratch buffer as", placeholder="path/to/file.py"), chosen)
+
+    def _save(self, editor: CodeEditor, path: Path, force: bool = False) -> None:
+        """Write atomically; ask first when the file changed on disk since it was opened (or, for a
+        new path, when it exists)."""
+        try:
+            changed = changed_on_disk(path, editor.disk if path == editor.path else None)
+            if changed and not force:
+                what = "changed on disk since it was opened" if path == editor.path else "already exists"
+                self.push_screen(ConfirmScreen(f"{path} {what}. Overwrite it?", "Overwrite"),
+                                 lambda ok: self._save(editor, path, force=True) if ok else None)
+                return
+            disk = atomic_write(path, editor.text)
+        except OSError as e:
+            self.notify(f"Could not save {path}: {e.strerror or e}. The file on disk is unchanged.",
+                        title="Not saved", severity="error", timeout=10)
+            return
+        editor.mark_saved(path, disk)
+        self.tabs.relabel(editor)
+        self.notify(f"Saved {path}")
+
+    async def action_close(self) -> None:
+        editor = self.tabs.current
+        if editor is None:
+            return
+
+        async def close(ok: bool | None = True) -> None:
+            if ok:
+                self._cancel()
+                self._hide()
+                await self.tabs.close(editor)
+                if not self.tabs.editors:
+                    await self.action_new()
+
+        if editor.modified:
+            self.push_screen(ConfirmScreen(f"{editor.title} has unsaved changes. Close it?", "Close"), close)
+        else:
+            await close()
+
+    def action_next_tab(self, step: int) -> None:
+        self.tabs.cycle(step)
+
+    async def action_quit(self) -> None:
+        unsaved = [e.title for e in self.tabs.editors if e.modified]
+        if not unsaved:
+            self.exit()
+            return
+        self.push_screen(ConfirmScreen(f"Unsaved changes in {', '.join(unsaved)}. Quit anyway?", "Quit"),
+                         lambda ok: self.exit() if ok else None)
+
+    # --- look -----------------------------------------------------------------------------------
+
+    def _syntax_styles(self) -> SyntaxStyles[Style]:
+        theme = self.current_theme
+        if theme.name not in self._syntax:
+            source = self.nemodiff_themes.get(theme.name) or fallback(self.nemodiff_themes, theme.dark)
+            self._syntax[theme.name] = SyntaxStyles({k: Style.parse(v) for k, v in source.syntax.items()})
+        return self._syntax[theme.name]
+
+    def _theme_changed(self, _theme: Theme) -> None:
+        for editor in self.tabs.editors:
+            editor.set_syntax(self._syntax_styles())
+
+    def action_help(self) -> None:
+        keys = [(self.settings.keys.get(b.id, b.key), b.id, b.tooltip or b.description)
+                for b in self.BINDINGS if isinstance(b, Binding) and b.id]
+        keys.append(("ctrl+p", "", "command palette: mode, model, theme, replay"))
+        self.push_screen(HelpScreen(keys, str(self.settings_path)))
+
+    def _status(self) -> None:
+        model = f"{self.loading} (loading…)" if self.loading else (self.model_name or "no model")
+        parts = [f"model {model}", f"mode {self.settings.mode}"]
+        shown = self._shown
+        if shown is not None and len(shown.alternatives) > 1:
+            parts.append(f"suggestion {shown.index + 1}/{len(shown.alternatives)}")
+        editor = self.tabs.current
+        if editor is not None:
+            row, column = editor.cursor_location
+            parts.append(f"Ln {row + 1}, Col {column + 1}")
+        self.query_one(StatusBar).show("  │  ".join(parts))

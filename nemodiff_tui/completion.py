@@ -1,0 +1,189 @@
+"""What to ask the engine for at the cursor, and which of its answer to show: headless, no Textual.
+
+The rules follow what users of llama.vim, Tabby, Continue and Copilot expect: a fill-in-the-middle
+context about 3:1 prefix:suffix; a suggestion stops where the code dedents below the cursor's
+block, stays on one line when text sits right of the cursor, and is capped in lines; one that only
+repeats the rest of the line, the next line or the suffix is dropped, and whitespace is never
+offered. Suggestions are cached by (prefix, suffix), and typing the start of one keeps the rest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+PREFIX_SHARE = 0.75  # prefix:suffix = 3:1
+TAB_WIDTH = 4
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # never inserted into a user's file (tab and newline stay)
+_WORD = re.compile(r"\s*(\w+|[^\w\s]+)?")
+
+
+@dataclass(frozen=True)
+class Context:
+    """The text around the cursor that a request is made of, and what the rules need to know."""
+
+    prefix: str
+    suffix: str
+    line_before: str  # the cursor's line up to the cursor
+    rest_of_line: str  # the cursor's line after the cursor
+    next_line: str  # the next non-empty line below the cursor ("" at the end)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.prefix, self.suffix
+
+
+def context_at(lines: Sequence[str], row: int, column: int, budget: int) -> Context:
+    """Context around (row, column) of `lines`: whole lines above and below, within `budget` characters.
+
+    The prefix gets `PREFIX_SHARE` of the budget and the suffix the rest; budget one side does not
+    need goes to the other. Only whole lines are cut, so the model never sees half a statement.
+    """
+    line = lines[row]
+    before, after = line[:column][-budget:], line[column:][:budget]
+    above = _fit(reversed(lines[max(0, row - budget):row]), budget)
+    below = _fit(lines[row + 1:row + 1 + budget], budget)
+    prefix_budget = int(budget * PREFIX_SHARE) - len(before)
+    suffix_budget = budget - int(budget * PREFIX_SHARE) - len(after)
+    above, below = (_fit(above, prefix_budget + max(0, suffix_budget - _size(below))),
+                    _fit(below, suffix_budget + max(0, prefix_budget - _size(above))))
+    prefix = "".join(f"{text}\n" for text in reversed(above)) + before
+    suffix = after + "".join(f"\n{text}" for text in below)
+    following = next((text for text in lines[row + 1:] if text.strip()), "")
+    return Context(prefix, suffix, before, after, following)
+
+
+def _fit(lines, budget: int) -> list[str]:
+    """The leading lines of `lines` whose text and newlines fit in `budget` characters."""
+    kept: list[str] = []
+    used = 0
+    for text in lines:
+        used += len(text) + 1
+        if used > budget:
+            break
+        kept.append(text)
+    return kept
+
+
+def _size(lines: list[str]) -> int:
+    return sum(len(text) + 1 for text in lines)
+
+
+def indent_width(text: str) -> int:
+    lead = text[: len(text) - len(text.lstrip(" \t"))]
+    return len(lead.expandtabs(TAB_WIDTH))
+
+
+def printable(text: str) -> str:
+    """`text` without control characters (tab and newline stay): never shown, never inserted."""
+    return _CONTROL.sub("", text)
+
+
+def cut(text: str, ctx: Context, max_lines: int) -> tuple[str, bool]:
+    """The part of streamed text `text` to show, and whether a stop rule fired (then stop generating).
+
+    Stops: a line that dedents below the block the cursor is in; a second line when text sits
+    right of the cursor; more than `max_lines` lines. When the cursor sits in a line's leading
+    whitespace the suggestion's first line sets the block's indentation, so a new block body (after
+    `def f():`) ends where the code dedents again.
+    """
+    text = printable(text)
+    lines = text.split("\n")
+    limit = 1 if ctx.rest_of_line.strip() else max_lines
+    if ctx.line_before.strip():
+        block = indent_width(ctx.line_before)
+    else:
+        block = indent_width(ctx.line_before + lines[0]) if lines[0].strip() else indent_width(ctx.line_before)
+    for i in range(1, len(lines)):
+        if i >= limit or (lines[i].strip() and indent_width(lines[i]) < block):
+            return "\n".join(lines[:i]), True
+    return text, False
+
+
+def finish(text: str, ctx: Context, max_lines: int) -> str:
+    """The suggestion to offer once generation ended: cut, trailing blank lines trimmed, and "" when
+    it is whitespace or only repeats what already follows the cursor."""
+    text = cut(text, ctx, max_lines)[0].rstrip()
+    if not text.strip() or repeats(text, ctx):
+        return ""
+    return text
+
+
+def repeats(text: str, ctx: Context) -> bool:
+    """Does the suggestion only say again the rest of the line, the next non-empty line or the suffix?"""
+    stripped = text.strip()
+    lines = text.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), 0)
+    first_line = (ctx.line_before + lines[0]) if first == 0 else lines[first]
+    rest, head = ctx.rest_of_line.strip(), lines[0].strip()
+    return bool(
+        (rest and head and rest.startswith(head))
+        or (ctx.next_line.strip() and first_line.strip() == ctx.next_line.strip())
+        or ctx.suffix.strip().startswith(stripped)
+    )
+
+
+def next_word(text: str) -> str:
+    """The part of a suggestion that accept-word inserts: leading whitespace and one word or
+    punctuation run (all of it when nothing else is left)."""
+    match = _WORD.match(text)
+    return text[: match.end()] if match and match.end() else text
+
+
+def next_line(text: str) -> str:
+    """The part of a suggestion that accept-line inserts: through its first newline."""
+    end = text.find("\n")
+    return text if end < 0 else text[: end + 1]
+
+
+def typed_since(anchor: Context, ctx: Context) -> str | None:
+    """Text typed at the cursor since `anchor` (ctx = anchor plus that text), or None."""
+    if ctx.suffix != anchor.suffix or not ctx.prefix.startswith(anchor.prefix):
+        return None
+    return ctx.prefix[len(anchor.prefix):]
+
+
+def advance(alternatives: Sequence[str], typed: str) -> list[str]:
+    """What is left of each alternative that starts with `typed` (typed the first characters of it)."""
+    return [text[len(typed):] for text in alternatives if text.startswith(typed) and len(text) > len(typed)]
+
+
+class SuggestionCache:
+    """LRU of final suggestions keyed by (prefix, suffix).
+
+    A miss looks back up to `lookback` characters: when the user typed the start of a cached
+    suggestion, the rest is returned without a new request (as llama.vim does).
+    """
+
+    def __init__(self, capacity: int = 250, lookback: int = 128):
+        self.capacity = capacity
+        self.lookback = lookback
+        self._items: OrderedDict[tuple[str, str], list[str]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, key: tuple[str, str], alternatives: list[str]) -> None:
+        self._items[key] = list(alternatives)
+        self._items.move_to_end(key)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def get(self, key: tuple[str, str]) -> list[str] | None:
+        """Cached alternatives for `key` ([] when nothing was worth offering), or None on a miss."""
+        if key in self._items:
+            self._items.move_to_end(key)
+            return list(self._items[key])
+        prefix, suffix = key
+        for k in range(1, min(self.lookback, len(prefix)) + 1):
+            earlier = (prefix[:-k], suffix)
+            if earlier in self._items:
+                rest = advance(self._items[earlier], prefix[-k:])
+                if rest:
+                    return rest
+        return None
+
+    def clear(self) -> None:
+        self._items.clear()

@@ -1,0 +1,122 @@
+"""Reading and saving the user's files without ever losing a byte of them.
+
+Only UTF-8 text up to `MAX_BYTES` is opened (anything else is refused with a reason, the file
+untouched). A save writes a temporary file next to the target, fsyncs it and renames it over the
+target, so a full disk or a crash leaves the original intact. What was on disk at open/save time
+is remembered, so a save can refuse to overwrite changes made by someone else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_BYTES = 4 * 1024 * 1024
+NEW_FILE_MODE = 0o644  # mkstemp's 0o600 would hide a new file from others
+
+
+class FileRefused(Exception):
+    """A file the editor will not open, with the reason as its message."""
+
+
+@dataclass(frozen=True)
+class DiskState:
+    """What a file looked like on disk: compared before a save to detect outside changes."""
+
+    mtime_ns: int
+    size: int
+    sha256: str
+
+
+def read_text(path: Path) -> tuple[str, DiskState]:
+    """The text of `path` and its disk state; FileRefused for huge, binary or non-UTF-8 files."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise FileRefused(f"{path} is {size / 1e6:.1f} MB: files over {MAX_BYTES // 2**20} MiB are not opened")
+        data = path.read_bytes()
+    except OSError as e:
+        raise FileRefused(f"cannot read {path}: {e.strerror or e}") from None
+    if b"\0" in data:
+        raise FileRefused(f"{path} looks binary (it contains NUL bytes): not opened")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise FileRefused(f"{path} is not UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}): not opened") from None
+    return text, _state(path, data)
+
+
+def disk_state(path: Path) -> DiskState | None:
+    """The current disk state of `path`, None when it does not exist."""
+    try:
+        return _state(path, path.read_bytes())
+    except FileNotFoundError:
+        return None
+
+
+def changed_on_disk(path: Path, known: DiskState | None) -> bool:
+    """Has `path` changed since it was `known` (None: since we knew it did not exist)?
+
+    mtime and size settle the common case; a differing mtime alone (a touch) is checked by content.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return known is not None
+    if known is None:
+        return True
+    if st.st_size != known.size:
+        return True
+    if st.st_mtime_ns == known.mtime_ns:
+        return False
+    return hashlib.sha256(path.read_bytes()).hexdigest() != known.sha256
+
+
+def atomic_write(path: Path, text: str) -> DiskState:
+    """Write `text` to `path` atomically (temp file in the same directory, fsync, rename).
+
+    Keeps the file's permissions and writes through a symlink to its target. On any OSError the
+    temporary file is removed and the original is untouched.
+    """
+    target = Path(os.path.realpath(path))
+    data = text.encode("utf-8")
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = NEW_FILE_MODE
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".nemodiff-tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+    return _state(target, data)
+
+
+def _state(path: Path, data: bytes) -> DiskState:
+    st = path.stat()
+    return DiskState(st.st_mtime_ns, st.st_size, hashlib.sha256(data).hexdigest())
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable; some filesystems cannot fsync a directory, which is fine."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

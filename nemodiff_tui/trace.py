@@ -1,0 +1,63 @@
+"""The record of one generation: the frames the denoising view shows (live and in replay) and the
+provisional tail the ghost text shows while the block is still denoising. Headless, no Textual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.events import MASKED, Commit, Done, Event, Note, Step
+
+PROVISIONAL = ("denoise", "draft")  # steps whose uncommitted slots are worth showing as a guess
+
+
+@dataclass
+class Frame:
+    """One forward pass as the view shows it: the step, its slots' texts and the counters then."""
+
+    step: Step
+    texts: tuple[str, ...]  # text of every slot's token ("" for a masked slot)
+    n_tokens: int  # tokens committed once this pass's commits landed
+    accepted: tuple[int, ...]  # self-spec: accepted length of every verify so far
+
+
+@dataclass
+class Trace:
+    """Everything one generation produced, in order; `add` is fed the engine's events."""
+
+    mode: str
+    special_ids: frozenset[int] = frozenset()  # EOS and other special tokens: the ghost text ends there
+    frames: list[Frame] = field(default_factory=list)
+    text: str = ""  # committed text (append-only, authoritative)
+    n_tokens: int = 0
+    accepted: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    done: Done | None = None
+
+    def add(self, event: Event, texts: tuple[str, ...] = ()) -> None:
+        if isinstance(event, Step):
+            if event.kind in ("verify", "quadratic") and event.accepted is not None:
+                self.accepted.append(event.accepted)
+            self.frames.append(Frame(event, texts, self.n_tokens, tuple(self.accepted)))
+        elif isinstance(event, Commit):
+            self.text += event.text
+            self.n_tokens = event.n_tokens
+            if self.frames:
+                self.frames[-1].n_tokens = event.n_tokens
+        elif isinstance(event, Note):
+            self.notes.append(event.message)
+        elif isinstance(event, Done):
+            self.done = event
+            self.mode = event.mode
+
+    def tail(self) -> list[tuple[str, bool]]:
+        """The not-yet-committed rest of the current block as (text, masked) pieces: the best guess
+        of each slot after the committed run, or an empty-text placeholder for a masked one, up to
+        a guessed special token (the text would end there)."""
+        if self.done is not None or not self.frames or self.frames[-1].step.kind not in PROVISIONAL:
+            return []
+        frame = self.frames[-1]
+        step = frame.step
+        start = next((i for i, ok in enumerate(step.committed) if not ok), len(step.committed))
+        end = next((i for i in range(start, len(step.tokens)) if step.tokens[i] in self.special_ids), len(step.tokens))
+        return [("", True) if step.tokens[i] == MASKED else (frame.texts[i], False) for i in range(start, end)]

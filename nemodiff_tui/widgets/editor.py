@@ -1,0 +1,182 @@
+"""The code editor: Textual's TextArea with Pygments highlighting and multi-line ghost text.
+
+TextArea's own `suggestion` is one line in one style. A diffusion suggestion is many lines of
+committed text, guessed text and still-masked slots, so the editor draws it itself: the first
+line is spliced into the cursor's line, the others are virtual lines drawn below it, pushing the
+document's later lines down until the ghost goes away. Nothing of it is in the document.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.geometry import Size
+from textual.strip import Strip
+from textual.widgets import TextArea
+
+from nemodiff_tui.files import DiskState
+from nemodiff_tui.highlight import Span, SyntaxStyles, lexer_for, line_spans
+
+GhostKind = Literal["text", "guess", "masked"]
+GhostPiece = tuple[str, GhostKind]
+MASK_GLYPH = "·"  # one per still-masked slot
+LEX_ABOVE, LEX_BELOW = 100, 50  # lines highlighted around the visible ones
+
+
+def ghost_lines(pieces: list[GhostPiece], max_lines: int) -> list[list[GhostPiece]]:
+    """Split ghost pieces at newlines into at most `max_lines` display lines."""
+    lines: list[list[GhostPiece]] = [[]]
+    for text, kind in pieces:
+        for i, part in enumerate((MASK_GLYPH if kind == "masked" else text).split("\n")):
+            if i:
+                if len(lines) == max_lines:
+                    return lines
+                lines.append([])
+            if part:
+                lines[-1].append((part, kind))
+    return lines
+
+
+class CodeEditor(TextArea):
+    """One open buffer: a file (or a scratch buffer when `path` is None) and its ghost text."""
+
+    COMPONENT_CLASSES = TextArea.COMPONENT_CLASSES | {"editor--ghost", "editor--ghost-guess", "editor--ghost-masked"}
+
+    def __init__(self, text: str = "", path: Path | None = None, disk: DiskState | None = None, *,
+                 syntax: SyntaxStyles[Style], cursor_blink: bool = True, id: str | None = None):
+        super().__init__(text, theme="css", soft_wrap=False, tab_behavior="indent", show_line_numbers=True, id=id)
+        self.cursor_blink = cursor_blink
+        self.path = path
+        self.disk = disk  # the file as it was on disk when opened or last saved (None: not on disk)
+        self._saved_text = text
+        self._lexer = lexer_for(path.name if path else None)
+        self._syntax = syntax
+        self._spans: list[list[Span]] | None = None  # for the lines from _spans_start on
+        self._spans_start = 0
+        self._document_size: Size | None = None
+        self._ghost: list[list[GhostPiece]] = []
+        self._ghost_row = 0
+
+    @property
+    def title(self) -> str:
+        name = self.path.name if self.path else "scratch"
+        return f"{name} ●" if self.modified else name
+
+    @property
+    def modified(self) -> bool:
+        return self.text != self._saved_text
+
+    def mark_saved(self, path: Path, disk: DiskState) -> None:
+        if path != self.path:
+            self._lexer = lexer_for(path.name)
+            self._spans = None
+        self.path, self.disk, self._saved_text = path, disk, self.text
+
+    def check_consume_key(self, key: str, character: str | None = None) -> bool:
+        """Leave tab to the app's accept binding, which declines it when no suggestion is shown
+        (then tab indents here as usual); TextArea would hide it from every binding."""
+        return key != "tab" and super().check_consume_key(key, character)
+
+    # --- highlighting ---------------------------------------------------------------------------
+
+    def set_syntax(self, syntax: SyntaxStyles[Style]) -> None:
+        self._syntax = syntax
+        self._redraw()
+
+    def _build_highlight_map(self) -> None:
+        """TextArea calls this after every change of the document: spans and size are stale."""
+        super()._build_highlight_map()
+        self._spans = None
+        self._document_size = None
+
+    def _line_spans(self, index: int) -> list[Span]:
+        """Highlight spans of line `index`, lexing the lines around the visible ones when needed.
+
+        Lexing a whole file on every keystroke takes 0.16 s per 100 kB here; lexing from
+        `LEX_ABOVE` lines above the view keeps it a few milliseconds (a string opened further up
+        may be miscoloured until it scrolls into that range).
+        """
+        if self._spans is None or not 0 <= index - self._spans_start < len(self._spans):
+            top = self.scroll_offset.y
+            self._spans_start = max(0, min(index, top) - LEX_ABOVE)
+            end = max(index, top + self.size.height) + LEX_BELOW
+            self._spans = line_spans(self.document.lines[self._spans_start:end], self._lexer)
+        return self._spans[index - self._spans_start]
+
+    def get_line(self, line_index: int) -> Text:
+        line = super().get_line(line_index)
+        for start, end, ttype in self._line_spans(line_index):
+            style = self._syntax.get(ttype)
+            if style is not None:
+                line.stylize(style, start, end)
+        if self._ghost and line_index == self._ghost_row:
+            column = self.cursor_location[1]
+            line = Text.assemble(line[:column], self._ghost_text(self._ghost[0]), line[column:], end="", no_wrap=True)
+        return line
+
+    # --- ghost text -----------------------------------------------------------------------------
+
+    @property
+    def ghost(self) -> list[list[GhostPiece]]:
+        return self._ghost
+
+    def show_ghost(self, pieces: list[GhostPiece], max_lines: int) -> None:
+        """Show `pieces` as ghost text at the cursor (an empty list hides it)."""
+        lines = ghost_lines(pieces, max_lines)
+        self._ghost = lines if any(lines) else []
+        row, column = self.cursor_location
+        self._ghost_row = row
+        # TextArea crops every line to its virtual width: make room for the ghost text, up to the
+        # visible width (a ghost never brings up a horizontal scrollbar).
+        if self._document_size is None:  # measured once per change, not once per streamed token
+            self._document_size = self.document.get_size(self.indent_width)
+        width, height = self._document_size
+        visible = self.scrollable_content_region.width - self.gutter_width - 1
+        for i, line in enumerate(self._ghost):
+            text = Text("".join(part for part, _ in line))
+            text.expand_tabs(self.indent_width)
+            start = self.get_column_width(row, column) + len(self.document[row]) - column if i == 0 else 0
+            width = max(width, min(start + text.cell_len, visible))
+        self.virtual_size = Size(width + self.gutter_width + 1, height + max(len(self._ghost) - 1, 0))
+        self._redraw()
+
+    def clear_ghost(self) -> None:
+        if self._ghost:
+            self.show_ghost([], 1)
+
+    def render_line(self, y: int) -> Strip:
+        if not self._ghost:
+            return super().render_line(y)
+        extra = len(self._ghost) - 1
+        row = y + self.scroll_offset.y
+        if row <= self._ghost_row:
+            return super().render_line(y)
+        if row <= self._ghost_row + extra:
+            return self._ghost_strip(self._ghost[row - self._ghost_row])
+        return super().render_line(y - extra)
+
+    def _ghost_text(self, line: list[GhostPiece]) -> Text:
+        styles = {kind: self.get_component_rich_style(f"editor--ghost{'' if kind == 'text' else '-' + kind}")
+                  for kind in ("text", "guess", "masked")}
+        return Text.assemble(*((text, styles[kind]) for text, kind in line), end="", no_wrap=True)
+
+    def _ghost_strip(self, line: list[GhostPiece]) -> Strip:
+        """A virtual line below the cursor: an empty gutter, then the ghost text."""
+        text = self._ghost_text(line)
+        text.expand_tabs(self.indent_width)
+        gutter_width = self.gutter_width
+        width = self.scrollable_content_region.width - gutter_width
+        scroll_x = self.scroll_offset.x
+        body = Strip(text.render(self.app.console), text.cell_len).crop(scroll_x, scroll_x + width)
+        body = body.extend_cell_length(width)
+        gutter = Strip([Segment(" " * gutter_width, self.get_component_rich_style("text-area--gutter"))], gutter_width)
+        return Strip.join([gutter, body]).apply_style(self.rich_style)
+
+    def _redraw(self) -> None:
+        """TextArea caches rendered lines by position; ghost text and syntax colours are not in its key."""
+        self._line_cache.clear()
+        self.refresh()

@@ -1,0 +1,134 @@
+"""Watch mode's widgets: the list of suggestions, and the highlighted one in detail (its text
+highlighted with Pygments in the file's context, and the diff that accepting it would make)."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from nemodiff_tui.highlight import SyntaxStyles, lexer_for, line_spans
+from nemodiff_tui.watch.suggestions import Suggestion
+
+CONTEXT_LINES = 3  # lines of the file shown above and below the suggestion
+GLYPHS = {"pending": "…", "denoising": "◐", "ready": "●", "stale": "↻", "failed": "✗", "accepted": "✓",
+          "rejected": "–"}
+
+
+def display_path(path: Path) -> str:
+    """`path` relative to the working folder when it is inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def shown_text(s: Suggestion) -> str:
+    """The final text once ready; the committed part while it denoises."""
+    if s.status == "ready" or s.trace is None:
+        return s.text
+    return s.trace.text
+
+
+def row(s: Suggestion) -> Text:
+    """One line of the list: status, where, and the start of the text."""
+    first = next((line.strip() for line in shown_text(s).split("\n") if line.strip()), "")
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(f"{GLYPHS[s.status]} {display_path(s.path)}:{s.line}", "bold")
+    text.append(f"  {s.status}", "dim")
+    if s.latency is not None:
+        text.append(f" {s.latency * 1000:.0f} ms", "dim")
+    if first:
+        text.append(f"  {first}")
+    return text
+
+
+def preview(s: Suggestion, syntax: SyntaxStyles[Style], inserted: Style) -> Text:
+    """The file around the hole with the suggestion in place, highlighted; the inserted text in `inserted`."""
+    text = shown_text(s)
+    lines = [line.removesuffix("\r") for line in s.edited(text).split("\n")]
+    first = s.line - 1
+    last = first + text.count("\n")
+    low, high = max(0, first - CONTEXT_LINES), min(len(lines), last + CONTEXT_LINES + 1)
+    window = lines[low:high]
+    end_column = (s.column - 1 + len(text)) if first == last else len(text.rsplit("\n", 1)[1])
+    out = []
+    for i, (line, spans) in enumerate(zip(window, line_spans(window, lexer_for(s.path.name)), strict=True), start=low):
+        body = Text(line)
+        for start, end, ttype in spans:
+            style = syntax.get(ttype)
+            if style is not None:
+                body.stylize(style, start, end)
+        if first <= i <= last:
+            body.stylize(inserted, s.column - 1 if i == first else 0, end_column if i == last else len(line))
+        out.append(Text.assemble((f"{i + 1:>5} ", "dim"), body, no_wrap=True))
+    return Text("\n", no_wrap=True).join(out)
+
+
+def diff_preview(s: Suggestion, added: Style, removed: Style) -> Text:
+    """The unified diff accepting `s` would make (a line of context around each change)."""
+    old = s.source.splitlines()
+    new = s.edited(shown_text(s)).splitlines()
+    lines = list(difflib.unified_diff(old, new, display_path(s.path), display_path(s.path), n=1, lineterm=""))
+    out = Text(no_wrap=True)
+    styles = {"+": added, "-": removed, "@": Style(dim=True)}
+    for line in lines[2:]:
+        out.append(line + "\n", styles.get(line[:1], ""))
+    return out
+
+
+class SuggestionList(OptionList):
+    """The open suggestions, one row each; keeps the highlighted suggestion across updates."""
+
+    def __init__(self, id: str | None = None):
+        super().__init__(id=id)
+        self.suggestions: list[Suggestion] = []
+
+    @property
+    def selected(self) -> Suggestion | None:
+        index = self.highlighted
+        return self.suggestions[index] if index is not None and index < len(self.suggestions) else None
+
+    def show(self, suggestions: list[Suggestion]) -> None:
+        selected = self.selected
+        self.suggestions = suggestions
+        self.clear_options()
+        self.add_options([Option(row(s), id=str(s.id)) for s in suggestions])
+        if suggestions:
+            self.highlighted = suggestions.index(selected) if selected in suggestions else 0
+
+
+class SuggestionDetail(Static):
+    """The highlighted suggestion: where, how it was made, its preview and its diff."""
+
+    COMPONENT_CLASSES = {"detail--inserted", "detail--added", "detail--removed", "detail--label"}
+    DEFAULT_CSS = """
+    SuggestionDetail > .detail--inserted { background: $primary 25%; }
+    SuggestionDetail > .detail--added { color: $success; }
+    SuggestionDetail > .detail--removed { color: $error; }
+    SuggestionDetail > .detail--label { color: $text-muted; text-style: bold; }
+    """
+
+    def show(self, s: Suggestion | None, syntax: SyntaxStyles[Style]) -> None:
+        if s is None:
+            self.update("No suggestion yet: save a watched file with a <fill> marker, "
+                        "or change a file you saved before.")
+            return
+        label = self.get_component_rich_style("detail--label")
+        facts = f"{display_path(s.path)}:{s.line}:{s.column}  {s.status}  ({s.hole.rule})"
+        if s.mode:
+            facts += f"  {s.mode}, {s.tokens_per_forward:.2f} tokens/forward"
+        if s.error:
+            facts += f"  {s.error}"
+        parts = [Text(facts, label), Text("")]
+        if s.status == "ready" and not s.text:
+            parts.append(Text("The model offered nothing worth inserting; accepting removes the marker.", "italic"))
+        parts += [preview(s, syntax, self.get_component_rich_style("detail--inserted")), Text(""),
+                  Text("diff", label),
+                  diff_preview(s, self.get_component_rich_style("detail--added"),
+                               self.get_component_rich_style("detail--removed"))]
+        self.update(Text("\n").join(parts))

@@ -1,0 +1,346 @@
+"""The app driven by Pilot on a recorded engine: suggestions, their keys, cancellation, files."""
+
+from __future__ import annotations
+
+import errno
+import time
+from pathlib import Path
+
+from nemodiff_tui import files
+from nemodiff_tui.app import NemodiffApp, Shown
+from nemodiff_tui.config import Settings
+from nemodiff_tui.widgets.dialogs import ConfirmScreen
+from nemodiff_tui.widgets.help import HelpScreen
+from tests.tui.fake_engine import FakeEngine, load_trace
+from tests.tui.pilot_helpers import wait_for
+
+SIZE = (100, 30)
+SUGGESTION = "    if n < 2:\n        return n\n    return fibonacci(n - 1) + fibonacci(n - 2)"
+
+
+def make_app(settings: Settings, engine: FakeEngine, files_: list = (), notes: list | None = None) -> NemodiffApp:
+    app = NemodiffApp(files_, settings, engine_factory=engine.factory)
+    if notes is not None:
+        notify = app.notify
+
+        def record(message, **kwargs):
+            notes.append((message, kwargs.get("severity", "information")))
+            return notify(message, **kwargs)
+
+        app.notify = record
+    return app
+
+
+async def suggest(pilot, app: NemodiffApp, text: str = "def fibonacci(n):\n") -> None:
+    """Put `text` in the editor as typed and wait for the final suggestion."""
+    await wait_for(pilot, lambda: app.engine is not None)
+    app.tabs.current.insert(text)
+    await wait_for(pilot, lambda: app.shown is not None and app.shown.final)
+
+
+async def test_typing_triggers_a_suggestion_that_fills_in(settings, fake_engine):
+    app = make_app(settings.replace(debounce_ms=300), fake_engine)  # a pause longer than between keys
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.engine is not None)
+        await pilot.press(*"def fibonacci(n):", "enter")
+        await wait_for(pilot, lambda: app.shown is not None and app.shown.final)
+        request = fake_engine.requests[-1]
+        assert (request.prefix, request.suffix, request.config.mode) == ("def fibonacci(n):\n", "", "diffusion")
+        assert app.shown.text == SUGGESTION
+        ghost = app.tabs.current.ghost
+        assert len(ghost) == 3 and ghost[1] == [("        return n", "text")]
+        assert app.tabs.current.text == "def fibonacci(n):\n"  # ghost text is not in the document
+        assert any(not all(f.step.committed) for f in app.denoise.trace.frames)
+        record = app.latency.records[-1]
+        assert record.key_to_first_token_ms is not None and record.stop_reason == "eos"
+
+
+async def test_ghost_shows_provisional_slots_while_denoising(settings):
+    engine = FakeEngine.from_trace(delay=0.0, hold_at=5)
+    app = make_app(settings, engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.engine is not None)
+        app.action_complete()
+        await wait_for(pilot, lambda: engine.generations and engine.generations[-1].held.is_set())
+        await wait_for(pilot, lambda: len(app.denoise.trace.frames) == 5)
+        kinds = {kind for line in app.tabs.current.ghost for _, kind in line}
+        assert "text" in kinds and kinds & {"guess", "masked"}
+        assert not app.shown.final
+        engine.generations[-1].release()
+        await wait_for(pilot, lambda: app.shown is not None and app.shown.final)
+        assert {kind for line in app.tabs.current.ghost for _, kind in line} == {"text"}
+
+
+async def test_tab_inserts_the_suggestion(settings, fake_engine):
+    app = make_app(settings, fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await suggest(pilot, app)
+        await pilot.press("tab")
+        editor = app.tabs.current
+        assert editor.text == "def fibonacci(n):\n" + SUGGESTION
+        assert editor.cursor_location == (3, len("    return fibonacci(n - 1) + fibonacci(n - 2)"))
+
+
+async def test_tab_indents_when_nothing_is_suggested(settings, fake_engine):
+    app = make_app(settings.replace(debounce_ms=10_000), fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("tab")
+        assert app.tabs.current.text == "    "
+
+
+async def test_escape_dismisses(settings, fake_engine):
+    app = make_app(settings, fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await suggest(pilot, app)
+        await pilot.press("escape")
+        assert app.shown is None and app.tabs.current.ghost == []
+        assert app.tabs.current.text == "def fibonacci(n):\n"
+        assert app.focused is app.tabs.current  # escape went to the suggestion, not to focus
+
+
+async def test_partial_accept_and_typing_ahead_keep_the_rest_without_a_request(settings, fake_engine):
+    app = make_app(settings, fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await suggest(pilot, app)
+        requests = len(fake_engine.requests)
+        await pilot.press("space", "space")
+        assert app.shown.text == SUGGESTION[2:]
+        await pilot.press("ctrl+right")
+        assert app.tabs.current.text.endswith("\n    if") and app.shown.text.startswith(" n < 2:")
+        await pilot.press("ctrl+down")
+        assert app.tabs.current.text.endswith("\n    if n < 2:\n")
+        assert app.shown.text.startswith("        return n")
+        await pilot.pause(settings.debounce_ms / 1000 * 3)
+        assert len(fake_engine.requests) == requests
+
+
+async def test_cached_suggestion_returns_without_a_request(settings, fake_engine):
+    app = make_app(settings, fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await suggest(pilot, app)
+        requests = len(fake_engine.requests)
+        await pilot.press("escape", "ctrl+g")
+        assert app.shown is not None and app.shown.text == SUGGESTION
+        assert len(fake_engine.requests) == requests
+
+
+async def test_typing_mid_generation_cancels_it(settings):
+    engine = FakeEngine.from_trace(delay=0.0, hold_at=3)
+    app = make_app(settings.replace(debounce_ms=10_000), engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.engine is not None)
+        app.action_complete()
+        await wait_for(pilot, lambda: engine.generations and engine.generations[0].held.is_set())
+        await wait_for(pilot, lambda: app.tabs.current.ghost)
+        first = engine.generations[0]
+        await pilot.press("x")
+        assert first.cancelled
+        await wait_for(pilot, first.finished.is_set, timeout=2)
+        assert app.tabs.current.ghost == [] and app.shown is None
+        await pilot.press("ctrl+g")
+        assert len(engine.requests) == 2 and engine.requests[1].prefix == "x"
+
+
+async def test_the_ui_answers_keys_while_a_generation_runs(settings):
+    engine = FakeEngine.from_trace(delay=0.15)  # about 4 s for the whole trace
+    app = make_app(settings, engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.engine is not None)
+        app.action_complete()
+        await wait_for(pilot, lambda: app.denoise.trace is not None and app.denoise.trace.frames)
+        start = time.monotonic()
+        await pilot.press("f3")
+        assert not app.denoise.display
+        assert time.monotonic() - start < 1.0
+        assert not engine.generations[0].finished.is_set()  # still generating
+        await pilot.press("escape")
+        assert engine.generations[0].cancelled
+
+
+async def test_stop_rule_cancels_the_generation(settings, fake_engine):
+    """Text right of the cursor: one line only, so the first newline stops the generation."""
+    app = make_app(settings, fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.engine is not None)
+        editor = app.tabs.current
+        editor.insert("def fibonacci(n):\n)")
+        editor.move_cursor((1, 0))
+        app.action_complete()
+        await wait_for(pilot, lambda: app.shown is not None and app.shown.final)
+        assert fake_engine.requests[-1].config.stop == ["\n"]
+        assert app.shown.text == "    if n < 2:"
+        assert fake_engine.generations[-1].cancelled
+        assert app.latency.records[-1].stop_reason == "cancelled"
+
+
+async def test_alternatives_are_sampled_and_cycled(settings, fake_engine):
+    app = make_app(settings.replace(alternatives=2), fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await suggest(pilot, app)
+        await wait_for(pilot, lambda: len(fake_engine.requests) == 2 and fake_engine.generations[1].finished.is_set())
+        second = fake_engine.requests[1].config
+        assert (second.temperature, second.seed) == (0.8, 1)
+        editor = app.tabs.current
+        app._show(Shown(editor, app.shown.ctx, ["    a", "    b"]))
+        await pilot.press("alt+right_square_bracket")
+        assert app.shown.text == "    b" and editor.ghost == [[("    b", "text")]]
+        await pilot.press("alt+left_square_bracket")
+        assert app.shown.text == "    a"
+
+
+async def test_keys_can_be_remapped(settings, fake_engine):
+    app = make_app(settings.replace(keys={"accept": "ctrl+l"}), fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await suggest(pilot, app)
+        await pilot.press("ctrl+l")
+        assert app.tabs.current.text == "def fibonacci(n):\n" + SUGGESTION
+
+
+async def test_accept_then_save_writes_the_file(settings, fake_engine, tmp_path: Path):
+    path = tmp_path / "fib.py"
+    app = make_app(settings, fake_engine, [path])
+    async with app.run_test(size=SIZE) as pilot:
+        await suggest(pilot, app)
+        await pilot.press("tab", "ctrl+s")
+        assert path.read_text() == "def fibonacci(n):\n" + SUGGESTION
+        assert not app.tabs.current.modified
+
+
+async def test_save_asks_before_overwriting_a_file_changed_on_disk(settings, fake_engine, tmp_path: Path):
+    path = tmp_path / "a.py"
+    path.write_text("x = 1\n")
+    app = make_app(settings.replace(debounce_ms=10_000), fake_engine, [path])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("y")
+        path.write_text("changed elsewhere\n")
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")
+        assert path.read_text() == "changed elsewhere\n"
+        await pilot.press("ctrl+s")
+        await pilot.click("#confirm")
+        assert path.read_text() == "yx = 1\n"
+
+
+async def test_full_disk_on_save_is_a_notification(settings, fake_engine, tmp_path: Path, monkeypatch):
+    path = tmp_path / "a.py"
+    path.write_text("x = 1\n")
+    notes: list = []
+    app = make_app(settings.replace(debounce_ms=10_000), fake_engine, [path], notes)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("y")
+
+        def full(fd: int) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(files.os, "fsync", full)
+        await pilot.press("ctrl+s")
+        assert path.read_text() == "x = 1\n" and app.tabs.current.modified
+        assert any("No space left" in message and severity == "error" for message, severity in notes)
+
+
+async def test_binary_and_non_utf8_files_are_refused_untouched(settings, fake_engine, tmp_path: Path):
+    binary, latin = tmp_path / "a.bin", tmp_path / "b.py"
+    binary.write_bytes(b"\x00\x01\x02")
+    latin.write_bytes(b"caf\xe9\n")
+    notes: list = []
+    app = make_app(settings, fake_engine, [binary, latin], notes)
+    async with app.run_test(size=SIZE):
+        assert [e.path for e in app.tabs.editors] == [None]  # a scratch buffer instead
+        assert sum(severity == "error" for _, severity in notes) == 2
+    assert binary.read_bytes() == b"\x00\x01\x02" and latin.read_bytes() == b"caf\xe9\n"
+
+
+async def test_quit_asks_about_unsaved_changes(settings, fake_engine):
+    app = make_app(settings.replace(debounce_ms=10_000), fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a", "ctrl+q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")
+        assert app.is_running
+        await pilot.press("ctrl+q")
+        await pilot.click("#confirm")
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_model_failure_is_a_notification_and_the_editor_stays_usable(settings):
+    def broken(model: str, progress) -> FakeEngine:
+        raise FileNotFoundError(f"no checkpoint at {model}")
+
+    notes: list = []
+    app = NemodiffApp([], settings.replace(model="/nowhere"), engine_factory=broken)
+    notify = app.notify
+    app.notify = lambda message, **kw: notes.append((message, kw.get("severity"))) or notify(message, **kw)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: any(s == "error" for _, s in notes))
+        assert "no checkpoint at /nowhere" in notes[-1][0]
+        await pilot.press("a", "ctrl+g")
+        assert app.tabs.current.text == "a" and app.engine is None
+
+
+async def test_mode_switch_help_and_replay(settings, fake_engine):
+    app = make_app(settings, fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await suggest(pilot, app)
+        await pilot.press("f2")
+        assert app.settings.mode == "self-spec" and app.shown is None and len(app.cache) == 0
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.press("f5")
+        view = app.denoise
+        assert view.playing and view.index == 0
+        await pilot.press("alt+full_stop", "alt+full_stop")
+        assert not view.playing and view.index == 2
+        await pilot.press("alt+comma")
+        assert view.index == 1
+        header, events = load_trace()
+        assert len(view.trace.frames) == sum(e.type == "step" for e in events)
+
+
+async def test_settings_problems_are_notified(settings, fake_engine):
+    notes: list = []
+    app = NemodiffApp([], settings.replace(keys={"nope": "x"}), engine_factory=fake_engine.factory,
+                      problems=["config.toml: broken"])
+    notify = app.notify
+    app.notify = lambda message, **kw: notes.append(message) or notify(message, **kw)
+    async with app.run_test(size=SIZE):
+        assert "config.toml: broken" in notes and any("nope" in n for n in notes)
+
+
+async def test_open_switch_and_close_tabs(settings, fake_engine, tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("b.py").write_text("b = 2\n")
+    app = make_app(settings.replace(debounce_ms=10_000), fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o", *"b.py", "enter")
+        assert [e.title for e in app.tabs.editors] == ["scratch", "b.py"]
+        assert app.tabs.current.text == "b = 2\n"
+        await pilot.press("alt+right")
+        assert app.tabs.current.path is None
+        await pilot.press("x", "alt+w")
+        assert isinstance(app.screen, ConfirmScreen)  # the scratch buffer has unsaved text
+        await pilot.click("#confirm")
+        assert [e.title for e in app.tabs.editors] == ["b.py"]
+
+
+async def test_command_palette_switches_mode(settings, fake_engine):
+    app = make_app(settings.replace(debounce_ms=10_000), fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p", *"Mode: ar")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.settings.mode == "ar")
+
+
+async def test_ghost_wider_than_the_document_is_drawn_whole(settings, fake_engine):
+    app = make_app(settings.replace(debounce_ms=10_000), fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = app.tabs.current
+        editor.insert("f(\nz")
+        editor.move_cursor((0, 2))
+        editor.show_ghost([("x" * 60, "text"), ("\n" + "y" * 70, "guess")], 10)
+        await pilot.pause()
+        lines = ["".join(segment.text for segment in editor.render_line(y)) for y in range(3)]
+        assert "f(" + "x" * 60 in lines[0] and "y" * 70 in lines[1] and lines[2].startswith("2  z")

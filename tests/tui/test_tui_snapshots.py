@@ -1,0 +1,53 @@
+"""Snapshots at a fixed terminal size: the editor with ghost text, and the denoising view mid-step.
+
+Update after an intended change of the look with `pytest tests/tui --snapshot-update`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nemodiff_tui.app import NemodiffApp
+from nemodiff_tui.config import Settings
+from tests.tui.fake_engine import FakeEngine
+from tests.tui.pilot_helpers import wait_for
+
+SIZE = (100, 30)
+SETTINGS = Settings(debounce_ms=10_000, cursor_blink=False, mode="diffusion")
+
+
+def make_app(engine: FakeEngine, directory: Path) -> NemodiffApp:
+    """The app on a saved `fib.py` (an unchanging tab label keeps the tab underline still)."""
+    path = directory / "fib.py"
+    path.write_text("def fibonacci(n):\n")
+    app = NemodiffApp([path], SETTINGS, engine_factory=engine.factory)
+    app.animation_level = "none"
+    return app
+
+
+async def complete_at_end(pilot, app: NemodiffApp) -> None:
+    await wait_for(pilot, lambda: app.engine is not None)
+    app.tabs.current.move_cursor((1, 0))
+    app.action_complete()
+
+
+def test_editor_with_ghost_text(snap_compare, tmp_path: Path):
+    app = make_app(FakeEngine.from_trace(delay=0.0), tmp_path)
+
+    async def run_before(pilot) -> None:
+        await complete_at_end(pilot, app)
+        await wait_for(pilot, lambda: app.shown is not None and app.shown.final)
+        app.clear_notifications()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_denoising_view_mid_generation(snap_compare, tmp_path: Path):
+    app = make_app(FakeEngine.from_trace(delay=0.0, hold_at=9), tmp_path)
+
+    async def run_before(pilot) -> None:
+        await complete_at_end(pilot, app)
+        await wait_for(pilot, lambda: app.denoise.trace is not None and len(app.denoise.trace.frames) == 9)
+        app.clear_notifications()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

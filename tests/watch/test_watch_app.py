@@ -1,0 +1,98 @@
+"""The watch app: saves show up in the list and the denoising view; a, r and c act on the selection."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from engine.request import GenerationConfig
+from nemodiff_tui.config import Settings
+from nemodiff_tui.watch.session import WatchSession
+from nemodiff_tui.watch_app import WatchApp
+from nemodiff_tui.widgets.watch_list import SuggestionDetail, SuggestionList
+from tests.watch.util import ANSWER, QUIET, FakeEngine
+
+
+@pytest.fixture
+def app_on() -> Iterator[Callable[..., WatchApp]]:
+    """`app_on(folder, quiet=...)`: a watch app on a started session (stopped after the test)."""
+    sessions: list[WatchSession] = []
+
+    def make(folder, quiet: float = QUIET) -> WatchApp:
+        session = WatchSession([folder], GenerationConfig(max_new_tokens=16), quiet=quiet)
+        session.start()
+        sessions.append(session)
+        return WatchApp(session, Settings(model="fake"), engine_factory=lambda model, progress: FakeEngine())
+
+    yield make
+    for session in sessions:
+        session.stop()
+
+
+async def until(pilot, condition: Callable[[], object], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.02)
+
+
+def rows(app: WatchApp) -> list[str]:
+    options = app.query_one(SuggestionList)
+    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+
+async def test_a_save_is_listed_previewed_and_accepted(tmp_path, app_on):
+    app = app_on(tmp_path)
+    path = tmp_path / "a.py"
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.model_state == "fake")
+        path.write_text("def f():\n    # <fill>\n")
+        await until(pilot, lambda: any("ready" in row for row in rows(app)))
+        assert rows(app)[0].startswith(f"● {path}:2  ready")
+        detail = str(app.query_one(SuggestionDetail).render())
+        assert ANSWER in detail and f"+    {ANSWER}" in detail and "-    # <fill>" in detail
+        assert app.denoise.trace is app.session.suggestions[0].trace and app.denoise.frame is not None
+        await pilot.press("c")
+        assert app.clipboard == ANSWER
+        await pilot.press("a")
+        assert path.read_text() == f"def f():\n    {ANSWER}\n"
+        await until(pilot, lambda: rows(app) == [])
+
+
+async def test_reject_drops_the_suggestion_and_writes_nothing(tmp_path, app_on):
+    app = app_on(tmp_path)
+    path = tmp_path / "a.py"
+    async with app.run_test(size=(120, 40)) as pilot:
+        path.write_text("x = <fill>\n")
+        await until(pilot, lambda: any("ready" in row for row in rows(app)))
+        await pilot.press("r")
+        await until(pilot, lambda: rows(app) == [])
+        assert path.read_text() == "x = <fill>\n"
+
+
+async def test_accept_after_an_outside_change_writes_nothing(tmp_path, app_on):
+    app = app_on(tmp_path, quiet=5.0)  # the watcher stays behind: only accept can notice
+    session = app.session
+    path = tmp_path / "a.py"
+    async with app.run_test(size=(120, 40)) as pilot:
+        path.write_text("x = <fill>\n")
+        session.refresh(path)
+        await until(pilot, lambda: any("ready" in row for row in rows(app)))
+        path.write_text("x = <fill>  # edited\n")
+        await pilot.press("a")
+        assert path.read_text() == "x = <fill>  # edited\n"
+        await until(pilot, lambda: session.suggestions and session.suggestions[0].source.endswith("# edited\n"))
+
+
+async def test_a_model_that_fails_to_load_is_reported(tmp_path, app_on):
+    app = app_on(tmp_path)
+
+    def broken(model, progress):
+        raise OSError("no such checkpoint")
+
+    app._factory = broken
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "failed to load" in app.model_state)
+        assert "failed to load" in str(app.query_one("#status-text").render())
