@@ -17,6 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-minutes", type=float, default=10.0,
                         help="minutes between checkpoints (each also refreshes export/)")
+    parser.add_argument("--init-from", metavar="DIR",
+                        help="start from an exported model (e.g. engine/demo_model): weights, tokenizer, step count")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
 
 
@@ -25,7 +27,7 @@ def run(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     try:
         export = train(args.out, minutes=args.minutes, resume=args.resume, seed=args.seed, max_steps=args.steps,
-                       checkpoint_minutes=args.checkpoint_minutes)
+                       checkpoint_minutes=args.checkpoint_minutes, init_from=args.init_from)
     except (FileExistsError, FileNotFoundError) as e:
         raise SystemExit(f"error: {e}") from None
     print(f"exported to {export}")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
@@ -143,6 +143,18 @@ def _tokenizer(out_dir: Path, texts: list[str], vocab_size: int, resume: bool) -
     return AutoTokenizer.from_pretrained(path)
 
 
+def _warm_start(model: NLDModel, src: Path, log_path: Path) -> tuple[int, int, float]:
+    """Load an export's weights into `model` and continue its log; returns (step, tokens, seconds)."""
+    model.load_state_dict({k: v.float() for k, v in load_file(src / "model.safetensors").items()})
+    src_log = src / "training_log.jsonl"
+    if not src_log.exists():
+        log_path.unlink(missing_ok=True)
+        return 0, 0, 0.0
+    shutil.copyfile(src_log, log_path)
+    last = json.loads(src_log.read_text().splitlines()[-1])
+    return last["step"], last["tokens"], last["wall_s"]
+
+
 def _checkpoint_path(out_dir: Path) -> Path | None:
     for name in ("checkpoint", "checkpoint.old"):
         if (out_dir / name / "state.pt").exists():
@@ -222,10 +234,14 @@ def train(
     checkpoint_minutes: float = 10.0,
     settings: Settings | None = None,
     texts: tuple[list[str], list[str]] | None = None,
+    init_from: str | Path | None = None,
 ) -> Path:
     """Train until `minutes` pass or `max_steps` is reached; returns the export directory.
 
-    A checkpoint (and export) is written every `checkpoint_minutes` and at the end.
+    A checkpoint (and export) is written every `checkpoint_minutes` and at the end. `init_from`
+    starts a new run from an exported model (weights, tokenizer, step count and log; fresh
+    optimizer state): how training continues in a later session when only the shipped demo
+    model survived, not the run directory.
     `texts` (train, held out) replaces the stdlib corpus (tests); `settings` applies to a new run.
     """
     out = Path(out_dir)
@@ -246,7 +262,9 @@ def train(
         texts = ([t for _, t in corpus.train_files()], [t for _, t in corpus.holdout_files()])
     train_texts, holdout_texts = texts
 
-    tokenizer = _tokenizer(out, train_texts, s.vocab_size, resume)
+    if init_from is not None and not resume:
+        AutoTokenizer.from_pretrained(init_from).save_pretrained(out / "tokenizer")
+    tokenizer = _tokenizer(out, train_texts, s.vocab_size, resume or init_from is not None)
     encoder = text_encoder(tokenizer)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(seed)
@@ -264,6 +282,8 @@ def train(
         noise.set_state(state["noise_rng"])
         step, tokens, train_s = state["step"], state["tokens"], state["train_seconds"]
         _truncate_log(log_path, step)
+    elif init_from is not None:
+        step, tokens, train_s = _warm_start(model, Path(init_from), log_path)
     else:
         log_path.unlink(missing_ok=True)
     eval_batches = eval_sequences(holdout_texts, encoder, s.seq_len, s.eval_sequences)

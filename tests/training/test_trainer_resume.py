@@ -57,3 +57,17 @@ def test_a_run_is_never_overwritten_or_resumed_from_nothing(tmp_path, sample_tex
     train(tmp_path, max_steps=1, settings=TINY, texts=texts)
     with pytest.raises(FileExistsError):
         train(tmp_path, max_steps=1, settings=TINY, texts=texts)
+
+
+def test_warm_start_from_an_export(tmp_path, sample_texts):
+    """A later session continues from the shipped model alone: same weights, same step count."""
+    texts = (sample_texts[:2], sample_texts[2:])
+    first = train(tmp_path / "first", max_steps=2, settings=TINY, texts=texts)
+    again = train(tmp_path / "again", max_steps=2, settings=TINY, texts=texts, init_from=first)
+    a, b = load_file(first / "model.safetensors"), load_file(again / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # no step ran: the weights came through unchanged
+    more = train(tmp_path / "more", max_steps=3, settings=TINY, texts=texts, init_from=first, seed=1)
+    steps = [json.loads(line)["step"] for line in (more / "training_log.jsonl").read_text().splitlines()
+             if "loss" in json.loads(line)]
+    assert steps == [1, 2, 3]
+    assert AutoTokenizer.from_pretrained(more).get_vocab() == AutoTokenizer.from_pretrained(first).get_vocab()
