@@ -211,7 +211,8 @@ def _load_fallback(path: Path, device: torch.device, dtype: torch.dtype):
     from transformers import AutoModelForCausalLM
 
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, device_map=device)
+        # Loaded on the CPU, then moved: `device_map` would need `accelerate`, which we do not require.
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
     except (OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path}: {_first_line(e)}") from None
     model.eval().requires_grad_(False)
