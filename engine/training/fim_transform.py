@@ -1,8 +1,9 @@
-"""Fill-in-the-middle training examples, in PSM order (prefix, suffix, middle).
+"""Fill-in-the-middle training examples, in PSM (prefix, suffix, middle) and SPM order.
 
 PSM is the order inference prompts with: `<s><fim_prefix>p<fim_suffix>s<fim_middle>` and the model
-continues with the middle and `</s>`. Only PSM is trained (no SPM), so the model learns one layout
-well. The cuts fall at random character positions, mid-token included, because an editor's
+continues with the middle and `</s>`. A quarter of the examples (`SPM_RATE`) use SPM,
+`<s><fim_suffix>s<fim_prefix>p<fim_middle>m</s>` (suffix first, like Codestral's format), so the
+model also learns to read the suffix before the prefix; most stay PSM, the layout it serves. The cuts fall at random character positions, mid-token included, because an editor's
 cursor does too; each piece is tokenized on its own, exactly as a prompt's prefix and suffix are.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+
+SPM_RATE = 0.25  # share of FIM examples in SPM order
 
 from engine.training.tokenizer import BOS, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
 
@@ -25,7 +28,13 @@ def psm(prefix: list[int], middle: list[int], suffix: list[int]) -> list[int]:
     return [BOS, FIM_PREFIX, *prefix, FIM_SUFFIX, *suffix, FIM_MIDDLE, *middle, EOS]
 
 
-def fim_example(text: str, rng: random.Random, encode: Callable[[str], list[int]]) -> list[int]:
-    """One PSM example made from `text`, cut at random."""
+def spm(prefix: list[int], middle: list[int], suffix: list[int]) -> list[int]:
+    """`<s><fim_suffix>s<fim_prefix>p<fim_middle>m</s>` as token ids."""
+    return [BOS, FIM_SUFFIX, *suffix, FIM_PREFIX, *prefix, FIM_MIDDLE, *middle, EOS]
+
+
+def fim_example(text: str, rng: random.Random, encode: Callable[[str], list[int]], spm_rate: float = 0.0) -> list[int]:
+    """One example made from `text`, cut at random: SPM with probability `spm_rate`, else PSM."""
     prefix, middle, suffix = split(text, rng)
-    return psm(encode(prefix), encode(middle), encode(suffix))
+    layout = spm if spm_rate and rng.random() < spm_rate else psm
+    return layout(encode(prefix), encode(middle), encode(suffix))

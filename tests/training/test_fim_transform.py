@@ -1,7 +1,7 @@
 import random
 
 from engine.training.data import TrainStream
-from engine.training.fim_transform import fim_example, psm, split
+from engine.training.fim_transform import fim_example, psm, split, spm
 from engine.training.tokenizer import BOS, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, PAD, text_encoder
 
 
@@ -15,6 +15,13 @@ def test_split_cuts_at_characters_and_keeps_everything():
 
 def test_psm_layout():
     assert psm([10, 11], [20], [30, 31, 32]) == [BOS, FIM_PREFIX, 10, 11, FIM_SUFFIX, 30, 31, 32, FIM_MIDDLE, 20, EOS]
+
+
+def test_spm_layout_and_rate():
+    assert spm([10, 11], [20], [30]) == [BOS, FIM_SUFFIX, 30, FIM_PREFIX, 10, 11, FIM_MIDDLE, 20, EOS]
+    rng = random.Random(0)
+    firsts = [fim_example("abcdef", rng, lambda s: [ord(c) for c in s], 0.25)[1] for _ in range(400)]
+    assert 60 < firsts.count(FIM_SUFFIX) < 140 and firsts.count(FIM_PREFIX) + firsts.count(FIM_SUFFIX) == 400
 
 
 def test_fim_example_pieces_decode_to_prefix_suffix_middle(tiny_tokenizer):
@@ -33,10 +40,11 @@ def test_stream_makes_full_fim_sequences_and_plain_windows(sample_texts, tiny_to
     encoder = text_encoder(tiny_tokenizer)
     fim = TrainStream(sample_texts, encoder, 128, seed=0, fim_rate=1.0).next_batch(16).tolist()
     for row in fim:
-        assert len(row) == 128 and row[:2] == [BOS, FIM_PREFIX]
+        assert len(row) == 128 and row[0] == BOS and row[1] in (FIM_PREFIX, FIM_SUFFIX)
         body = row[:row.index(EOS) + 1]
         assert all(tok == PAD for tok in row[len(body):]) and len(row) - len(body) < 16
-        assert body.count(FIM_SUFFIX) == body.count(FIM_MIDDLE) == 1 and body.index(FIM_SUFFIX) < body.index(FIM_MIDDLE)
+        assert body.count(FIM_PREFIX) == body.count(FIM_SUFFIX) == body.count(FIM_MIDDLE) == 1
+        assert max(body.index(FIM_PREFIX), body.index(FIM_SUFFIX)) < body.index(FIM_MIDDLE)
     short = [f"x{i} = {i} * 2\n" for i in range(40)]
     stream = sum(TrainStream(short, encoder, 128, seed=0, fim_rate=0.0).next_batch(4).tolist(), [])
     first = stream.index(EOS) + 1
