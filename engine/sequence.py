@@ -45,6 +45,14 @@ class Sequence:
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
 
+    def ends_output(self, token_id: int) -> bool:
+        """Would this token end the output: EOS, or text containing a stop string? (Diffusion
+        freezes the slots after such a token instead of denoising text that would be cut.)"""
+        if token_id in self.stop_ids:
+            return True
+        texts = self.tok.token_texts if self.stop else ()
+        return token_id < len(texts) and any(s in texts[token_id] for s in self.stop)
+
     def commit(self, ids: list[int]) -> Commit | None:
         new: list[int] = []
         for i in ids:

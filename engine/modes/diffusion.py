@@ -2,7 +2,7 @@
 
 Per block: `[seed, MASK x (B-1)]` is denoised by bidirectional passes that read but never write
 the cache; each pass commits slots chosen by the commit policy (never re-masked); a committed
-EOS freezes the slots after it. One causal pass over the finished block then writes its exact
+EOS (or a token completing a stop string) freezes the slots after it. One causal pass over the finished block then writes its exact
 K/V and yields the next seed, so the cache always equals what AR decoding would hold.
 """
 
@@ -42,7 +42,7 @@ def run_diffusion(ctx: Context, seed: int) -> Iterator[Event]:
                 guess[i], conf[i] = int(ids[j]), float(cf[j])
                 if chosen[j] and i < end:
                     slots[i], commit_step[i] = guess[i], step
-                    if slots[i] in seq.stop_ids:
+                    if seq.ends_output(slots[i]):
                         end = i + 1
             yield Step(kind="denoise", block=block, step=step, nfe=seq.nfe,
                        tokens=[s if s != MASKED else g for s, g in zip(slots, guess)],

@@ -105,3 +105,24 @@ def test_masked_slots_show_as_guesses_or_masked(tiny_engine):
     first = next(e for e in events if isinstance(e, Step) and e.kind == "denoise")
     assert len(first.tokens) == 8 and first.committed[0]
     assert all(t != MASKED for t in first.tokens)  # after a pass, every slot has a guess
+
+
+def test_a_stop_string_freezes_the_rest_of_the_block(tiny_engine, monkeypatch):
+    """Slots after a committed newline are never denoised when the request stops at newlines."""
+    tok = tiny_engine.tokenizer
+    newline = tok.encode("\n")[0]
+    runner = tiny_engine.runner
+    plain = runner.logits
+
+    def newline_at_second_masked_row(hidden):
+        logits = plain(hidden).clone()
+        if len(logits) > 1:
+            logits[1:, newline] += 100.0
+        return logits
+
+    monkeypatch.setattr(runner, "logits", newline_at_second_masked_row)
+    events, done = run(tiny_engine, prompt="x", mode="diffusion", block_size=8, threshold=0.0, max_new_tokens=64,
+                       stop=["\n"])
+    denoise = [e for e in events if isinstance(e, Step) and e.kind == "denoise"]
+    assert done.stop_reason == "stop" and len(denoise) == 1  # one pass: the block ended at the newline
+    assert denoise[0].committed == [True] * 3 + [False] * 5
