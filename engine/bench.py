@@ -89,7 +89,7 @@ def run_bench(engine: Engine, max_new_tokens: int = 64, modes: list[str] | None 
         for req in reqs:
             prompt_ids = None
             for m in modes:
-                cfg = GenerationConfig(max_new_tokens=max_new_tokens, **MODES[m])
+                cfg = GenerationConfig(max_new_tokens=max_new_tokens, heal=False, **MODES[m])  # HF cannot heal
                 engine.runner.crop(0)  # no prompt reuse between modes: each pays its prefill
                 d = engine.complete(Request(prompt=req.prompt, prefix=req.prefix, suffix=req.suffix, config=cfg))
                 prompt_ids = d.prompt_token_ids

@@ -1,0 +1,27 @@
+"""`nemodiff bench`: the JSON contract, losslessness and the transformers baseline, on the tiny model."""
+
+from __future__ import annotations
+
+import json
+
+from nemodiff_tui.cli import main
+
+
+def test_bench_json_has_every_mode_and_the_baseline(capsys, tiny_checkpoint):
+    assert main(["bench", "--model", str(tiny_checkpoint), "--max-new-tokens", "6", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) >= {"device", "model", "results", "lossless"}
+    assert set(report["results"]) == {"ar", "diffusion", "self-spec-linear", "self-spec-quadratic", "hf-generate"}
+    for r in report["results"].values():
+        assert {"tokens_per_second", "tokens_per_forward", "nfe", "n_tokens", "speedup_vs_ar"} <= set(r)
+        assert r["n_tokens"] > 0 and r["tokens_per_second"] > 0
+    assert "mean_accepted_length" in report["results"]["self-spec-linear"]
+    assert report["lossless"] == {"self-spec-linear": True, "self-spec-quadratic": True}
+    assert report["hf_matches_ar"] is True  # our greedy AR is transformers' greedy generate()
+    assert report["results"]["ar"]["speedup_vs_ar"] == 1.0
+
+
+def test_bench_table(capsys, tiny_checkpoint):
+    assert main(["bench", "--model", str(tiny_checkpoint), "--max-new-tokens", "4", "--modes", "ar"]) == 0
+    out = capsys.readouterr().out
+    assert "| ar |" in out and "| hf-generate |" in out and "| diffusion |" not in out
