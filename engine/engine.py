@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import torch
 
 from engine import fim
-from engine.events import Done, Event, Note, Step
+from engine.events import Done, Event, Note
 from engine.healing import HealConstraint, back_off
 from engine.modes.ar import run_ar
 from engine.modes.context import Context

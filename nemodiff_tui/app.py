@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.style import Style
 from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -30,9 +29,8 @@ from nemodiff_tui.completion import (Context, SuggestionCache, advance, context_
                                      next_word, printable, typed_since)
 from nemodiff_tui.config import Settings, config_path
 from nemodiff_tui.files import DiskState, FileRefused, atomic_write, changed_on_disk, read_text
-from nemodiff_tui.highlight import SyntaxStyles
 from nemodiff_tui.messages import GenerationEvent, GenerationFailed, ModelFailed, ModelLoaded, ModelProgress
-from nemodiff_tui.themes import NemodiffTheme, fallback, load_themes
+from nemodiff_tui.themes import ThemedApp
 from nemodiff_tui.timing import LatencyLog
 from nemodiff_tui.trace import Trace
 from nemodiff_tui.widgets.denoise_view import DenoiseView
@@ -77,7 +75,7 @@ class Shown:
         return bool(self.text), len(self.alternatives) > 1
 
 
-class NemodiffApp(App[None]):
+class NemodiffApp(ThemedApp):
     CSS_PATH = "nemodiff.tcss"
     TITLE = "nemodiff"
     COMMANDS = App.COMMANDS | {NemodiffCommands}
@@ -124,9 +122,6 @@ class NemodiffApp(App[None]):
         self._files = [Path(f).expanduser() for f in files]
         self._factory = engine_factory or backend.engine_factory(self.settings.device, self.settings.dtype)
         self._problems = list(problems)
-        self.nemodiff_themes: dict[str, NemodiffTheme] = load_themes()
-        for theme in self.nemodiff_themes.values():
-            self.register_theme(theme.theme)
         self.engine: CompletionEngine | None = None
         self.model_name: str | None = None
         self.loading: str | None = None  # the model being loaded
@@ -139,11 +134,6 @@ class NemodiffApp(App[None]):
         self._debounce: Timer | None = None
         self._redraw_pending = False
         self._notes: set[str] = set()
-        self._syntax: dict[str, SyntaxStyles[Style]] = {}
-
-    def get_theme_variable_defaults(self) -> dict[str, str]:
-        """Textual's own themes lack nemodiff's variables: take the dark theme's."""
-        return dict(fallback(load_themes(), dark=True).theme.variables)
 
     def compose(self) -> ComposeResult:
         yield EditorTabs(id="tabs")
@@ -508,7 +498,7 @@ class NemodiffApp(App[None]):
     # --- files ----------------------------------------------------------------------------------
 
     def _editor(self, text: str = "", path: Path | None = None, disk: DiskState | None = None) -> CodeEditor:
-        return CodeEditor(text, path, disk, syntax=self._syntax_styles(), cursor_blink=self.settings.cursor_blink)
+        return CodeEditor(text, path, disk, syntax=self.syntax_styles(), cursor_blink=self.settings.cursor_blink)
 
     async def open_path(self, path: Path) -> None:
         """Open `path` in a tab (a path that does not exist yet becomes a new file on save)."""
@@ -601,16 +591,9 @@ class NemodiffApp(App[None]):
 
     # --- look -----------------------------------------------------------------------------------
 
-    def _syntax_styles(self) -> SyntaxStyles[Style]:
-        theme = self.current_theme
-        if theme.name not in self._syntax:
-            source = self.nemodiff_themes.get(theme.name) or fallback(self.nemodiff_themes, theme.dark)
-            self._syntax[theme.name] = SyntaxStyles({k: Style.parse(v) for k, v in source.syntax.items()})
-        return self._syntax[theme.name]
-
     def _theme_changed(self, _theme: Theme) -> None:
         for editor in self.tabs.editors:
-            editor.set_syntax(self._syntax_styles())
+            editor.set_syntax(self.syntax_styles())
 
     def action_help(self) -> None:
         keys = [(self.settings.keys.get(b.id, b.key), b.id, b.tooltip or b.description)

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from rich.style import Style
+from textual.app import App
 from textual.theme import Theme
+
+from nemodiff_tui.highlight import SyntaxStyles
 
 DARK, LIGHT = "nemodiff-dark", "nemodiff-light"
 VARIABLES = ("nd-ghost", "nd-guess", "nd-masked", "nd-committed-now", "nd-committed", "nd-low-confidence",
@@ -44,3 +48,26 @@ def load_themes() -> dict[str, NemodiffTheme]:
 def fallback(themes: dict[str, NemodiffTheme], dark: bool) -> NemodiffTheme:
     """The nemodiff theme whose variables and syntax stand in for a theme that lacks them."""
     return themes[DARK if dark else LIGHT]
+
+
+class ThemedApp(App[None]):
+    """Base of nemodiff's apps: registers the themes in `themes/` and serves their syntax colours."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nemodiff_themes = load_themes()
+        for theme in self.nemodiff_themes.values():
+            self.register_theme(theme.theme)
+        self._syntax: dict[str, SyntaxStyles[Style]] = {}
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        """Textual's own themes lack nemodiff's variables: take the dark theme's."""
+        return dict(fallback(load_themes(), dark=True).theme.variables)
+
+    def syntax_styles(self) -> SyntaxStyles[Style]:
+        """Pygments token colours of the current theme (a nemodiff theme's, or the closest one's)."""
+        theme = self.current_theme
+        if theme.name not in self._syntax:
+            source = self.nemodiff_themes.get(theme.name) or fallback(self.nemodiff_themes, theme.dark)
+            self._syntax[theme.name] = SyntaxStyles({k: Style.parse(v) for k, v in source.syntax.items()})
+        return self._syntax[theme.name]

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.style import Style
 from rich.text import Text
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
@@ -22,9 +21,8 @@ from textual.widgets import Footer, OptionList, Static
 
 from nemodiff_tui.backend import EngineFactory
 from nemodiff_tui.config import Settings
-from nemodiff_tui.highlight import SyntaxStyles
 from nemodiff_tui.messages import ModelFailed, ModelLoaded, ModelProgress
-from nemodiff_tui.themes import fallback, load_themes
+from nemodiff_tui.themes import ThemedApp
 from nemodiff_tui.watch.session import WatchSession
 from nemodiff_tui.watch.suggestions import Suggestion
 from nemodiff_tui.widgets.denoise_view import DenoiseView
@@ -42,7 +40,7 @@ class WatchChanged(Message):
         self.suggestion = suggestion
 
 
-class WatchApp(App[None]):
+class WatchApp(ThemedApp):
     CSS_PATH = "nemodiff.tcss"
     TITLE = "nemodiff watch"
     CSS = """
@@ -69,13 +67,6 @@ class WatchApp(App[None]):
         self._problems = list(problems)
         self.model_state = f"{self.settings.model} (loading…)"  # the model's name once loaded
         self._rows: list[tuple[int, str, str, int]] = []  # what the list shows, to redraw only on change
-        self._syntax: dict[str, SyntaxStyles[Style]] = {}
-        self.nemodiff_themes = load_themes()
-        for theme in self.nemodiff_themes.values():
-            self.register_theme(theme.theme)
-
-    def get_theme_variable_defaults(self) -> dict[str, str]:
-        return dict(fallback(load_themes(), dark=True).theme.variables)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="watch-main"):
@@ -166,7 +157,7 @@ class WatchApp(App[None]):
         self._status()
 
     def _detail(self) -> None:
-        self.query_one(SuggestionDetail).show(self.suggestion_list.selected, self._syntax_styles())
+        self.query_one(SuggestionDetail).show(self.suggestion_list.selected, self.syntax_styles())
 
     def _status(self) -> None:
         session = self.session
@@ -174,13 +165,6 @@ class WatchApp(App[None]):
                  f"model {self.model_state}", f"mode {self.settings.mode}",
                  f"{len(self._rows)} suggestions", f"{len(session.skipped)} skipped"]
         self.query_one(StatusBar).show("  │  ".join(parts))
-
-    def _syntax_styles(self) -> SyntaxStyles[Style]:
-        theme = self.current_theme
-        if theme.name not in self._syntax:
-            source = self.nemodiff_themes.get(theme.name) or fallback(self.nemodiff_themes, theme.dark)
-            self._syntax[theme.name] = SyntaxStyles({k: Style.parse(v) for k, v in source.syntax.items()})
-        return self._syntax[theme.name]
 
     # --- keys -----------------------------------------------------------------------------------
 

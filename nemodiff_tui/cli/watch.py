@@ -69,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
 
 def once(args: argparse.Namespace, settings: Settings, config: GenerationConfig) -> int:
     """Fill the markers of one file and print the suggestions."""
-    import engine
     from nemodiff_tui.files import FileRefused
     from nemodiff_tui.watch.holes import check_marker, find_markers
     from nemodiff_tui.watch.ignore import read_watched
