@@ -4,8 +4,13 @@
 from __future__ import annotations
 
 
+TAB_WIDTH = 4
+
+
 def indentation(line: str) -> int:
-    return len(line) - len(line.lstrip(" \t"))
+    """Width of the line's leading whitespace, tabs expanded."""
+    lead = line[: len(line) - len(line.lstrip(" \t"))]
+    return len(lead.expandtabs(TAB_WIDTH))
 
 
 def cut(text: str, min_indent: int | None = None, max_lines: int | None = None) -> tuple[str, bool]:

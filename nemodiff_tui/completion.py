@@ -14,8 +14,10 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from engine import stop_rules
+from engine.stop_rules import indentation
+
 PREFIX_SHARE = 0.75  # prefix:suffix = 3:1
-TAB_WIDTH = 4
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # never inserted into a user's file (tab and newline stay)
 _WORD = re.compile(r"\s*(\w+|[^\w\s]+)?")
 
@@ -71,11 +73,6 @@ def _size(lines: list[str]) -> int:
     return sum(len(text) + 1 for text in lines)
 
 
-def indent_width(text: str) -> int:
-    lead = text[: len(text) - len(text.lstrip(" \t"))]
-    return len(lead.expandtabs(TAB_WIDTH))
-
-
 def printable(text: str) -> str:
     """`text` without control characters (tab and newline stay): never shown, never inserted."""
     return _CONTROL.sub("", text)
@@ -93,13 +90,10 @@ def cut(text: str, ctx: Context, max_lines: int) -> tuple[str, bool]:
     lines = text.split("\n")
     limit = 1 if ctx.rest_of_line.strip() else max_lines
     if ctx.line_before.strip():
-        block = indent_width(ctx.line_before)
+        block = indentation(ctx.line_before)
     else:
-        block = indent_width(ctx.line_before + lines[0]) if lines[0].strip() else indent_width(ctx.line_before)
-    for i in range(1, len(lines)):
-        if i >= limit or (lines[i].strip() and indent_width(lines[i]) < block):
-            return "\n".join(lines[:i]), True
-    return text, False
+        block = indentation(ctx.line_before + lines[0]) if lines[0].strip() else indentation(ctx.line_before)
+    return stop_rules.cut(text, min_indent=block, max_lines=limit)
 
 
 def finish(text: str, ctx: Context, max_lines: int) -> str:
