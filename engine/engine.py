@@ -65,7 +65,7 @@ class Engine:
         self.device = loaded.device
         self.model = loaded.model.eval().requires_grad_(False)
         self.model_config = loaded.config
-        self.lora_loaded = getattr(loaded, "lora_loaded", False)
+        self.lora_loaded = loaded.lora_loaded
         mask_id = loaded.config.mask_token_id if loaded.native else None
         eos_id = loaded.config.eos_token_id if loaded.native else None
         self.tokenizer = Tokenizer(loaded.tokenizer, eos_id=eos_id, mask_id=mask_id)
@@ -73,9 +73,8 @@ class Engine:
         if loaded.native:
             self.model.fuse_projections()
         self.runner = NativeRunner(loaded.model) if loaded.native else HFRunner(loaded.model, mask_id)
-        cfg = loaded.config
-        self.default_block_size = cfg.block_size if loaded.native else 32
-        self.default_threshold = cfg.threshold if loaded.native else 0.9
+        self.default_block_size = loaded.config.block_size if loaded.native else 32
+        self.default_threshold = loaded.config.threshold if loaded.native else 0.9
         self._lock = threading.Lock()
         if self.device.type == "cpu":
             cpu_threads_for(self.model)
@@ -99,12 +98,9 @@ class Engine:
             if config.mode in ("ar", "auto"):
                 return "ar", []
             return "ar", [f"{self.name} is not an NLD checkpoint: mode {config.mode!r} is unavailable, running AR"]
-        mode = config.mode
-        if mode == "auto":
-            mode = "self-spec"
-            spec = "quadratic" if self.device.type == "cuda" else "linear"
-            return f"self-spec-{spec}", []
-        return (f"self-spec-{config.speculation}" if mode == "self-spec" else mode), []
+        if config.mode == "auto":  # quadratic needs a GPU's spare compute; a CPU pays for every token
+            return ("self-spec-quadratic" if self.device.type == "cuda" else "self-spec-linear"), []
+        return (f"self-spec-{config.speculation}" if config.mode == "self-spec" else config.mode), []
 
     @property
     def context_window(self) -> int:
