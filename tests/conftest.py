@@ -9,6 +9,12 @@ import pytest
 from engine.random_checkpoint import write_random_checkpoint
 
 
+@pytest.fixture(autouse=True)
+def private_settings(tmp_path_factory, monkeypatch):
+    """No test reads the developer's own ~/.config/nemodiff/config.toml."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg_config")))
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Directory of a random `tiny` NLD checkpoint (config, bf16 weights, tokenizer); shared, so read-only."""

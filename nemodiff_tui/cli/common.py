@@ -52,9 +52,17 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-heal", action="store_true", help="disable token healing at the cursor")
 
 
-def generation_config(args: argparse.Namespace, mode: str = "auto") -> GenerationConfig:
+def configured_mode() -> str:
+    """The `mode = "..."` line of the settings file: the one line that picks the decoding mode."""
+    from nemodiff_tui.config import load_settings
+
+    return load_settings()[0].mode
+
+
+def generation_config(args: argparse.Namespace, mode: str | None = None) -> GenerationConfig:
+    """`--mode` wins, then the caller's default, then the settings file."""
     return GenerationConfig(
-        mode=args.mode or mode, speculation=args.speculation, block_size=args.block_size,
+        mode=args.mode or mode or configured_mode(), speculation=args.speculation, block_size=args.block_size,
         threshold=args.threshold, schedule=args.schedule, max_steps=args.max_steps,
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p, seed=args.seed,
         stop=args.stop, heal=not args.no_heal,

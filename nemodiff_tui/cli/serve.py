@@ -9,7 +9,7 @@ import sys
 
 from engine.request import MODES
 from engine.serve.queue import MAX_QUEUE
-from nemodiff_tui.cli.common import add_model_args, apply_kernels
+from nemodiff_tui.cli.common import add_model_args, apply_kernels, configured_mode
 
 DEFAULT_PORT = 8012  # llama.cpp's, which llama.vim and llama.vscode use by default
 
@@ -19,8 +19,8 @@ def register(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     add_model_args(p)
-    p.add_argument("--mode", choices=MODES, default="auto",
-                   help="decoding mode for clients that cannot choose one (default: auto)")
+    p.add_argument("--mode", choices=MODES, default=None,
+                   help="decoding mode for clients that cannot choose one (default: the settings file's, else auto)")
     p.add_argument("--api-key", default=None, help="require Authorization: Bearer KEY (not on /health)")
     p.add_argument("--max-queue", type=int, default=MAX_QUEUE,
                    help=f"requests held at once, the running one included; more get 503 (default {MAX_QUEUE})")
@@ -48,6 +48,6 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     apply_kernels(args)
     eng = engine.load(args.model, device=args.device, dtype=args.dtype)
-    app = create_app(eng, mode=args.mode, api_key=args.api_key, max_queue=args.max_queue)
+    app = create_app(eng, mode=args.mode or configured_mode(), api_key=args.api_key, max_queue=args.max_queue)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

@@ -91,3 +91,14 @@ class _no_raise:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_the_settings_file_picks_the_mode(capsys, tiny_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    (tmp_path / "nemodiff").mkdir()
+    (tmp_path / "nemodiff" / "config.toml").write_text('mode = "diffusion"\n')
+    args = ["--model", str(tiny_checkpoint), "--prompt", "x", "--max-new-tokens", "3", "--json"]
+    code, out, _ = complete(capsys, *args)
+    assert code == 0 and json.loads(out)["mode"] == "diffusion"
+    code, out, _ = complete(capsys, *args, "--mode", "ar")  # one request overrides it
+    assert json.loads(out)["mode"] == "ar"
