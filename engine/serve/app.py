@@ -46,6 +46,7 @@ def create_app(engine: Engine, mode: str = "auto", api_key: str | None = None, m
 
     app = FastAPI(title="nemodiff", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.queue = queue
+    app.state.mode = mode
     for exc in (*HANDLED, Exception):
         app.add_exception_handler(exc, error_response)
     guarded = [Depends(bearer(api_key))] if api_key else []
@@ -55,6 +56,6 @@ def create_app(engine: Engine, mode: str = "auto", api_key: str | None = None, m
 
     @app.get("/health")
     async def health() -> dict:
-        return {"status": "ok", "model": engine.name, "queue": queue.size}
+        return {"status": "ok", "model": engine.name, "mode": mode, "queue": queue.size}
 
     return app

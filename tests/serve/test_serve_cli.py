@@ -18,7 +18,17 @@ def parse(*argv: str) -> argparse.Namespace:
 
 def test_defaults_are_loopback_and_llama_cpps_port():
     args = parse()
-    assert (args.host, args.port, args.mode, args.api_key, args.max_queue) == ("127.0.0.1", 8012, "auto", None, 8)
+    assert (args.host, args.port, args.mode, args.api_key, args.max_queue) == ("127.0.0.1", 8012, None, None, 8)
+
+
+def test_the_settings_file_gives_the_default_mode(monkeypatch, tiny_checkpoint, tmp_path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    (tmp_path / "nemodiff").mkdir()
+    (tmp_path / "nemodiff" / "config.toml").write_text('mode = "diffusion"\n')
+    served = {}
+    monkeypatch.setattr("uvicorn.run", lambda app, **kw: served.update(app=app, **kw))
+    assert serve.run(parse("--model", str(tiny_checkpoint), "--device", "cpu")) == 0
+    assert served["app"].state.mode == "diffusion"
 
 
 def test_run_serves_the_model(monkeypatch, tiny_checkpoint, capsys):
