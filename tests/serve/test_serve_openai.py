@@ -57,7 +57,7 @@ def test_plain_prompt_stop_list_and_string(server):
 def test_models_and_health(server, serve_engine):
     models = httpx.get(f"{server}/v1/models").json()
     assert models["data"][0]["id"] == serve_engine.name and models["data"][0]["owned_by"] == "nemodiff"
-    assert httpx.get(f"{server}/health").json() == {"status": "ok", "model": serve_engine.name, "queue": 0}
+    assert httpx.get(f"{server}/health").json() == {"status": "ok", "model": serve_engine.name, "mode": "ar", "queue": 0}
 
 
 def test_denoise_streams_every_engine_event_with_token_texts(server, serve_engine):
