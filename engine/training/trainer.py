@@ -67,8 +67,10 @@ class Settings:
 
 
 def model_config(s: Settings) -> ModelConfig:
-    """The exported config: NLD's own fields and YaRN settings at demo size, the tokenizer's ids."""
+    """The exported config: NLD's own fields and YaRN settings at demo size, the tokenizer's ids, and
+    the context it was trained on as `max_position_embeddings` (the engine fits prompts to it)."""
     return ModelConfig(
+        max_position_embeddings=s.seq_len,
         vocab_size=s.vocab_size, hidden_size=s.hidden_size, intermediate_size=s.intermediate_size,
         num_hidden_layers=s.num_hidden_layers, num_attention_heads=s.num_attention_heads,
         num_key_value_heads=s.num_key_value_heads, head_dim=s.head_dim,
