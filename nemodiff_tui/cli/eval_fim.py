@@ -24,6 +24,11 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
+def valid_hole(hole: object) -> bool:
+    return (isinstance(hole, dict) and all(isinstance(hole.get(k), str) for k in ("prefix", "suffix", "middle"))
+            and hole.get("kind") in ("line", "span", "block"))
+
+
 def read_holes(path: str, limit: int | None) -> list[dict]:
     holes = []
     try:
@@ -33,9 +38,9 @@ def read_holes(path: str, limit: int | None) -> list[dict]:
                     continue
                 try:
                     hole = json.loads(line)
-                    assert all(isinstance(hole[k], str) for k in ("prefix", "suffix", "middle"))
-                    assert hole["kind"] in ("line", "span", "block")
-                except (ValueError, KeyError, AssertionError, TypeError):
+                except ValueError:
+                    hole = None
+                if not valid_hole(hole):
                     raise RequestError(f"{path}:{n}: not a hole (need prefix, suffix, middle, kind line|span|block)")
                 holes.append(hole)
     except OSError as e:
