@@ -149,7 +149,7 @@ class Engine:
         config = self.validate(request)
         mode, notes = self.resolve_mode(config)
         window = self.context_window
-        budget = max(window // 2, window - config.max_new_tokens - config.block_size)
+        budget = max(window // 2, window - config.max_new_tokens)  # the same prompt in every mode
         ids, removed, stop_ids, prompt_notes = self._prompt(request, budget)
         with self._lock:
             for message in notes + prompt_notes:
