@@ -1,0 +1,49 @@
+"""The bundled demo model: loads offline as `demo` and completes code in every mode."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import engine
+from engine import GenerationConfig, Request
+from engine.loading import DEMO_DIR
+
+
+@pytest.fixture(scope="module")
+def demo(monkeypatch_module):
+    monkeypatch_module.setenv("HF_HUB_OFFLINE", "1")
+    return engine.load("demo", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+def test_shipped_checkpoint_is_small_nld_and_loads_offline(demo):
+    config = json.loads((DEMO_DIR / "config.json").read_text())
+    assert config["model_type"] == "nemotron_labs_diffusion"
+    assert (DEMO_DIR / "model.safetensors").stat().st_size <= 25 * 2**20
+    assert demo.native and demo.fim_format is not None and demo.fim_format.name == "starcoder"
+    assert demo.default_block_size == config["block_size"]
+
+
+@pytest.mark.parametrize("mode", [dict(mode="ar"), dict(mode="diffusion"), dict(mode="self-spec"),
+                                  dict(mode="self-spec", speculation="quadratic")], ids=str)
+def test_every_mode_completes_a_function_body(demo, mode):
+    done = demo.complete(Request(prefix="def add(a, b):\n    ", suffix="\n",
+                                 config=GenerationConfig(max_new_tokens=16, **mode)))
+    assert done.n_tokens > 0 and done.text.strip()
+    assert done.tokens_per_forward > 0
+
+
+def test_self_spec_is_lossless_on_the_demo_model(demo):
+    prompt = "import os\n\n\ndef list_files(root):\n    "
+    ar = demo.complete(Request(prompt=prompt, config=GenerationConfig(mode="ar", max_new_tokens=40)))
+    for speculation in ("linear", "quadratic"):
+        spec = demo.complete(Request(prompt=prompt, config=GenerationConfig(
+            mode="self-spec", speculation=speculation, max_new_tokens=40)))
+        assert spec.token_ids == ar.token_ids
