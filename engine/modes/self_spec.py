@@ -10,6 +10,7 @@ quadratic: one pass over B rows `[d_i, MASK x B]`: the row heads form the causal
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import torch
@@ -24,8 +25,10 @@ AUTO_PROBE_CYCLES = 4  # cycles after which `auto` judges the acceptance
 AUTO_MIN_ACCEPTED = 0.25  # mean accepted drafts per cycle below which `auto` switches to AR
 
 
+@functools.lru_cache(maxsize=8)
 def quadratic_mask(n: int, device=None) -> torch.Tensor:
-    """[n(n+1), n(n+1)] bool mask of the quadratic layout (row r = [d_r, MASK x n]).
+    """[n(n+1), n(n+1)] bool mask of the quadratic layout (row r = [d_r, MASK x n]); built once per
+    size and device (every cycle uses it), so callers must not modify it.
 
     Row heads see the heads of rows 0..r (the causal verifier chain); the masks of row r see
     all of row r and the heads of rows 0..r (a pre-draft assuming d_0..d_r are accepted).
