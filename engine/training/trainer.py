@@ -103,7 +103,7 @@ def make_optimizer(model: NLDModel, s: Settings) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=s.lr, betas=(0.9, 0.95), eps=1e-8)
 
 
-def _replace_dir(tmp: Path, final: Path) -> None:
+def replace_dir(tmp: Path, final: Path) -> None:
     """Swap a fully written `tmp` into place; a crash leaves `final` or `final.old` intact."""
     old = final.with_name(final.name + ".old")
     if final.exists():
@@ -115,7 +115,7 @@ def _replace_dir(tmp: Path, final: Path) -> None:
         shutil.rmtree(old)
 
 
-def _fresh_dir(path: Path) -> Path:
+def fresh_dir(path: Path) -> Path:
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
@@ -124,7 +124,7 @@ def _fresh_dir(path: Path) -> Path:
 
 def export(model: NLDModel, tokenizer: PreTrainedTokenizerFast, out: Path, log: Path | None = None) -> None:
     """Write the model in NLD format: config.json, bf16 model.safetensors, tokenizer files."""
-    tmp = _fresh_dir(out.with_name(out.name + ".tmp"))
+    tmp = fresh_dir(out.with_name(out.name + ".tmp"))
     (tmp / "config.json").write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
     weights = {k: v.detach().to(torch.bfloat16).contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(weights, tmp / "model.safetensors", metadata={"format": "pt"})
@@ -132,22 +132,34 @@ def export(model: NLDModel, tokenizer: PreTrainedTokenizerFast, out: Path, log: 
     tokenizer.save_pretrained(tmp)
     if log is not None and log.exists():
         shutil.copyfile(log, tmp / log.name)
-    _replace_dir(tmp, out)
+    replace_dir(tmp, out)
 
 
 def _tokenizer(out_dir: Path, texts: list[str], vocab_size: int, resume: bool) -> PreTrainedTokenizerFast:
     """The run's tokenizer: trained on the training texts for a new run, reloaded on resume."""
     path = out_dir / "tokenizer"
     if not resume:
-        tmp = _fresh_dir(out_dir / "tokenizer.tmp")
+        tmp = fresh_dir(out_dir / "tokenizer.tmp")
         build_tokenizer(texts, vocab_size).save_pretrained(tmp)
-        _replace_dir(tmp, path)
+        replace_dir(tmp, path)
     return AutoTokenizer.from_pretrained(path)
+
+
+def export_weights(src: Path) -> dict[str, torch.Tensor]:
+    """An exported model's weights in fp32 (what training continues from)."""
+    return {k: v.float() for k, v in load_file(src / "model.safetensors").items()}
+
+
+def load_export(src: Path) -> NLDModel:
+    """An exported model (config.json + model.safetensors) in fp32, for further training."""
+    model = NLDModel(ModelConfig.from_dict(json.loads((src / "config.json").read_text())))
+    model.load_state_dict(export_weights(src))
+    return model
 
 
 def _warm_start(model: NLDModel, src: Path, log_path: Path) -> tuple[int, int, float]:
     """Load an export's weights into `model` and continue its log; returns (step, tokens, seconds)."""
-    model.load_state_dict({k: v.float() for k, v in load_file(src / "model.safetensors").items()})
+    model.load_state_dict(export_weights(src))
     src_log = src / "training_log.jsonl"
     if not src_log.exists():
         log_path.unlink(missing_ok=True)
@@ -291,13 +303,13 @@ def train(
     eval_batches = eval_sequences(holdout_texts, encoder, s.seq_len, s.eval_sequences)
 
     def save() -> None:
-        tmp = _fresh_dir(out / "checkpoint.tmp")
+        tmp = fresh_dir(out / "checkpoint.tmp")
         torch.save({
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "data": stream.state_dict(),
             "noise_rng": noise.get_state(), "step": step, "tokens": tokens, "train_seconds": train_s,
             "seed": seed, "settings": dataclasses.asdict(s),
         }, tmp / "state.pt")
-        _replace_dir(tmp, out / "checkpoint")
+        replace_dir(tmp, out / "checkpoint")
         record = {"step": step, "tokens": tokens, "wall_s": round(train_s, 1), **evaluate(model, eval_batches, s, device)}
         with log_path.open("a") as f:
             f.write(json.dumps(record) + "\n")

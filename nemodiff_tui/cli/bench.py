@@ -16,7 +16,7 @@ def register(sub) -> None:
     add_model_args(p)
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--modes", nargs="+", default=None, help="subset of: ar diffusion self-spec-linear self-spec-quadratic")
+    p.add_argument("--modes", nargs="+", default=None, help="subset of: ar diffusion self-spec-linear self-spec-quadratic (ar always runs: it is the baseline)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.add_argument("--plot", metavar="PNG", help="also save a bar chart (needs matplotlib)")
     p.add_argument("--kernels-bench", dest="kernel_bench", action="store_true",
@@ -35,7 +35,15 @@ def table(report: dict) -> str:
             cells.append("-" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v))
         lossless = report["lossless"].get(mode)
         lines.append(f"| {mode} | " + " | ".join(cells) + f" | {'-' if lossless is None else lossless} |")
-    return "\n".join(lines)
+    lines.append("")
+    for mode, r in report["results"].items():
+        if "accepted_histogram" in r:
+            counts = ", ".join(f"{k}: {v}" for k, v in r["accepted_histogram"].items())
+            lines.append(f"{mode}: cycles by tokens accepted (bonus included): {counts}")
+        if "confidence_histogram" in r:
+            counts = ", ".join(f"{k / 10:.1f}+: {v}" for k, v in enumerate(r["confidence_histogram"]))
+            lines.append(f"{mode}: masked slots by confidence at each denoising pass: {counts}")
+    return "\n".join(lines).rstrip()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,7 +15,12 @@ def test_bench_json_has_every_mode_and_the_baseline(capsys, tiny_checkpoint):
     for r in report["results"].values():
         assert {"tokens_per_second", "tokens_per_forward", "nfe", "n_tokens", "speedup_vs_ar"} <= set(r)
         assert r["n_tokens"] > 0 and r["tokens_per_second"] > 0
-    assert "mean_accepted_length" in report["results"]["self-spec-linear"]
+    for mode in ("self-spec-linear", "self-spec-quadratic"):
+        r = report["results"][mode]
+        hist = {int(k): v for k, v in r["accepted_histogram"].items()}
+        assert sum(k * v for k, v in hist.items()) / sum(hist.values()) == r["mean_accepted_length"]
+    confidence = report["results"]["diffusion"]["confidence_histogram"]
+    assert len(confidence) == 10 and sum(confidence) >= report["results"]["diffusion"]["n_tokens"] - 1
     assert report["lossless"] == {"self-spec-linear": True, "self-spec-quadratic": True}
     assert report["hf_matches_ar"] is True  # our greedy AR is transformers' greedy generate()
     assert report["results"]["ar"]["speedup_vs_ar"] == 1.0
@@ -25,3 +30,12 @@ def test_bench_table(capsys, tiny_checkpoint):
     assert main(["bench", "--model", str(tiny_checkpoint), "--max-new-tokens", "4", "--modes", "ar"]) == 0
     out = capsys.readouterr().out
     assert "| ar |" in out and "| hf-generate |" in out and "| diffusion |" not in out
+    assert "confidence" not in out and "cycles by tokens accepted" not in out
+
+
+def test_bench_table_shows_what_holds_each_mode_back(capsys, tiny_checkpoint):
+    args = ["bench", "--model", str(tiny_checkpoint), "--max-new-tokens", "6", "--modes", "diffusion", "self-spec-linear"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "diffusion: masked slots by confidence at each denoising pass: 0.0+:" in out
+    assert "self-spec-linear: cycles by tokens accepted (bonus included): " in out

@@ -1,0 +1,172 @@
+"""Train a model's draft adapter (`linear_spec_lora/`) by self-distillation.
+
+Linear self-speculation keeps a drafted token only when it equals the AR model's own argmax, so
+the draft should predict the model, not the data. NLD ships such an adapter (a LoRA on o_proj,
+used only in draft passes); this trains one for our own checkpoints with the base weights frozen,
+so AR output, and hence the lossless guarantee, is untouched.
+
+One forward over `[draft | clean]` per batch, the layout of the joint objective: in the draft
+half each block keeps its first token and masks the rest, exactly the draft input
+`[next, MASK x (B-1)]` reading the cache of earlier blocks, with the adapter on; the clean half
+runs without it and is the frozen AR model. The loss is KL(AR || draft) on every masked slot,
+the teacher being the AR distribution for that token given the true text before it.
+
+`python -m engine.training.draft_lora --model DIR --minutes M` writes `DIR/linear_spec_lora/`
+(PEFT format) every few minutes and at the end; `--resume` continues from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+from transformers import PreTrainedTokenizerFast
+
+from engine.loading import LORA_DIR
+from engine.model import LoRA, NLDModel
+from engine.training import corpus
+from engine.training.data import TrainStream
+from engine.training.objective import training_mask
+from engine.training.tokenizer import text_encoder
+from engine.training.trainer import fresh_dir, load_export, replace_dir
+from kernels.ops import Pattern
+
+
+@dataclass
+class DraftSettings:
+    rank: int = 32
+    alpha: float = 64.0
+    lr: float = 1e-3
+    warmup_steps: int = 50
+    seq_len: int = 256
+    batch_size: int = 8
+    blocks: tuple[int, ...] = (8, 16, 32)
+    fim_rate: float = 0.5
+
+
+def attach(model: NLDModel, s: DraftSettings) -> list[torch.nn.Parameter]:
+    """A fresh adapter on every o_proj (B = 0: it starts as a no-op); returns its parameters."""
+    params = []
+    for layer in model.encoder.layers:
+        o = layer.self_attn.o_proj
+        lora = LoRA(o.in_features, o.out_features, s.rank, s.alpha / s.rank).to(o.weight.device)
+        torch.nn.init.zeros_(lora.lora_B.weight)
+        layer.self_attn.o_lora = lora
+        params += list(lora.parameters())
+    return params
+
+
+def draft_input(x0: torch.Tensor, block: int, mask_id: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(tokens, masked): every block of x0 [B, T] as `[first token, MASK x (block - 1)]`."""
+    masked = (torch.arange(x0.shape[1], device=x0.device) % block != 0)[None, :] & (x0 != pad_id)
+    return torch.where(masked, mask_id, x0), masked
+
+
+def distill_loss(model: NLDModel, x0: torch.Tensor, block: int) -> torch.Tensor:
+    """KL(AR || draft) over the masked slots of the draft half, for a batch x0 [B, T]."""
+    cfg = model.config
+    b, t = x0.shape
+    tokens, masked = draft_input(x0, block, cfg.mask_token_id, cfg.pad_token_id)
+    positions = torch.arange(t, device=x0.device).repeat(2)
+    adapter_on = torch.arange(2 * t, device=x0.device) < t
+    hidden = model(torch.cat([tokens, x0], dim=1), positions, pattern=Pattern.MASK,
+                   mask=training_mask(t, block).to(x0.device), lora=adapter_on)
+    # Slot i of the draft predicts token i; the AR model predicts it from clean position i - 1.
+    # Raw head logits: `model.logits` sets the mask token's to -inf, and KL over it would be nan.
+    slot = masked.nonzero(as_tuple=True)
+    student = F.log_softmax(model.diffusion_head(hidden[:, :t][slot]).float(), dim=-1)
+    with torch.no_grad():
+        teacher = F.log_softmax(model.diffusion_head(hidden[:, t:][slot[0], slot[1] - 1]).float(), dim=-1)
+    return F.kl_div(student, teacher, log_target=True, reduction="batchmean")
+
+
+def save_adapter(model: NLDModel, s: DraftSettings, out: Path, step: int, optimizer: torch.optim.Optimizer) -> None:
+    """PEFT layout: adapter_config.json + adapter_model.safetensors (+ our resume state)."""
+    tmp = fresh_dir(out.with_name(out.name + ".tmp"))
+    config = {"peft_type": "LORA", "r": s.rank, "lora_alpha": s.alpha, "target_modules": ["o_proj"],
+              "lora_dropout": 0.0, "bias": "none", "use_rslora": False, "task_type": "CAUSAL_LM",
+              "nemodiff": {"trained_steps": step, "method": "self-distillation, engine/training/draft_lora.py"}}
+    (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    tensors = {}
+    for i, layer in enumerate(model.encoder.layers):
+        base = f"base_model.model.encoder.layers.{i}.self_attn.o_proj"
+        lora = layer.self_attn.o_lora
+        tensors[f"{base}.lora_A.weight"] = lora.lora_A.weight.detach().to(torch.bfloat16).contiguous().cpu()
+        tensors[f"{base}.lora_B.weight"] = lora.lora_B.weight.detach().to(torch.bfloat16).contiguous().cpu()
+    save_file(tensors, tmp / "adapter_model.safetensors", metadata={"format": "pt"})
+    (tmp / "adapter_model.safetensors").chmod(0o644)
+    torch.save({"step": step, "optimizer": optimizer.state_dict(),
+                "fp32": {k: v for k, v in model.state_dict().items() if ".o_lora." in k}}, tmp / "resume_state.pt")
+    replace_dir(tmp, out)
+
+
+def train_adapter(model_dir: str | Path, minutes: float | None = None, resume: bool = False, seed: int = 0,
+                  max_steps: int | None = None, checkpoint_minutes: float = 5.0, s: DraftSettings | None = None,
+                  texts: list[str] | None = None) -> Path:
+    """Distil the draft adapter of the model in `model_dir` for `minutes` or up to `max_steps` steps
+    in all; returns the adapter directory."""
+    s = s or DraftSettings()
+    model_dir = Path(model_dir)
+    out = model_dir / LORA_DIR
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = load_export(model_dir).to(device).requires_grad_(False)
+    params = attach(model, s)
+    for p in params:
+        p.requires_grad_(True)
+    optimizer = torch.optim.AdamW(params, lr=s.lr, betas=(0.9, 0.95), weight_decay=0.0)
+    step = 0
+    if resume:
+        state = torch.load(out / "resume_state.pt", map_location=device, weights_only=True)
+        model.load_state_dict(state["fp32"], strict=False)
+        optimizer.load_state_dict(state["optimizer"])
+        step = state["step"]
+    texts = texts if texts is not None else [t for _, t in corpus.train_files()]
+    encoder = text_encoder(PreTrainedTokenizerFast.from_pretrained(model_dir))
+    stream = TrainStream(texts, encoder, s.seq_len, seed + step, s.fim_rate)
+    rng = torch.Generator().manual_seed(seed + step)
+    bar = tqdm(initial=step, unit="step", mininterval=5, dynamic_ncols=True, desc="draft adapter")
+    start = last_save = time.monotonic()
+    while (minutes is None or time.monotonic() - start < minutes * 60) and (max_steps is None or step < max_steps):
+        block = s.blocks[int(torch.randint(len(s.blocks), (1,), generator=rng))]
+        for group in optimizer.param_groups:
+            group["lr"] = s.lr * min(1.0, (step + 1) / s.warmup_steps)
+        x0 = stream.next_batch(s.batch_size).to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            loss = distill_loss(model, x0, block)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        bar.update(1)
+        bar.set_postfix(kl=round(loss.item(), 3), block=block, refresh=False)
+        if time.monotonic() - last_save >= checkpoint_minutes * 60:
+            save_adapter(model, s, out, step, optimizer)
+            last_save = time.monotonic()
+    save_adapter(model, s, out, step, optimizer)
+    bar.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m engine.training.draft_lora", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="an exported model directory (e.g. engine/demo_model)")
+    parser.add_argument("--minutes", type=float, help="wall-clock budget (default: no limit)")
+    parser.add_argument("--steps", type=int, help="stop at this total step count")
+    parser.add_argument("--resume", action="store_true", help=f"continue from MODEL/{LORA_DIR}")
+    parser.add_argument("--threads", type=int)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"adapter written to {train_adapter(args.model, args.minutes, args.resume, max_steps=args.steps)}")
+
+
+if __name__ == "__main__":
+    main()
