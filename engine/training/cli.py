@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="minutes between checkpoints (each also refreshes export/)")
     parser.add_argument("--init-from", metavar="DIR",
                         help="start from an exported model (e.g. engine/demo_model): weights, tokenizer, step count")
+    parser.add_argument("--cooldown-steps", type=int, metavar="N",
+                        help="anneal the learning rate linearly to zero over N steps, then stop (finishes a model)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
 
 
@@ -27,7 +29,8 @@ def run(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     try:
         export = train(args.out, minutes=args.minutes, resume=args.resume, seed=args.seed, max_steps=args.steps,
-                       checkpoint_minutes=args.checkpoint_minutes, init_from=args.init_from)
+                       checkpoint_minutes=args.checkpoint_minutes, init_from=args.init_from,
+                       cooldown_steps=args.cooldown_steps)
     except (FileExistsError, FileNotFoundError) as e:
         raise SystemExit(f"error: {e}") from None
     print(f"exported to {export}")

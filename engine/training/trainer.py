@@ -90,10 +90,14 @@ def init_weights(model: NLDModel) -> None:
         torch.nn.init.normal_(p, std=std)
 
 
-def lr_at(step: int, s: Settings) -> float:
-    """Linear warmup, then inverse-square-root decay (continuous at the end of warmup)."""
+def lr_at(step: int, s: Settings, cooldown: tuple[int, int] | None = None) -> float:
+    """Linear warmup, then inverse-square-root decay (continuous at the end of warmup); during a
+    cooldown `(first step, length)` the rate also falls linearly to zero."""
     n = step + 1
-    return s.lr * min(n / s.warmup_steps, math.sqrt(s.warmup_steps / n))
+    lr = s.lr * min(n / s.warmup_steps, math.sqrt(s.warmup_steps / n))
+    if cooldown is not None:
+        lr *= max(0.0, 1 - (step - cooldown[0]) / cooldown[1])
+    return lr
 
 
 def make_optimizer(model: NLDModel, s: Settings) -> torch.optim.AdamW:
@@ -249,13 +253,16 @@ def train(
     settings: Settings | None = None,
     texts: tuple[list[str], list[str]] | None = None,
     init_from: str | Path | None = None,
+    cooldown_steps: int | None = None,
 ) -> Path:
     """Train until `minutes` pass or `max_steps` is reached; returns the export directory.
 
     A checkpoint (and export) is written every `checkpoint_minutes` and at the end. `init_from`
     starts a new run from an exported model (weights, tokenizer, step count and log; fresh
     optimizer state): how training continues in a later session when only the shipped demo
-    model survived, not the run directory.
+    model survived, not the run directory. `cooldown_steps` anneals the learning rate linearly
+    to zero over that many steps from now and then stops, so the export is a finished model (a
+    resumed run continues an unfinished cooldown; resuming after one warms back up, WSD-style).
     `texts` (train, held out) replaces the stdlib corpus (tests); `settings` applies to a new run.
     """
     out = Path(out_dir)
@@ -289,25 +296,32 @@ def train(
     stream = TrainStream(train_texts, encoder, s.seq_len, seed, s.fim_rate)
     noise = torch.Generator().manual_seed(seed)
     step, tokens, train_s = 0, 0, 0.0
+    cooldown: tuple[int, int] | None = None
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         stream.load_state_dict(state["data"])
         noise.set_state(state["noise_rng"])
         step, tokens, train_s = state["step"], state["tokens"], state["train_seconds"]
+        if state.get("cooldown") and step < sum(state["cooldown"]):
+            cooldown = tuple(state["cooldown"])
         _truncate_log(log_path, step)
     elif init_from is not None:
         step, tokens, train_s = _warm_start(model, Path(init_from), log_path)
     else:
         log_path.unlink(missing_ok=True)
     eval_batches = eval_sequences(holdout_texts, encoder, s.seq_len, s.eval_sequences)
+    if cooldown_steps:
+        cooldown = (step, cooldown_steps)
+    if cooldown is not None:
+        max_steps = min(max_steps or sum(cooldown), sum(cooldown))
 
     def save() -> None:
         tmp = fresh_dir(out / "checkpoint.tmp")
         torch.save({
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "data": stream.state_dict(),
             "noise_rng": noise.get_state(), "step": step, "tokens": tokens, "train_seconds": train_s,
-            "seed": seed, "settings": dataclasses.asdict(s),
+            "seed": seed, "settings": dataclasses.asdict(s), "cooldown": cooldown,
         }, tmp / "state.pt")
         replace_dir(tmp, out / "checkpoint")
         record = {"step": step, "tokens": tokens, "wall_s": round(train_s, 1), **evaluate(model, eval_batches, s, device)}
@@ -330,7 +344,7 @@ def train(
             block = s.blocks[int(torch.randint(len(s.blocks), (1,), generator=noise))]
             x0 = stream.next_batch(s.batch_size).to(device)
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, s)
+                group["lr"] = lr_at(step, s, cooldown)
             with torch.autocast(device.type, dtype=torch.bfloat16):
                 losses = joint_loss(model, x0, block, noise, s.alpha, s.eps)
             optimizer.zero_grad(set_to_none=True)
@@ -343,7 +357,7 @@ def train(
             train_s += seconds
             window.add(losses, x0.numel(), seconds)
             if step % s.log_every == 0:
-                record = {"step": step, "tokens": tokens, **window.summary(), "lr": lr_at(step - 1, s),
+                record = {"step": step, "tokens": tokens, **window.summary(), "lr": lr_at(step - 1, s, cooldown),
                           "wall_s": round(train_s, 1)}
                 with log_path.open("a") as f:
                     f.write(json.dumps(record) + "\n")

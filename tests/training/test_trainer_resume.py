@@ -8,11 +8,8 @@ from transformers import AutoTokenizer
 from engine.config import ModelConfig
 from engine.model import NLDModel
 from engine.training.tokenizer import BOS, EOS, MASK, PAD
-from engine.training.trainer import Settings, train
-
-TINY = Settings(vocab_size=512, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                num_key_value_heads=2, head_dim=8, seq_len=32, batch_size=2, blocks=(8, 16), warmup_steps=2,
-                log_every=1, eval_sequences=2)
+from engine.training.trainer import lr_at, train
+from tests.training.util import TINY
 
 
 def _state(run) -> dict[str, torch.Tensor]:
@@ -71,3 +68,17 @@ def test_warm_start_from_an_export(tmp_path, sample_texts):
              if "loss" in json.loads(line)]
     assert steps == [1, 2, 3]
     assert AutoTokenizer.from_pretrained(more).get_vocab() == AutoTokenizer.from_pretrained(first).get_vocab()
+
+
+def test_cooldown_anneals_to_zero_stops_and_survives_a_resume(tmp_path, sample_texts):
+    texts = (sample_texts[:2], sample_texts[2:])
+    run = tmp_path / "run"
+    train(run, max_steps=2, settings=TINY, texts=texts)
+    train(run, resume=True, texts=texts, cooldown_steps=4, max_steps=4)  # interrupted halfway
+    train(run, resume=True, texts=texts)  # continues the cooldown to its end, then stops
+    records = [json.loads(line) for line in (run / "training_log.jsonl").read_text().splitlines()]
+    lrs = {r["step"]: r["lr"] for r in records if "loss" in r}
+    assert sorted(lrs) == [1, 2, 3, 4, 5, 6]
+    assert lrs[3] == lr_at(2, TINY) and lrs[3] > lrs[4] > lrs[5] > lrs[6] > 0
+    assert lrs[6] == lr_at(5, TINY) / 4  # step index 5 is the last of 4 steps from step 2
+    assert lr_at(6, TINY, (2, 4)) == 0.0
