@@ -13,8 +13,8 @@ draft input `[next, MASK x (B-1)]` reading the cache of earlier blocks, with the
 (Targets from the AR distribution given the true text, one pass instead of B - 1, did not raise
 acceptance at all: the draft cannot see that text, so they only restate the data.)
 
-`python -m engine.training.draft_lora --model DIR --minutes M` writes `DIR/linear_spec_lora/`
-(PEFT format) every few minutes and at the end; `--resume` continues from it.
+`nemodiff train-draft --model DIR --minutes M` (or `python -m engine.training.draft_lora`) writes
+`DIR/linear_spec_lora/` (PEFT format) every few minutes and at the end; `--resume` continues it.
 """
 
 from __future__ import annotations
@@ -176,18 +176,30 @@ def train_adapter(model_dir: str | Path, minutes: float | None = None, resume: b
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m engine.training.draft_lora", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="an exported model directory (e.g. engine/demo_model)")
     parser.add_argument("--minutes", type=float, help="wall-clock budget (default: no limit)")
     parser.add_argument("--steps", type=int, help="stop at this total step count")
     parser.add_argument("--resume", action="store_true", help=f"continue from MODEL/{LORA_DIR}")
-    parser.add_argument("--threads", type=int)
-    args = parser.parse_args(argv)
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+
+
+def run(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.resume and not (Path(args.model) / LORA_DIR / "resume_state.pt").is_file():
+        raise FileNotFoundError(f"no adapter training to resume in {Path(args.model) / LORA_DIR}")
     print(f"adapter written to {train_adapter(args.model, args.minutes, args.resume, max_steps=args.steps)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m engine.training.draft_lora", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    try:
+        run(parser.parse_args(argv))
+    except FileNotFoundError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 if __name__ == "__main__":
