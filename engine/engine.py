@@ -10,7 +10,7 @@ import torch
 
 from engine import fim
 from engine.events import Done, Event, Note
-from engine.healing import HealConstraint, back_off
+from engine.healing import HealConstraint, at_indentation, back_off
 from engine.modes.ar import run_ar
 from engine.modes.context import Context
 from engine.modes.diffusion import run_diffusion
@@ -109,9 +109,9 @@ class Engine:
             return self.model_config.max_position_embeddings
         return getattr(self.model.config, "max_position_embeddings", None) or 4096
 
-    def _prompt(self, request: Request, budget: int) -> tuple[list[int], str, set[int], list[str]]:
-        """Prompt ids within `budget` tokens, the characters backed off for token healing, extra
-        stop ids, notes."""
+    def _prompt(self, request: Request, budget: int) -> tuple[list[int], HealConstraint | None, set[int], list[str]]:
+        """Prompt ids within `budget` tokens, the token-healing constraint for what was backed
+        off, extra stop ids, notes."""
         tok, heal = self.tokenizer, request.config.heal
         notes: list[str] = []
         if request.is_fim and self.fim_format is None:
@@ -122,7 +122,7 @@ class Engine:
                 notes.append(f"context trimmed around the cursor to fit the context window ({self.context_window})")
             prefix, removed = back_off(tok, prefix) if heal else (prefix, "")
             ids = self.fim_format.ids(tok, prefix, suffix)
-            return ids, removed, self.fim_format.stop_ids(tok), notes
+            return ids, self._heal(prefix, removed), self.fim_format.stop_ids(tok), notes
         text = request.prompt if request.prompt is not None else (request.prefix or "")
         kept, removed = back_off(tok, text) if heal else (text, "")
         body = tok.encode(kept)
@@ -133,7 +133,10 @@ class Engine:
         ids = tok.template_prefix + body
         if not ids:
             ids = [tok.bos_id if tok.bos_id is not None else tok.eos_id]
-        return ids, removed, set(), notes
+        return ids, self._heal(kept, removed), set(), notes
+
+    def _heal(self, kept: str, removed: str) -> HealConstraint | None:
+        return HealConstraint(self.tokenizer, removed, at_indentation(kept, removed)) if removed else None
 
     def validate(self, request: Request) -> GenerationConfig:
         """The request's config with the checkpoint's defaults filled in; RequestError if unservable
@@ -150,12 +153,11 @@ class Engine:
         mode, notes = self.resolve_mode(config)
         window = self.context_window
         budget = max(window // 2, window - config.max_new_tokens)  # the same prompt in every mode
-        ids, removed, stop_ids, prompt_notes = self._prompt(request, budget)
+        ids, heal, stop_ids, prompt_notes = self._prompt(request, budget)
         with self._lock:
             for message in notes + prompt_notes:
                 yield Note(message)
             tok = self.tokenizer
-            heal = HealConstraint(tok, removed) if removed else None
             seq = Sequence(tok, ids, config.max_new_tokens, stop_ids | {tok.eos_id}, config.stop, heal)
             block = config.block_size
             runner = self.runner

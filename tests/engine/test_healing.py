@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.events import Step
-from engine.healing import back_off
+from engine.healing import HealConstraint, at_indentation, back_off
 from tests.engine.util import run
 
 
@@ -39,3 +39,34 @@ def test_fim_heals_the_prefix(tiny_engine):
     _, removed = back_off(tok, "def add(a, b):\n    retu")
     assert tok.decode(done.token_ids).startswith(removed)
     assert isinstance(events[0], Step) and events[0].kind == "prefill"
+
+
+class _Tok:
+    token_texts = ["", "    ", "   ", " ", "        ", " x", "  x", "x", "\n", "\tx"]
+
+
+def test_at_indentation_means_a_whole_indentation_after_a_newline():
+    assert at_indentation("def f():\n", "    ") and at_indentation("", "\t") and at_indentation("a\n", " ")
+    assert not at_indentation("def f():\n  x", " ") and not at_indentation("x = 1", "\n") and not at_indentation("a\n", "")
+
+
+def test_indentation_is_final_code_comes_next():
+    allowed = lambda h: {t for t, ok in zip(_Tok.token_texts, h.allowed(len(_Tok.token_texts), "cpu")) if ok}  # noqa: E731
+    plain = HealConstraint(_Tok(), "    ")
+    assert allowed(plain) == {"    ", "   ", " ", "        "}
+    h = HealConstraint(_Tok(), "    ", code_next=True)
+    assert allowed(h) == {"    ", "   ", " "}  # no token that indents further
+    h.advance(_Tok.token_texts.index("   "))
+    assert allowed(h) == {" ", " x"}
+    h.advance(_Tok.token_texts.index(" "))
+    assert h.active and allowed(h) == {"x"}  # the indentation is reproduced: code must follow
+    h.advance(_Tok.token_texts.index("x"))
+    assert not h.active
+
+
+def test_completion_at_an_indented_line_start_begins_with_code(tiny_engine):
+    tok = tiny_engine.tokenizer
+    for mode in ("ar", "diffusion", "self-spec"):
+        for request in (dict(prompt="def f(x):\n    "), dict(prefix="class A:\n    def f(self):\n        ", suffix="\n")):
+            _, done = run(tiny_engine, mode=mode, max_new_tokens=8, block_size=8, **request)
+            assert done.text == "" or not done.text[0].isspace(), (mode, request, done.text)
