@@ -26,9 +26,10 @@ def monkeypatch_module():
 def test_shipped_checkpoint_is_small_nld_and_loads_offline(demo):
     config = json.loads((DEMO_DIR / "config.json").read_text())
     assert config["model_type"] == "nemotron_labs_diffusion"
-    assert (DEMO_DIR / "model.safetensors").stat().st_size <= 25 * 2**20
+    assert sum(f.stat().st_size for f in DEMO_DIR.rglob("*") if f.is_file()) <= 25 * 2**20
     assert demo.native and demo.fim_format is not None and demo.fim_format.name == "starcoder"
     assert demo.default_block_size == config["block_size"]
+    assert not list(DEMO_DIR.rglob("*.pt"))  # no training state ships
 
 
 @pytest.mark.parametrize("mode", [dict(mode="ar"), dict(mode="diffusion"), dict(mode="self-spec"),
