@@ -1,6 +1,7 @@
 """Fixed-length training sequences from the corpus, reproducible and resumable exactly.
 
-Each sequence is, with probability `fim_rate`, one FIM example (PSM, or SPM at `SPM_RATE`) and otherwise a window of the plain
+Each sequence is, with probability `fim_rate`, one FIM example (PSM, or SPM at `SPM_RATE`; cut at a
+line's indentation at `LINE_RATE`, else at random characters) and otherwise a window of the plain
 stream. The plain stream is `<s>file</s><s>file</s>...` over the files in a fresh shuffled order
 each epoch, cut into windows of `seq_len` tokens (a file spans many windows: stdlib files average
 ~5k tokens). FIM examples are not cut from that stream: a whole-file FIM example would almost never
@@ -19,7 +20,7 @@ from typing import Any
 import torch
 from tokenizers import Tokenizer
 
-from engine.training.fim_transform import SPM_RATE, fim_example
+from engine.training.fim_transform import LINE_RATE, SPM_RATE, fim_example
 from engine.training.tokenizer import BOS, EOS, PAD
 
 _FIM_OVERHEAD = 5  # <s> <fim_prefix> <fim_suffix> <fim_middle> </s>
@@ -68,7 +69,7 @@ class TrainStream:
         offsets = self.encoder.encode(window, add_special_tokens=False).offsets
         span = window[:offsets[budget - 1][1]] if len(offsets) > budget else window
         while True:
-            ids = fim_example(span, self.rng, self._encode, SPM_RATE)
+            ids = fim_example(span, self.rng, self._encode, SPM_RATE, LINE_RATE)
             if len(ids) <= self.seq_len:
                 return ids + [PAD] * (self.seq_len - len(ids))
             span = span[: len(span) * 9 // 10]

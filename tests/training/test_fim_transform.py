@@ -1,7 +1,7 @@
 import random
 
 from engine.training.data import TrainStream
-from engine.training.fim_transform import fim_example, psm, split, spm
+from engine.training.fim_transform import MAX_MIDDLE_LINES, fim_example, psm, split, split_at_line, spm
 from engine.training.tokenizer import BOS, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, PAD, text_encoder
 
 
@@ -11,6 +11,33 @@ def test_split_cuts_at_characters_and_keeps_everything():
     for _ in range(50):
         prefix, middle, suffix = split(text, rng)
         assert prefix + middle + suffix == text
+
+
+def test_line_cuts_put_the_cursor_after_an_indentation():
+    rng = random.Random(0)
+    text = "class A:\n    def f(self):\n\n        return 1\n    x = 2\n"
+    seen = set()
+    for _ in range(200):
+        prefix, middle, suffix = split_at_line(text, rng)
+        assert prefix + middle + suffix == text
+        assert prefix.rsplit("\n", 1)[-1].strip(" \t") == ""  # the cursor line holds only indentation
+        assert not middle[:1].isspace() or middle.startswith("\n")
+        assert suffix == "" or suffix.startswith("\n")
+        assert middle.count("\n") < MAX_MIDDLE_LINES
+        seen.add(middle)
+    assert {"return 1", "def f(self):", "return 1\n    x = 2"} <= seen
+
+
+def test_line_rate_picks_line_cuts():
+    encode = lambda s: [ord(c) for c in s]  # noqa: E731
+    text = "def f():\n    return 1\n"
+    line_starts = 0
+    rng = random.Random(1)
+    for _ in range(400):
+        ids = fim_example(text, rng, encode, 0.0, 0.5)
+        prefix = "".join(chr(i) for i in ids[2:ids.index(FIM_SUFFIX)])
+        line_starts += prefix in ("", "def f():\n    ", "def f():\n    return 1\n")
+    assert 180 < line_starts < 290  # half line cuts, plus random cuts that land there by chance
 
 
 def test_psm_layout():
