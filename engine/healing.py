@@ -47,11 +47,11 @@ class HealConstraint:
 
     def _ok(self, t: str) -> bool:
         r = self.remaining
-        if not t or r.startswith(t):
-            return bool(t)
-        if not t.startswith(r):
+        if not t:
             return False
-        return not (self.code_next and t[len(r)].isspace())
+        if r.startswith(t):
+            return True
+        return t.startswith(r) and not (self.code_next and t[len(r)].isspace())
 
     def allowed(self, vocab: int, device: torch.device) -> torch.Tensor:
         """Bool [vocab]: tokens whose text is a prefix of what remains, or starts with it (and then,

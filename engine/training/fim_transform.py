@@ -19,11 +19,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from engine.training.tokenizer import BOS, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
+
 SPM_RATE = 0.25  # share of FIM examples in SPM order
 LINE_RATE = 0.5  # share of FIM examples cut at a line's indentation (from step 8309 on)
 MAX_MIDDLE_LINES = 4
-
-from engine.training.tokenizer import BOS, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
 
 
 def split(text: str, rng: random.Random) -> tuple[str, str, str]:
@@ -37,7 +37,9 @@ def split_at_line(text: str, rng: random.Random) -> tuple[str, str, str]:
     the rest of that line, or runs on to the end of one of the next MAX_MIDDLE_LINES - 1 lines."""
     starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
     first = rng.randrange(len(starts))
-    a = starts[first] + len(text[starts[first]:]) - len(text[starts[first]:].lstrip(" \t"))
+    a = starts[first]
+    while a < len(text) and text[a] in " \t":
+        a += 1
     last = min(first + rng.randrange(MAX_MIDDLE_LINES), len(starts) - 1)
     b = text.find("\n", max(a, starts[last]))
     b = len(text) if b < 0 else b
