@@ -48,3 +48,11 @@ def test_self_spec_is_lossless_on_the_demo_model(demo):
         spec = demo.complete(Request(prompt=prompt, config=GenerationConfig(
             mode="self-spec", speculation=speculation, max_new_tokens=40)))
         assert spec.token_ids == ar.token_ids
+
+
+def test_a_cursor_at_an_indentation_gets_code_not_more_indentation(demo):
+    """Without the healing rule the demo model answers this prefix with four more spaces."""
+    prefix = "        self.assertRaises(TypeError, csv.register_dialect, [])\n\n    "
+    for mode in ("ar", "diffusion", "self-spec"):
+        done = demo.complete(Request(prefix=prefix, suffix="\n", config=GenerationConfig(mode=mode, max_new_tokens=6)))
+        assert done.text and not done.text[0].isspace(), (mode, done.text)

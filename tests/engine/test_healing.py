@@ -63,10 +63,3 @@ def test_indentation_is_final_code_comes_next():
     h.advance(_Tok.token_texts.index("x"))
     assert not h.active
 
-
-def test_completion_at_an_indented_line_start_begins_with_code(tiny_engine):
-    tok = tiny_engine.tokenizer
-    for mode in ("ar", "diffusion", "self-spec"):
-        for request in (dict(prompt="def f(x):\n    "), dict(prefix="class A:\n    def f(self):\n        ", suffix="\n")):
-            _, done = run(tiny_engine, mode=mode, max_new_tokens=8, block_size=8, **request)
-            assert done.text == "" or not done.text[0].isspace(), (mode, request, done.text)
