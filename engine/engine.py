@@ -136,7 +136,8 @@ class Engine:
         return ids, self._heal(kept, removed), set(), notes
 
     def _heal(self, kept: str, removed: str) -> HealConstraint | None:
-        return HealConstraint(self.tokenizer, removed, at_indentation(kept, removed)) if removed else None
+        code_next = at_indentation(kept + removed)
+        return HealConstraint(self.tokenizer, removed, code_next) if removed or code_next else None
 
     def validate(self, request: Request) -> GenerationConfig:
         """The request's config with the checkpoint's defaults filled in; RequestError if unservable

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from engine.training.tokenizer import BOS, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
 
 SPM_RATE = 0.25  # share of FIM examples in SPM order
-LINE_RATE = 0.5  # share of FIM examples cut at a line's indentation (from step 8309 on)
+LINE_RATE = 0.5  # share of FIM examples cut at a line's indentation (from step 8544 on)
 MAX_MIDDLE_LINES = 4
 
 
@@ -33,13 +33,17 @@ def split(text: str, rng: random.Random) -> tuple[str, str, str]:
 
 
 def split_at_line(text: str, rng: random.Random) -> tuple[str, str, str]:
-    """(prefix, middle, suffix): the prefix ends after a random line's indentation; the middle is
-    the rest of that line, or runs on to the end of one of the next MAX_MIDDLE_LINES - 1 lines."""
+    """(prefix, middle, suffix): the prefix ends at a random line's indentation, where the tokenizer
+    splits it from the code (before its last space), so the cut tokenizes as the whole text does and
+    as a healed prompt does (engine/healing.py); the middle is the rest of that line, or runs on to
+    the end of one of the next MAX_MIDDLE_LINES - 1 lines."""
     starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
     first = rng.randrange(len(starts))
     a = starts[first]
     while a < len(text) and text[a] in " \t":
         a += 1
+    if a > starts[first] and text[a - 1] == " " and a < len(text) and text[a] != "\n":
+        a -= 1  # byte-level BPE joins the indentation's last space to the code: cut where it does
     last = min(first + rng.randrange(MAX_MIDDLE_LINES), len(starts) - 1)
     b = text.find("\n", max(a, starts[last]))
     b = len(text) if b < 0 else b

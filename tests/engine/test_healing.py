@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from engine.events import Step
+from transformers import AutoTokenizer
+
 from engine.healing import HealConstraint, at_indentation, back_off
+from engine.loading import DEMO_DIR
+from engine.tokenizer import Tokenizer
 from tests.engine.util import run
 
 
@@ -45,21 +49,30 @@ class _Tok:
     token_texts = ["", "    ", "   ", " ", "        ", " x", "  x", "x", "\n", "\tx"]
 
 
-def test_at_indentation_means_a_whole_indentation_after_a_newline():
-    assert at_indentation("def f():\n", "    ") and at_indentation("", "\t") and at_indentation("a\n", " ")
-    assert not at_indentation("def f():\n  x", " ") and not at_indentation("x = 1", "\n") and not at_indentation("a\n", "")
+def test_at_indentation_means_only_spaces_or_tabs_since_the_last_newline():
+    assert at_indentation("def f():\n    ") and at_indentation("\t") and at_indentation("a\n ")
+    assert not at_indentation("def f():\n  x ") and not at_indentation("x = 1\n") and not at_indentation("")
 
 
-def test_indentation_is_final_code_comes_next():
+def test_at_an_indentation_only_the_space_the_tokenizer_joins_to_code_is_backed_off():
+    """GPT-2-style BPE spells "\n" + 8 spaces + "return" as "\n", 7 spaces, " return": the prompt
+    keeps the 7 spaces, as the whole file's tokens do."""
+    demo_tokenizer = Tokenizer(AutoTokenizer.from_pretrained(DEMO_DIR))
+    for indent in ("    ", "        ", " " * 20):
+        text = "def f(x):\n" + indent
+        kept, removed = back_off(demo_tokenizer, text)
+        assert (kept, removed) == (text[:-1], " ")
+        whole = demo_tokenizer.encode(text + "return x")
+        assert demo_tokenizer.encode(kept) == whole[:len(demo_tokenizer.encode(kept))]
+        assert demo_tokenizer.token_texts[whole[len(demo_tokenizer.encode(kept))]] == " return"
+
+
+def test_indentation_is_final_one_token_starts_the_code():
     allowed = lambda h: {t for t, ok in zip(_Tok.token_texts, h.allowed(len(_Tok.token_texts), "cpu")) if ok}  # noqa: E731
-    plain = HealConstraint(_Tok(), "    ")
-    assert allowed(plain) == {"    ", "   ", " ", "        "}
-    h = HealConstraint(_Tok(), "    ", code_next=True)
-    assert allowed(h) == {"    ", "   ", " "}  # no token that indents further
-    h.advance(_Tok.token_texts.index("   "))
-    assert allowed(h) == {" ", " x"}
-    h.advance(_Tok.token_texts.index(" "))
-    assert h.active and allowed(h) == {"x"}  # the indentation is reproduced: code must follow
-    h.advance(_Tok.token_texts.index("x"))
+    assert allowed(HealConstraint(_Tok(), " ")) == {" ", "   ", "    ", "        ", " x", "  x"}  # plain: anything that fits
+    h = HealConstraint(_Tok(), " ", code_next=True)
+    assert allowed(h) == {" x"}  # no more whitespace, no splitting the space off the code
+    h.advance(_Tok.token_texts.index(" x"))
     assert not h.active
-
+    tabs = HealConstraint(_Tok(), "", code_next=True)  # nothing backed off (tabs): code must come first
+    assert tabs.active and allowed(tabs) == {"x"}
