@@ -15,6 +15,15 @@ def private_settings(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg_config")))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fp32_on_every_cpu():
+    """The default dtype on CPU depends on the CPU (bf16 where it is native): tests get fp32 on every
+    machine, so exact comparisons hold; the tests of bf16 ask for it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("engine.loading.cpu_has_bf16", lambda: False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Directory of a random `tiny` NLD checkpoint (config, bf16 weights, tokenizer); shared, so read-only."""

@@ -94,6 +94,12 @@ def test_sharded_checkpoint_loads(tiny_checkpoint: Path, tmp_path: Path) -> None
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_cpu_default_dtype_is_bf16_only_where_it_is_native(tiny_checkpoint: Path, monkeypatch) -> None:
+    for native, expected in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr("engine.loading.cpu_has_bf16", lambda: native)
+        assert load_model(str(tiny_checkpoint), device="cpu").dtype == expected
+
+
 def test_dtype_override(tiny_checkpoint: Path) -> None:
     for dtype, expected in (("bf16", torch.bfloat16), ("float16", torch.float16), (torch.bfloat16, torch.bfloat16)):
         lm = load_model(str(tiny_checkpoint), device="cpu", dtype=dtype)

@@ -8,18 +8,9 @@ import torch
 from engine.events import Step
 from engine.modes.self_spec import quadratic_mask
 from kernels.ops import Pattern
-from tests.engine.util import run
+from tests.engine.util import first_divergence_is_tie, run
 
 PROMPTS = ["def forward(self, x", "import os\nclass Foo:\n    def __init__(self):\n", "while True:\n    if x"]
-
-
-def first_divergence_is_tie(eng, prompt_ids: list[int], a: list[int], b: list[int]) -> bool:
-    """Where two greedy outputs first differ, was the AR choice a floating-point tie (top-2 gap < 1e-5)?"""
-    i = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
-    eng.runner.crop(0)
-    logits = eng.runner.extend(prompt_ids + a[:i])
-    top = logits.topk(2).values
-    return float(top[0] - top[1]) < 1e-5
 
 
 @pytest.mark.parametrize("speculation", ["linear", "quadratic"])
