@@ -65,9 +65,13 @@ def test_self_spec_is_lossless_in_bf16_up_to_rounding_ties(monkeypatch_module):
                 assert first_divergence_is_tie(eng, ar.prompt_token_ids, ar.token_ids, spec.token_ids, tol=0.05)
 
 
-def test_a_cursor_at_an_indentation_gets_code_not_more_indentation(demo):
-    """Without the healing rule the demo model answers this prefix with four more spaces."""
+def test_a_cursor_at_an_indentation_gets_code_as_the_whole_file_spells_it(demo):
+    """The prompt keeps the indentation but its last space; the first token is that space and the
+    start of the code (`" def"`), as in the finished file's tokens, and the user sees only the code."""
     prefix = "        self.assertRaises(TypeError, csv.register_dialect, [])\n\n    "
+    tok = demo.tokenizer
     for mode in ("ar", "diffusion", "self-spec"):
         done = demo.complete(Request(prefix=prefix, suffix="\n", config=GenerationConfig(mode=mode, max_new_tokens=6)))
-        assert done.text and not done.text[0].isspace(), (mode, done.text)
+        first = tok.token_texts[done.token_ids[0]]
+        assert first[0] == " " and first[1:2].strip(), (mode, first)
+        assert tok.decode(done.token_ids)[1:].startswith(done.text) and not done.text[0].isspace(), (mode, done.text)
