@@ -9,19 +9,18 @@ from collections.abc import Iterator
 import torch
 
 from engine import fim
+from engine.errors import RequestError
 from engine.events import Done, Event, Note
-from engine.healing import HealConstraint, at_indentation, back_off
+from engine.healing import HealConstraint, heal_prompt
 from engine.modes.ar import run_ar
 from engine.modes.context import Context
 from engine.modes.diffusion import run_diffusion
 from engine.modes.self_spec import run_linear, run_quadratic
-from engine.errors import RequestError
 from engine.request import GenerationConfig, Request
 from engine.runner import HFRunner, NativeRunner
 from engine.sampling import Sampler
 from engine.sequence import Sequence
 from engine.tokenizer import Tokenizer
-
 
 SMALL_MODEL_PARAMS = 100_000_000
 
@@ -120,11 +119,11 @@ class Engine:
             prefix, suffix = fim.fit(tok, request.prefix or "", request.suffix, budget - 4)
             if (prefix, suffix) != (request.prefix or "", request.suffix):
                 notes.append(f"context trimmed around the cursor to fit the context window ({self.context_window})")
-            prefix, removed = back_off(tok, prefix) if heal else (prefix, "")
+            prefix, constraint = heal_prompt(tok, prefix) if heal else (prefix, None)
             ids = self.fim_format.ids(tok, prefix, suffix)
-            return ids, self._heal(prefix, removed), self.fim_format.stop_ids(tok), notes
+            return ids, constraint, self.fim_format.stop_ids(tok), notes
         text = request.prompt if request.prompt is not None else (request.prefix or "")
-        kept, removed = back_off(tok, text) if heal else (text, "")
+        kept, constraint = heal_prompt(tok, text) if heal else (text, None)
         body = tok.encode(kept)
         room = budget - len(tok.template_prefix)
         if len(body) > room:
@@ -133,11 +132,7 @@ class Engine:
         ids = tok.template_prefix + body
         if not ids:
             ids = [tok.bos_id if tok.bos_id is not None else tok.eos_id]
-        return ids, self._heal(kept, removed), set(), notes
-
-    def _heal(self, kept: str, removed: str) -> HealConstraint | None:
-        code_next = at_indentation(kept + removed)
-        return HealConstraint(self.tokenizer, removed, code_next) if removed or code_next else None
+        return ids, constraint, set(), notes
 
     def validate(self, request: Request) -> GenerationConfig:
         """The request's config with the checkpoint's defaults filled in; RequestError if unservable

@@ -17,13 +17,12 @@ import torch
 
 from engine.tokenizer import Tokenizer
 
-
 PROBE = "x"  # a word character: byte-level BPE joins the space before it, as before any code
 
 
 def at_indentation(text: str) -> bool:
     """Whether `text` ends right after a line's indentation (only spaces or tabs since the last newline)."""
-    line = text.rsplit("\n", 1)[-1]
+    line = text[text.rfind("\n") + 1:]
     return bool(line) and not line.strip(" \t")
 
 
@@ -37,6 +36,14 @@ def back_off(tok: Tokenizer, text: str) -> tuple[str, str]:
     if not text.startswith(kept) or kept == text:
         return text, ""
     return kept, text[len(kept):]
+
+
+def heal_prompt(tok: Tokenizer, text: str) -> tuple[str, HealConstraint | None]:
+    """The prompt text to encode, and the constraint on the first generated tokens (None when
+    nothing needs healing)."""
+    kept, removed = back_off(tok, text)
+    code_next = at_indentation(text)
+    return kept, (HealConstraint(tok, removed, code_next) if removed or code_next else None)
 
 
 class HealConstraint:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from engine.events import Step
 from transformers import AutoTokenizer
 
+from engine.events import Step
 from engine.healing import HealConstraint, at_indentation, back_off
 from engine.loading import DEMO_DIR
+from engine.request import GenerationConfig, Request
 from engine.tokenizer import Tokenizer
 from tests.engine.util import run
 
@@ -32,9 +33,11 @@ def test_completion_begins_with_removed_characters(tiny_engine):
 
 
 def test_healing_off_keeps_the_prompt(tiny_engine):
-    prompt = "import o"
-    _, done = run(tiny_engine, prompt=prompt, mode="ar", max_new_tokens=4, heal=False)
-    assert done.prompt_token_ids[1:] == tiny_engine.tokenizer.encode(prompt)
+    for prompt in ("import o", "def f():\n    "):
+        _, done = run(tiny_engine, prompt=prompt, mode="ar", max_new_tokens=4, heal=False)
+        assert done.prompt_token_ids[1:] == tiny_engine.tokenizer.encode(prompt)
+    _, constraint, _, _ = tiny_engine._prompt(Request(prompt="def f():\n    ", config=GenerationConfig(heal=False)), 64)
+    assert constraint is None  # not even the indentation rule
 
 
 def test_fim_heals_the_prefix(tiny_engine):
@@ -62,9 +65,8 @@ def test_at_an_indentation_only_the_space_the_tokenizer_joins_to_code_is_backed_
         text = "def f(x):\n" + indent
         kept, removed = back_off(demo_tokenizer, text)
         assert (kept, removed) == (text[:-1], " ")
-        whole = demo_tokenizer.encode(text + "return x")
-        assert demo_tokenizer.encode(kept) == whole[:len(demo_tokenizer.encode(kept))]
-        assert demo_tokenizer.token_texts[whole[len(demo_tokenizer.encode(kept))]] == " return"
+        whole, ids = demo_tokenizer.encode(text + "return x"), demo_tokenizer.encode(kept)
+        assert ids == whole[:len(ids)] and demo_tokenizer.token_texts[whole[len(ids)]] == " return"
 
 
 def test_indentation_is_final_one_token_starts_the_code():
