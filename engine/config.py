@@ -42,6 +42,7 @@ class ModelConfig:
     pad_token_id: int | None = 11
     block_size: int = 32
     threshold: float = 0.9
+    fim_order: str = "psm"  # not an NLD field: "spm" = the model is prompted suffix first (our demo model)
     model_type: str = MODEL_TYPE
 
     @classmethod

@@ -68,7 +68,7 @@ class Engine:
         mask_id = loaded.config.mask_token_id if loaded.native else None
         eos_id = loaded.config.eos_token_id if loaded.native else None
         self.tokenizer = Tokenizer(loaded.tokenizer, eos_id=eos_id, mask_id=mask_id)
-        self.fim_format = fim.detect(self.tokenizer)
+        self.fim_format = fim.detect(self.tokenizer, spm=loaded.native and loaded.config.fim_order == "spm")
         if loaded.native:
             self.model.fuse_projections()
         self.runner = NativeRunner(loaded.model) if loaded.native else HFRunner(loaded.model, mask_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engine.tokenizer import Tokenizer
 
@@ -15,12 +15,14 @@ class FimFormat:
     middle: str
     stops: tuple[str, ...] = ()  # extra special tokens that end the middle
     spaced: bool = False  # CodeLlama: `<PRE> {p} <SUF>{s} <MID>`
+    spm: bool = False  # suffix first: `<suffix>s<prefix>p<middle>` (the model's config says `fim_order: spm`)
 
     def ids(self, tok: Tokenizer, prefix: str, suffix: str) -> list[int]:
         """The prompt, after whatever the tokenizer's template puts first (BOS for our demo model)."""
         pre, suf, mid = (tok.token_id(t) for t in (self.prefix, self.suffix, self.middle))
         space = " " if self.spaced else ""
-        return tok.template_prefix + [pre] + tok.encode(space + prefix) + [suf] + tok.encode(space + suffix) + [mid]
+        p, s = [pre] + tok.encode(space + prefix), [suf] + tok.encode(space + suffix)
+        return tok.template_prefix + (s + p if self.spm else p + s) + [mid]
 
     def stop_ids(self, tok: Tokenizer) -> set[int]:
         ids = (tok.token_id(t) for t in (self.prefix, self.suffix, self.middle, *self.stops))
@@ -37,11 +39,12 @@ FORMATS = (
 )
 
 
-def detect(tok: Tokenizer) -> FimFormat | None:
-    """The first format whose three markers are all single tokens of this vocabulary."""
+def detect(tok: Tokenizer, spm: bool = False) -> FimFormat | None:
+    """The first format whose three markers are all single tokens of this vocabulary, in PSM order
+    unless the model was trained to be prompted suffix first (`spm`)."""
     for fmt in FORMATS:
         if all(tok.token_id(t) is not None for t in (fmt.prefix, fmt.suffix, fmt.middle)):
-            return fmt
+            return replace(fmt, spm=spm)
     return None
 
 

@@ -72,6 +72,8 @@ def load_model(
     common = dict(tokenizer=tokenizer, name=model, path=path, device=dev, dtype=dt)
     if model_type == MODEL_TYPE:
         cfg = ModelConfig.from_dict(raw)
+        if cfg.fim_order not in ("psm", "spm"):
+            raise CheckpointError(f"{path / 'config.json'}: fim_order must be 'psm' or 'spm', not {cfg.fim_order!r}")
         nld, lora = _load_native(path, cfg, dev, dt, progress)
         return LoadedModel(model=nld, config=cfg, native=True, lora_loaded=lora, **common)
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES

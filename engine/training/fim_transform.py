@@ -1,9 +1,11 @@
-"""Fill-in-the-middle training examples, in PSM (prefix, suffix, middle) and SPM order.
+"""Fill-in-the-middle training examples, in SPM (suffix, prefix, middle) and PSM order.
 
-PSM is the order inference prompts with: `<s><fim_prefix>p<fim_suffix>s<fim_middle>` and the model
-continues with the middle and `</s>`. A quarter of the examples (`SPM_RATE`) use SPM,
-`<s><fim_suffix>s<fim_prefix>p<fim_middle>m</s>` (suffix first, like Codestral's format), so the
-model also learns to read the suffix before the prefix; most stay PSM, the layout it serves.
+SPM, `<s><fim_suffix>s<fim_prefix>p<fim_middle>m</s>` (suffix first, like Codestral's format), is
+the order the demo model is prompted in (`fim_order` in its config.json): the prefix ends right
+before the middle, so the cursor's context is the nearest thing the first token attends to, which
+a small model uses far better than a prefix end beyond the whole suffix (docs/MODEL_CARD.md). The
+rest (`1 - SPM_RATE`) stay PSM, `<s><fim_prefix>p<fim_suffix>s<fim_middle>m</s>`, the layout most
+FIM tools send. Until step 14,421 the shares were reversed (a quarter SPM).
 
 Cuts fall at random character positions, mid-token included, because an editor's cursor does
 too; each piece is tokenized on its own, exactly as a prompt's prefix and suffix are. A share of
@@ -21,7 +23,7 @@ from collections.abc import Callable
 
 from engine.training.tokenizer import BOS, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
 
-SPM_RATE = 0.25  # share of FIM examples in SPM order
+SPM_RATE = 0.75  # share of FIM examples in SPM order (0.25 until step 14,421)
 LINE_RATE = 0.5  # share of FIM examples cut at a line's indentation (from step 8544 on)
 MAX_MIDDLE_LINES = 4
 

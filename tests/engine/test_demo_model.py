@@ -29,6 +29,7 @@ def test_shipped_checkpoint_is_small_nld_and_loads_offline(demo):
     assert config["model_type"] == "nemotron_labs_diffusion"
     assert sum(f.stat().st_size for f in DEMO_DIR.rglob("*") if f.is_file()) <= 25 * 2**20
     assert demo.native and demo.fim_format is not None and demo.fim_format.name == "starcoder"
+    assert demo.fim_format.spm == (config["fim_order"] == "spm")
     assert demo.default_block_size == config["block_size"]
     assert not list(DEMO_DIR.rglob("*.pt"))  # no training state ships
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import pytest
 from tokenizers import Tokenizer as RawTokenizer
 from tokenizers import decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
+import engine
 from engine import fim
+from engine.request import Request
 from engine.tokenizer import Tokenizer
 from tests.engine.util import run
 
@@ -33,6 +38,26 @@ def test_formats_are_detected_from_the_vocabulary(name, specials):
     ids = fmt.ids(tok, "a = ", "\n")
     assert ids[0] == tok.token_id(fmt.prefix) and ids[-1] == tok.token_id(fmt.middle)
     assert tok.token_id(fmt.suffix) in ids
+
+
+def test_spm_order_puts_the_suffix_first():
+    tok = vocab_tokenizer(["<fim_prefix>", "<fim_suffix>", "<fim_middle>"])
+    pre, suf, mid = (tok.token_id(t) for t in ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"))
+    p, s = tok.encode("a = "), tok.encode("\n")
+    assert fim.detect(tok).ids(tok, "a = ", "\n") == tok.template_prefix + [pre, *p, suf, *s, mid]
+    assert fim.detect(tok, spm=True).ids(tok, "a = ", "\n") == tok.template_prefix + [suf, *s, pre, *p, mid]
+
+
+@pytest.mark.parametrize("order", ["psm", "spm"])
+def test_the_checkpoint_config_chooses_the_fim_order(tiny_checkpoint, tmp_path, order):
+    ckpt = shutil.copytree(tiny_checkpoint, tmp_path / "c")
+    config = json.loads((ckpt / "config.json").read_text())
+    (ckpt / "config.json").write_text(json.dumps(config | {"fim_order": order}))
+    eng = engine.load(str(ckpt), device="cpu")
+    ids = eng._prompt(Request(prefix="a = ", suffix="\n"), 100)[0]
+    first = eng.tokenizer.token_id("<fim_suffix>" if order == "spm" else "<fim_prefix>")
+    assert ids[len(eng.tokenizer.template_prefix)] == first
+    assert run(eng, prefix="a = ", suffix="\n", max_new_tokens=4)[1].n_tokens > 0
 
 
 def test_no_fim_tokens_means_no_format():

@@ -191,6 +191,13 @@ def test_wrong_model_type(tiny_checkpoint: Path, tmp_path: Path) -> None:
     _fails(ckpt, r"config.json: model_type 'not_a_model' is neither")
 
 
+def test_unknown_fim_order(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    ckpt = shutil.copytree(tiny_checkpoint, tmp_path / "f")
+    config = json.loads((ckpt / "config.json").read_text())
+    (ckpt / "config.json").write_text(json.dumps(config | {"fim_order": "middle-first"}))
+    _fails(ckpt, r"config.json: fim_order must be 'psm' or 'spm', not 'middle-first'")
+
+
 def test_shape_mismatch_names_file_and_tensor(tiny_checkpoint: Path, tmp_path: Path) -> None:
     name = "encoder.layers.1.mlp.up_proj.weight"
     ckpt = _copy(tiny_checkpoint, tmp_path / "s", lambda t: t | {name: t[name].T.contiguous()})
