@@ -5,7 +5,9 @@ Modes run round-robin per prompt so machine noise hits them alike; tokens per fo
 generated tokens over forward passes (prompt excluded); speed-ups are ratios against our AR.
 Where a mode's figure is held back by the model, the report shows why: self-spec's histogram of
 accepted lengths per cycle, and diffusion's histogram of the confidence every still-masked slot
-had at each denoising pass (what the commit threshold is compared against).
+had at each denoising pass (what the commit threshold is compared against). A self-spec variant
+is lossless when every output equals AR's or parts from it only at a rounding tie
+(engine/lossless.py); `parted_at_ties` counts the latter, which bf16 produces now and then.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 
 from engine.engine import Engine
 from engine.events import Done, Step
+from engine.lossless import parted_at_tie
 from engine.request import GenerationConfig, Request
 
 MODES = {
@@ -103,6 +106,7 @@ def run_bench(engine: Engine, max_new_tokens: int = 64, modes: list[str] | None 
     for m in modes:
         warm = engine.complete(Request(prompt="def f(x):\n", config=GenerationConfig(max_new_tokens=8, **MODES[m])))
     generate(warm.prompt_token_ids, 8)
+    ar_prompts: list[list[int]] = []
     for _ in range(repeats):
         for req in reqs:
             prompt_ids = None
@@ -116,6 +120,8 @@ def run_bench(engine: Engine, max_new_tokens: int = 64, modes: list[str] | None 
                     elif isinstance(event, Done):
                         d = event
                 prompt_ids = d.prompt_token_ids
+                if m == "ar":
+                    ar_prompts.append(prompt_ids)
                 t.seconds += d.seconds
                 t.n_tokens += d.n_tokens
                 t.nfe += d.nfe
@@ -138,9 +144,13 @@ def run_bench(engine: Engine, max_new_tokens: int = 64, modes: list[str] | None 
     for r in results.values():
         r["speedup_vs_ar"] = r["tokens_per_second"] / ar_tps if ar_tps else None
     ar_out = tallies["ar"].outputs
-    lossless = {m: tallies[m].outputs == ar_out for m in modes if m.startswith("self-spec")}
+    spec = [m for m in modes if m.startswith("self-spec")]
+    differing = {m: [i for i, (o, a) in enumerate(zip(tallies[m].outputs, ar_out)) if o != a] for m in spec}
+    lossless = {m: all(parted_at_tie(engine, ar_prompts[i], ar_out[i], tallies[m].outputs[i]) for i in differing[m])
+                for m in spec}
     return {"device": device_name(engine.device), "model": engine.name, "max_new_tokens": max_new_tokens,
             "prompts": len(reqs), "repeats": repeats, "results": results, "lossless": lossless,
+            "parted_at_ties": {m: len(differing[m]) for m in spec if lossless[m]},
             "hf_matches_ar": tallies["hf-generate"].outputs == ar_out}
 
 

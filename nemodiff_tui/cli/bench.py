@@ -34,7 +34,9 @@ def table(report: dict) -> str:
             v = r.get(c)
             cells.append("-" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v))
         lossless = report["lossless"].get(mode)
-        lines.append(f"| {mode} | " + " | ".join(cells) + f" | {'-' if lossless is None else lossless} |")
+        ties = report.get("parted_at_ties", {}).get(mode)
+        mark = "-" if lossless is None else f"{lossless} ({ties} parted at rounding ties)" if ties else str(lossless)
+        lines.append(f"| {mode} | " + " | ".join(cells) + f" | {mark} |")
     lines.append("")
     for mode, r in report["results"].items():
         if "accepted_histogram" in r:

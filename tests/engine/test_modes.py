@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from engine.events import Step
+from engine.lossless import parted_at_tie
 from engine.modes.self_spec import quadratic_mask
 from kernels.ops import Pattern
-from tests.engine.util import first_divergence_is_tie, run
+from tests.engine.util import run
 
 PROMPTS = ["def forward(self, x", "import os\nclass Foo:\n    def __init__(self):\n", "while True:\n    if x"]
 
@@ -21,8 +22,7 @@ def test_self_spec_equals_ar_greedy(tiny_engine, speculation, block_size):
         _, spec = run(tiny_engine, prompt=prompt, mode="self-spec", speculation=speculation,
                       block_size=block_size, max_new_tokens=40, heal=False)
         assert spec.mode == f"self-spec-{speculation}"
-        if spec.token_ids != ar.token_ids:
-            assert first_divergence_is_tie(tiny_engine, ar.prompt_token_ids, ar.token_ids, spec.token_ids)
+        assert parted_at_tie(tiny_engine, ar.prompt_token_ids, ar.token_ids, spec.token_ids, tol=1e-5)
         assert spec.text == ar.text or spec.token_ids != ar.token_ids
         assert sum(spec.accepted_histogram.values()) > 0
 

@@ -36,7 +36,7 @@ def test_export_is_an_nld_checkpoint(tmp_path, sample_texts):
     assert raw["model_type"] == "nemotron_labs_diffusion" and raw["rope_parameters"]["rope_type"] == "yarn"
     cfg = ModelConfig.from_dict(raw)
     assert (cfg.mask_token_id, cfg.eos_token_id, cfg.bos_token_id, cfg.pad_token_id) == (MASK, EOS, BOS, PAD)
-    assert (cfg.block_size, cfg.threshold, cfg.fim_order) == (8, 0.2, "spm")
+    assert (cfg.block_size, cfg.threshold, cfg.fim_order) == (8, 0.15, "spm")
     weights = load_file(export / "model.safetensors")
     model = NLDModel(cfg)
     assert set(weights) == set(model.state_dict())
