@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from engine.request import MODES
-from nemodiff_tui.cli.common import add_backend_args
+from nemodiff_tui.cli.common import DTYPE_HELP, add_backend_args
 
 
 def add_app_args(p: argparse.ArgumentParser) -> None:
@@ -18,8 +18,7 @@ def add_app_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="checkpoint directory, Hugging Face repo id, or 'demo' (default)")
     p.add_argument("--mode", choices=MODES, default=None, help="decoding mode (default: the config's, else auto)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, ...")
-    p.add_argument("--dtype", default=None,
-                   help="bf16, fp16 or fp32 (default: bf16 on CUDA and on CPUs with native bf16, else fp32)")
+    p.add_argument("--dtype", default=None, help=DTYPE_HELP)
     p.add_argument("--theme", default=None, help="nemodiff-dark (default), nemodiff-light, or a Textual theme")
     add_backend_args(p)
     p.add_argument("--config", type=Path, default=None, metavar="PATH",

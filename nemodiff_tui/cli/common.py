@@ -10,11 +10,13 @@ from engine.errors import RequestError
 from engine.request import MODES, SCHEDULES, SPECULATIONS, GenerationConfig
 
 
+DTYPE_HELP = "bf16, fp16 or fp32 (default: bf16 on CUDA and on CPUs with native bf16, else fp32)"
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="demo", help="checkpoint directory, Hugging Face repo id, or 'demo' (default)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
-    p.add_argument("--dtype", default=None,
-                   help="bf16, fp16 or fp32 (default: bf16 on CUDA and on CPUs with native bf16, else fp32)")
+    p.add_argument("--dtype", default=None, help=DTYPE_HELP)
     p.add_argument("--kernels", choices=("auto", "triton", "torch"), default=None,
                    help="kernel backend (default: $NEMODIFF_KERNELS or auto)")
 

@@ -12,7 +12,6 @@ from transformers import PreTrainedTokenizerFast
 
 import engine
 from engine import fim
-from engine.request import Request
 from engine.tokenizer import Tokenizer
 from tests.engine.util import run
 
@@ -54,10 +53,10 @@ def test_the_checkpoint_config_chooses_the_fim_order(tiny_checkpoint, tmp_path, 
     config = json.loads((ckpt / "config.json").read_text())
     (ckpt / "config.json").write_text(json.dumps(config | {"fim_order": order}))
     eng = engine.load(str(ckpt), device="cpu")
-    ids = eng._prompt(Request(prefix="a = ", suffix="\n"), 100)[0]
+    done = run(eng, prefix="a = ", suffix="\n", max_new_tokens=4)[1]
     first = eng.tokenizer.token_id("<fim_suffix>" if order == "spm" else "<fim_prefix>")
-    assert ids[len(eng.tokenizer.template_prefix)] == first
-    assert run(eng, prefix="a = ", suffix="\n", max_new_tokens=4)[1].n_tokens > 0
+    assert done.prompt_token_ids[len(eng.tokenizer.template_prefix)] == first
+    assert done.n_tokens > 0
 
 
 def test_no_fim_tokens_means_no_format():

@@ -11,4 +11,3 @@ def run(eng, **kw):
     events = list(eng.generate(Request(config=GenerationConfig(**kw), **fields)))
     assert isinstance(events[-1], Done)
     return events, events[-1]
-
