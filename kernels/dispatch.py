@@ -1,7 +1,9 @@
 """Choose Triton kernels or torch references: `NEMODIFF_KERNELS=auto|triton|torch`.
 
 `auto` uses Triton on CUDA tensors and torch elsewhere. `triton` forces Triton everywhere,
-which on a CPU only works with `TRITON_INTERPRET=1` (slow, used by the tests).
+which on a CPU only works with `TRITON_INTERPRET=1` (slow, used by the tests). The Triton kernels
+are forward-only (inference), so a tensor autograd tracks always takes the torch path: training
+on a GPU gets gradients whatever the backend says.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def backend() -> str:
 
 
 def use_triton(t: torch.Tensor) -> bool:
+    if t.requires_grad and torch.is_grad_enabled():
+        return False
     name = backend()
     if name == "torch":
         return False

@@ -74,10 +74,13 @@ class TrainStream:
                 return ids + [PAD] * (self.seq_len - len(ids))
             span = span[: len(span) * 9 // 10]
 
+    def next_rows(self, batch_size: int) -> list[list[int]]:
+        """`batch_size` sequences of `seq_len` token ids."""
+        return [self._fim() if self.rng.random() < self.fim_rate else self._plain() for _ in range(batch_size)]
+
     def next_batch(self, batch_size: int) -> torch.Tensor:
         """[batch_size, seq_len] token ids."""
-        rows = [self._fim() if self.rng.random() < self.fim_rate else self._plain() for _ in range(batch_size)]
-        return torch.tensor(rows, dtype=torch.long)
+        return torch.tensor(self.next_rows(batch_size), dtype=torch.long)
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "cursor": self.cursor, "buffer": self.buffer[self.pos:], "rng": self.rng.getstate()}

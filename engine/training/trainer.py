@@ -33,6 +33,7 @@ from engine.model import NLDModel
 from engine.training import corpus
 from engine.training.data import TrainStream, eval_sequences
 from engine.training.objective import Losses, joint_loss
+from engine.training.prefetch import Prefetcher
 from engine.training.tokenizer import BOS, EOS, MASK, PAD, build_tokenizer, text_encoder
 
 
@@ -91,11 +92,12 @@ def init_weights(model: NLDModel) -> None:
         torch.nn.init.normal_(p, std=std)
 
 
-def lr_at(step: int, s: Settings, cooldown: tuple[int, int] | None = None) -> float:
+def lr_at(step: int, s: Settings, cooldown: tuple[int, int] | None = None, restart: int = 0) -> float:
     """Linear warmup, then inverse-square-root decay (continuous at the end of warmup); during a
-    cooldown `(first step, length)` the rate also falls linearly to zero."""
+    cooldown `(first step, length)` the rate also falls linearly to zero. A run started from an
+    export at step `restart` has fresh optimizer moments, so it warms up again from there."""
     n = step + 1
-    lr = s.lr * min(n / s.warmup_steps, math.sqrt(s.warmup_steps / n))
+    lr = s.lr * min(1.0, (n - restart) / s.warmup_steps) * min(1.0, math.sqrt(s.warmup_steps / n))
     if cooldown is not None:
         lr *= max(0.0, 1 - (step - cooldown[0]) / cooldown[1])
     return lr
@@ -296,19 +298,20 @@ def train(
     optimizer = make_optimizer(model, s)
     stream = TrainStream(train_texts, encoder, s.seq_len, seed, s.fim_rate)
     noise = torch.Generator().manual_seed(seed)
-    step, tokens, train_s = 0, 0, 0.0
+    step, tokens, train_s, restart = 0, 0, 0.0, 0
     cooldown: tuple[int, int] | None = None
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         stream.load_state_dict(state["data"])
         noise.set_state(state["noise_rng"])
-        step, tokens, train_s = state["step"], state["tokens"], state["train_seconds"]
+        step, tokens, train_s, restart = state["step"], state["tokens"], state["train_seconds"], state.get("restart", 0)
         if state.get("cooldown") and step < sum(state["cooldown"]):
             cooldown = tuple(state["cooldown"])
         _truncate_log(log_path, step)
     elif init_from is not None:
         step, tokens, train_s = _warm_start(model, Path(init_from), log_path)
+        restart = step
     else:
         log_path.unlink(missing_ok=True)
     eval_batches = eval_sequences(holdout_texts, encoder, s.seq_len, s.eval_sequences)
@@ -320,9 +323,9 @@ def train(
     def save() -> None:
         tmp = fresh_dir(out / "checkpoint.tmp")
         torch.save({
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "data": stream.state_dict(),
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "data": batches.state,
             "noise_rng": noise.get_state(), "step": step, "tokens": tokens, "train_seconds": train_s,
-            "seed": seed, "settings": dataclasses.asdict(s), "cooldown": cooldown,
+            "seed": seed, "settings": dataclasses.asdict(s), "cooldown": cooldown, "restart": restart,
         }, tmp / "state.pt")
         replace_dir(tmp, out / "checkpoint")
         record = {"step": step, "tokens": tokens, "wall_s": round(train_s, 1), **evaluate(model, eval_batches, s, device)}
@@ -337,15 +340,15 @@ def train(
     start = last_ckpt = time.monotonic()
     window = _Window()
     model.train()
-    with _StopOnSignal() as stop:
+    with Prefetcher(stream, s.batch_size) as batches, _StopOnSignal() as stop:
         while not stop.requested and (max_steps is None or step < max_steps):
             if minutes is not None and time.monotonic() - start >= minutes * 60:
                 break
             t0 = time.monotonic()
             block = s.blocks[int(torch.randint(len(s.blocks), (1,), generator=noise))]
-            x0 = stream.next_batch(s.batch_size).to(device)
+            x0 = batches.next_batch().to(device)
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, s, cooldown)
+                group["lr"] = lr_at(step, s, cooldown, restart)
             with torch.autocast(device.type, dtype=torch.bfloat16):
                 losses = joint_loss(model, x0, block, noise, s.alpha, s.eps)
             optimizer.zero_grad(set_to_none=True)
@@ -358,7 +361,7 @@ def train(
             train_s += seconds
             window.add(losses, x0.numel(), seconds)
             if step % s.log_every == 0:
-                record = {"step": step, "tokens": tokens, **window.summary(), "lr": lr_at(step - 1, s, cooldown),
+                record = {"step": step, "tokens": tokens, **window.summary(), "lr": lr_at(step - 1, s, cooldown, restart),
                           "wall_s": round(train_s, 1)}
                 with log_path.open("a") as f:
                     f.write(json.dumps(record) + "\n")

@@ -41,3 +41,19 @@ def test_triton_backend_matches_torch_backend(monkeypatch: pytest.MonkeyPatch, f
     monkeypatch.setattr(dispatch, "_backend", "triton")
     for got, want in zip(_passes(model), expected, strict=True):
         torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
+def test_training_takes_the_torch_path_whatever_the_backend(monkeypatch: pytest.MonkeyPatch):
+    """The Triton kernels have no backward: forcing them must not cost a training step its gradients."""
+    from engine.training.objective import joint_loss
+
+    model = NLDModel(preset("tiny"))
+    x0 = torch.randint(5, model.config.vocab_size, (2, 16), generator=torch.Generator().manual_seed(0))
+    grads = {}
+    for name in ("torch", "triton"):
+        monkeypatch.setattr(dispatch, "_backend", name)
+        model.zero_grad()
+        joint_loss(model, x0, 8, torch.Generator().manual_seed(1)).total.backward()
+        grads[name] = [p.grad.clone() for p in model.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(grads["torch"], grads["triton"]))
+    assert any(g.abs().sum() > 0 for g in grads["triton"])

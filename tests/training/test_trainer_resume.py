@@ -82,3 +82,10 @@ def test_cooldown_anneals_to_zero_stops_and_survives_a_resume(tmp_path, sample_t
     assert lrs[3] == lr_at(2, TINY) and lrs[3] > lrs[4] > lrs[5] > lrs[6] > 0
     assert lrs[6] == lr_at(5, TINY) / 4  # step index 5 is the last of 4 steps from step 2
     assert lr_at(6, TINY, (2, 4)) == 0.0
+
+
+def test_a_run_from_an_export_warms_up_again():
+    """Fresh optimizer moments at step 5000 must not take the full rate at once."""
+    settled = lr_at(5000, TINY)
+    assert lr_at(5000, TINY, restart=5000) == settled / TINY.warmup_steps
+    assert lr_at(5000 + TINY.warmup_steps - 1, TINY, restart=5000) == lr_at(5000 + TINY.warmup_steps - 1, TINY)
