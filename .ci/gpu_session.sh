@@ -4,17 +4,34 @@
 #   2. `nemodiff bench` on the bundled demo model on the GPU (Triton kernels, bf16),
 #   3. a continuation of the demo model's training at GPU batch size, WSD-style: a stable phase,
 #      then a linear cooldown sized from the stable phase's measured throughput.
-# Usage, from the repo root on the GPU machine: bash .ci/gpu_session.sh OUTDIR [SECONDS]
+#
+# Here, first: `bash .ci/gpu_session.sh --pack` writes .gpu/stdlib.tar.xz, this machine's standard
+# library (the corpus), and the device call carries it (`carry: [".gpu"]`). The GPU machine's own
+# Python lacks the test suite, half the corpus: training on it overfit (docs/BENCHMARKS.md).
+# There: bash .ci/gpu_session.sh OUTDIR [SECONDS]
 # Everything lands in OUTDIR, at most 8 files (the device tool's limit): the exported weights are
-# split in two 15 MB parts (`cat model.part.* > model.safetensors`).
-# It runs from the source tree with the machine's own torch/transformers (nothing to install).
+# split in 15 MB parts (`cat model.part.* > model.safetensors`). It runs from the source tree with
+# the machine's own torch/transformers (nothing to install).
+# INIT=engine/demo_model continues the demo model (the default); INIT= starts a new model, shaped
+# by SETS (e.g. SETS="num_hidden_layers=10"), with its own tokenizer.
 set -u
-out=${1:?usage: gpu_session.sh OUTDIR [SECONDS]}
+if [ "${1:-}" = "--pack" ]; then
+    root=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
+    mkdir -p .gpu
+    (cd "$root" && find . -name '*.py' -not -path '*/site-packages/*' -print0 | tar --null -T - -cJf "$OLDPWD/.gpu/stdlib.tar.xz")
+    ls -l .gpu/stdlib.tar.xz
+    exit
+fi
+out=${1:?usage: gpu_session.sh OUTDIR [SECONDS]   or   gpu_session.sh --pack}
 budget=${2:-540}
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 log=$out/session.log
 batch=${BATCH:-128}
 lr=${LR:-8e-3}  # x sqrt(200/step) at step ~19k: ~8e-4, about the batch-8 CPU rate scaled by sqrt(16)
+init=${INIT-engine/demo_model}
+sets=(--set batch_size="$batch" --set lr="$lr")
+for pair in ${SETS:-}; do sets+=(--set "$pair"); done
+[ -n "$init" ] && from=(--init-from "$init") || from=()
 run=/tmp/gpu-run
 py=${PY:-python3}  # the machine's own python, which holds torch
 left() { echo $((budget - SECONDS)); }
@@ -28,22 +45,32 @@ print(sys.version.split()[0], 'torch', torch.__version__, 'triton', triton.__ver
 say kernels.bench
 timeout 90 $py -m kernels.bench --quick --json "$out/kernels.json" >>"$log" 2>&1 || say "kernels.bench failed: $?"
 
-say engine bench
-timeout 75 $py - >"$out/bench.json" 2>>"$log" <<'EOF' || say "engine bench failed: $?"
-import json, sys
+say "engine bench, Triton then torch kernels"
+timeout 100 $py - >"$out/bench.json" 2>>"$log" <<'EOF' || say "engine bench failed: $?"
+import json
 import engine
 from engine.bench import run_bench
-eng = engine.load("engine/demo_model", device=sys.argv[1] if len(sys.argv) > 1 else "auto", dtype="bf16")
-print(json.dumps(run_bench(eng, max_new_tokens=64, repeats=1)))
+from kernels import dispatch
+eng = engine.load("engine/demo_model", dtype="bf16")
+reports = {}
+for kernels in ("triton", "torch"):
+    dispatch.set_backend(kernels)
+    reports[kernels] = run_bench(eng, max_new_tokens=64, repeats=2)
+print(json.dumps(reports))
 EOF
+
+stdlib=()
+if [ -f .gpu/stdlib.tar.xz ]; then
+    mkdir -p /tmp/stdlib && tar -C /tmp/stdlib -xJf .gpu/stdlib.tar.xz && stdlib=(--stdlib /tmp/stdlib)
+fi
 
 # Stable phase: all but ~150 s (cooldown ~110 s of steps, two start-ups, the copy-out).
 stable=$(( $(left) - 150 ))
-say "train: stable phase ${stable}s, batch $batch, lr $lr"
-NEMODIFF_KERNELS=torch timeout $((stable + 60)) $py -m engine.training --out $run --init-from engine/demo_model --batch-size "$batch" --lr "$lr" \
+say "train: stable phase ${stable}s: ${from[*]} ${sets[*]} ${stdlib[*]}"
+NEMODIFF_KERNELS=torch timeout $((stable + 60)) $py -m engine.training --out $run "${from[@]}" "${sets[@]}" "${stdlib[@]}" \
     --minutes "$($py -c "print($stable / 60)")" --checkpoint-minutes 2 >>"$log" 2>&1 || say "stable phase failed: $?"
 
-steps=$($py - "$run/training_log.jsonl" "$batch" "$(( $(left) - 40 ))" <<'EOF'
+steps=$($py - "$run/training_log.jsonl" "$batch" "$(( $(left) - 60 ))" <<'EOF'
 import json, statistics, sys
 records = [json.loads(line) for line in open(sys.argv[1])]
 rate = statistics.median(r["tokens_per_s"] for r in records[-20:] if "tokens_per_s" in r)
@@ -51,11 +78,12 @@ print(max(1, int(rate * int(sys.argv[3]) / (int(sys.argv[2]) * 256))))
 EOF
 )
 say "train: cooldown ${steps} steps"
-NEMODIFF_KERNELS=torch timeout $(( $(left) - 10 )) $py -m engine.training --out $run --resume --cooldown-steps "${steps:-1}" \
+NEMODIFF_KERNELS=torch timeout $(( $(left) - 10 )) $py -m engine.training --out $run --resume --cooldown-steps "${steps:-1}" "${stdlib[@]}" \
     --checkpoint-minutes 100 >>"$log" 2>&1 || say "cooldown failed: $?"
 
 say copy-out
-cp $run/training_log.jsonl $run/export/config.json "$out/" 2>>"$log"
+cp $run/training_log.jsonl "$out/" 2>>"$log"
+(cd $run/export && tar -cf "$out/export-small.tar" config.json tokenizer.json tokenizer_config.json) 2>>"$log"
 split -b 15000000 $run/export/model.safetensors "$out/model.part." 2>>"$log"
 sha256sum $run/export/model.safetensors >>"$log" 2>&1
 say done

@@ -23,22 +23,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cooldown-steps", type=int, metavar="N",
                         help="anneal the learning rate linearly to zero over N steps, then stop (finishes a model)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument("--batch-size", type=int, metavar="N",
-                        help=f"sequences per step of a new run (default {Settings.batch_size}; a GPU wants ~128)")
-    parser.add_argument("--lr", type=float, help=f"peak learning rate of a new run (default {Settings.lr})")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="change a setting of a new run (repeatable): any field of engine.training.trainer."
+                             "Settings, e.g. batch_size=128 lr=8e-3 (a GPU) or num_hidden_layers=10; blocks=8,16,32")
+    parser.add_argument("--stdlib", metavar="DIR",
+                        help="read the corpus from this standard library instead of the running interpreter's "
+                             "(one with its test/ package; some distributions ship it separately)")
+
+
+def settings_from(pairs: list[str]) -> Settings:
+    """Settings with `FIELD=VALUE` changes, each cast to the field's type; SystemExit on a bad pair."""
+    base = Settings()
+    names = [f.name for f in dataclasses.fields(Settings)]
+    changes = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or name not in names:
+            raise SystemExit(f"error: --set {pair}: expected FIELD=VALUE, FIELD one of {', '.join(names)}")
+        default = getattr(base, name)
+        try:
+            changes[name] = tuple(map(int, value.split(","))) if isinstance(default, tuple) else type(default)(value)
+        except ValueError:
+            raise SystemExit(f"error: --set {pair}: {value!r} is not a {type(default).__name__}") from None
+    return dataclasses.replace(base, **changes)
 
 
 def run(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
-    overrides = {k: v for k, v in (("batch_size", args.batch_size), ("lr", args.lr)) if v is not None}
-    if overrides and args.resume:
-        raise SystemExit("error: --batch-size and --lr set up a new run; a resumed run keeps its checkpoint's")
+    if args.set and args.resume:
+        raise SystemExit("error: --set shapes a new run; a resumed run keeps its checkpoint's settings")
     try:
         export = train(args.out, minutes=args.minutes, resume=args.resume, seed=args.seed, max_steps=args.steps,
                        checkpoint_minutes=args.checkpoint_minutes, init_from=args.init_from,
-                       cooldown_steps=args.cooldown_steps,
-                       settings=dataclasses.replace(Settings(), **overrides) if overrides else None)
+                       cooldown_steps=args.cooldown_steps, stdlib=args.stdlib,
+                       settings=settings_from(args.set) if args.set else None)
     except (FileExistsError, FileNotFoundError) as e:
         raise SystemExit(f"error: {e}") from None
     print(f"exported to {export}")

@@ -2,7 +2,10 @@
 
 Every install of the engine already has it, so the demo model needs no download and its training
 data is inspectable by anyone. A fixed set of modules (with their tests) is held out so that
-completions can be judged on code the model has never seen.
+completions can be judged on code the model has never seen. The test suite is about half the
+text, and some distributions ship it separately (Debian and Ubuntu: `libpython3.X-testsuite`):
+training on such a library learns half the corpus by heart (docs/BENCHMARKS.md, the GPU run), so
+`require_complete` refuses it and a copy of a complete library can be named instead.
 """
 
 from __future__ import annotations
@@ -18,8 +21,16 @@ HOLDOUT: tuple[str, ...] = (
 )
 
 
-def stdlib_root() -> Path:
-    return Path(sysconfig.get_paths()["stdlib"])
+def stdlib_root(path: str | Path | None = None) -> Path:
+    """`path`, or else the running interpreter's standard library."""
+    return Path(path) if path is not None else Path(sysconfig.get_paths()["stdlib"])
+
+
+def require_complete(root: Path) -> None:
+    """Refuse a standard library without its test suite (FileNotFoundError, one line)."""
+    if not (root / "test" / "__init__.py").is_file():
+        raise FileNotFoundError(f"{root} has no test/ package (on Debian and Ubuntu it is libpython3.X-testsuite): "
+                                "the corpus would be half its size; name a complete standard library with --stdlib DIR")
 
 
 def _is_holdout(rel: Path) -> bool:
@@ -40,8 +51,7 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _files(holdout: bool) -> list[tuple[str, str]]:
-    root = stdlib_root()
+def _files(holdout: bool, root: Path) -> list[tuple[str, str]]:
     paths = sorted(root.rglob("*.py"), key=lambda p: p.relative_to(root).as_posix())
     out = []
     for path in paths:
@@ -54,11 +64,11 @@ def _files(holdout: bool) -> list[tuple[str, str]]:
     return out
 
 
-def train_files() -> list[tuple[str, str]]:
+def train_files(root: Path | None = None) -> list[tuple[str, str]]:
     """(stdlib-relative path, text) of every training file, sorted by path."""
-    return _files(holdout=False)
+    return _files(holdout=False, root=root or stdlib_root())
 
 
-def holdout_files() -> list[tuple[str, str]]:
+def holdout_files(root: Path | None = None) -> list[tuple[str, str]]:
     """(stdlib-relative path, text) of every held-out file, sorted by path."""
-    return _files(holdout=True)
+    return _files(holdout=True, root=root or stdlib_root())

@@ -257,6 +257,7 @@ def train(
     texts: tuple[list[str], list[str]] | None = None,
     init_from: str | Path | None = None,
     cooldown_steps: int | None = None,
+    stdlib: str | Path | None = None,
 ) -> Path:
     """Train until `minutes` pass or `max_steps` is reached; returns the export directory.
 
@@ -266,7 +267,8 @@ def train(
     model survived, not the run directory. `cooldown_steps` anneals the learning rate linearly
     to zero over that many steps from now and then stops, so the export is a finished model (a
     resumed run continues an unfinished cooldown; resuming after one warms back up, WSD-style).
-    `texts` (train, held out) replaces the stdlib corpus (tests); `settings` applies to a new run.
+    `texts` (train, held out) replaces the stdlib corpus (tests); `stdlib` names the standard library
+    to read instead of the running interpreter's; `settings` applies to a new run.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -283,7 +285,9 @@ def train(
     else:
         s = settings or Settings()
     if texts is None:
-        texts = ([t for _, t in corpus.train_files()], [t for _, t in corpus.holdout_files()])
+        root = corpus.stdlib_root(stdlib)
+        corpus.require_complete(root)
+        texts = ([t for _, t in corpus.train_files(root)], [t for _, t in corpus.holdout_files(root)])
     train_texts, holdout_texts = texts
 
     if init_from is not None and not resume:
@@ -328,7 +332,9 @@ def train(
             "seed": seed, "settings": dataclasses.asdict(s), "cooldown": cooldown, "restart": restart,
         }, tmp / "state.pt")
         replace_dir(tmp, out / "checkpoint")
-        record = {"step": step, "tokens": tokens, "wall_s": round(train_s, 1), **evaluate(model, eval_batches, s, device)}
+        epochs = batches.state["epoch"] + batches.state["cursor"] / len(train_texts)  # since this data stream began
+        record = {"step": step, "tokens": tokens, "wall_s": round(train_s, 1), "epochs": round(epochs, 3),
+                  **evaluate(model, eval_batches, s, device)}
         with log_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
         export(model, tokenizer, out / "export", log_path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 import engine
 from nemodiff_tui.cli import main
 
@@ -21,3 +23,20 @@ def test_train_draft_writes_an_adapter_the_engine_loads(tmp_path, tiny_checkpoin
 def test_train_draft_refuses_to_resume_nothing(tmp_path, tiny_checkpoint, capsys):
     assert main(["train-draft", "--model", str(tiny_checkpoint), "--resume", "--steps", "1"]) != 0
     assert "no adapter training to resume" in capsys.readouterr().err
+
+
+def test_set_changes_a_new_runs_settings_by_field_type():
+    from engine.training.cli import settings_from
+
+    s = settings_from(["batch_size=128", "lr=8e-3", "blocks=8,32"])
+    assert (s.batch_size, s.lr, s.blocks) == (128, 8e-3, (8, 32))
+
+
+def test_set_refuses_unknown_fields_bad_values_and_resumed_runs(tmp_path):
+    for args in (["--set", "depth=3"], ["--set", "batch_size=lots"], ["--resume", "--set", "lr=1e-3"]):
+        with pytest.raises(SystemExit) as exit:
+            main(["train-demo", "--out", str(tmp_path / "run"), *args])
+        message = str(exit.value)
+        assert message.startswith("error: --set") or "--set shapes a new run" in message
+        assert "\n" not in message
+    assert not (tmp_path / "run").exists()
