@@ -9,8 +9,12 @@ committed text and a partly masked block), so its logits predict the token at it
     L = L_AR + alpha * L_diff,  L_diff = sum over masked tokens of CE / p, divided by the token count
 
 Each block draws its own t ~ U(0, 1) and masks each token with p = (1 - eps) t + eps, so one
-sequence mixes nearly clean and nearly masked blocks (uniform masking within the block; the
-position-dependent variant of Efficient-DLM is not used). `<pad>` is never masked nor scored.
+sequence mixes nearly clean and nearly masked blocks. A share of blocks (`ordered`) is masked
+position-dependently instead (later tokens more often, as in Efficient-DLM), in its extreme form:
+a cut k ~ U{1..B-1} and every token from k on masked, so token i is masked with probability
+p_i = i / (B - 1). These are the states left-to-right decoding passes through; k = 1 is the
+state every linear self-speculation draft is made from (`[next token, MASK x (B - 1)]`), which
+uniform masking shows with probability only (1 - p) p^(B - 1). `<pad>` is never masked nor scored.
 """
 
 from __future__ import annotations
@@ -47,12 +51,22 @@ class Noised:
     prob: torch.Tensor  # [B, T] the mask probability each token was drawn with
 
 
-def add_noise(x0: torch.Tensor, block: int, mask_id: int, pad_id: int, gen: torch.Generator, eps: float) -> Noised:
-    """Mask each token of x0 [B, T] with its block's probability p = (1 - eps) t + eps, t ~ U(0, 1)."""
+def add_noise(x0: torch.Tensor, block: int, mask_id: int, pad_id: int, gen: torch.Generator, eps: float,
+              ordered: float = 0.0) -> Noised:
+    """Mask each token of x0 [B, T] with its block's probability p = (1 - eps) t + eps, t ~ U(0, 1), or
+    in a share `ordered` of the blocks from a random cut on (module docstring)."""
     b, t = x0.shape
-    p = ((1 - eps) * torch.rand(b, t // block, generator=gen) + eps).repeat_interleave(block, dim=1).to(x0.device)
-    masked = (torch.rand(b, t, generator=gen).to(x0.device) < p) & (x0 != pad_id)
-    return Noised(torch.where(masked, mask_id, x0), masked, p)
+    n = t // block
+    p = ((1 - eps) * torch.rand(b, n, generator=gen) + eps).repeat_interleave(block, dim=1)
+    masked = torch.rand(b, t, generator=gen) < p
+    if ordered:
+        pos = torch.arange(block)
+        cut = torch.randint(1, block, (b, n, 1), generator=gen)
+        picked = (torch.rand(b, n, generator=gen) < ordered).repeat_interleave(block, dim=1)
+        masked = torch.where(picked, (pos >= cut).reshape(b, t), masked)
+        p = torch.where(picked, (pos / (block - 1)).repeat(n), p)
+    masked = masked.to(x0.device) & (x0 != pad_id)
+    return Noised(torch.where(masked, mask_id, x0), masked, p.to(x0.device))
 
 
 @dataclass
@@ -63,12 +77,12 @@ class Losses:
 
 
 def joint_loss(model: NLDModel, x0: torch.Tensor, block: int, gen: torch.Generator,
-               alpha: float = 0.3, eps: float = 1e-3) -> Losses:
+               alpha: float = 0.3, eps: float = 1e-3, ordered: float = 0.0) -> Losses:
     """The objective on a batch of clean sequences x0 [B, T]; the noise is drawn from `gen`."""
     cfg = model.config
     mask_id, pad_id = cfg.mask_token_id, cfg.pad_token_id
     _, t = x0.shape
-    noised = add_noise(x0, block, mask_id, pad_id, gen, eps)
+    noised = add_noise(x0, block, mask_id, pad_id, gen, eps, ordered)
     positions = torch.arange(t, device=x0.device).repeat(2)
     mask = training_mask(t, block).to(x0.device)
     hidden = model(torch.cat([noised.tokens, x0], dim=1), positions, pattern=Pattern.MASK, mask=mask)

@@ -57,6 +57,7 @@ class Settings:
     fim_rate: float = 0.5
     alpha: float = 0.3
     eps: float = 1e-3
+    ordered_masking: float = 0.0  # share of blocks masked position-dependently (objective.py)
     # Optimisation.
     lr: float = 2e-3
     warmup_steps: int = 200
@@ -356,7 +357,7 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, s, cooldown, restart)
             with torch.autocast(device.type, dtype=torch.bfloat16):
-                losses = joint_loss(model, x0, block, noise, s.alpha, s.eps)
+                losses = joint_loss(model, x0, block, noise, s.alpha, s.eps, s.ordered_masking)
             optimizer.zero_grad(set_to_none=True)
             losses.total.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)

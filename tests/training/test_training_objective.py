@@ -45,6 +45,25 @@ def test_noise_skips_pad_and_uses_one_probability_per_block():
     assert 0.3 < noised.masked[:, :-5].float().mean() < 0.7  # E[p] = 0.5
 
 
+def test_ordered_blocks_mask_from_a_random_cut_on():
+    x0 = torch.randint(10, 100, (4000, 16))
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    flat = add_noise(x0, 8, mask_id=4, pad_id=3, gen=gen(), eps=1e-3)
+    ordered = add_noise(x0, 8, mask_id=4, pad_id=3, gen=gen(), eps=1e-3, ordered=1.0)
+    blocks = ordered.masked.view(-1, 8)
+    assert not blocks[:, 0].any() and blocks[:, -1].all()
+    assert torch.equal(blocks, blocks.cummax(dim=1).values)  # once masked, masked to the block's end
+    assert torch.allclose(blocks.float().mean(0), torch.arange(8) / 7, atol=0.02)
+    assert torch.equal(ordered.prob.view(-1, 8), (torch.arange(8) / 7).expand(blocks.shape[0], 8))
+    # The state a linear self-speculation draft is made from: first token known, the rest masked.
+    draft_state = lambda n: (~n.masked.view(-1, 8)[:, 0] & n.masked.view(-1, 8)[:, 1:].all(1)).float().mean()  # noqa: E731
+    assert abs(draft_state(ordered) - 1 / 7) < 0.02 and draft_state(ordered) > 5 * draft_state(flat)
+    half = add_noise(x0, 8, mask_id=4, pad_id=3, gen=gen(), eps=1e-3, ordered=0.5)
+    picked = (half.prob.view(-1, 8)[:, 0] == 0)
+    assert 0.45 < picked.float().mean() < 0.55
+    assert torch.equal(half.masked.view(-1, 8)[~picked], flat.masked.view(-1, 8)[~picked])
+
+
 def test_a_few_steps_on_a_fixed_batch_lower_the_loss():
     torch.manual_seed(0)
     model = NLDModel(preset("tiny"))
