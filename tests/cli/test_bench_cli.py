@@ -40,3 +40,17 @@ def test_bench_table_shows_what_holds_each_mode_back(capsys, tiny_checkpoint):
     out = capsys.readouterr().out
     assert "diffusion: masked slots by confidence at each denoising pass: 0.0+:" in out
     assert "self-spec-linear: cycles by tokens accepted (bonus included): " in out
+
+
+def test_warmup_rounds_run_every_prompt_untimed(tiny_checkpoint):
+    """On a GPU the first pass over the prompts compiles Triton variants: it is run, then dropped."""
+    import engine
+    from engine.bench import prompts, run_bench
+
+    eng = engine.load(str(tiny_checkpoint), device="cpu")
+    seen = []
+    eng.generate = lambda request, _generate=eng.generate: seen.append(request) or _generate(request)
+    report = run_bench(eng, max_new_tokens=3, modes=["ar"], warmup_rounds=1)
+    assert len(seen) == 1 + 2 * len(prompts())  # the one-prompt warm-up, then two rounds over the prompts
+    assert report["results"]["ar"]["n_tokens"] <= 3 * len(prompts())  # only the timed round is counted
+    assert report["results"]["hf-generate"]["n_tokens"] <= 3 * len(prompts())
