@@ -28,7 +28,8 @@ budget=${2:-540}
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 log=$out/session.log
 batch=${BATCH:-128}
-lr=${LR:-8e-3}  # x sqrt(200/step) at step ~19k: ~8e-4, about the batch-8 CPU rate scaled by sqrt(16)
+lr=${LR:-8e-3}  # x sqrt(200/step) at step ~19k: ~8e-4, about the batch-8 CPU rate scaled by sqrt(16);
+               # a new model (INIT=) starts at the peak itself: untried, ~3e-3 is a cautious choice
 init=${INIT-engine/demo_model}
 sets=(--set batch_size="$batch" --set lr="$lr")
 for pair in ${SETS:-}; do sets+=(--set "$pair"); done
