@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU lease, prepared as one command (a session gets ~15 device minutes, once):
 #   1. the kernel benchmark (python -m kernels.bench --quick),
-#   2. `nemodiff bench` on the bundled demo model on the GPU (Triton kernels, bf16),
+#   2. `nemodiff bench` on the bundled demo model on the GPU (bf16), with Triton then torch kernels,
 #   3. a continuation of the demo model's training at GPU batch size, WSD-style: a stable phase,
 #      then a linear cooldown sized from the stable phase's measured throughput.
 #
@@ -76,7 +76,7 @@ steps=$($py - "$run/training_log.jsonl" "$batch" "$(( $(left) - 60 ))" <<'EOF'
 import json, statistics, sys
 records = [json.loads(line) for line in open(sys.argv[1])]
 rate = statistics.median(r["tokens_per_s"] for r in records[-20:] if "tokens_per_s" in r)
-print(max(1, int(rate * int(sys.argv[3]) / (int(sys.argv[2]) * 256))))
+print(max(1, int(rate * int(sys.argv[3]) / (int(sys.argv[2]) * 256))))  # 256 tokens a row (Settings.seq_len)
 EOF
 )
 say "train: cooldown ${steps} steps"
