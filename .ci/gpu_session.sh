@@ -2,6 +2,7 @@
 # One GPU lease, prepared as one command (a session gets ~15 device minutes, once):
 #   1. the kernel benchmark (python -m kernels.bench --quick),
 #   2. `nemodiff bench` on the bundled demo model on the GPU (bf16), with Triton then torch kernels,
+#      and the cycle timings `auto` chooses its self-spec variant by (engine/modes/auto.py),
 #   3. a continuation of the demo model's training at GPU batch size, WSD-style: a stable phase,
 #      then a linear cooldown sized from the stable phase's measured throughput.
 #
@@ -52,12 +53,14 @@ timeout 100 $py - >"$out/bench.json" 2>>"$log" <<'EOF' || say "engine bench fail
 import json
 import engine
 from engine.bench import run_bench
+from engine.modes.auto import time_cycles
 from kernels import dispatch
 eng = engine.load("engine/demo_model", dtype="bf16")
-reports = {}
+reports = {"auto_variant": eng.auto_variant}
 for kernels in ("triton", "torch"):
     dispatch.set_backend(kernels)
     reports[kernels] = run_bench(eng, max_new_tokens=64, repeats=2)
+    reports[kernels]["cycle_seconds"] = dict(zip(("linear", "quadratic"), time_cycles(eng.runner, 8, eng.tokenizer.mask_id)))
 print(json.dumps(reports))
 EOF
 

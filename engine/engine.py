@@ -13,6 +13,7 @@ from engine.errors import RequestError
 from engine.events import Done, Event, Note
 from engine.healing import HealConstraint, heal_prompt
 from engine.modes.ar import run_ar
+from engine.modes.auto import auto_variant
 from engine.modes.context import Context
 from engine.modes.diffusion import run_diffusion
 from engine.modes.self_spec import run_linear, run_quadratic
@@ -73,6 +74,7 @@ class Engine:
             self.model.fuse_projections()
         self.runner = NativeRunner(loaded.model) if loaded.native else HFRunner(loaded.model, mask_id)
         self.default_block_size = loaded.config.block_size if loaded.native else 32
+        self.auto_variant = auto_variant(self.runner, self.default_block_size, mask_id) if loaded.native else None
         self.default_threshold = loaded.config.threshold if loaded.native else 0.9
         self._lock = threading.Lock()
         if self.device.type == "cpu":
@@ -97,8 +99,8 @@ class Engine:
             if config.mode in ("ar", "auto"):
                 return "ar", []
             return "ar", [f"{self.name} is not an NLD checkpoint: mode {config.mode!r} is unavailable, running AR"]
-        if config.mode == "auto":  # quadratic needs a GPU's spare compute; a CPU pays for every token
-            return ("self-spec-quadratic" if self.device.type == "cuda" else "self-spec-linear"), []
+        if config.mode == "auto":  # chosen at load, by device and timing (engine/modes/auto.py)
+            return f"self-spec-{self.auto_variant}", []
         return (f"self-spec-{config.speculation}" if config.mode == "self-spec" else config.mode), []
 
     @property

@@ -41,6 +41,20 @@ def quadratic_mask(n: int, device=None) -> torch.Tensor:
     return head_k | same_row
 
 
+def quadratic_pass(runner, draft: list[int], mask_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass over rows `[d_i, MASK x n]` after the cache (read-only); hidden states [n(n+1), H]
+    and the row heads' indices into them."""
+    n = len(draft)
+    w = n + 1
+    device = runner.device
+    tokens = [t for d in draft for t in [d] + [mask_id] * n]
+    positions = runner.length + torch.arange(n, device=device).repeat_interleave(w) + torch.arange(w, device=device).repeat(n)
+    heads = torch.arange(n, device=device) * w
+    lora = torch.ones(n * w, dtype=torch.bool, device=device)
+    lora[heads] = False  # the adapter drafts; it never touches the verifier chain
+    return runner.forward(tokens, Pattern.MASK, positions, quadratic_mask(n, device), lora), heads
+
+
 def _draft(ctx: Context, nxt: int, n: int) -> list[int]:
     """One bidirectional pass over [nxt, MASK x (n-1)]; every mask filled with its argmax."""
     runner = ctx.runner
@@ -116,13 +130,7 @@ def run_quadratic(ctx: Context, nxt: int) -> Iterator[Event]:
             return
         n = len(draft)
         w = n + 1
-        L = runner.length
-        tokens = [t for d in draft for t in [d] + [ctx.mask_id] * n]
-        positions = L + torch.arange(n, device=runner.device).repeat_interleave(w) + torch.arange(w, device=runner.device).repeat(n)
-        heads = torch.arange(n, device=runner.device) * w
-        lora = torch.ones(n * w, dtype=torch.bool, device=runner.device)
-        lora[heads] = False  # the adapter drafts; it never touches the verifier chain
-        hidden = runner.forward(tokens, Pattern.MASK, positions, quadratic_mask(n, runner.device), lora)
+        hidden, heads = quadratic_pass(runner, draft, ctx.mask_id)
         accepted, m = _accept(ctx, draft, runner.logits(hidden[heads]))  # row-head logits only
         runner.keep(draft[: m + 1], offsets=heads[: m + 1].tolist())
         seq.nfe += 1

@@ -51,6 +51,10 @@ class DraftSettings:
     batch_size: int = 8
     blocks: tuple[int, ...] = (8,)  # rollouts cost B - 1 passes; the demo model drafts blocks of 8
     fim_rate: float = 0.5
+    # "prefix": weight slot j's cross-entropy by the draft's probability of getting slots 1..j-1
+    # right (detached), the chance that slot j is ever looked at; "uniform": every slot alike.
+    weighting: str = "prefix"
+    cooldown: float = 0.2  # with a step budget, the learning rate falls linearly to 0 over its last 20 %
 
 
 def attach(model: NLDModel, s: DraftSettings) -> list[torch.nn.Parameter]:
@@ -95,9 +99,22 @@ def greedy_rollouts(model: NLDModel, x0: torch.Tensor, block: int) -> torch.Tens
     return roll
 
 
-def distill_loss(model: NLDModel, x0: torch.Tensor, block: int) -> torch.Tensor:
-    """Cross-entropy of the draft (adapter on) against the AR model's greedy rollouts, on the
-    masked slots of a batch x0 [B, T]: a drafted token is kept exactly when it equals these."""
+def slot_weights(nll: torch.Tensor, block: int, weighting: str) -> torch.Tensor:
+    """Per-slot loss weights [B, T] from the draft's per-slot NLL [B, T] (0 where not masked).
+
+    A draft is accepted up to its first wrong slot, so slot j only counts when slots 1..j-1 were
+    right: "prefix" weights it by the (detached) probability of that, the product of the draft's
+    probabilities for the earlier slots' targets."""
+    if weighting == "uniform":
+        return torch.ones_like(nll)
+    p = torch.exp(-nll.detach()).view(nll.shape[0], -1, block)
+    earlier = torch.cat([torch.ones_like(p[..., :1]), p[..., :-1]], dim=-1)
+    return torch.cumprod(earlier, dim=-1).view_as(nll)
+
+
+def distill_loss(model: NLDModel, x0: torch.Tensor, block: int, weighting: str = "prefix") -> torch.Tensor:
+    """Weighted cross-entropy of the draft (adapter on) against the AR model's greedy rollouts, on
+    the masked slots of a batch x0 [B, T]: a drafted token is kept exactly when it equals these."""
     cfg = model.config
     t = x0.shape[1]
     targets = greedy_rollouts(model, x0, block)
@@ -106,7 +123,10 @@ def distill_loss(model: NLDModel, x0: torch.Tensor, block: int) -> torch.Tensor:
     adapter_on = torch.arange(2 * t, device=x0.device) < t  # the draft half only
     hidden = model(torch.cat([tokens, x0], dim=1), positions, pattern=Pattern.MASK,
                    mask=training_mask(t, block).to(x0.device), lora=adapter_on)
-    return F.cross_entropy(model.logits(hidden[:, :t][masked]), targets[masked])
+    logits = model.logits(hidden[:, :t]).float()
+    nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none").view_as(targets) * masked
+    w = slot_weights(nll, block, weighting) * masked
+    return (nll * w).sum() / w.sum()
 
 
 def save_adapter(model: NLDModel, s: DraftSettings, out: Path, step: int, optimizer: torch.optim.Optimizer) -> None:
@@ -127,6 +147,14 @@ def save_adapter(model: NLDModel, s: DraftSettings, out: Path, step: int, optimi
     torch.save({"step": step, "optimizer": optimizer.state_dict(),
                 "fp32": {k: v for k, v in model.state_dict().items() if ".o_lora." in k}}, tmp / "resume_state.pt")
     replace_dir(tmp, out)
+
+
+def lr_at(step: int, s: DraftSettings, max_steps: int | None) -> float:
+    """Linear warm-up, then constant; with a step budget, a linear cooldown to 0 over its last part."""
+    lr = s.lr * min(1.0, (step + 1) / s.warmup_steps)
+    if max_steps:
+        lr *= min(1.0, (max_steps - step) / max(1.0, s.cooldown * max_steps))
+    return lr
 
 
 def train_adapter(model_dir: str | Path, minutes: float | None = None, resume: bool = False, seed: int = 0,
@@ -158,10 +186,10 @@ def train_adapter(model_dir: str | Path, minutes: float | None = None, resume: b
     while (minutes is None or time.monotonic() - start < minutes * 60) and (max_steps is None or step < max_steps):
         block = s.blocks[int(torch.randint(len(s.blocks), (1,), generator=rng))]
         for group in optimizer.param_groups:
-            group["lr"] = s.lr * min(1.0, (step + 1) / s.warmup_steps)
+            group["lr"] = lr_at(step, s, max_steps)
         x0 = stream.next_batch(s.batch_size).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16):
-            loss = distill_loss(model, x0, block)
+            loss = distill_loss(model, x0, block, s.weighting)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -182,6 +210,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, help="stop at this total step count")
     parser.add_argument("--resume", action="store_true", help=f"continue from MODEL/{LORA_DIR}")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--weighting", choices=["prefix", "uniform"], default=DraftSettings.weighting,
+                        help="per-slot loss weights (default: %(default)s, see DraftSettings)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -189,7 +219,9 @@ def run(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     if args.resume and not (Path(args.model) / LORA_DIR / "resume_state.pt").is_file():
         raise FileNotFoundError(f"no adapter training to resume in {Path(args.model) / LORA_DIR}")
-    print(f"adapter written to {train_adapter(args.model, args.minutes, args.resume, max_steps=args.steps)}")
+    out = train_adapter(args.model, args.minutes, args.resume, max_steps=args.steps,
+                        s=DraftSettings(weighting=args.weighting))
+    print(f"adapter written to {out}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,7 +10,8 @@ import torch
 
 import engine
 from engine import GenerationConfig, Request
-from engine.training.draft_lora import DraftSettings, attach, distill_loss, draft_input, greedy_rollouts, train_adapter
+from engine.training.draft_lora import (DraftSettings, attach, distill_loss, draft_input, greedy_rollouts, lr_at,
+                                       slot_weights, train_adapter)
 from engine.training.tokenizer import MASK, PAD
 from engine.training.trainer import load_export, train
 from tests.training.util import TINY
@@ -32,6 +33,20 @@ def test_draft_input_is_first_token_then_masks_per_block():
     assert masked.sum() == 12 and not masked[0, [0, 8, 14, 15]].any()
 
 
+def test_prefix_weights_are_the_chance_the_earlier_slots_were_right():
+    p = torch.tensor([[1.0, 0.8, 0.5, 0.1], [1.0, 0.2, 0.9, 0.3]])  # two blocks of 4 in one row
+    w = slot_weights(-p.log().view(1, 8), 4, "prefix").view(2, 4)
+    expected = torch.tensor([[1.0, 1.0, 0.8, 0.4], [1.0, 1.0, 0.2, 0.18]])
+    assert torch.allclose(w, expected)
+    assert torch.equal(slot_weights(-p.log().view(1, 8), 4, "uniform"), torch.ones(1, 8))
+
+
+def test_learning_rate_warms_up_then_cools_down_over_the_budget():
+    s = DraftSettings(lr=1.0, warmup_steps=10, cooldown=0.2)
+    assert lr_at(0, s, None) == 0.1 and lr_at(500, s, None) == 1.0
+    assert lr_at(50, s, 100) == 1.0 and lr_at(90, s, 100) == pytest.approx(0.5) and lr_at(99, s, 100) == pytest.approx(0.05)
+
+
 def test_rollouts_are_greedy_ar_continuations_of_every_block(tiny_export):
     model = load_export(tiny_export)
     x0 = torch.randint(9, TINY.vocab_size, (2, TINY.seq_len), generator=torch.Generator().manual_seed(1))
@@ -45,7 +60,8 @@ def test_rollouts_are_greedy_ar_continuations_of_every_block(tiny_export):
             assert roll[b, start : start + 8].tolist() == seq[start:], (b, start)
 
 
-def test_distillation_lowers_the_loss_and_leaves_ar_alone(tiny_export):
+@pytest.mark.parametrize("weighting", ["prefix", "uniform"])
+def test_distillation_lowers_the_loss_and_leaves_ar_alone(tiny_export, weighting):
     torch.manual_seed(0)
     model = load_export(tiny_export).requires_grad_(False)
     x0 = torch.randint(9, TINY.vocab_size, (2, TINY.seq_len))
@@ -57,7 +73,7 @@ def test_distillation_lowers_the_loss_and_leaves_ar_alone(tiny_export):
     opt = torch.optim.Adam(params, lr=3e-2)
     losses = []
     for _ in range(30):
-        loss = distill_loss(model, x0, 8)
+        loss = distill_loss(model, x0, 8, weighting)
         opt.zero_grad()
         loss.backward()
         opt.step()
