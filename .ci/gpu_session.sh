@@ -53,14 +53,14 @@ timeout 100 $py - >"$out/bench.json" 2>>"$log" <<'EOF' || say "engine bench fail
 import json
 import engine
 from engine.bench import run_bench
-from engine.modes.auto import time_cycles
+from engine.modes.auto import time_passes
 from kernels import dispatch
 eng = engine.load("engine/demo_model", dtype="bf16")
-reports = {"auto_variant": eng.auto_variant}
+reports = {"auto": vars(eng.auto)}
 for kernels in ("triton", "torch"):
     dispatch.set_backend(kernels)
     reports[kernels] = run_bench(eng, max_new_tokens=64, repeats=2)
-    reports[kernels]["cycle_seconds"] = dict(zip(("linear", "quadratic"), time_cycles(eng.runner, 8, eng.tokenizer.mask_id)))
+    reports[kernels]["pass_seconds"] = time_passes(eng.runner, 8, eng.tokenizer.mask_id, quadratic=True)
 print(json.dumps(reports))
 EOF
 

@@ -31,7 +31,10 @@ MODES = {
     "diffusion": dict(mode="diffusion"),
     "self-spec-linear": dict(mode="self-spec", speculation="linear"),
     "self-spec-quadratic": dict(mode="self-spec", speculation="quadratic"),
+    "auto": dict(mode="auto"),  # on request only: self-spec while it outruns AR, else AR
 }
+DEFAULT_MODES = ["ar", "diffusion", "self-spec-linear", "self-spec-quadratic"]
+LOSSLESS_MODES = ("self-spec-linear", "self-spec-quadratic", "auto")
 CONFIDENCE_BINS = 10
 
 
@@ -100,7 +103,7 @@ def run_bench(engine: Engine, max_new_tokens: int = 64, modes: list[str] | None 
     Triton compiles a kernel variant for each new specialization of its integer arguments (equal
     to 1, divisible by 16), which the prompts' lengths and cache lengths first meet there."""
     # AR always runs: it is the baseline of every speed-up and of the lossless check.
-    modes = [m for m in MODES if (m == "ar" or m in (modes or MODES)) and (engine.native or m == "ar")]
+    modes = [m for m in MODES if (m == "ar" or m in (modes or DEFAULT_MODES)) and (engine.native or m == "ar")]
     generate = hf_generate(engine)
     reqs = prompts()
     warmup_rounds = (1 if engine.device.type == "cuda" else 0) if warmup_rounds is None else warmup_rounds
@@ -149,7 +152,7 @@ def run_bench(engine: Engine, max_new_tokens: int = 64, modes: list[str] | None 
     for r in results.values():
         r["speedup_vs_ar"] = r["tokens_per_second"] / ar_tps if ar_tps else None
     ar_out = tallies["ar"].outputs
-    spec = [m for m in modes if m.startswith("self-spec")]
+    spec = [m for m in modes if m in LOSSLESS_MODES]
     differing = {m: [i for i, (o, a) in enumerate(zip(tallies[m].outputs, ar_out)) if o != a] for m in spec}
     lossless = {m: all(parted_at_tie(engine, ar_prompts[i], ar_out[i], tallies[m].outputs[i]) for i in differing[m])
                 for m in spec}

@@ -1,18 +1,22 @@
-"""Which self-speculation variant `auto` runs: linear on a CPU; on a GPU, whichever is timed faster.
+"""What `auto` runs on an NLD checkpoint: which self-speculation variant, and how many accepted
+tokens per cycle it needs to outrun AR, both from passes timed on the loaded model at load.
 
 A linear cycle is two passes of B tokens (draft, verify). A quadratic cycle is one pass of
 B(B+1) tokens, but its pre-drafts cannot see the bonus token, so it accepts fewer tokens per
 cycle: 1.91 against linear's 2.71 for the demo model (docs/BENCHMARKS.md). On a CPU every token
 costs (the demo model's quadratic pass is 2.6x an AR step at B = 8, 21x at B = 32), so linear is
-chosen without timing. On a GPU a pass of B(B+1) tokens can cost about what one of B tokens
-does (eager passes are launch-bound; small blocks leave compute to spare) or several times more
-(3B shapes at B = 32 on an H200 under CUDA graphs: 13.6 ms against 2.8), so the engine times
-both cycles on the loaded model once, at its block size.
+chosen without timing quadratic. On a GPU a pass of B(B+1) tokens can cost about what one of B
+tokens does (eager passes are launch-bound; small blocks leave compute to spare) or several
+times more (3B shapes at B = 32 on an H200 under CUDA graphs: 13.6 ms against 2.8), so both are
+timed. Self-speculation emits its accepted tokens once per cycle, AR one token per step: it is
+the faster only while accepted tokens per cycle exceed cycle time over step time (the break-even,
+2.3 for the demo model in bf16 on this CPU, about 3.2 in fp32).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import torch
 
@@ -24,9 +28,17 @@ QUADRATIC_YIELD = 0.7  # quadratic's accepted tokens per cycle over linear's (1.
 REPEATS = 3
 
 
-def choose(linear_cycle_s: float, quadratic_cycle_s: float) -> str:
-    """The variant with more accepted tokens per second, given each cycle's cost."""
-    return "quadratic" if quadratic_cycle_s < QUADRATIC_YIELD * linear_cycle_s else "linear"
+@dataclass(frozen=True)
+class AutoChoice:
+    variant: str  # "linear" or "quadratic"
+    break_even: float  # accepted tokens per cycle the variant needs to outrun AR on this device
+
+
+def choose(ar_s: float, linear_s: float, quadratic_s: float | None = None) -> AutoChoice:
+    """The variant with more accepted tokens per second, given seconds per AR step and per cycle."""
+    if quadratic_s is not None and quadratic_s < QUADRATIC_YIELD * linear_s:
+        return AutoChoice("quadratic", quadratic_s / ar_s)
+    return AutoChoice("linear", linear_s / ar_s)
 
 
 def _seconds(runner: NativeRunner, run) -> float:
@@ -45,11 +57,14 @@ def _seconds(runner: NativeRunner, run) -> float:
     return best
 
 
-def time_cycles(runner: NativeRunner, block: int, mask_id: int) -> tuple[float, float]:
-    """Seconds per (linear, quadratic) cycle at `block` on the runner's device: the passes and
-    the logits each variant takes from them. The passes only stage their K/V, so the cache is
-    left as it was."""
+def time_passes(runner: NativeRunner, block: int, mask_id: int, quadratic: bool) -> dict[str, float]:
+    """Seconds per AR step, linear cycle and (if asked) quadratic cycle at `block` on the runner's
+    device: the passes and the logits each takes from them. Passes only stage their K/V, so the
+    cache is left as it was."""
     tokens = [mask_id] * block  # what the tokens are does not change what a pass costs
+
+    def ar():
+        runner.logits(runner.forward(tokens[:1], Pattern.CAUSAL))
 
     def draft():
         runner.logits(runner.forward(tokens, Pattern.BIDIRECTIONAL, lora=True)[1:])
@@ -57,15 +72,16 @@ def time_cycles(runner: NativeRunner, block: int, mask_id: int) -> tuple[float, 
     def verify():
         runner.logits(runner.forward(tokens, Pattern.CAUSAL))
 
-    def quadratic():  # the row heads' logits, then one row's pre-draft
+    def quadratic_cycle():  # the row heads' logits, then one row's pre-draft
         hidden, heads = quadratic_pass(runner, tokens, mask_id)
         runner.logits(hidden[heads])
         runner.logits(hidden[1: block + 1])
 
-    return _seconds(runner, draft) + _seconds(runner, verify), _seconds(runner, quadratic)
+    costs = {"ar_s": _seconds(runner, ar), "linear_s": _seconds(runner, draft) + _seconds(runner, verify)}
+    if quadratic:
+        costs["quadratic_s"] = _seconds(runner, quadratic_cycle)
+    return costs
 
 
-def auto_variant(runner: NativeRunner, block: int, mask_id: int) -> str:
-    if runner.device.type != "cuda":
-        return "linear"
-    return choose(*time_cycles(runner, block, mask_id))
+def auto_choice(runner: NativeRunner, block: int, mask_id: int) -> AutoChoice:
+    return choose(**time_passes(runner, block, mask_id, quadratic=runner.device.type == "cuda"))

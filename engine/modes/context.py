@@ -22,7 +22,7 @@ class Context:
     block_size: int
     mask_id: int | None
     cancelled: Callable[[], bool]
-    auto: bool = False  # mode "auto": may fall back to AR when drafts never match
+    break_even: float | None = None  # mode "auto": accepted tokens per cycle below which AR is faster
 
     @property
     def running(self) -> bool:

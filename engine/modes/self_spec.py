@@ -22,7 +22,6 @@ from kernels import ops
 from kernels.ops import Pattern
 
 AUTO_PROBE_CYCLES = 4  # cycles after which `auto` judges the acceptance
-AUTO_MIN_ACCEPTED = 0.25  # mean accepted drafts per cycle below which `auto` switches to AR
 
 
 @functools.lru_cache(maxsize=8)
@@ -82,16 +81,15 @@ def _spec_step(ctx: Context, kind: str, cycle: int, draft: list[int], accepted: 
 
 
 def _give_up(ctx: Context, cycle: int) -> bool:
-    """`auto` only: after a few cycles, are the drafts (almost) never accepted?"""
-    if not ctx.auto or cycle != AUTO_PROBE_CYCLES:
+    """`auto` only: after a few cycles, do they accept too few tokens to outrun AR on this device?"""
+    if ctx.break_even is None or cycle != AUTO_PROBE_CYCLES:
         return False
     hist = ctx.seq.accepted
-    drafts = sum((k - 1) * v for k, v in hist.items())
-    return drafts / max(sum(hist.values()), 1) < AUTO_MIN_ACCEPTED
+    return sum(k * v for k, v in hist.items()) / max(sum(hist.values()), 1) < ctx.break_even
 
 
 def _switch_to_ar(ctx: Context, nxt: int) -> Iterator[Event]:
-    yield Note("auto: drafts are almost never accepted on this prompt; continuing in AR mode")
+    yield Note("auto: drafts are accepted too rarely here to outrun AR; continuing in AR mode")
     yield from run_ar(ctx, nxt)
 
 

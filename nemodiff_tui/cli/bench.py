@@ -16,7 +16,8 @@ def register(sub) -> None:
     add_model_args(p)
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--modes", nargs="+", default=None, help="subset of: ar diffusion self-spec-linear self-spec-quadratic (ar always runs: it is the baseline)")
+    p.add_argument("--modes", nargs="+", default=None, help="subset of: ar diffusion self-spec-linear self-spec-quadratic auto (default: all but auto; "
+                   "ar always runs: it is the baseline)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.add_argument("--plot", metavar="PNG", help="also save a bar chart (needs matplotlib)")
     p.add_argument("--kernels-bench", dest="kernel_bench", action="store_true",

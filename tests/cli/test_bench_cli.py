@@ -42,6 +42,13 @@ def test_bench_table_shows_what_holds_each_mode_back(capsys, tiny_checkpoint):
     assert "self-spec-linear: cycles by tokens accepted (bonus included): " in out
 
 
+def test_auto_is_benched_on_request_and_checked_for_losslessness(capsys, tiny_checkpoint):
+    assert main(["bench", "--model", str(tiny_checkpoint), "--max-new-tokens", "6", "--json", "--modes", "auto"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["results"]) == {"ar", "auto", "hf-generate"}
+    assert report["lossless"] == {"auto": True} and report["results"]["auto"]["n_tokens"] > 0
+
+
 def test_warmup_rounds_run_every_prompt_untimed(tiny_checkpoint):
     """On a GPU the first pass over the prompts compiles Triton variants: it is run, then dropped."""
     import engine
