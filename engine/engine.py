@@ -13,7 +13,7 @@ from engine.errors import RequestError
 from engine.events import Done, Event, Note
 from engine.healing import HealConstraint, heal_prompt
 from engine.modes.ar import run_ar
-from engine.modes.auto import auto_choice
+from engine.modes.auto import auto_policy
 from engine.modes.context import Context
 from engine.modes.diffusion import run_diffusion
 from engine.modes.self_spec import run_linear, run_quadratic
@@ -74,7 +74,7 @@ class Engine:
             self.model.fuse_projections()
         self.runner = NativeRunner(loaded.model) if loaded.native else HFRunner(loaded.model, mask_id)
         self.default_block_size = loaded.config.block_size if loaded.native else 32
-        self.auto = auto_choice(self.runner, self.default_block_size, mask_id) if loaded.native else None
+        self.auto = auto_policy(self.runner, self.default_block_size, mask_id) if loaded.native else None
         self.default_threshold = loaded.config.threshold if loaded.native else 0.9
         self._lock = threading.Lock()
         if self.device.type == "cpu":
@@ -99,8 +99,9 @@ class Engine:
             if config.mode in ("ar", "auto"):
                 return "ar", []
             return "ar", [f"{self.name} is not an NLD checkpoint: mode {config.mode!r} is unavailable, running AR"]
-        if config.mode == "auto":  # chosen at load, by device and timing (engine/modes/auto.py)
-            return f"self-spec-{self.auto.variant}", []
+        if config.mode == "auto":  # by device, timing and recent acceptance (engine/modes/auto.py)
+            mode = self.auto.mode()
+            return mode, (["auto: recent drafts have not outrun AR on this device; running AR"] if mode == "ar" else [])
         return (f"self-spec-{config.speculation}" if config.mode == "self-spec" else config.mode), []
 
     @property
@@ -149,6 +150,9 @@ class Engine:
     def _run(self, request: Request, cancelled) -> Iterator[Event]:
         config = self.validate(request)
         mode, notes = self.resolve_mode(config)
+        auto = self.auto if config.mode == "auto" else None
+        if auto is not None:
+            auto.started(mode)
         window = self.context_window
         budget = max(window // 2, window - config.max_new_tokens)  # the same prompt in every mode
         ids, heal, stop_ids, prompt_notes = self._prompt(request, budget)
@@ -167,8 +171,7 @@ class Engine:
                 common += 1
             runner.crop(common)
             sampler = Sampler(config.temperature, config.top_p, config.seed, self.device)
-            ctx = Context(runner, seq, sampler, config, block, tok.mask_id, cancelled,
-                          break_even=self.auto.break_even if config.mode == "auto" and self.auto else None)
+            ctx = Context(runner, seq, sampler, config, block, tok.mask_id, cancelled, auto)
             if not cancelled():
                 logits = runner.extend(ids[common:])
                 first, conf = ctx.pick_ar(logits)

@@ -10,13 +10,22 @@ tokens does (eager passes are launch-bound; small blocks leave compute to spare)
 times more (3B shapes at B = 32 on an H200 under CUDA graphs: 13.6 ms against 2.8), so both are
 timed. Self-speculation emits its accepted tokens once per cycle, AR one token per step: it is
 the faster only while accepted tokens per cycle exceed cycle time over step time (the break-even,
-2.3 for the demo model in bf16 on this CPU, about 3.2 in fp32).
+2.1-2.3 for the demo model in bf16 on this CPU, 3.0 in fp32).
+
+One prompt's cycles are too few to judge by (the first bench prompt accepts 2.25 tokens per
+cycle with the demo model, the six together 2.71, against a bf16 break-even of 2.1-2.3), so judging each generation by its first four cycles, or the
+engine by its first 16, put bf16 runs into AR that linear self-spec outran (1.03x and 1.06x AR
+against linear's 1.13x, `nemodiff bench --modes self-spec-linear auto`). The engine therefore
+pools its recent `auto` cycles and, once the pool holds MIN_EVIDENCE of them, starts generations
+in AR while the pool falls short of the break-even, running every PROBE_EVERY-th such generation
+as self-spec to notice a change (bf16: 1.12x, as linear; fp32: 0.93x against linear's 0.85x).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 import torch
 
@@ -26,19 +35,44 @@ from kernels.ops import Pattern
 
 QUADRATIC_YIELD = 0.7  # quadratic's accepted tokens per cycle over linear's (1.91 / 2.71, measured)
 REPEATS = 3
+WINDOW = 256  # recent cycles pooled: about ten generations of 64 tokens at the demo model's acceptance
+MIN_EVIDENCE = 64  # cycles pooled before the pool is trusted: one prompt's acceptance varies too much
+PROBE_EVERY = 8
 
 
-@dataclass(frozen=True)
-class AutoChoice:
+@dataclass
+class AutoPolicy:
     variant: str  # "linear" or "quadratic"
     break_even: float  # accepted tokens per cycle the variant needs to outrun AR on this device
+    recent: deque = field(default_factory=lambda: deque(maxlen=WINDOW), repr=False, compare=False)
+    skipped: int = field(default=0, repr=False, compare=False)  # generations started in AR in a row
+
+    def record(self, accepted: int) -> None:
+        """One self-spec cycle's accepted tokens (bonus included)."""
+        self.recent.append(accepted)
+
+    @property
+    def falling_short(self) -> bool:
+        """Do the pooled recent cycles accept fewer tokens than AR emits in the same time?"""
+        n = len(self.recent)
+        return n >= MIN_EVIDENCE and sum(self.recent) / n < self.break_even
+
+    def mode(self) -> str:
+        """What the next `auto` generation runs: the variant, or AR while drafts fall short (but
+        every PROBE_EVERY-th such generation drafts, to refresh the pool)."""
+        if self.falling_short and (self.skipped + 1) % PROBE_EVERY:
+            return "ar"
+        return f"self-spec-{self.variant}"
+
+    def started(self, mode: str) -> None:
+        self.skipped = self.skipped + 1 if mode == "ar" else 0
 
 
-def choose(ar_s: float, linear_s: float, quadratic_s: float | None = None) -> AutoChoice:
+def choose(ar_s: float, linear_s: float, quadratic_s: float | None = None) -> AutoPolicy:
     """The variant with more accepted tokens per second, given seconds per AR step and per cycle."""
     if quadratic_s is not None and quadratic_s < QUADRATIC_YIELD * linear_s:
-        return AutoChoice("quadratic", quadratic_s / ar_s)
-    return AutoChoice("linear", linear_s / ar_s)
+        return AutoPolicy("quadratic", quadratic_s / ar_s)
+    return AutoPolicy("linear", linear_s / ar_s)
 
 
 def _seconds(runner: NativeRunner, run) -> float:
@@ -83,5 +117,5 @@ def time_passes(runner: NativeRunner, block: int, mask_id: int, quadratic: bool)
     return costs
 
 
-def auto_choice(runner: NativeRunner, block: int, mask_id: int) -> AutoChoice:
+def auto_policy(runner: NativeRunner, block: int, mask_id: int) -> AutoPolicy:
     return choose(**time_passes(runner, block, mask_id, quadratic=runner.device.type == "cuda"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -11,6 +12,9 @@ from engine.events import Event, Step
 from engine.request import GenerationConfig
 from engine.sampling import Sampler
 from engine.sequence import Sequence
+
+if TYPE_CHECKING:
+    from engine.modes.auto import AutoPolicy
 
 
 @dataclass
@@ -22,7 +26,7 @@ class Context:
     block_size: int
     mask_id: int | None
     cancelled: Callable[[], bool]
-    break_even: float | None = None  # mode "auto": accepted tokens per cycle below which AR is faster
+    auto: AutoPolicy | None = None  # mode "auto": pools acceptance; AR when drafts never match
 
     @property
     def running(self) -> bool:

@@ -22,6 +22,7 @@ from kernels import ops
 from kernels.ops import Pattern
 
 AUTO_PROBE_CYCLES = 4  # cycles after which `auto` judges the acceptance
+AUTO_MIN_ACCEPTED = 0.25  # mean accepted drafts per cycle below which `auto` switches to AR
 
 
 @functools.lru_cache(maxsize=8)
@@ -81,15 +82,16 @@ def _spec_step(ctx: Context, kind: str, cycle: int, draft: list[int], accepted: 
 
 
 def _give_up(ctx: Context, cycle: int) -> bool:
-    """`auto` only: after a few cycles, do they accept too few tokens to outrun AR on this device?"""
-    if ctx.break_even is None or cycle != AUTO_PROBE_CYCLES:
+    """`auto` only: after a few cycles, are the drafts (almost) never accepted?"""
+    if ctx.auto is None or cycle != AUTO_PROBE_CYCLES:
         return False
     hist = ctx.seq.accepted
-    return sum(k * v for k, v in hist.items()) / max(sum(hist.values()), 1) < ctx.break_even
+    drafts = sum((k - 1) * v for k, v in hist.items())
+    return drafts / max(sum(hist.values()), 1) < AUTO_MIN_ACCEPTED
 
 
 def _switch_to_ar(ctx: Context, nxt: int) -> Iterator[Event]:
-    yield Note("auto: drafts are accepted too rarely here to outrun AR; continuing in AR mode")
+    yield Note("auto: drafts are almost never accepted on this prompt; continuing in AR mode")
     yield from run_ar(ctx, nxt)
 
 
@@ -110,6 +112,8 @@ def run_linear(ctx: Context, nxt: int) -> Iterator[Event]:
         runner.keep(draft[: m + 1])  # = crop the staged verify chunk to L + m + 1
         seq.nfe += 1
         seq.accepted[m + 1] += 1
+        if ctx.auto is not None:
+            ctx.auto.record(m + 1)
         nxt = accepted[-1]
         yield _spec_step(ctx, "verify", cycle, draft, draft[: m + 1])
         yield from ctx.emit(accepted)
@@ -133,6 +137,8 @@ def run_quadratic(ctx: Context, nxt: int) -> Iterator[Event]:
         runner.keep(draft[: m + 1], offsets=heads[: m + 1].tolist())
         seq.nfe += 1
         seq.accepted[m + 1] += 1
+        if ctx.auto is not None:
+            ctx.auto.record(m + 1)
         yield _spec_step(ctx, "quadratic", cycle, draft, draft[: m + 1])
         yield from ctx.emit(accepted)
         cycle += 1

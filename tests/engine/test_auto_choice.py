@@ -1,26 +1,26 @@
 """`auto` on an NLD checkpoint: the variant with more accepted tokens per second (linear on a CPU),
-a break-even acceptance from passes timed at load, and a switch to AR below it."""
+a break-even acceptance from passes timed at load, and AR while recent drafts fall short of it."""
 
 from __future__ import annotations
 
 import torch
 
 from engine.events import Note
-from engine.modes.auto import QUADRATIC_YIELD, AutoChoice, auto_choice, choose, time_passes
+from engine.modes.auto import MIN_EVIDENCE, PROBE_EVERY, QUADRATIC_YIELD, AutoPolicy, auto_policy, choose, time_passes
 from tests.engine.util import run
 
 
 def test_quadratic_only_when_its_cycle_is_cheap_enough_to_outrun_its_lower_acceptance():
-    assert choose(1.0, 2.0, 1.0) == AutoChoice("quadratic", 1.0)
+    assert choose(1.0, 2.0, 1.0) == AutoPolicy("quadratic", 1.0)
     assert choose(1.0, 2.0, 2 * QUADRATIC_YIELD + 0.1).variant == "linear"  # cheaper cycle, fewer tokens per second
-    assert choose(1.0, 2.5) == AutoChoice("linear", 2.5)  # break-even: cycle time over AR step time
+    assert choose(1.0, 2.5) == AutoPolicy("linear", 2.5)  # break-even: cycle time over AR step time
 
 
 def test_a_cpu_never_times_a_quadratic_pass(tiny_engine, monkeypatch):
     from engine.modes import auto
 
     monkeypatch.setattr(auto, "quadratic_pass", lambda *a: (_ for _ in ()).throw(AssertionError("timed")))
-    choice = auto_choice(tiny_engine.runner, 8, tiny_engine.tokenizer.mask_id)
+    choice = auto_policy(tiny_engine.runner, 8, tiny_engine.tokenizer.mask_id)
     assert choice.variant == "linear" and choice.break_even > 0
     assert tiny_engine.resolve_mode(__import__("engine").GenerationConfig(mode="auto"))[0] == "self-spec-linear"
 
@@ -36,11 +36,30 @@ def test_timing_leaves_the_cache_untouched(tiny_engine):
     assert torch.equal(runner.cache.k[:, :, :, :20], k)
 
 
-def test_auto_keeps_drafting_above_the_break_even_and_switches_to_ar_below_it(tiny_engine, monkeypatch):
+def test_auto_runs_ar_while_pooled_drafts_fall_short_and_probes_now_and_then():
+    auto = AutoPolicy("linear", 2.0)
+    modes = []
+    for _ in range(MIN_EVIDENCE):
+        assert auto.mode() == "self-spec-linear"  # too little evidence yet
+        auto.record(1)
+    for _ in range(2 * PROBE_EVERY):
+        modes.append(auto.mode())
+        auto.started(modes[-1])
+    assert modes.count("self-spec-linear") == 2 and modes[PROBE_EVERY - 1] == "self-spec-linear"
+    for _ in range(MIN_EVIDENCE * 4):
+        auto.record(3)  # the probes find drafts outrunning AR again
+    assert auto.mode() == "self-spec-linear"
+
+
+def test_auto_generations_feed_the_pool_and_start_in_ar_once_it_falls_short(tiny_engine, monkeypatch):
     _, ar = run(tiny_engine, prompt="x", mode="ar", max_new_tokens=40)
-    for break_even, switched in ((0.5, False), (9.0, True)):
-        monkeypatch.setattr(tiny_engine, "auto", AutoChoice("linear", break_even))
-        events, done = run(tiny_engine, prompt="x", mode="auto", max_new_tokens=40)
-        notes = [e for e in events if isinstance(e, Note) and "AR" in e.message]
-        assert bool(notes) == switched
-        assert done.token_ids == ar.token_ids  # lossless either way
+    auto = AutoPolicy("linear", 9.0)  # no block of 8 can outrun this
+    monkeypatch.setattr(tiny_engine, "auto", auto)
+    _, first = run(tiny_engine, prompt="x", mode="auto", max_new_tokens=40)
+    assert first.accepted_histogram and len(auto.recent) == sum(first.accepted_histogram.values())
+    for _ in range(MIN_EVIDENCE):
+        auto.record(2)
+    events, second = run(tiny_engine, prompt="x", mode="auto", max_new_tokens=40)
+    assert [e.message for e in events if isinstance(e, Note)] == ["auto: recent drafts have not outrun AR on this device; running AR"]
+    assert not second.accepted_histogram and second.mode == "ar"
+    assert first.token_ids == second.token_ids == ar.token_ids

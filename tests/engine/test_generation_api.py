@@ -87,7 +87,7 @@ def test_auto_switches_to_ar_when_drafts_never_match(tiny_engine, monkeypatch):
 
     real = self_spec._draft
     monkeypatch.setattr(self_spec, "_draft", lambda ctx, nxt, n: [nxt] + [ctx.mask_id - 1] * (n - 1)
-                        if ctx.break_even is not None else real(ctx, nxt, n))
+                        if ctx.auto is not None else real(ctx, nxt, n))
     events, done = run(tiny_engine, prompt="x", mode="auto", max_new_tokens=30)
     assert any(isinstance(e, Note) and "AR" in e.message for e in events)
     _, ar = run(tiny_engine, prompt="x", mode="ar", max_new_tokens=30)
