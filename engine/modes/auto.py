@@ -13,12 +13,13 @@ the faster only while accepted tokens per cycle exceed cycle time over step time
 2.1-2.3 for the demo model in bf16 on this CPU, 3.0 in fp32).
 
 One prompt's cycles are too few to judge by (the first bench prompt accepts 2.25 tokens per
-cycle with the demo model, the six together 2.71, against a bf16 break-even of 2.1-2.3), so judging each generation by its first four cycles, or the
-engine by its first 16, put bf16 runs into AR that linear self-spec outran (1.03x and 1.06x AR
-against linear's 1.13x, `nemodiff bench --modes self-spec-linear auto`). The engine therefore
-pools its recent `auto` cycles and, once the pool holds MIN_EVIDENCE of them, starts generations
-in AR while the pool falls short of the break-even, running every PROBE_EVERY-th such generation
-as self-spec to notice a change (bf16: 1.12x, as linear; fp32: 0.93x against linear's 0.85x).
+cycle with the demo model, the six together 2.71, against a bf16 break-even of 2.1-2.3), so
+judging each generation by its first four cycles, or the engine by its first 16, put bf16 runs
+into AR that linear self-spec outran (1.03x and 1.06x AR against linear's 1.13x, `nemodiff bench
+--modes self-spec-linear auto`). The engine therefore pools its recent `auto` cycles and, once
+the pool holds MIN_EVIDENCE of them, starts generations in AR while the pool falls short of the
+break-even, running every PROBE_EVERY-th such generation as self-spec to notice a change (bf16:
+1.12x, as linear; fp32: 0.93x against linear's 0.85x).
 """
 
 from __future__ import annotations
