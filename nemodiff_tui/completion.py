@@ -78,7 +78,7 @@ def printable(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
-def cut(text: str, ctx: Context, max_lines: int) -> tuple[str, bool]:
+def cut(text: str, ctx: Context, max_lines: int | None) -> tuple[str, bool]:
     """The part of streamed text `text` to show, and whether a stop rule fired (then stop generating).
 
     Stops: a line that dedents below the block the cursor is in; a second line when text sits

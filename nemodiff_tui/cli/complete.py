@@ -7,6 +7,7 @@ import json
 import sys
 
 from engine.errors import RequestError
+from nemodiff_tui.completion import Context, cut
 from nemodiff_tui.cli.common import (add_backend_args, add_generation_args, add_model_args, generation_config,
                                      open_engine, text_arg)
 
@@ -22,6 +23,9 @@ def register(sub) -> None:
     add_model_args(p)
     add_backend_args(p)
     add_generation_args(p)
+    p.add_argument("--raw", action="store_true",
+                   help="fill-in-the-middle: print the whole generation, not stopping where the code "
+                        "dedents below the cursor's block (or at the line's end when text follows the cursor)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print one JSON object with the result and statistics")
     out.add_argument("--stream", action="store_true", help="print every engine event as one JSON line")
@@ -42,26 +46,45 @@ def build_request(args: argparse.Namespace):
     return Request(prompt=prompt, config=config)
 
 
+def suggestion_context(prefix: str, suffix: str) -> Context:
+    """The cursor's surroundings, as the app sees them, for its stop rules."""
+    rest_of_line, _, below = suffix.partition("\n")
+    following = next((line for line in below.split("\n") if line.strip()), "")
+    return Context(prefix, suffix, prefix.rpartition("\n")[2], rest_of_line, following)
+
+
 def run(args: argparse.Namespace) -> int:
     from engine.events import Commit, Done, to_json
 
     request = build_request(args)
     eng = open_engine(args)
-    done = None
-    for event in eng.generate(request):
+    ctx = suggestion_context(request.prefix or "", request.suffix) if request.is_fim and not args.raw else None
+    generation = eng.generate(request)
+    text = shown = ""
+    done, stopped = None, False
+    for event in generation:
         if args.stream:
             print(json.dumps(to_json(event)), flush=True)
-        elif isinstance(event, Commit) and not args.json:
-            sys.stdout.write(event.text)
-            sys.stdout.flush()
+        elif isinstance(event, Commit) and not stopped:
+            text += event.text
+            if ctx is not None:
+                text, stopped = cut(text, ctx, max_lines=None)
+                if stopped:
+                    generation.cancel()  # the engine stops within one forward pass
+            if not args.json:  # under the rules, whitespace waits for what follows it: they may drop it
+                visible = text.rstrip() if ctx is not None else text
+                sys.stdout.write(visible[len(shown):])
+                sys.stdout.flush()
+                shown = visible
         if isinstance(event, Done):
             done = event
     if args.json:
         result = {
-            "text": done.text, "prompt_token_ids": done.prompt_token_ids, "token_ids": done.token_ids,
-            "n_tokens": done.n_tokens, "nfe": done.nfe, "tokens_per_forward": done.tokens_per_forward,
-            "seconds": done.seconds, "tokens_per_second": done.tokens_per_second, "mode": done.mode,
-            "model": eng.name, "device": str(eng.device), "stop_reason": done.stop_reason,
+            "text": text if ctx is not None else done.text, "prompt_token_ids": done.prompt_token_ids,
+            "token_ids": done.token_ids, "n_tokens": done.n_tokens, "nfe": done.nfe,
+            "tokens_per_forward": done.tokens_per_forward, "seconds": done.seconds,
+            "tokens_per_second": done.tokens_per_second, "mode": done.mode, "model": eng.name,
+            "device": str(eng.device), "stop_reason": "stop_rule" if stopped else done.stop_reason,
             "accepted_histogram": done.accepted_histogram, "notes": done.notes,
         }
         print(json.dumps(result))

@@ -36,6 +36,66 @@ def test_stream_prints_one_json_event_per_line(capsys, tiny_checkpoint):
     assert any(e["type"] == "step" and e["kind"] == "denoise" for e in events)
 
 
+class ScriptedEngine:
+    """Commits the given text pieces, one per forward pass, and stops when cancelled, as the
+    engine does: the stop rules of a fill-in-the-middle completion, without a model."""
+
+    name, device = "scripted", "cpu"
+
+    def __init__(self, pieces: list[str]):
+        self.pieces = pieces
+        self.cancelled = False
+
+    def generate(self, request):
+        self.cancelled = False
+        return self
+
+    def cancel(self):
+        self.cancelled = True
+
+    def __iter__(self):
+        from engine.events import Commit, Done
+
+        n = 0
+        for piece in self.pieces:
+            if self.cancelled:
+                break
+            n += 1
+            yield Commit([n], piece, n)
+        text = "".join(self.pieces[:n])
+        yield Done(text, list(range(n)), n, n, 1.0, 0.1, 10 * n, "ar", "cancelled" if self.cancelled else "eos")
+
+
+BODY = ['    """Add."""', "\n", "    return a + b", "\n", "\n", "def", " sub(a, b):", "\n", "    return a - b"]
+
+
+@pytest.mark.parametrize("fmt", ["plain", "json"])
+def test_fim_stops_where_the_code_dedents_below_the_cursor(capsys, monkeypatch, fmt):
+    from nemodiff_tui.cli import complete as cli
+
+    scripted = ScriptedEngine(BODY)
+    monkeypatch.setattr(cli, "open_engine", lambda args: scripted)
+    args = ["--prefix", "def add(a, b):\n", "--suffix", "\n\nprint(add(1, 2))\n"] + (["--json"] if fmt == "json" else [])
+    code, out, _ = complete(capsys, *args)
+    body = '    """Add."""\n    return a + b'
+    assert code == 0 and scripted.cancelled  # generation stopped at "def", not at the end
+    if fmt == "json":
+        r = json.loads(out)
+        assert r["text"].rstrip() == body and r["stop_reason"] == "stop_rule"
+    else:
+        assert out == body + "\n"
+
+
+def test_fim_stays_on_the_line_when_text_follows_the_cursor_and_raw_prints_everything(capsys, monkeypatch):
+    from nemodiff_tui.cli import complete as cli
+
+    scripted = ScriptedEngine(["a + b", "\n", "    x = 1"])
+    monkeypatch.setattr(cli, "open_engine", lambda args: scripted)
+    assert complete(capsys, "--prefix", "    return ", "--suffix", "  # sum\n")[1] == "a + b\n"
+    assert complete(capsys, "--prefix", "    return ", "--suffix", "  # sum\n", "--raw")[1] == "a + b\n    x = 1\n"
+    assert not scripted.cancelled
+
+
 def test_plain_output_is_the_text(capsys, tiny_checkpoint, monkeypatch):
     import io
     import sys
