@@ -24,6 +24,7 @@ break-even, running every PROBE_EVERY-th such generation as self-spec to notice 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -47,16 +48,20 @@ class AutoPolicy:
     break_even: float  # accepted tokens per cycle the variant needs to outrun AR on this device
     recent: deque = field(default_factory=lambda: deque(maxlen=WINDOW), repr=False, compare=False)
     skipped: int = field(default=0, repr=False, compare=False)  # generations started in AR in a row
+    # A generation records from its own thread while a UI thread may ask what the next one runs.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record(self, accepted: int) -> None:
         """One self-spec cycle's accepted tokens (bonus included)."""
-        self.recent.append(accepted)
+        with self._lock:
+            self.recent.append(accepted)
 
     @property
     def falling_short(self) -> bool:
         """Do the pooled recent cycles accept fewer tokens than AR emits in the same time?"""
-        n = len(self.recent)
-        return n >= MIN_EVIDENCE and sum(self.recent) / n < self.break_even
+        with self._lock:
+            n, total = len(self.recent), sum(self.recent)
+        return n >= MIN_EVIDENCE and total / n < self.break_even
 
     def mode(self) -> str:
         """What the next `auto` generation runs: the variant, or AR while drafts fall short (but
