@@ -56,7 +56,7 @@ from engine.bench import run_bench
 from engine.modes.auto import time_passes
 from kernels import dispatch
 eng = engine.load("engine/demo_model", dtype="bf16")
-reports = {"auto": vars(eng.auto)}
+reports = {"auto": {"variant": eng.auto.variant, "break_even": eng.auto.break_even}}
 for kernels in ("triton", "torch"):
     dispatch.set_backend(kernels)
     reports[kernels] = run_bench(eng, max_new_tokens=64, repeats=2)
