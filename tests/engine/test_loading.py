@@ -143,6 +143,21 @@ def test_lora_adapter_loads_and_acts_only_when_enabled(tiny_checkpoint: Path, tm
         assert not torch.allclose(lm.model(tokens, positions, lora=True), plain, atol=1e-3)
 
 
+def test_a_merged_draft_adapter_drafts_as_the_separate_one(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    ckpt = shutil.copytree(tiny_checkpoint, tmp_path / "l")
+    _write_lora(ckpt)
+    model = load_model(str(ckpt)).model
+    tokens, positions = torch.arange(5, 21)[None], torch.arange(16)
+    with torch.no_grad():
+        separate, plain = model(tokens, positions, lora=True), model(tokens, positions)
+        model.fuse_projections()
+        assert model.encoder.layers[0].self_attn.o_draft is not None
+        torch.testing.assert_close(model(tokens, positions, lora=True), separate, rtol=1e-4, atol=1e-4)
+        assert torch.equal(model(tokens, positions), plain)  # verify passes never see it
+        per_token = torch.arange(16) % 2 == 0  # the quadratic layout's mask keeps the separate adapter
+        torch.testing.assert_close(model(tokens, positions, lora=per_token)[0, 0], separate[0, 0], rtol=1e-4, atol=1e-4)
+
+
 def test_ar_fallback_loads_a_transformers_causal_lm(tiny_checkpoint: Path, tmp_path: Path) -> None:
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
