@@ -32,6 +32,7 @@ def test_shipped_checkpoint_is_small_nld_and_loads_offline(demo):
     assert demo.fim_format.spm == (config["fim_order"] == "spm")
     assert demo.default_block_size == config["block_size"]
     assert not list(DEMO_DIR.rglob("*.pt"))  # no training state ships
+    assert demo.lora_loaded  # its self-spec draft adapter (linear_spec_lora/), as NLD's instruct checkpoints
 
 
 @pytest.mark.parametrize("mode", [dict(mode="ar"), dict(mode="diffusion"), dict(mode="self-spec"),
