@@ -81,6 +81,14 @@ def _spec_step(ctx: Context, kind: str, cycle: int, draft: list[int], accepted: 
                 elapsed=ctx.seq.elapsed())
 
 
+def _count_cycle(ctx: Context, m: int) -> None:
+    """A verifying pass that accepted m drafts and the bonus token (auto pools it too)."""
+    ctx.seq.nfe += 1
+    ctx.seq.accepted[m + 1] += 1
+    if ctx.auto is not None:
+        ctx.auto.record(m + 1)
+
+
 def _give_up(ctx: Context, cycle: int) -> bool:
     """`auto` only: after a few cycles, are the drafts (almost) never accepted?"""
     if ctx.auto is None or cycle != AUTO_PROBE_CYCLES:
@@ -110,10 +118,7 @@ def run_linear(ctx: Context, nxt: int) -> Iterator[Event]:
         hidden = runner.forward(draft, Pattern.CAUSAL)
         accepted, m = _accept(ctx, draft, runner.logits(hidden))
         runner.keep(draft[: m + 1])  # = crop the staged verify chunk to L + m + 1
-        seq.nfe += 1
-        seq.accepted[m + 1] += 1
-        if ctx.auto is not None:
-            ctx.auto.record(m + 1)
+        _count_cycle(ctx, m)
         nxt = accepted[-1]
         yield _spec_step(ctx, "verify", cycle, draft, draft[: m + 1])
         yield from ctx.emit(accepted)
@@ -135,10 +140,7 @@ def run_quadratic(ctx: Context, nxt: int) -> Iterator[Event]:
         hidden, heads = quadratic_pass(runner, draft, ctx.mask_id)
         accepted, m = _accept(ctx, draft, runner.logits(hidden[heads]))  # row-head logits only
         runner.keep(draft[: m + 1], offsets=heads[: m + 1].tolist())
-        seq.nfe += 1
-        seq.accepted[m + 1] += 1
-        if ctx.auto is not None:
-            ctx.auto.record(m + 1)
+        _count_cycle(ctx, m)
         yield _spec_step(ctx, "quadratic", cycle, draft, draft[: m + 1])
         yield from ctx.emit(accepted)
         cycle += 1
