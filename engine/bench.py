@@ -33,7 +33,7 @@ MODES = {
     "self-spec-quadratic": dict(mode="self-spec", speculation="quadratic"),
     "auto": dict(mode="auto"),  # on request only: self-spec while it outruns AR, else AR
 }
-DEFAULT_MODES = ["ar", "diffusion", "self-spec-linear", "self-spec-quadratic"]
+DEFAULT_MODES = [m for m in MODES if m != "auto"]
 LOSSLESS_MODES = ("self-spec-linear", "self-spec-quadratic", "auto")
 CONFIDENCE_BINS = 10
 

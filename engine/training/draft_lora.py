@@ -123,7 +123,7 @@ def distill_loss(model: NLDModel, x0: torch.Tensor, block: int, weighting: str =
     adapter_on = torch.arange(2 * t, device=x0.device) < t  # the draft half only
     hidden = model(torch.cat([tokens, x0], dim=1), positions, pattern=Pattern.MASK,
                    mask=training_mask(t, block).to(x0.device), lora=adapter_on)
-    logits = model.logits(hidden[:, :t]).float()
+    logits = model.logits(hidden[:, :t])  # fp32 already
     nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none").view_as(targets) * masked
     w = slot_weights(nll, block, weighting) * masked
     return (nll * w).sum() / w.sum()
