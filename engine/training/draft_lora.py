@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -165,6 +165,9 @@ def train_adapter(model_dir: str | Path, minutes: float | None = None, resume: b
     s = s or DraftSettings()
     model_dir = Path(model_dir)
     out = model_dir / LORA_DIR
+    if resume:  # the adapter being continued fixes its shape
+        saved = json.loads((out / "adapter_config.json").read_text())
+        s = replace(s, rank=saved["r"], alpha=saved["lora_alpha"])
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = load_export(model_dir).to(device).requires_grad_(False)
     params = attach(model, s)
@@ -212,6 +215,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--weighting", choices=["prefix", "uniform"], default=DraftSettings.weighting,
                         help="per-slot loss weights (default: %(default)s, see DraftSettings)")
+    parser.add_argument("--rank", type=int, default=DraftSettings.rank, help="LoRA rank (default: %(default)s)")
+    parser.add_argument("--alpha", type=float, help="LoRA alpha (default: twice the rank, a scale of 2)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -220,7 +225,7 @@ def run(args: argparse.Namespace) -> None:
     if args.resume and not (Path(args.model) / LORA_DIR / "resume_state.pt").is_file():
         raise FileNotFoundError(f"no adapter training to resume in {Path(args.model) / LORA_DIR}")
     out = train_adapter(args.model, args.minutes, args.resume, max_steps=args.steps,
-                        s=DraftSettings(weighting=args.weighting))
+                        s=DraftSettings(rank=args.rank, alpha=args.alpha or 2.0 * args.rank, weighting=args.weighting))
     print(f"adapter written to {out}")
 
 

@@ -4,6 +4,7 @@ AR itself stays untouched, and that the saved adapter loads like NLD's own `line
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -86,9 +87,11 @@ def test_distillation_lowers_the_loss_and_leaves_ar_alone(tiny_export, weighting
 def test_adapter_saves_resumes_and_loads_as_linear_spec_lora(tiny_export, sample_texts):
     out = train_adapter(tiny_export, max_steps=2, s=DRAFT, texts=sample_texts[:2])
     assert json.loads((out / "adapter_config.json").read_text())["nemodiff"]["trained_steps"] == 2
-    train_adapter(tiny_export, max_steps=3, resume=True, s=DRAFT, texts=sample_texts[:2])
+    # A resumed adapter keeps its own rank and alpha, whatever the settings say.
+    train_adapter(tiny_export, max_steps=3, resume=True, s=replace(DRAFT, rank=4, alpha=4.0), texts=sample_texts[:2])
     spec = json.loads((out / "adapter_config.json").read_text())
     assert spec["nemodiff"]["trained_steps"] == 3 and spec["target_modules"] == ["o_proj"]
+    assert (spec["r"], spec["lora_alpha"]) == (DRAFT.rank, DRAFT.alpha)
     eng = engine.load(str(tiny_export))
     assert eng.lora_loaded
     outputs = {}
