@@ -156,8 +156,8 @@ def run_bench(engine: Engine, max_new_tokens: int = 64, modes: list[str] | None 
     differing = {m: [i for i, (o, a) in enumerate(zip(tallies[m].outputs, ar_out)) if o != a] for m in spec}
     lossless = {m: all(parted_at_tie(engine, ar_prompts[i], ar_out[i], tallies[m].outputs[i]) for i in differing[m])
                 for m in spec}
-    return {"device": device_name(engine.device), "model": engine.name, "max_new_tokens": max_new_tokens,
-            "prompts": len(reqs), "repeats": repeats, "results": results, "lossless": lossless,
+    return {"device": device_name(engine.device), "model": engine.name, "dtype": engine.dtype,
+            "max_new_tokens": max_new_tokens, "prompts": len(reqs), "repeats": repeats, "results": results, "lossless": lossless,
             "parted_at_ties": {m: len(differing[m]) for m in spec if lossless[m]},
             "hf_matches_ar": tallies["hf-generate"].outputs == ar_out}
 

@@ -1,10 +1,12 @@
 """The same NLD weights as a `transformers.Ministral3ForCausalLM`: the AR correctness oracle and
-the `hf-generate` baseline of `nemodiff bench`. Parameters are shared, not copied."""
+the `hf-generate` baseline of `nemodiff bench`. Parameters are shared, not copied (an int8 model's
+are dequantized: transformers then runs the weights the engine rounded to)."""
 
 from __future__ import annotations
 
 from engine.config import ModelConfig
 from engine.model import NLDModel
+from engine.quantize import float_state_dict
 
 
 def ministral3_config(cfg: ModelConfig):
@@ -32,7 +34,9 @@ def as_transformers(model: NLDModel):
 
     with torch.device("meta"):
         hf = Ministral3ForCausalLM(ministral3_config(model.config))
-    state = {hf_name(k): v for k, v in model.state_dict().items() if ".o_lora." not in k}
+    # Only the tensors transformers has: not the draft adapter, nor an int8 model's fused copies.
+    wanted = hf.state_dict().keys()
+    state = {hf_name(k): v for k, v in float_state_dict(model).items() if hf_name(k) in wanted}
     hf.load_state_dict(state, strict=True, assign=True)
-    hf.model.rotary_emb = type(hf.model.rotary_emb)(hf.config).to(model.diffusion_head.weight.device)
+    hf.model.rotary_emb = type(hf.model.rotary_emb)(hf.config).to(model.encoder.embed_tokens.weight.device)
     return hf.eval()

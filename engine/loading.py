@@ -50,8 +50,9 @@ class LoadedModel:
     name: str
     path: Path
     device: torch.device
-    dtype: torch.dtype
+    dtype: torch.dtype  # of the weights, or of the activations when `int8`
     lora_loaded: bool
+    int8: bool = False  # weight-only int8 projections (engine/quantize.py), applied by the Engine
 
 
 def load_model(
@@ -60,11 +61,15 @@ def load_model(
 ) -> LoadedModel:
     """Load `model` for inference (eval mode, no gradients) on `device` ("auto": CUDA if present).
 
-    dtype defaults to bf16 on CUDA and fp32 elsewhere. `progress(done, total, tensor_name)` is called
-    as native tensors load.
+    dtype defaults to bf16 on CUDA and on CPUs with native bf16, else fp32; "int8" (NLD checkpoints
+    on a CPU) loads bf16 and marks the matmul weights for int8 (the engine quantizes them, see
+    engine/quantize.py). `progress(done, total, tensor_name)` is called as native tensors load.
     """
     dev = resolve_device(device)
-    dt = resolve_dtype(dtype, dev)  # both before a possibly long download
+    int8 = dtype == "int8"
+    if int8 and dev.type != "cpu":
+        raise NemodiffError("dtype int8 is for CPUs (its kernel has no GPU version): use bf16 on a GPU")
+    dt = torch.bfloat16 if int8 else resolve_dtype(dtype, dev)  # both before a possibly long download
     path = resolve_path(model)
     raw = _read_config(path)
     model_type = raw.get("model_type")
@@ -75,7 +80,9 @@ def load_model(
         if cfg.fim_order not in ("psm", "spm"):
             raise CheckpointError(f"{path / 'config.json'}: fim_order must be 'psm' or 'spm', not {cfg.fim_order!r}")
         nld, lora = _load_native(path, cfg, dev, dt, progress)
-        return LoadedModel(model=nld, config=cfg, native=True, lora_loaded=lora, **common)
+        return LoadedModel(model=nld, config=cfg, native=True, lora_loaded=lora, int8=int8, **common)
+    if int8:
+        raise NemodiffError(f"dtype int8 is for NLD checkpoints; {model} loads through transformers: use bf16 or fp32")
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
@@ -110,7 +117,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype not in _DTYPES:
-        raise NemodiffError(f"unknown dtype {dtype!r}: choose one of {', '.join(_DTYPES)}")
+        raise NemodiffError(f"unknown dtype {dtype!r}: choose one of {', '.join(_DTYPES)}, int8")
     return _DTYPES[dtype]
 
 

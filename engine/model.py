@@ -22,6 +22,11 @@ from kernels import ops
 from kernels.ops import Pattern
 
 
+def project(x: torch.Tensor, weight: torch.Tensor | nn.Module) -> torch.Tensor:
+    """`x @ weight.T` for a float weight; a quantized projection (engine/quantize.py) is a module."""
+    return weight(x) if isinstance(weight, nn.Module) else F.linear(x, weight)
+
+
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float):
         super().__init__()
@@ -55,13 +60,15 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=False)
         self.o_proj = nn.Linear(inner, cfg.hidden_size, bias=False)
         self.o_lora: LoRA | None = None
-        self.qkv: torch.Tensor | None = None  # fused q/k/v weight, see `NLDModel.fuse_projections`
-        self.o_draft: torch.Tensor | None = None  # o_proj with the adapter merged in, likewise
+        # Inference-only weights (`NLDModel.fuse_projections`): fused q/k/v, and o_proj with the draft
+        # adapter merged in; tensors, or int8 modules after `engine.quantize.quantize_int8`.
+        self.qkv: torch.Tensor | nn.Module | None = None
+        self.o_draft: torch.Tensor | nn.Module | None = None
 
     def forward(self, x, rope, cache: KVCache | None, layer: int, pattern: Pattern, mask, lora: bool | torch.Tensor):
         b, t, _ = x.shape
         if self.qkv is not None:
-            q, k, v = F.linear(x, self.qkv).split([self.q_proj.out_features, self.k_proj.out_features,
+            q, k, v = project(x, self.qkv).split([self.q_proj.out_features, self.k_proj.out_features,
                                                   self.v_proj.out_features], dim=-1)
         else:
             q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
@@ -75,7 +82,7 @@ class Attention(nn.Module):
             k, v = cache.stage(layer, k, v)
         o = ops.attention(q, k, v, cache_len, pattern, mask).transpose(1, 2).reshape(b, t, -1)
         if lora is True and self.o_draft is not None:
-            return F.linear(o, self.o_draft)
+            return project(o, self.o_draft)
         out = self.o_proj(o)
         if self.o_lora is not None and lora is not False:
             delta = self.o_lora(o)
@@ -89,11 +96,11 @@ class MLP(nn.Module):
         self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
         self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
         self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
-        self.gate_up: torch.Tensor | None = None  # fused gate/up weight, see `NLDModel.fuse_projections`
+        self.gate_up: torch.Tensor | nn.Module | None = None  # fused gate/up weight, like Attention.qkv
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gate_up is not None:
-            gate, up = F.linear(x, self.gate_up).chunk(2, dim=-1)
+            gate, up = project(x, self.gate_up).chunk(2, dim=-1)
         else:
             gate, up = self.gate_proj(x), self.up_proj(x)
         return self.down_proj(ops.swiglu(gate, up))
@@ -175,7 +182,7 @@ class NLDModel(nn.Module):
 
     def new_cache(self, capacity: int, scratch: int | None = None) -> KVCache:
         """A cache for `capacity` tokens plus scratch room for the widest pass (quadratic B x (B+1))."""
-        cfg, w = self.config, self.diffusion_head.weight
+        cfg, w = self.config, self.encoder.embed_tokens.weight
         scratch = scratch if scratch is not None else cfg.block_size * (cfg.block_size + 1)
         return KVCache(cfg.num_hidden_layers, cfg.num_key_value_heads, cfg.head_dim, capacity, scratch, w.device, w.dtype)
 

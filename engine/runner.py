@@ -20,7 +20,7 @@ class NativeRunner:
 
     def __init__(self, model: NLDModel, capacity: int = 4096):
         self.model = model
-        self.device = model.diffusion_head.weight.device
+        self.device = model.encoder.embed_tokens.weight.device
         self.cache = model.new_cache(capacity)
         self.ids: list[int] = []  # token ids whose K/V the cache holds
 

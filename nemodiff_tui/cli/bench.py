@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 
 def table(report: dict) -> str:
-    lines = [f"model {report['model']} on {report['device']}, {report['prompts']} prompts x "
+    lines = [f"model {report['model']} ({report['dtype']}) on {report['device']}, {report['prompts']} prompts x "
              f"{report['max_new_tokens']} new tokens", "",
              "| mode | " + " | ".join(COLUMNS) + " | lossless |", "|---" * (len(COLUMNS) + 2) + "|"]
     for mode, r in report["results"].items():

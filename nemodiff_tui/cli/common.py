@@ -10,7 +10,8 @@ from engine.errors import RequestError
 from engine.request import MODES, SCHEDULES, SPECULATIONS, GenerationConfig
 
 
-DTYPE_HELP = "bf16, fp16 or fp32 (default: bf16 on CUDA and on CPUs with native bf16, else fp32)"
+DTYPE_HELP = ("bf16, fp16, fp32, or int8 (CPU: int8 matmul weights, bf16 activations; default: bf16 on "
+              "CUDA and on CPUs with native bf16, else fp32)")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:

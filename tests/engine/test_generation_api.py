@@ -6,7 +6,6 @@ import threading
 import time
 
 import pytest
-import torch
 
 import engine
 from engine import Commit, Done, GenerationConfig, Note, Request, RequestError, Step
@@ -52,18 +51,8 @@ def test_bad_requests_raise_one_line_errors(tiny_engine, bad):
 
 
 @pytest.fixture(scope="module")
-def fallback_engine(tmp_path_factory, tiny_checkpoint):
-    """A random Llama (not NLD) with the tiny tokenizer: served by the transformers AR fallback."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    out = tmp_path_factory.mktemp("llama")
-    tok = AutoTokenizer.from_pretrained(tiny_checkpoint)
-    torch.manual_seed(0)
-    LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                 num_attention_heads=2, num_key_value_heads=1, eos_token_id=tok.eos_token_id,
-                                 bos_token_id=tok.bos_token_id)).save_pretrained(out)
-    tok.save_pretrained(out)
-    return engine.load(str(out), device="cpu")
+def fallback_engine(llama_checkpoint):
+    return engine.load(str(llama_checkpoint), device="cpu")
 
 
 def test_fallback_runs_ar_with_a_note(fallback_engine):

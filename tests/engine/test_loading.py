@@ -104,8 +104,10 @@ def test_dtype_override(tiny_checkpoint: Path) -> None:
     for dtype, expected in (("bf16", torch.bfloat16), ("float16", torch.float16), (torch.bfloat16, torch.bfloat16)):
         lm = load_model(str(tiny_checkpoint), device="cpu", dtype=dtype)
         assert lm.dtype == expected and {p.dtype for p in lm.model.parameters()} == {expected}
-    with pytest.raises(NemodiffError, match="unknown dtype 'int8'"):
-        load_model(str(tiny_checkpoint), dtype="int8")
+    with pytest.raises(NemodiffError, match="unknown dtype 'int4'"):
+        load_model(str(tiny_checkpoint), dtype="int4")
+    int8 = load_model(str(tiny_checkpoint), device="cpu", dtype="int8")  # quantized by the Engine
+    assert int8.int8 and int8.dtype == torch.bfloat16
 
 
 def _write_lora(ckpt: Path, rank: int = 4, alpha: float = 8.0, prefix: str = "encoder") -> None:
@@ -158,14 +160,10 @@ def test_a_merged_draft_adapter_drafts_as_the_separate_one(tiny_checkpoint: Path
         torch.testing.assert_close(model(tokens, positions, lora=per_token)[0, 0], separate[0, 0], rtol=1e-4, atol=1e-4)
 
 
-def test_ar_fallback_loads_a_transformers_causal_lm(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+def test_ar_fallback_loads_a_transformers_causal_lm(llama_checkpoint: Path) -> None:
+    from transformers import LlamaForCausalLM
 
-    cfg = LlamaConfig(vocab_size=512, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=1)
-    LlamaForCausalLM(cfg).save_pretrained(tmp_path)
-    AutoTokenizer.from_pretrained(tiny_checkpoint).save_pretrained(tmp_path)
-    lm = load_model(str(tmp_path), dtype="bf16")
+    lm = load_model(str(llama_checkpoint), dtype="bf16")
     assert not lm.native and lm.config is None and not lm.lora_loaded
     assert isinstance(lm.model, LlamaForCausalLM) and not lm.model.training
     assert {p.dtype for p in lm.model.parameters()} == {torch.bfloat16}

@@ -1,0 +1,76 @@
+"""Weight-only int8 (`dtype="int8"`): the rounding, both matmul paths, and a quantized engine that
+stays close to the float one and keeps self-speculation lossless on its own weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import engine
+from engine.errors import NemodiffError
+from engine.loading import load_model
+from engine.lossless import parted_at_tie
+from engine.quantize import INT8_ROWS, Int8Linear
+from tests.engine.util import run
+
+
+@pytest.fixture(scope="module")
+def int8_engine(tiny_checkpoint: Path):
+    return engine.load(str(tiny_checkpoint), device="cpu", dtype="int8")
+
+
+def test_rounding_is_per_output_channel_within_half_a_step():
+    w = torch.randn(48, 64) * torch.logspace(-3, 1, 48)[:, None]  # rows of very different scales
+    lin = Int8Linear.quantize(w, torch.float32)
+    assert lin.qweight.dtype == torch.int8 and lin.qweight.abs().max() == 127
+    err = (lin.qweight.float() * lin.scale[:, None] - w).abs()
+    assert (err <= lin.scale[:, None] / 2 + 1e-6).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("rows", [1, INT8_ROWS, 3 * INT8_ROWS])  # the int8 kernel (bf16), and the dequantized path
+@pytest.mark.parametrize("width", [64, 40])  # 40: not a multiple the kernel takes, so always dequantized
+def test_both_paths_multiply_by_the_dequantized_weight(dtype, rows, width):
+    torch.manual_seed(0)
+    lin = Int8Linear.quantize(torch.randn(96, width), dtype)
+    x = torch.randn(2, rows, width, dtype=dtype)
+    want = x.float() @ (lin.qweight.float() * lin.scale.float()[:, None]).T
+    tol = 1e-4 if dtype == torch.float32 else 3e-2
+    torch.testing.assert_close(lin(x).float(), want, rtol=tol, atol=tol * want.abs().max().item())
+
+
+def test_no_float_projection_weight_survives(int8_engine):
+    for layer in int8_engine.model.encoder.layers:
+        attn, mlp = layer.self_attn, layer.mlp
+        for part in (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj):
+            assert isinstance(part, Int8Linear)
+        assert attn.q_proj.qweight.untyped_storage().data_ptr() == attn.qkv.qweight.untyped_storage().data_ptr()
+    assert isinstance(int8_engine.model.diffusion_head, Int8Linear)
+
+
+def test_int8_logits_stay_close_to_the_float_model(tiny_checkpoint, tiny_engine, int8_engine):
+    prompt = [1] + list(range(20, 60))
+    logits = {}
+    for name, eng in (("float", tiny_engine), ("int8", int8_engine)):
+        eng.runner.crop(0)
+        logits[name] = eng.runner.extend(prompt)
+        eng.runner.crop(0)
+    keep = torch.isfinite(logits["float"])  # the mask token's logit is -inf in both
+    f, q = logits["float"][keep], logits["int8"][keep]
+    assert (q - f).abs().max() < 0.05 * (f.max() - f.min())
+    assert torch.topk(q, 5).indices[0] in torch.topk(f, 5).indices
+
+
+@pytest.mark.parametrize("speculation", ["linear", "quadratic"])
+def test_self_spec_is_lossless_on_the_int8_weights(int8_engine, speculation):
+    prompt = "def fib(n):\n"
+    _, ar = run(int8_engine, prompt=prompt, mode="ar", max_new_tokens=24)
+    _, spec = run(int8_engine, prompt=prompt, mode="self-spec", speculation=speculation, max_new_tokens=24)
+    assert parted_at_tie(int8_engine, ar.prompt_token_ids, ar.token_ids, spec.token_ids)  # bf16 activations
+
+
+def test_int8_refuses_models_it_cannot_serve(llama_checkpoint):
+    with pytest.raises(NemodiffError, match="int8 is for NLD checkpoints"):
+        load_model(str(llama_checkpoint), dtype="int8")
