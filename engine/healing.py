@@ -13,6 +13,9 @@ on the demo model, docs/MODEL_CARD.md)."""
 
 from __future__ import annotations
 
+import bisect
+import functools
+
 import torch
 
 from engine.tokenizer import Tokenizer
@@ -59,19 +62,52 @@ class HealConstraint:
     def active(self) -> bool:
         return bool(self.remaining) or self.code_next
 
-    def _ok(self, t: str) -> bool:
-        r = self.remaining
-        if self.code_next:
-            return len(t) > len(r) and t.startswith(r) and not t[len(r)].isspace()
-        return bool(t) and (r.startswith(t) or t.startswith(r))
-
     def allowed(self, vocab: int, device: torch.device) -> torch.Tensor:
         """Bool [vocab]: which tokens may come next."""
-        ok = [self._ok(t) for t in self.tok.token_texts]
-        ok += [False] * (vocab - len(ok))
-        return torch.tensor(ok[:vocab], device=device)
+        ok = torch.zeros(vocab, dtype=torch.bool)
+        ids = _index(self.tok).candidates(self.remaining, self.code_next)
+        ok[[i for i in ids if i < vocab]] = True
+        return ok.to(device)
 
     def advance(self, token_id: int) -> None:
         text = self.tok.token_texts[token_id]
         self.remaining = self.remaining[len(text):] if self.remaining.startswith(text) else ""
         self.code_next = False
+
+
+class TokenIndex:
+    """The token texts in sorted order, so the tokens that start with a string form one range
+    found by bisection: a constraint's candidates without a pass over the vocabulary. For a 131k
+    vocabulary (NLD's) that pass took 20-30 ms of every healed request; a lookup takes under
+    0.5 ms (1 ms for the common indentation case, then cached)."""
+
+    def __init__(self, texts: list[str]):
+        pairs = sorted((t, i) for i, t in enumerate(texts) if t)  # special tokens decode to ""
+        self.texts = [t for t, _ in pairs]
+        self.ids = [i for _, i in pairs]
+
+    def starting_with(self, prefix: str) -> range:
+        """Positions (into `texts`) of the tokens that start with `prefix`."""
+        lo = bisect.bisect_left(self.texts, prefix)
+        return range(lo, bisect.bisect_left(self.texts, prefix + "\U0010ffff", lo))
+
+    @functools.lru_cache(maxsize=256)
+    def candidates(self, remaining: str, code_next: bool) -> tuple[int, ...]:
+        """Tokens consistent with the characters `remaining`: each a prefix of them or starting
+        with them; with `code_next`, only tokens that cover them all and go on with code."""
+        n = len(remaining)
+        if code_next:
+            return tuple(self.ids[k] for k in self.starting_with(remaining)
+                         if len(self.texts[k]) > n and not self.texts[k][n].isspace())
+        longer = [self.ids[k] for k in self.starting_with(remaining)]
+        return tuple(longer + [i for j in range(1, n) for i in self.exactly(remaining[:j])])
+
+    def exactly(self, text: str) -> list[int]:
+        """Ids of the tokens whose text is `text`."""
+        lo = bisect.bisect_left(self.texts, text)
+        return self.ids[lo:bisect.bisect_right(self.texts, text, lo)]
+
+
+@functools.lru_cache(maxsize=4)
+def _index(tok: Tokenizer) -> TokenIndex:
+    return TokenIndex(tok.token_texts)

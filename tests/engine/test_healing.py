@@ -78,3 +78,19 @@ def test_indentation_is_final_one_token_starts_the_code():
     assert not h.active
     tabs = HealConstraint(_Tok(), "", code_next=True)  # nothing backed off (tabs): code must come first
     assert tabs.active and allowed(tabs) == {"x"}
+
+
+def test_the_token_index_finds_what_a_scan_of_the_vocabulary_finds():
+    """Candidates come from a sorted index (bisection), not a pass over the vocabulary: the same set."""
+    tok = Tokenizer(AutoTokenizer.from_pretrained(DEMO_DIR))
+    texts = tok.token_texts
+
+    def scan(r: str, code_next: bool) -> set[int]:
+        if code_next:
+            return {i for i, t in enumerate(texts) if len(t) > len(r) and t.startswith(r) and not t[len(r)].isspace()}
+        return {i for i, t in enumerate(texts) if t and (r.startswith(t) or t.startswith(r))}
+
+    for r in ("", " ", "re", "retur", " return", "self.", "\n", "        ", "'''", "é", "zzzq"):
+        for code_next in (False, True):
+            got = HealConstraint(tok, r, code_next).allowed(len(texts), "cpu").nonzero().flatten().tolist()
+            assert set(got) == scan(r, code_next), (r, code_next)
