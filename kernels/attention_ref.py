@@ -38,7 +38,15 @@ def attention_ref(
     mask: torch.Tensor | None = None,
     scale: float | None = None,
 ) -> torch.Tensor:
-    """q [B, Hq, T, D]; k, v [B, Hkv, cache_len + T, D] (the cache followed by the chunk)."""
+    """q [B, Hq, T, D]; k, v [B, Hkv, cache_len + T, D] (the cache followed by the chunk).
+
+    On a CPU, bf16/fp16 inputs are attended in fp32: torch's CPU attention is 3-5x slower in half
+    precision at decode shapes (one query over 200 / 1,000 cached keys: 88 / 450 us in bf16,
+    28 / 91 us in fp32 casts included; docs/BENCHMARKS.md), and about as fast for 8-72 queries."""
     t = q.shape[2]
     attn_mask = full_mask(pattern, t, cache_len, mask, q.device)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=scale, enable_gqa=k.shape[1] != q.shape[1])
+    gqa = k.shape[1] != q.shape[1]
+    if q.device.type == "cpu" and q.dtype != torch.float32:
+        out = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=attn_mask, scale=scale, enable_gqa=gqa)
+        return out.to(q.dtype)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=scale, enable_gqa=gqa)
