@@ -5,9 +5,9 @@ Why: on a CPU a decode step is bound by its matmuls, and for a few rows torch's 
 (`_weight_int8pack_mm`, the one gpt-fast's int8 mode uses) is about 4x faster than a bf16 matmul
 (the demo model's 25 weight matrices: 0.45 ms against 1.9 ms for one row, 1.7 against 2.8 ms for
 eight; docs/BENCHMARKS.md). That kernel costs in proportion to its rows, so passes wider than
-`INT8_ROWS` (prompts, quadratic self-spec) multiply by the dequantized weight instead, and so do
-fp32 activations, which the kernel handles ten times slower than bf16 ones. Every mode runs on
-the same quantized weights, so self-speculation stays lossless against AR on them.
+`INT8_ROWS` (prompts, quadratic self-spec) multiply by the dequantized weight in fp32 instead,
+and so do fp32 activations, which the kernel handles ten times slower than bf16 ones. Every mode
+runs on the same quantized weights, so self-speculation stays lossless against AR on them.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ class Int8Linear(nn.Module):
         if flat.shape[0] <= INT8_ROWS and flat.dtype == torch.bfloat16 and self.in_features % KERNEL_ALIGN == 0:
             out = torch.ops.aten._weight_int8pack_mm(flat.contiguous(), self.qweight, self.scale.to(flat.dtype))
         else:
-            out = F.linear(flat, self.qweight.to(flat.dtype)) * self.scale.to(flat.dtype)
+            # In fp32, scaled before rounding, as the kernel does: a prompt's K/V must not depend on
+            # whether it was computed in one wide pass or in short ones after a cached prefix.
+            out = (F.linear(flat.float(), self.qweight.float()) * self.scale.float()).to(flat.dtype)
         return out.view(*x.shape[:-1], self.out_features)
 
 

@@ -74,3 +74,17 @@ def test_self_spec_is_lossless_on_the_int8_weights(int8_engine, speculation):
 def test_int8_refuses_models_it_cannot_serve(llama_checkpoint):
     with pytest.raises(NemodiffError, match="int8 is for NLD checkpoints"):
         load_model(str(llama_checkpoint), dtype="int8")
+
+
+def test_a_prompt_computes_the_same_in_one_wide_pass_or_after_a_cached_prefix(int8_engine):
+    """Wide passes take the dequantized path, short ones the int8 kernel: both must round alike, or
+    a request's output would depend on how much of its prompt was cached."""
+    runner, ids = int8_engine.runner, [1] + list(range(20, 60))
+    runner.crop(0)
+    whole = runner.extend(ids)
+    k_whole = runner.cache.k[:, :, :, :len(ids)].clone()
+    runner.crop(0)
+    runner.extend(ids[:-4])
+    assert torch.equal(runner.extend(ids[-4:]), whole)
+    assert torch.equal(runner.cache.k[:, :, :, :len(ids)], k_whole)
+    runner.crop(0)
