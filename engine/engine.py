@@ -66,6 +66,8 @@ class Engine:
         self.device = loaded.device
         self.dtype = "int8" if loaded.int8 else str(loaded.dtype).removeprefix("torch.")  # for reports
         self.model = loaded.model.eval().requires_grad_(False)
+        if self.device.type == "cpu":  # before the timing of `auto` and before int8 hides the weights' size
+            cpu_threads_for(self.model)
         self.model_config = loaded.config
         self.lora_loaded = loaded.lora_loaded
         mask_id = loaded.config.mask_token_id if loaded.native else None
@@ -81,8 +83,6 @@ class Engine:
         self.auto = auto_policy(self.runner, self.default_block_size, mask_id) if loaded.native else None
         self.default_threshold = loaded.config.threshold if loaded.native else 0.9
         self._lock = threading.Lock()
-        if self.device.type == "cpu":
-            cpu_threads_for(self.model)
 
     def generate(self, request: Request) -> Generation:
         return Generation(self, request)

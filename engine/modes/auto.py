@@ -10,7 +10,8 @@ tokens does (eager passes are launch-bound; small blocks leave compute to spare)
 times more (3B shapes at B = 32 on an H200 under CUDA graphs: 13.6 ms against 2.8), so both are
 timed. Self-speculation emits its accepted tokens once per cycle, AR one token per step: it is
 the faster only while accepted tokens per cycle exceed cycle time over step time (the break-even,
-2.1-2.3 for the demo model in bf16 on this CPU, 3.0 in fp32).
+2.3 for the demo model in bf16 on this CPU, 3.0 in fp32, 3.3-3.4 with int8 weights, which speed
+up a one-token step more than a block pass).
 
 One prompt's cycles are too few to judge by (the first bench prompt accepts 2.25 tokens per
 cycle with the demo model, the six together 2.71, against a bf16 break-even of 2.1-2.3), so
@@ -27,6 +28,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -36,7 +38,7 @@ from engine.runner import NativeRunner
 from kernels.ops import Pattern
 
 QUADRATIC_YIELD = 0.7  # quadratic's accepted tokens per cycle over linear's (1.91 / 2.71, measured)
-REPEATS = 3
+ROUNDS = 5
 WINDOW = 256  # recent cycles pooled: about ten generations of 64 tokens at the demo model's acceptance
 MIN_EVIDENCE = 64  # cycles pooled before the pool is trusted: one prompt's acceptance varies too much
 PROBE_EVERY = 8
@@ -81,19 +83,23 @@ def choose(ar_s: float, linear_s: float, quadratic_s: float | None = None) -> Au
     return AutoPolicy("linear", linear_s / ar_s)
 
 
-def _seconds(runner: NativeRunner, run) -> float:
-    """Best of a few timings after one untimed call (allocations, kernel compiles)."""
+def _best_seconds(runner: NativeRunner, passes: dict[str, Callable[[], None]]) -> dict[str, float]:
+    """Best time of each pass over ROUNDS rounds that run them all in turn, after an untimed round
+    (allocations, kernel compiles): interleaved, so a warming or busy machine slows them alike. (Timed
+    one after the other, the AR step came first and cold: on a CPU the int8 demo model's break-even
+    read 2.9-3.0 at load against 3.4-3.7 once warm.)"""
     cuda = runner.device.type == "cuda"
-    best = float("inf")
-    for i in range(REPEATS + 1):
-        if cuda:
-            torch.cuda.synchronize(runner.device)
-        start = time.perf_counter()
-        run()
-        if cuda:
-            torch.cuda.synchronize(runner.device)
-        if i:
-            best = min(best, time.perf_counter() - start)
+    best = dict.fromkeys(passes, float("inf"))
+    for i in range(ROUNDS + 1):
+        for name, run in passes.items():
+            if cuda:
+                torch.cuda.synchronize(runner.device)
+            start = time.perf_counter()
+            run()
+            if cuda:
+                torch.cuda.synchronize(runner.device)
+            if i:
+                best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -117,9 +123,11 @@ def time_passes(runner: NativeRunner, block: int, mask_id: int, quadratic: bool)
         runner.logits(hidden[heads])
         runner.logits(hidden[1: block + 1])
 
-    costs = {"ar_s": _seconds(runner, ar), "linear_s": _seconds(runner, draft) + _seconds(runner, verify)}
+    passes = {"ar": ar, "draft": draft, "verify": verify} | ({"quadratic": quadratic_cycle} if quadratic else {})
+    best = _best_seconds(runner, passes)
+    costs = {"ar_s": best["ar"], "linear_s": best["draft"] + best["verify"]}
     if quadratic:
-        costs["quadratic_s"] = _seconds(runner, quadratic_cycle)
+        costs["quadratic_s"] = best["quadratic"]
     return costs
 
 
