@@ -117,7 +117,7 @@ class Engine:
 
     def _prompt(self, request: Request, budget: int) -> tuple[list[int], HealConstraint | None, set[int], list[str]]:
         """Prompt ids within `budget` tokens, the token-healing constraint for what was backed
-        off, extra stop ids, notes."""
+        off, extra stop ids (the FIM control tokens), notes."""
         tok, heal = self.tokenizer, request.config.heal
         notes: list[str] = []
         if request.is_fim and self.fim_format is None:
@@ -139,7 +139,9 @@ class Engine:
         ids = tok.template_prefix + body
         if not ids:
             ids = [tok.bos_id if tok.bos_id is not None else tok.eos_id]
-        return ids, constraint, set(), notes
+        # A FIM model may start a fill-in-the-middle example (or a new file) mid-completion: its
+        # control tokens end a plain completion too, instead of showing up as "<fim_suffix>" text.
+        return ids, constraint, self.fim_format.stop_ids(tok) if self.fim_format else set(), notes
 
     def validate(self, request: Request) -> GenerationConfig:
         """The request's config with the checkpoint's defaults filled in; RequestError if unservable

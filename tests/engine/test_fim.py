@@ -92,3 +92,20 @@ def test_long_prompts_are_trimmed_to_the_context_window(tiny_engine, monkeypatch
     assert any("truncated" in n for n in done.notes)
     _, done = run(tiny_engine, prefix="x = 1\n" * 100, suffix="y = 2\n" * 100, mode="ar", max_new_tokens=8)
     assert len(done.prompt_token_ids) + 8 <= 64
+
+
+@pytest.mark.parametrize("mode", ["ar", "diffusion", "self-spec"])
+def test_a_plain_completion_ends_at_a_fim_control_token(tiny_engine, monkeypatch, mode):
+    """A FIM-trained model may open a FIM example mid-completion: that ends a plain completion,
+    as it ends a FIM one, instead of printing "<fim_suffix>"."""
+    runner, fim_suffix = tiny_engine.runner, tiny_engine.tokenizer.token_id("<fim_suffix>")
+    logits = runner.logits
+
+    def favour_fim_suffix(hidden):
+        out = logits(hidden).clone()
+        out[..., fim_suffix] += 1e4
+        return out
+
+    monkeypatch.setattr(runner, "logits", favour_fim_suffix)
+    done = run(tiny_engine, prompt="import os\n", mode=mode, max_new_tokens=16)[1]
+    assert "<fim" not in done.text and fim_suffix not in done.token_ids and done.stop_reason == "eos"
