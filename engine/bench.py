@@ -8,6 +8,7 @@ accepted lengths per cycle, and diffusion's histogram of the confidence every st
 had at each denoising pass (what the commit threshold is compared against). A self-spec variant
 is lossless when every output equals AR's or parts from it only at a rounding tie
 (engine/lossless.py); `parted_at_ties` counts the latter, which bf16 produces now and then.
+`hf_matches_ar` applies the same rule to transformers' outputs (`hf_parted_at_ties`).
 """
 
 from __future__ import annotations
@@ -155,13 +156,16 @@ def run_bench(engine: Engine, max_new_tokens: int = 64, modes: list[str] | None 
         r["speedup_vs_ar"] = r["tokens_per_second"] / ar_tps if ar_tps else None
     ar_out = tallies["ar"].outputs
     spec = [m for m in modes if m in LOSSLESS_MODES]
-    differing = {m: [i for i, (o, a) in enumerate(zip(tallies[m].outputs, ar_out)) if o != a] for m in spec}
-    lossless = {m: all(parted_at_tie(engine, ar_prompts[i], ar_out[i], tallies[m].outputs[i]) for i in differing[m])
-                for m in spec}
+    differing = {m: [i for i, (o, a) in enumerate(zip(tallies[m].outputs, ar_out)) if o != a]
+                 for m in spec + ["hf-generate"]}
+    same = {m: all(parted_at_tie(engine, ar_prompts[i], ar_out[i], tallies[m].outputs[i]) for i in differing[m])
+            for m in spec + ["hf-generate"]}
     return {"device": device_name(engine.device), "model": engine.name, "dtype": engine.dtype,
-            "max_new_tokens": max_new_tokens, "prompts": len(reqs), "repeats": repeats, "results": results, "lossless": lossless,
-            "parted_at_ties": {m: len(differing[m]) for m in spec if lossless[m]},
-            "hf_matches_ar": tallies["hf-generate"].outputs == ar_out}
+            "max_new_tokens": max_new_tokens, "prompts": len(reqs), "repeats": repeats, "results": results,
+            "lossless": {m: same[m] for m in spec},
+            "parted_at_ties": {m: len(differing[m]) for m in spec if same[m]},
+            # transformers on the same weights: equal to our AR, or parting only at rounding ties
+            "hf_matches_ar": same["hf-generate"], "hf_parted_at_ties": len(differing["hf-generate"])}
 
 
 def device_name(device: torch.device) -> str:
