@@ -84,14 +84,14 @@ def hf_generate(engine: Engine) -> Callable[[list[int], int], tuple[list[int], f
 
     hf = as_transformers(engine.model) if engine.native else engine.model
     eos, mask = engine.tokenizer.eos_id, engine.tokenizer.mask_id
-    stops = [eos] + sorted(engine.fim_format.stop_ids(engine.tokenizer) if engine.fim_format else ())  # as ours
+    stops = sorted(i for i in engine.stop_ids if i is not None)  # where our completions end
 
     def run(prompt_ids: list[int], max_new: int) -> tuple[list[int], float]:
         ids = torch.tensor([prompt_ids], device=engine.device)
         t0 = time.perf_counter()
         with torch.inference_mode():
             out = hf.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new, do_sample=False,
-                              eos_token_id=stops, pad_token_id=eos, suppress_tokens=[mask] if mask is not None else None)
+                              eos_token_id=stops or None, pad_token_id=eos, suppress_tokens=[mask] if mask is not None else None)
         seconds = time.perf_counter() - t0
         new = out[0, len(prompt_ids):].tolist()
         end = next((i for i, t in enumerate(new) if t in stops), len(new))

@@ -115,9 +115,16 @@ class Engine:
             return self.model_config.max_position_embeddings
         return getattr(self.model.config, "max_position_embeddings", None) or 4096
 
-    def _prompt(self, request: Request, budget: int) -> tuple[list[int], HealConstraint | None, set[int], list[str]]:
+    @property
+    def stop_ids(self) -> set[int]:
+        """Tokens that end every completion: EOS and a FIM model's control tokens. Such a model may
+        open a new FIM example (or file) mid-completion, plain or not; shown, it reads "<fim_suffix>"."""
+        fim_stops = self.fim_format.stop_ids(self.tokenizer) if self.fim_format else set()
+        return fim_stops | {self.tokenizer.eos_id}
+
+    def _prompt(self, request: Request, budget: int) -> tuple[list[int], HealConstraint | None, list[str]]:
         """Prompt ids within `budget` tokens, the token-healing constraint for what was backed
-        off, extra stop ids (the FIM control tokens), notes."""
+        off, notes."""
         tok, heal = self.tokenizer, request.config.heal
         notes: list[str] = []
         if request.is_fim and self.fim_format is None:
@@ -128,7 +135,7 @@ class Engine:
                 notes.append(f"context trimmed around the cursor to fit the context window ({self.context_window})")
             prefix, constraint = heal_prompt(tok, prefix) if heal else (prefix, None)
             ids = self.fim_format.ids(tok, prefix, suffix)
-            return ids, constraint, self.fim_format.stop_ids(tok), notes
+            return ids, constraint, notes
         text = request.prompt if request.prompt is not None else (request.prefix or "")
         kept, constraint = heal_prompt(tok, text) if heal else (text, None)
         body = tok.encode(kept)
@@ -139,9 +146,7 @@ class Engine:
         ids = tok.template_prefix + body
         if not ids:
             ids = [tok.bos_id if tok.bos_id is not None else tok.eos_id]
-        # A FIM model may start a fill-in-the-middle example (or a new file) mid-completion: its
-        # control tokens end a plain completion too, instead of showing up as "<fim_suffix>" text.
-        return ids, constraint, self.fim_format.stop_ids(tok) if self.fim_format else set(), notes
+        return ids, constraint, notes
 
     def validate(self, request: Request) -> GenerationConfig:
         """The request's config with the checkpoint's defaults filled in; RequestError if unservable
@@ -161,12 +166,12 @@ class Engine:
             auto.started(mode)
         window = self.context_window
         budget = max(window // 2, window - config.max_new_tokens)  # the same prompt in every mode
-        ids, heal, stop_ids, prompt_notes = self._prompt(request, budget)
+        ids, heal, prompt_notes = self._prompt(request, budget)
         with self._lock:
             for message in notes + prompt_notes:
                 yield Note(message)
             tok = self.tokenizer
-            seq = Sequence(tok, ids, config.max_new_tokens, stop_ids | {tok.eos_id}, config.stop, heal)
+            seq = Sequence(tok, ids, config.max_new_tokens, self.stop_ids, config.stop, heal)
             block = config.block_size
             runner = self.runner
             runner.reserve(len(ids) + config.max_new_tokens + block + 1)
