@@ -1,5 +1,6 @@
 """Where a code completion should end, judged on its text: the rules editors apply
-(llama.cpp's `n_indent`, a maximum number of lines). Shared by eval-fim, the server and the app."""
+(llama.cpp's `n_indent`, a maximum number of lines, Tabby's repetition rule, a closing bracket
+that is already right of the cursor). Shared by eval-fim, the server and the app."""
 
 from __future__ import annotations
 
@@ -27,3 +28,56 @@ def cut(text: str, min_indent: int | None = None, max_lines: int | None = None) 
         if min_indent is not None and line.strip() and indentation(line) < min_indent:
             return "\n".join(lines[:i]).rstrip(" \t"), True
     return text, False
+
+
+# (shortest unit, times it must occur in a row): Tabby's "line ends with repetition" thresholds.
+LOOP_RULES = ((3, 6), (10, 4))
+MAX_LOOP_UNIT = 200
+CLOSERS = {")": "(", "]": "[", "}": "{"}
+QUOTES = "\"'`"
+
+
+def loop(text: str) -> int | None:
+    """Where the repeats of the loop `text` ends in begin (`text[:at]` keeps one round), or None.
+
+    A model that has fallen into a loop (`5, 5, 5, ...`, the same line again and again) repeats
+    it until it runs out of tokens. A loop is a unit of at least 3 characters (with two different
+    non-blank ones, so indentation, `=====` and `#####` are not loops) repeated 6 times at the end
+    of the text, or one of at least 10 repeated 4 times; the shortest such unit counts.
+    """
+    n = len(text)
+    for size in range(LOOP_RULES[0][0], min(MAX_LOOP_UNIT, n // LOOP_RULES[-1][1]) + 1):
+        times = next(t for shortest, t in reversed(LOOP_RULES) if size >= shortest)
+        unit = text[n - size:]
+        if size * times > n or text[n - size * times:] != unit * times or len(set("".join(unit.split()))) < 2:
+            continue
+        rounds = times
+        while size * (rounds + 1) <= n and text[n - size * (rounds + 1):n - size * rounds] == unit:
+            rounds += 1
+        return n - size * (rounds - 1)
+    return None
+
+
+def closing_at(text: str, closer: str) -> int | None:
+    """Where `text` (inserted at a cursor followed by `closer`) reaches that closer: the first
+    `)`/`]`/`}` that closes a bracket opened before the text, or the first quote of the kind;
+    None when it does not (or `closer` is neither). A completion that writes the closing
+    bracket already right of the cursor would leave it doubled: `f(x))`."""
+    if closer in QUOTES:
+        at = text.find(closer)
+        return at if at >= 0 else None
+    if closer not in CLOSERS:
+        return None
+    depth, quote = 0, ""
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in QUOTES:
+            quote = ch
+        elif ch == CLOSERS[closer]:
+            depth += 1
+        elif ch == closer:
+            if depth == 0:
+                return i
+            depth -= 1
+    return None

@@ -2,7 +2,8 @@
 
 The rules follow what users of llama.vim, Tabby, Continue and Copilot expect: a fill-in-the-middle
 context about 3:1 prefix:suffix; a suggestion stops where the code dedents below the cursor's
-block, stays on one line when text sits right of the cursor, and is capped in lines; one that only
+block, stays on one line when text sits right of the cursor, ends before the bracket already
+right of the cursor, ends a loop after its first round, and is capped in lines; one that only
 repeats the rest of the line, the next line or the suffix is dropped, and whitespace is never
 offered. Suggestions are cached by (prefix, suffix), and typing the start of one keeps the rest.
 """
@@ -82,9 +83,10 @@ def cut(text: str, ctx: Context, max_lines: int | None) -> tuple[str, bool]:
     """The part of streamed text `text` to show, and whether a stop rule fired (then stop generating).
 
     Stops: a line that dedents below the block the cursor is in; a second line when text sits
-    right of the cursor; more than `max_lines` lines. When the cursor sits in a line's leading
-    whitespace the suggestion's first line sets the block's indentation, so a new block body (after
-    `def f():`) ends where the code dedents again.
+    right of the cursor; more than `max_lines` lines; the bracket or quote that already follows
+    the cursor (kept out: it is there); a loop (`5, 5, 5, ...`: one round of it is kept). When
+    the cursor sits in a line's leading whitespace the suggestion's first line sets the block's
+    indentation, so a new block body (after `def f():`) ends where the code dedents again.
     """
     text = printable(text)
     lines = text.split("\n")
@@ -93,7 +95,15 @@ def cut(text: str, ctx: Context, max_lines: int | None) -> tuple[str, bool]:
         block = indentation(ctx.line_before)
     else:
         block = indentation(ctx.line_before + lines[0]) if lines[0].strip() else indentation(ctx.line_before)
-    return stop_rules.cut(text, min_indent=block, max_lines=limit)
+    text, fired = stop_rules.cut(text, min_indent=block, max_lines=limit)
+    rest = ctx.rest_of_line.strip()
+    closing = stop_rules.closing_at(text, rest[0]) if rest else None
+    if closing is not None:
+        text, fired = text[:closing], True
+    repeats_at = stop_rules.loop(text)
+    if repeats_at is not None:
+        text, fired = text[:repeats_at], True
+    return text, fired
 
 
 def finish(text: str, ctx: Context, max_lines: int) -> str:

@@ -16,7 +16,8 @@ def register(sub) -> None:
     p = sub.add_parser("complete", help="complete a prompt, or fill in the middle between --prefix and --suffix")
     p.add_argument("--prompt", help="text to complete (or --prompt-file, or stdin)")
     p.add_argument("--prompt-file")
-    p.add_argument("--prefix", help="fill-in-the-middle: the text before the cursor")
+    p.add_argument("--prefix", help="fill-in-the-middle: the text before the cursor, taken literally "
+                   "(in bash, $'if x:\\n' ends in a newline)")
     p.add_argument("--prefix-file")
     p.add_argument("--suffix", help="fill-in-the-middle: the text after the cursor")
     p.add_argument("--suffix-file")
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     eng = open_engine(args)
     ctx = suggestion_context(request.prefix or "", request.suffix) if request.is_fim and not args.raw else None
     generation = eng.generate(request)
-    text = shown = ""
+    text = ""
     done, stopped = None, False
     for event in generation:
         if args.stream:
@@ -71,11 +72,9 @@ def run(args: argparse.Namespace) -> int:
                 text, stopped = cut(text, ctx, max_lines=None)
                 if stopped:
                     generation.cancel()  # the engine stops within one forward pass
-            if not args.json:  # under the rules, whitespace waits for what follows it: they may drop it
-                visible = text.rstrip() if ctx is not None else text
-                sys.stdout.write(visible[len(shown):])
+            elif not args.json:  # a plain completion prints as it commits; a FIM one once the rules
+                sys.stdout.write(event.text)  # are done with it (a loop is only known rounds later)
                 sys.stdout.flush()
-                shown = visible
         if isinstance(event, Done):
             done = event
     if args.json:
@@ -91,5 +90,5 @@ def run(args: argparse.Namespace) -> int:
     elif not args.stream:
         for note in done.notes:
             print(f"note: {note}", file=sys.stderr)
-        sys.stdout.write("\n")
+        sys.stdout.write(text.rstrip() + "\n" if ctx is not None else "\n")
     return 0

@@ -96,6 +96,19 @@ def test_fim_stays_on_the_line_when_text_follows_the_cursor_and_raw_prints_every
     assert not scripted.cancelled
 
 
+@pytest.mark.parametrize("fmt", ["plain", "json"])
+def test_fim_ends_a_loop_and_before_the_bracket_right_of_the_cursor(capsys, monkeypatch, fmt):
+    from nemodiff_tui.cli import complete as cli
+
+    for chunks, suffix, expected in [(["2, 3, 4"] + [", 5"] * 30, ")\n", "2, 3, 4, 5"),  # a loop: one round stays
+                                     (["foo", ")", ":"], ")\n", "foo")]:  # `f(foo))` would double the bracket
+        scripted = ScriptedEngine(chunks)
+        monkeypatch.setattr(cli, "open_engine", lambda args: scripted)
+        code, out, _ = complete(capsys, "--prefix", "f(", "--suffix", suffix, *(["--json"] if fmt == "json" else []))
+        assert code == 0 and scripted.cancelled
+        assert (json.loads(out)["text"] if fmt == "json" else out) == expected + ("" if fmt == "json" else "\n")
+
+
 def test_plain_output_is_the_text(capsys, tiny_checkpoint, monkeypatch):
     import io
     import sys

@@ -44,7 +44,22 @@ def test_dedent_waits_for_a_line_to_show_its_indentation():
 
 
 def test_single_line_when_text_sits_right_of_the_cursor():
-    assert cut("a, b)\nprint()", ctx(line_before="f(", rest=")"), 20) == ("a, b)", True)
+    assert cut("a, b\nprint()", ctx(line_before="f(", rest=")"), 20) == ("a, b", True)
+
+
+def test_the_bracket_right_of_the_cursor_is_not_written_again():
+    assert cut("a, g(b)", ctx(line_before="f(", rest=")"), 20) == ("a, g(b)", False)  # still streaming
+    assert cut("a, g(b))", ctx(line_before="f(", rest=")"), 20) == ("a, g(b)", True)
+    assert cut("bytes):", ctx(line_before="if isinstance(x, ", rest="):"), 20) == ("bytes", True)
+    assert cut('a.txt", "r")', ctx(line_before='open("', rest='")'), 20) == ("a.txt", True)
+    assert finish("]", ctx(line_before="xs = [", rest="]"), 10) == ""
+
+
+def test_a_loop_ends_the_suggestion_after_its_first_round():
+    text = "A, b" + ", c" * 7
+    assert cut(text, ctx(line_before="    "), 20) == ("A, b, c", True)
+    assert cut(text[:-6], ctx(line_before="    "), 20) == (text[:-6], False)  # five rounds of ", c": not yet
+    assert finish("x = 0\n" * 12, ctx(), 20) == "x = 0"
 
 
 def test_max_lines():
