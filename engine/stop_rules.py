@@ -30,31 +30,39 @@ def cut(text: str, min_indent: int | None = None, max_lines: int | None = None) 
     return text, False
 
 
-# (shortest unit, times it must occur in a row): Tabby's "line ends with repetition" thresholds.
-LOOP_RULES = ((3, 6), (10, 4))
 MAX_LOOP_UNIT = 200
 CLOSERS = {")": "(", "]": "[", "}": "{"}
 QUOTES = "\"'`"
 
 
-def loop(text: str) -> int | None:
-    """Where the repeats of the loop `text` ends in begin (`text[:at]` keeps one round), or None.
+def _rounds_needed(unit: str) -> int:
+    """How often a unit must occur in a row to be a loop: Tabby's thresholds (3+ characters 6
+    times, 10+ characters 4 times), and twice for two lines or more, which a 64-token suggestion
+    cannot hold four times."""
+    return 2 if unit.count("\n") >= 2 else 4 if len(unit) >= 10 else 6
 
-    A model that has fallen into a loop (`5, 5, 5, ...`, the same line again and again) repeats
-    it until it runs out of tokens. A loop is a unit of at least 3 characters (with two different
-    non-blank ones, so indentation, `=====` and `#####` are not loops) repeated 6 times at the end
-    of the text, or one of at least 10 repeated 4 times; the shortest such unit counts.
+
+def loop(text: str) -> int | None:
+    """Where to cut `text` if it ends in a loop, keeping its first round; None if it does not.
+
+    A model that has fallen into a loop (`5, 5, 5, ...`, the same lines again and again) repeats
+    it until it runs out of tokens. A loop is a unit of at least 3 characters, with two different
+    non-blank ones (so indentation, `=====` and `#####` are not loops), repeated at the end of the
+    text as often as `_rounds_needed` says; the shortest such unit counts. One round stays (the
+    rounds are counted back from the end), without the partial line it ends in if it has lines.
     """
     n = len(text)
-    for size in range(LOOP_RULES[0][0], min(MAX_LOOP_UNIT, n // LOOP_RULES[-1][1]) + 1):
-        times = next(t for shortest, t in reversed(LOOP_RULES) if size >= shortest)
+    for size in range(3, min(MAX_LOOP_UNIT, n // 2) + 1):
         unit = text[n - size:]
-        if size * times > n or text[n - size * times:] != unit * times or len(set("".join(unit.split()))) < 2:
-            continue
+        times = _rounds_needed(unit)
+        if (size * times > n or text[n - size * times:] != unit * times or (unit + unit).find(unit, 1) < size
+                or len(set("".join(unit.split()))) < 2):
+            continue  # not repeated enough, itself a repetition of a shorter unit, or blank-ish
         rounds = times
         while size * (rounds + 1) <= n and text[n - size * (rounds + 1):n - size * rounds] == unit:
             rounds += 1
-        return n - size * (rounds - 1)
+        cut = n - size * (rounds - 1)
+        return text.rfind("\n", 0, cut) + 1 if "\n" in unit else cut
     return None
 
 

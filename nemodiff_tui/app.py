@@ -4,6 +4,8 @@ One completion request is in flight at a time. It starts after a pause in typing
 runs in a thread worker that forwards the engine's events as messages, and is cancelled by the
 next edit or cursor move (the engine stops within one forward pass). The committed text streams
 into the ghost text through the stop rules of `completion`; a rule that fires cancels the rest.
+While a suggestion is shown, the next one is prefetched as if it were accepted (llama.vim does
+this), so accepting with tab shows the following suggestion at once.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from engine.request import MODES, GenerationConfig, Request
 from nemodiff_tui import backend
 from nemodiff_tui.backend import CompletionEngine, EngineFactory, Generation, TokenTexts
 from nemodiff_tui.commands import NemodiffCommands
-from nemodiff_tui.completion import (Context, SuggestionCache, advance, context_at, cut, finish, next_line,
-                                     next_word, printable, typed_since)
+from nemodiff_tui.completion import (Context, SuggestionCache, advance, context_after, context_at, cut, finish,
+                                     next_line, next_word, printable, typed_since)
 from nemodiff_tui.config import Settings, config_path
 from nemodiff_tui.files import DiskState, FileRefused, atomic_write, changed_on_disk, read_text
 from nemodiff_tui.messages import GenerationEvent, GenerationFailed, ModelFailed, ModelLoaded, ModelProgress
@@ -53,6 +55,7 @@ class Inflight:
     alternative: int  # 0: the greedy suggestion; more are sampled after it when configured
     kept: str = ""  # the committed text the stop rules keep
     stopped: bool = False  # a stop rule fired: the rest is cancelled and not shown
+    origin: Context | None = None  # a prefetch: where the suggestion it assumes accepted is shown
 
 
 @dataclass
@@ -266,7 +269,10 @@ class NemodiffApp(ThemedApp):
         self.tabs.relabel(editor)
         self._sync(editor)
         if self._shown is None or not self._shown.final:
-            self._schedule(editor)
+            if self.cache.get(self._cursor_context(editor).key):  # a prefetched suggestion, after tab
+                self._request(editor)
+            else:
+                self._schedule(editor)
 
     @on(TextArea.SelectionChanged)
     def _moved(self, event: TextArea.SelectionChanged) -> None:
@@ -287,12 +293,19 @@ class NemodiffApp(ThemedApp):
     def _sync(self, editor: CodeEditor) -> None:
         """Keep the suggestion true to the cursor after an edit or a move.
 
-        A request for another position is cancelled. A shown suggestion survives when the user
-        typed its first characters (the rest stays), and is hidden otherwise.
+        A request for another position is cancelled, except a prefetch while its suggestion is
+        still on screen; one the cursor reaches (the suggestion was accepted) becomes the cursor's
+        request. A shown suggestion survives when the user typed its first characters (the rest
+        stays), and is hidden otherwise.
         """
         ctx = self._cursor_context(editor)
-        if self._inflight is not None and (self._inflight.editor is not editor or self._inflight.ctx != ctx):
+        inflight = self._inflight
+        if inflight is not None and (inflight.editor is not editor or ctx not in (inflight.ctx, inflight.origin)):
             self._cancel()
+        elif inflight is not None and inflight.origin is not None and ctx == inflight.ctx:
+            inflight.origin = None
+            self.denoise.follow(inflight.trace)
+            self.latency.request(self.model_name or "", inflight.trace.mode)
         shown = self._shown
         if shown is None or (shown.editor is editor and shown.ctx == ctx):
             return
@@ -329,10 +342,19 @@ class NemodiffApp(ThemedApp):
         cached = self.cache.get(ctx.key)
         if cached:
             self._show(Shown(editor, ctx, cached))
+        elif self._inflight is not None and self._inflight.editor is editor and self._inflight.ctx == ctx:
+            return  # already on its way (a prefetch the cursor reached)
         elif cached is None or manual:
             self._start(editor, ctx, 0)
 
-    def _start(self, editor: CodeEditor, ctx: Context, alternative: int) -> None:
+    def _prefetch(self, editor: CodeEditor, origin: Context, text: str) -> None:
+        """Ask for the suggestion that will follow `text`, shown at the cursor, once it is accepted."""
+        row, column = editor.cursor_location
+        ahead = context_after(editor.document.lines, row, column, text, self.settings.context_chars)
+        if self.cache.get(ahead.key) is None:
+            self._start(editor, ahead, 0, origin=origin)
+
+    def _start(self, editor: CodeEditor, ctx: Context, alternative: int, origin: Context | None = None) -> None:
         assert self.engine is not None and self._texts is not None
         self._cancel()
         self._serial += 1
@@ -343,10 +365,11 @@ class NemodiffApp(ThemedApp):
         mode = self.engine.resolve_mode(config)[0]
         generation = self.engine.generate(Request(prefix=ctx.prefix, suffix=ctx.suffix, config=config))
         trace = Trace(mode, frozenset(self.engine.tokenizer.special_ids))
-        self._inflight = Inflight(self._serial, generation, editor, ctx, trace, alternative)
-        self.denoise.follow(self._inflight.trace)
-        if alternative == 0:
-            self.latency.request(self.model_name or "", mode)
+        self._inflight = Inflight(self._serial, generation, editor, ctx, trace, alternative, origin=origin)
+        if origin is None:
+            self.denoise.follow(trace)
+            if alternative == 0:
+                self.latency.request(self.model_name or "", mode)
         self._generate(self._serial, generation, self._texts)
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
@@ -388,7 +411,7 @@ class NemodiffApp(ThemedApp):
 
     def _redraw(self) -> None:
         self._redraw_pending = False
-        if self._inflight is not None and self._inflight.alternative == 0:
+        if self._inflight is not None and self._inflight.alternative == 0 and self._inflight.origin is None:
             self._stream(self._inflight)
         self.denoise.refresh()
 
@@ -412,6 +435,9 @@ class NemodiffApp(ThemedApp):
         done = inflight.trace.done
         assert done is not None
         final = finish(inflight.trace.text, inflight.ctx, self.settings.max_lines)
+        if inflight.origin is not None:  # a prefetch the cursor has not reached: kept for when it does
+            self.cache.put(inflight.ctx.key, [final] if final else [])
+            return
         shown = self._shown
         earlier = shown.alternatives if inflight.alternative and shown is not None and shown.final else []
         alternatives = earlier + ([final] if final and final not in earlier else [])
@@ -424,6 +450,8 @@ class NemodiffApp(ThemedApp):
             self._hide()
         if inflight.alternative + 1 < self.settings.alternatives:
             self._start(inflight.editor, inflight.ctx, inflight.alternative + 1)
+        elif alternatives and self.settings.prefetch:
+            self._prefetch(inflight.editor, inflight.ctx, alternatives[0])
 
     def _show(self, shown: Shown, pieces: list[GhostPiece] | None = None) -> None:
         if self._shown is not None and self._shown.editor is not shown.editor:

@@ -4,8 +4,8 @@ The rules follow what users of llama.vim, Tabby, Continue and Copilot expect: a 
 context about 3:1 prefix:suffix; a suggestion stops where the code dedents below the cursor's
 block, stays on one line when text sits right of the cursor, ends before the bracket already
 right of the cursor, ends a loop after its first round, and is capped in lines; one that only
-repeats the rest of the line, the next line or the suffix is dropped, and whitespace is never
-offered. Suggestions are cached by (prefix, suffix), and typing the start of one keeps the rest.
+repeats the rest of the line, the next line or the suffix, or begins with the line above again,
+is dropped, and whitespace is never offered. Suggestions are cached by (prefix, suffix), and typing the start of one keeps the rest.
 """
 
 from __future__ import annotations
@@ -56,6 +56,15 @@ def context_at(lines: Sequence[str], row: int, column: int, budget: int) -> Cont
     suffix = after + "".join(f"\n{text}" for text in below)
     following = next((text for text in lines[row + 1:] if text.strip()), "")
     return Context(prefix, suffix, before, after, following)
+
+
+def context_after(lines: Sequence[str], row: int, column: int, text: str, budget: int) -> Context:
+    """The context where the cursor lands once `text` is inserted at (row, column): what accepting
+    a suggestion leads to, so the next one can be asked for before the user accepts."""
+    line = lines[row]
+    inserted = (line[:column] + text + line[column:]).split("\n")
+    after = [*lines[:row], *inserted, *lines[row + 1:]]
+    return context_at(after, row + len(inserted) - 1, len(inserted[-1]) - len(line) + column, budget)
 
 
 def _fit(lines, budget: int) -> list[str]:
@@ -116,15 +125,19 @@ def finish(text: str, ctx: Context, max_lines: int) -> str:
 
 
 def repeats(text: str, ctx: Context) -> bool:
-    """Does the suggestion only say again the rest of the line, the next non-empty line or the suffix?"""
+    """Does the suggestion only say again the rest of the line, the next non-empty line or the
+    suffix, or does it begin by writing again the line above it (Continue drops those too)?"""
     stripped = text.strip()
     lines = text.split("\n")
     first = next((i for i, line in enumerate(lines) if line.strip()), 0)
     first_line = (ctx.line_before + lines[0]) if first == 0 else lines[first]
+    before = ctx.prefix.split("\n")[:-1] + ([] if first == 0 else [ctx.line_before + lines[0], *lines[1:first]])
+    above = next((line for line in reversed(before) if line.strip()), "")
     rest, head = ctx.rest_of_line.strip(), lines[0].strip()
     return bool(
         (rest and head and rest.startswith(head))
         or (ctx.next_line.strip() and first_line.strip() == ctx.next_line.strip())
+        or (above.strip() and first_line.strip() == above.strip())
         or ctx.suffix.strip().startswith(stripped)
     )
 

@@ -36,6 +36,7 @@ class Settings:
     context_chars: int = 6000  # fill-in-the-middle context, split about 3:1 prefix:suffix
     alternatives: int = 1  # suggestions sampled per position (the first one greedy)
     alternative_temperature: float = 0.8
+    prefetch: bool = True  # compute the next suggestion as if the shown one were accepted (llama.vim)
     replay_fps: float = 4.0  # slow-motion replay speed of the denoising view
     cursor_blink: bool = True
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> keys (Textual keymap)

@@ -19,7 +19,8 @@ def _no_debug_log(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(debounce_ms=100, cursor_blink=False, mode="diffusion")
+    """Prefetching is off: most tests count the engine's requests (tests of it turn it on)."""
+    return Settings(debounce_ms=100, cursor_blink=False, mode="diffusion", prefetch=False)
 
 
 @pytest.fixture

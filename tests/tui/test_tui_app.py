@@ -188,6 +188,50 @@ async def test_alternatives_are_sampled_and_cycled(settings, fake_engine):
         assert app.shown.text == "    a"
 
 
+async def test_the_next_suggestion_is_prefetched_and_tab_shows_it_at_once(settings, fake_engine):
+    app = make_app(settings.replace(prefetch=True, debounce_ms=10_000), fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.engine is not None)
+        app.tabs.current.insert("def fibonacci(n):\n")
+        app.action_complete()
+        await wait_for(pilot, lambda: len(fake_engine.generations) == 2 and fake_engine.generations[1].finished.is_set())
+        ahead = fake_engine.requests[1]
+        assert (ahead.prefix, ahead.suffix) == ("def fibonacci(n):\n" + SUGGESTION, "")  # as if accepted
+        assert app.shown.text == SUGGESTION and app.denoise.trace is not None  # the prefetch is not shown
+        frames = len(app.denoise.trace.frames)
+        await pilot.press("tab")
+        assert app.tabs.current.text == "def fibonacci(n):\n" + SUGGESTION
+        assert app.shown is not None and app.shown.final and app.shown.text == SUGGESTION  # no debounce, no request
+        assert len(fake_engine.requests) == 2 and len(app.denoise.trace.frames) == frames
+
+
+async def test_a_prefetch_is_dropped_when_the_cursor_leaves_and_adopted_when_accepted(settings):
+    engine = FakeEngine.from_trace(delay=0.0, hold_at=3)
+    app = make_app(settings.replace(prefetch=True, debounce_ms=10_000), engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.engine is not None)
+        app.tabs.current.insert("def fibonacci(n):\n")
+        for attempt in range(2):
+            app.action_complete()
+            await wait_for(pilot, lambda: engine.generations[-1].held.is_set())
+            engine.generations[-1].release()
+            await wait_for(pilot, lambda: app.shown is not None and app.shown.final)
+            await wait_for(pilot, lambda: len(engine.generations) == 2 * attempt + 2 and engine.generations[-1].held.is_set())
+            prefetch = engine.generations[-1]
+            if attempt == 0:
+                await pilot.press("up")  # the suggestion is gone: so is the prefetch
+                assert prefetch.cancelled and app.shown is None
+                await pilot.press("down")
+                app.cache.clear()
+        await pilot.press("tab")  # accepted while the prefetch runs: it becomes the cursor's request
+        assert not prefetch.cancelled and app.denoise.trace is app._inflight.trace
+        prefetch.release()
+        await wait_for(pilot, lambda: app.shown is not None and app.shown.final)
+        assert app.shown.text == SUGGESTION  # ... and the chain goes on: the next one is prefetched
+        base = "def fibonacci(n):\n"
+        assert [r.prefix for r in engine.requests[2:]] == [base, base + SUGGESTION, base + 2 * SUGGESTION]
+
+
 async def test_keys_can_be_remapped(settings, fake_engine):
     app = make_app(settings.replace(keys={"accept": "ctrl+l"}), fake_engine)
     async with app.run_test(size=SIZE) as pilot:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nemodiff_tui.completion import (Context, SuggestionCache, advance, context_at, cut, finish, next_line,
-                                     next_word, typed_since)
+from nemodiff_tui.completion import (Context, SuggestionCache, advance, context_after, context_at, cut, finish,
+                                     next_line, next_word, typed_since)
 
 FIB = ["import sys", "", "def fibonacci(n):", "", "print(fibonacci(10))"]
 
@@ -28,6 +28,14 @@ def test_context_gives_unused_budget_to_the_other_side():
     assert c.next_line == "print(fibonacci(10))"
     near_end = context_at([f"l{i:02d}" for i in range(60)] + ["x"], 60, 1, budget=100)
     assert len(near_end.prefix) > 75  # no suffix to spend budget on
+
+
+def test_context_after_accepting_is_where_the_cursor_lands():
+    lines = ["def f(a, b):", "    return g()", "x = 1"]
+    after = context_after(lines, 1, len("    return g("), "a,\n        b", budget=1000)
+    assert after.prefix == "def f(a, b):\n    return g(a,\n        b"
+    assert after.suffix == ")\nx = 1" and after.rest_of_line == ")" and after.line_before == "        b"
+    assert context_after(lines, 2, 5, "", budget=1000) == context_at(lines, 2, 5, budget=1000)
 
 
 def test_dedent_below_the_block_stops():
@@ -79,6 +87,10 @@ def test_finish_trims_and_drops():
     assert finish("\n    return 1", ctx(line_before="def f():", next_line="    return 1"), 10) == ""  # the next line
     assert finish("b()\nc()", ctx(suffix="\nb()\nc()\nd()"), 10) == ""  # the suffix
     assert finish("b()", ctx(suffix="\nc()"), 10) == "b()"
+    above = Context("import os\nimport sys", "", "import sys", "", "")  # the cursor at the end of a line
+    assert finish("\nimport sys", above, 10) == ""  # the line above, again
+    assert finish("\nimport re", above, 10) == "\nimport re"
+    assert finish("x = 1", Context("    x = 1\n    ", "", "    ", "", ""), 10) == ""
 
 
 def test_partial_accept():
