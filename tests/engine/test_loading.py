@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +50,14 @@ def test_tiny_loads_natively(tiny_checkpoint: Path) -> None:
     assert calls[-1][:2] == (len(params), len(params)) and len(calls) == len(params)
     expected = load_file(tiny_checkpoint / "model.safetensors")
     assert all(torch.equal(v, expected[k].float()) for k, v in _state(lm.model).items())
+
+
+def test_loading_does_not_import_torch_dynamo(tiny_checkpoint: Path) -> None:
+    """Building the model on the meta device must not initialise its embedding there: that
+    imports torch._dynamo, a second of every start-up (a fresh interpreter, as a user's)."""
+    code = f"import sys, engine; engine.load({str(tiny_checkpoint)!r}); print('torch._dynamo' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_ministral_names_load_the_same(tiny_checkpoint: Path, tmp_path: Path) -> None:
