@@ -55,7 +55,8 @@ class Inflight:
     alternative: int  # 0: the greedy suggestion; more are sampled after it when configured
     kept: str = ""  # the committed text the stop rules keep
     stopped: bool = False  # a stop rule fired: the rest is cancelled and not shown
-    origin: Context | None = None  # a prefetch: where the suggestion it assumes accepted is shown
+    # A prefetch: the suggestion it assumes accepted (where it is shown, its text); None otherwise.
+    assumes: tuple[Context, str] | None = None
 
 
 @dataclass
@@ -293,17 +294,17 @@ class NemodiffApp(ThemedApp):
     def _sync(self, editor: CodeEditor) -> None:
         """Keep the suggestion true to the cursor after an edit or a move.
 
-        A request for another position is cancelled, except a prefetch while its suggestion is
-        still on screen; one the cursor reaches (the suggestion was accepted) becomes the cursor's
-        request. A shown suggestion survives when the user typed its first characters (the rest
-        stays), and is hidden otherwise.
+        A request for another position is cancelled, except a prefetch while the cursor is still
+        on its way through the suggestion it assumes (typed or partly accepted); one the cursor
+        reaches (the suggestion was accepted) becomes the cursor's request. A shown suggestion
+        survives when the user typed its first characters (the rest stays), and is hidden otherwise.
         """
         ctx = self._cursor_context(editor)
         inflight = self._inflight
-        if inflight is not None and (inflight.editor is not editor or ctx not in (inflight.ctx, inflight.origin)):
+        if inflight is not None and not self._serves(inflight, editor, ctx):
             self._cancel()
-        elif inflight is not None and inflight.origin is not None and ctx == inflight.ctx:
-            inflight.origin = None
+        elif inflight is not None and inflight.assumes is not None and ctx == inflight.ctx:
+            inflight.assumes = None
             self.denoise.follow(inflight.trace)
             self.latency.request(self.model_name or "", inflight.trace.mode)
         shown = self._shown
@@ -315,6 +316,17 @@ class NemodiffApp(ThemedApp):
             self._show(Shown(editor, ctx, rest, 0, shown.final))
         else:
             self._hide()
+
+    @staticmethod
+    def _serves(inflight: Inflight, editor: CodeEditor, ctx: Context) -> bool:
+        """Is the in-flight request still of use with the cursor at `ctx`?"""
+        if inflight.editor is not editor or ctx == inflight.ctx:
+            return inflight.editor is editor
+        if inflight.assumes is None:
+            return False
+        origin, text = inflight.assumes
+        typed = typed_since(origin, ctx)
+        return typed is not None and text.startswith(typed)
 
     def _schedule(self, editor: CodeEditor) -> None:
         if self._debounce is not None:
@@ -352,9 +364,10 @@ class NemodiffApp(ThemedApp):
         row, column = editor.cursor_location
         ahead = context_after(editor.document.lines, row, column, text, self.settings.context_chars)
         if self.cache.get(ahead.key) is None:
-            self._start(editor, ahead, 0, origin=origin)
+            self._start(editor, ahead, 0, assumes=(origin, text))
 
-    def _start(self, editor: CodeEditor, ctx: Context, alternative: int, origin: Context | None = None) -> None:
+    def _start(self, editor: CodeEditor, ctx: Context, alternative: int,
+               assumes: tuple[Context, str] | None = None) -> None:
         assert self.engine is not None and self._texts is not None
         self._cancel()
         self._serial += 1
@@ -365,8 +378,8 @@ class NemodiffApp(ThemedApp):
         mode = self.engine.resolve_mode(config)[0]
         generation = self.engine.generate(Request(prefix=ctx.prefix, suffix=ctx.suffix, config=config))
         trace = Trace(mode, frozenset(self.engine.tokenizer.special_ids))
-        self._inflight = Inflight(self._serial, generation, editor, ctx, trace, alternative, origin=origin)
-        if origin is None:
+        self._inflight = Inflight(self._serial, generation, editor, ctx, trace, alternative, assumes=assumes)
+        if assumes is None:
             self.denoise.follow(trace)
             if alternative == 0:
                 self.latency.request(self.model_name or "", mode)
@@ -411,7 +424,7 @@ class NemodiffApp(ThemedApp):
 
     def _redraw(self) -> None:
         self._redraw_pending = False
-        if self._inflight is not None and self._inflight.alternative == 0 and self._inflight.origin is None:
+        if self._inflight is not None and self._inflight.alternative == 0 and self._inflight.assumes is None:
             self._stream(self._inflight)
         self.denoise.refresh()
 
@@ -435,7 +448,7 @@ class NemodiffApp(ThemedApp):
         done = inflight.trace.done
         assert done is not None
         final = finish(inflight.trace.text, inflight.ctx, self.settings.max_lines)
-        if inflight.origin is not None:  # a prefetch the cursor has not reached: kept for when it does
+        if inflight.assumes is not None:  # a prefetch the cursor has not reached: kept for when it does
             self.cache.put(inflight.ctx.key, [final] if final else [])
             return
         shown = self._shown

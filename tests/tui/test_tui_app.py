@@ -205,6 +205,23 @@ async def test_the_next_suggestion_is_prefetched_and_tab_shows_it_at_once(settin
         assert len(fake_engine.requests) == 2 and len(app.denoise.trace.frames) == frames
 
 
+async def test_a_prefetch_lives_through_partial_accepts_and_typing_ahead(settings):
+    engine = FakeEngine.from_trace(delay=0.0, hold_at=3)
+    app = make_app(settings.replace(prefetch=True, debounce_ms=10_000), engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.engine is not None)
+        app.tabs.current.insert("def fibonacci(n):\n")
+        app.action_complete()
+        await wait_for(pilot, lambda: engine.generations[-1].held.is_set())
+        engine.generations[-1].release()
+        await wait_for(pilot, lambda: len(engine.generations) == 2 and engine.generations[1].held.is_set())
+        prefetch = engine.generations[1]
+        await pilot.press("ctrl+right", "space", "n", "ctrl+down")  # "    if", typed " n", then the line
+        assert app.tabs.current.text == "def fibonacci(n):\n    if n < 2:\n" and not prefetch.cancelled
+        await pilot.press("x")  # off the suggestion: the prefetch is of no use any more
+        assert prefetch.cancelled
+
+
 async def test_a_prefetch_is_dropped_when_the_cursor_leaves_and_adopted_when_accepted(settings):
     engine = FakeEngine.from_trace(delay=0.0, hold_at=3)
     app = make_app(settings.replace(prefetch=True, debounce_ms=10_000), engine)
