@@ -24,6 +24,7 @@ from torch import nn
 from engine.config import MODEL_TYPE, ModelConfig
 from engine.errors import CheckpointError, NemodiffError
 from engine.model import LoRA, NLDModel
+from engine.tokenizer import TokenizerFiles
 
 Progress = Callable[[int, int, str], None]
 
@@ -215,6 +216,8 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 
 def _load_tokenizer(path: Path, native: bool):
+    if native and (plain := TokenizerFiles.load(path)) is not None:
+        return plain
     from transformers import AutoTokenizer, PreTrainedConfig
 
     # transformers does not know NLD's model_type; a blank config stops AutoTokenizer parsing config.json.

@@ -1,9 +1,15 @@
-"""A thin wrapper over the checkpoint's `transformers` tokenizer: safe encoding, special ids,
-per-token strings (for token healing) and UTF-8-safe incremental detokenization."""
+"""A thin wrapper over the checkpoint's tokenizer: safe encoding, special ids, per-token strings
+(for token healing) and UTF-8-safe incremental detokenization.
+
+The tokenizer is a `transformers` one, or, where transformers would run the checkpoint's
+tokenizer.json as it is (our demo model's), `TokenizerFiles`: the same Rust tokenizer without
+importing transformers, about a second of every start-up."""
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
+from pathlib import Path
 
 
 class Tokenizer:
@@ -16,12 +22,12 @@ class Tokenizer:
 
     def encode(self, text: str) -> list[int]:
         """Token ids of user text; special-token spellings inside it stay plain text (no injection)."""
-        return self.hf(text, add_special_tokens=False, split_special_tokens=True).input_ids
+        return self.hf.encode(text, add_special_tokens=False, split_special_tokens=True)
 
     @cached_property
     def template_prefix(self) -> list[int]:
         """Special tokens the tokenizer's own template puts before a text (usually BOS)."""
-        ids = self.hf("a", add_special_tokens=True).input_ids
+        ids = self.hf.encode("a", add_special_tokens=True)
         plain = self.encode("a")
         for i in range(len(ids)):
             if ids[i:i + len(plain)] == plain:
@@ -46,8 +52,53 @@ class Tokenizer:
     def token_texts(self) -> list[str]:
         """The text of every token decoded on its own ("" for special tokens); built once, on demand."""
         special = self.special_ids
-        n = len(self.hf)
-        return ["" if i in special else self.hf.decode([i], clean_up_tokenization_spaces=False) for i in range(n)]
+        return ["" if i in special else self.decode([i]) for i in range(len(self.hf))]
+
+
+class TokenizerFiles:
+    """tokenizer.json run by `tokenizers` alone, with the special tokens tokenizer_config.json
+    names: the members of a transformers tokenizer that `Tokenizer` uses, the same ids.
+
+    Only for a config whose class runs tokenizer.json as it is (`load` returns None otherwise,
+    and transformers loads the tokenizer): classes like LlamaTokenizerFast rewrite its template."""
+
+    PLAIN = ("TokenizersBackend", "PreTrainedTokenizerFast")
+    NAMED = ("bos_token", "eos_token", "unk_token", "pad_token", "mask_token")
+
+    def __init__(self, backend, config: dict):
+        self.backend_tokenizer = backend
+        names = [config.get(key) for key in self.NAMED]
+        names += config.get("extra_special_tokens") or config.get("additional_special_tokens") or []
+        ids = [self._id(name) for name in names]
+        backend.encode_special_tokens = True  # set once: flipping it per call would race between threads
+        self.bos_token_id, self.eos_token_id, self.unk_token_id, self.pad_token_id, self.mask_token_id = ids[:5]
+        self.all_special_ids = [i for i in ids if i is not None]
+
+    @classmethod
+    def load(cls, path: Path) -> TokenizerFiles | None:
+        from tokenizers import Tokenizer as RustTokenizer
+
+        try:
+            config = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
+            plain = config.get("tokenizer_class") in cls.PLAIN and not {"add_bos_token", "add_eos_token"} & set(config)
+            return cls(RustTokenizer.from_file(str(path / "tokenizer.json")), config) if plain else None
+        except Exception:  # unreadable or unusual: transformers loads it, or says what is wrong
+            return None
+
+    def _id(self, token) -> int | None:
+        token = token.get("content") if isinstance(token, dict) else token
+        return self.backend_tokenizer.token_to_id(token) if isinstance(token, str) else None
+
+    def encode(self, text: str, add_special_tokens: bool, split_special_tokens: bool = True) -> list[int]:
+        """Special-token spellings in `text` are always plain text here (all `Tokenizer` asks for)."""
+        assert split_special_tokens
+        return self.backend_tokenizer.encode(text, add_special_tokens=add_special_tokens).ids
+
+    def convert_tokens_to_ids(self, token: str) -> int | None:
+        return self.backend_tokenizer.token_to_id(token)
+
+    def __len__(self) -> int:
+        return self.backend_tokenizer.get_vocab_size(with_added_tokens=True)
 
 
 class StreamDecoder:

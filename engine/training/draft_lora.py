@@ -29,7 +29,6 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 from tqdm import tqdm
-from transformers import PreTrainedTokenizerFast
 
 from engine.loading import LORA_DIR
 from engine.model import LoRA, NLDModel
@@ -181,6 +180,9 @@ def train_adapter(model_dir: str | Path, minutes: float | None = None, resume: b
         optimizer.load_state_dict(state["optimizer"])
         step = state["step"]
     texts = texts if texts is not None else [t for _, t in corpus.train_files()]
+    # Imported here, not at the top: every `nemodiff` command loads this module.
+    from transformers import PreTrainedTokenizerFast
+
     encoder = text_encoder(PreTrainedTokenizerFast.from_pretrained(model_dir))
     stream = TrainStream(texts, encoder, s.seq_len, seed + step, s.fim_rate)
     rng = torch.Generator().manual_seed(seed + step)

@@ -13,9 +13,11 @@ training document starts with `<s>`, so `tokenizer(prompt)` reproduces the train
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import PreTrainedTokenizerFast
+if TYPE_CHECKING:  # transformers is imported where it is used: every `nemodiff` command loads this
+    from transformers import PreTrainedTokenizerFast
 
 SPECIAL_TOKENS: tuple[str, ...] = (
     "<unk>", "<s>", "</s>", "<pad>", "<|mask|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<file_sep>",
@@ -57,6 +59,8 @@ def build_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenize
 
 def wrap(tok: Tokenizer) -> PreTrainedTokenizerFast:
     """The transformers view of a raw tokenizer, with the roles of the special tokens filled in."""
+    from transformers import PreTrainedTokenizerFast
+
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         unk_token=SPECIAL_TOKENS[UNK],

@@ -21,12 +21,11 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
-from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from engine.config import ModelConfig
 from engine.model import NLDModel
@@ -35,6 +34,9 @@ from engine.training.data import TrainStream, eval_sequences
 from engine.training.objective import Losses, joint_loss
 from engine.training.prefetch import Prefetcher
 from engine.training.tokenizer import BOS, EOS, MASK, PAD, build_tokenizer, text_encoder
+
+if TYPE_CHECKING:  # transformers is imported where it is used: every `nemodiff` command loads this
+    from transformers import PreTrainedTokenizerFast
 
 
 @dataclass
@@ -145,6 +147,8 @@ def export(model: NLDModel, tokenizer: PreTrainedTokenizerFast, out: Path, log: 
 
 def _tokenizer(out_dir: Path, texts: list[str], vocab_size: int, resume: bool) -> PreTrainedTokenizerFast:
     """The run's tokenizer: trained on the training texts for a new run, reloaded on resume."""
+    from transformers import AutoTokenizer
+
     path = out_dir / "tokenizer"
     if not resume:
         tmp = fresh_dir(out_dir / "tokenizer.tmp")
@@ -292,6 +296,8 @@ def train(
     train_texts, holdout_texts = texts
 
     if init_from is not None and not resume:
+        from transformers import AutoTokenizer
+
         AutoTokenizer.from_pretrained(init_from).save_pretrained(out / "tokenizer")
     tokenizer = _tokenizer(out, train_texts, s.vocab_size, resume or init_from is not None)
     encoder = text_encoder(tokenizer)

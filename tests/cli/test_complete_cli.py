@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -175,3 +177,11 @@ def test_the_settings_file_picks_the_mode(capsys, tiny_checkpoint, tmp_path, mon
     assert code == 0 and json.loads(out)["mode"] == "diffusion"
     code, out, _ = complete(capsys, *args, "--mode", "ar")  # one request overrides it
     assert json.loads(out)["mode"] == "ar"
+
+
+def test_the_command_line_starts_without_importing_transformers():
+    """transformers takes about a second to import; `nemodiff complete` on an NLD model never needs it
+    (its parser includes the training commands, whose modules import it only when they run)."""
+    code = "import sys; from nemodiff_tui.cli import parser; parser(); print('transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
