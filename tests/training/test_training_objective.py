@@ -100,3 +100,30 @@ def test_both_halves_see_what_inference_sees():
         denoise = model(xt[:, span], positions[span], cache, Pattern.BIDIRECTIONAL)
     torch.testing.assert_close(joint[:, t:], causal, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(joint[:, span], denoise, atol=1e-5, rtol=1e-5)
+
+
+def test_dropout_acts_only_in_train_mode_and_still_trains():
+    from engine.training.trainer import add_dropout
+
+    torch.manual_seed(0)
+    model = NLDModel(preset("tiny"))
+    x = torch.randint(9, 512, (1, 16))
+    with torch.no_grad():
+        plain = model(x, torch.arange(16))
+    add_dropout(model, 0.3)
+    with torch.no_grad():
+        a, b = model(x, torch.arange(16)), model(x, torch.arange(16))
+        assert not torch.equal(a, b)  # train mode (a fresh module): each pass drops other units
+        model.eval()
+        assert torch.equal(model(x, torch.arange(16)), plain)  # eval: exactly the model without it
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(8):
+        loss = joint_loss(model, torch.randint(9, 512, (4, 32), generator=torch.Generator().manual_seed(2)), 8,
+                          torch.Generator().manual_seed(1))
+        opt.zero_grad()
+        loss.total.backward()
+        opt.step()
+        losses.append(loss.total.item())
+    assert losses[-1] < 0.9 * losses[0]
