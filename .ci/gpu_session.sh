@@ -14,7 +14,7 @@
 # split in 15 MB parts (`cat model.part.* > model.safetensors`). It runs from the source tree with
 # the machine's own torch/transformers (nothing to install).
 # INIT=engine/demo_model continues the demo model (the default); INIT= starts a new model, shaped
-# by SETS (e.g. SETS="num_hidden_layers=10"), with its own tokenizer. Mind the epochs: at ~224k
+# by SETS (e.g. SETS="num_hidden_layers=10 dropout=0.1"), with its own tokenizer. Mind the epochs: at ~224k
 # tokens/s (the demo model's size, batch 128) seven minutes are ten epochs of the corpus.
 set -u
 if [ "${1:-}" = "--pack" ]; then
