@@ -68,7 +68,8 @@ class TokenizerFiles:
     def __init__(self, backend, config: dict):
         self.backend_tokenizer = backend
         names = [config.get(key) for key in self.NAMED]
-        names += config.get("extra_special_tokens") or config.get("additional_special_tokens") or []
+        extra = config.get("extra_special_tokens") or config.get("additional_special_tokens") or []
+        names += list(extra.values()) if isinstance(extra, dict) else list(extra)  # a dict names them by role
         ids = [self._id(name) for name in names]
         backend.encode_special_tokens = True  # set once: flipping it per call would race between threads
         self.bos_token_id, self.eos_token_id, self.unk_token_id, self.pad_token_id, self.mask_token_id = ids[:5]

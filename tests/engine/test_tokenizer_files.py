@@ -49,3 +49,16 @@ def test_only_a_config_that_runs_tokenizer_json_as_it_is(tmp_path):
         (path / "tokenizer_config.json").write_text(json.dumps(config | change))
         assert TokenizerFiles.load(path) is None  # transformers loads these
     assert TokenizerFiles.load(tmp_path) is None  # no files at all
+
+
+def test_special_tokens_named_by_role_or_spelled_out(tmp_path):
+    """tokenizer_config.json may list extra special tokens, name them by role, or spell a token as a dict."""
+    path = tmp_path / "tok"
+    shutil.copytree(DEMO, path, ignore=shutil.ignore_patterns("*.safetensors", "linear_spec_lora"))
+    config = json.loads((path / "tokenizer_config.json").read_text())
+    listed = TokenizerFiles.load(path).all_special_ids
+    extra = {f"t{i}": t for i, t in enumerate(config["extra_special_tokens"])}
+    config |= {"extra_special_tokens": extra, "eos_token": {"content": config["eos_token"], "special": True}}
+    (path / "tokenizer_config.json").write_text(json.dumps(config))
+    named = TokenizerFiles.load(path)
+    assert named.all_special_ids == listed and named.eos_token_id == 2
