@@ -7,6 +7,7 @@ import dataclasses
 
 import torch
 
+from engine.errors import NemodiffError
 from engine.training.trainer import Settings, train
 
 
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> None:
                        checkpoint_minutes=args.checkpoint_minutes, init_from=args.init_from,
                        cooldown_steps=args.cooldown_steps, stdlib=args.stdlib,
                        settings=settings_from(args.set) if args.set else None)
-    except (FileExistsError, FileNotFoundError) as e:
+    except (FileExistsError, FileNotFoundError, NemodiffError) as e:
         raise SystemExit(f"error: {e}") from None
     print(f"exported to {export}")
 

@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from engine.config import ModelConfig
+from engine.errors import NemodiffError
 from engine.model import NLDModel
 from engine.training import corpus
 from engine.training.data import TrainStream, eval_sequences
@@ -291,7 +292,9 @@ def train(
     to zero over that many steps from now and then stops, so the export is a finished model (a
     resumed run continues an unfinished cooldown; resuming after one warms back up, WSD-style).
     `texts` (train, held out) replaces the stdlib corpus (tests); `stdlib` names the standard library
-    to read instead of the running interpreter's; `settings` applies to a new run.
+    to read instead of the running interpreter's; `settings` applies to a new run. A resumed run
+    reads the library it was started on (when that directory is still there) and refuses another
+    corpus: its data position counts files of the first one.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -307,11 +310,20 @@ def train(
         seed = state["seed"]
     else:
         s = settings or Settings()
+    saved = state.get("corpus", {}) if state is not None else {}
+    root = None
     if texts is None:
+        if stdlib is None and saved.get("root") and Path(saved["root"]).is_dir():
+            stdlib = saved["root"]
         root = corpus.stdlib_root(stdlib)
         corpus.require_complete(root)
         texts = ([t for _, t in corpus.train_files(root)], [t for _, t in corpus.holdout_files(root)])
     train_texts, holdout_texts = texts
+    fingerprint = [len(train_texts), sum(map(len, train_texts))]  # files, characters
+    if saved.get("fingerprint") not in (None, fingerprint):
+        raise NemodiffError(f"{out} was trained on another corpus ({saved['fingerprint'][0]} files, "
+                                f"{saved['fingerprint'][1]} characters; this one has {fingerprint[0]}, {fingerprint[1]}): "
+                                "resume it with the same --stdlib")
 
     if init_from is not None and not resume:
         from transformers import AutoTokenizer
@@ -356,6 +368,7 @@ def train(
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "data": batches.state,
             "noise_rng": noise.get_state(), "step": step, "tokens": tokens, "train_seconds": train_s,
             "seed": seed, "settings": dataclasses.asdict(s), "cooldown": cooldown, "restart": restart,
+            "corpus": {"root": str(root) if root is not None else None, "fingerprint": fingerprint},
         }, tmp / "state.pt")
         replace_dir(tmp, out / "checkpoint")
         epochs = batches.state["epoch"] + batches.state["cursor"] / len(train_texts)  # since this data stream began

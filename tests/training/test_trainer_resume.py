@@ -6,7 +6,9 @@ from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
 from engine.config import ModelConfig
+from engine.errors import NemodiffError
 from engine.model import NLDModel
+from engine.training import corpus
 from engine.training.tokenizer import BOS, EOS, MASK, PAD
 from engine.training.trainer import lr_at, train
 from tests.training.util import TINY
@@ -28,6 +30,27 @@ def test_resume_continues_exactly(tmp_path, sample_texts):
     log = (tmp_path / "split" / "training_log.jsonl").read_text().splitlines()
     steps = [json.loads(line)["step"] for line in log if "loss" in json.loads(line)]
     assert steps == [1, 2, 3, 4]
+
+
+def test_a_resume_refuses_another_corpus(tmp_path, sample_texts):
+    """Its data position counts files of the corpus it started on: another one would silently
+    change what it trains on (it did, once: a run started on a subset resumed on the full library)."""
+    train(tmp_path, max_steps=1, settings=TINY, texts=(sample_texts[:2], sample_texts[2:]))
+    with pytest.raises(NemodiffError, match="another corpus"):
+        train(tmp_path, max_steps=2, resume=True, texts=(sample_texts[:1], sample_texts[2:]))
+    train(tmp_path, max_steps=2, resume=True, texts=(sample_texts[:2], sample_texts[2:]))
+
+
+def test_a_resume_reads_the_library_its_run_started_on(tmp_path, sample_texts):
+    lib = tmp_path / "stdlib"
+    (lib / "test").mkdir(parents=True)
+    (lib / "test" / "__init__.py").write_text("")
+    (lib / "mine.py").write_text(sample_texts[0])  # trained on
+    (lib / "bisect.py").write_text(sample_texts[1])  # a held-out module
+    train(tmp_path / "run", max_steps=1, settings=TINY, stdlib=lib)
+    train(tmp_path / "run", max_steps=2, resume=True)  # not the interpreter's library: the run's
+    with pytest.raises(NemodiffError, match="another corpus"):
+        train(tmp_path / "run", max_steps=3, resume=True, stdlib=corpus.stdlib_root())
 
 
 def test_export_is_an_nld_checkpoint(tmp_path, sample_texts):
