@@ -11,6 +11,8 @@ import json
 from functools import cached_property
 from pathlib import Path
 
+from tokenizers import Tokenizer as RustTokenizer
+
 
 class Tokenizer:
     def __init__(self, hf, eos_id: int | None = None, mask_id: int | None = None):
@@ -77,8 +79,6 @@ class TokenizerFiles:
 
     @classmethod
     def load(cls, path: Path) -> TokenizerFiles | None:
-        from tokenizers import Tokenizer as RustTokenizer
-
         try:
             config = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
             plain = config.get("tokenizer_class") in cls.PLAIN and not {"add_bos_token", "add_eos_token"} & set(config)

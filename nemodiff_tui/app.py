@@ -268,9 +268,9 @@ class NemodiffApp(ThemedApp):
         editor = event.text_area
         assert isinstance(editor, CodeEditor)
         self.tabs.relabel(editor)
-        self._sync(editor)
+        ctx = self._sync(editor)
         if self._shown is None or not self._shown.final:
-            if self.cache.get(self._cursor_context(editor).key):  # a prefetched suggestion, after tab
+            if self.cache.get(ctx.key):  # a prefetched suggestion, after tab
                 self._request(editor)
             else:
                 self._schedule(editor)
@@ -291,8 +291,8 @@ class NemodiffApp(ThemedApp):
         row, column = editor.cursor_location
         return context_at(editor.document.lines, row, column, self.settings.context_chars)
 
-    def _sync(self, editor: CodeEditor) -> None:
-        """Keep the suggestion true to the cursor after an edit or a move.
+    def _sync(self, editor: CodeEditor) -> Context:
+        """Keep the suggestion true to the cursor after an edit or a move; returns the cursor's context.
 
         A request for another position is cancelled, except a prefetch while the cursor is still
         on its way through the suggestion it assumes (typed or partly accepted); one the cursor
@@ -309,19 +309,22 @@ class NemodiffApp(ThemedApp):
             self.latency.request(self.model_name or "", inflight.trace.mode)
         shown = self._shown
         if shown is None or (shown.editor is editor and shown.ctx == ctx):
-            return
+            return ctx
         typed = typed_since(shown.ctx, ctx) if shown.editor is editor else None
         rest = advance(shown.alternatives[shown.index:] + shown.alternatives[:shown.index], typed) if typed else []
         if rest and editor.selection.is_empty:
             self._show(Shown(editor, ctx, rest, 0, shown.final))
         else:
             self._hide()
+        return ctx
 
     @staticmethod
     def _serves(inflight: Inflight, editor: CodeEditor, ctx: Context) -> bool:
         """Is the in-flight request still of use with the cursor at `ctx`?"""
-        if inflight.editor is not editor or ctx == inflight.ctx:
-            return inflight.editor is editor
+        if inflight.editor is not editor:
+            return False
+        if ctx == inflight.ctx:
+            return True
         if inflight.assumes is None:
             return False
         origin, text = inflight.assumes

@@ -5,7 +5,8 @@ context about 3:1 prefix:suffix; a suggestion stops where the code dedents below
 block, stays on one line when text sits right of the cursor, ends before the bracket already
 right of the cursor, ends a loop after its first round, and is capped in lines; one that only
 repeats the rest of the line, the next line or the suffix, or begins with the line above again,
-is dropped, and whitespace is never offered. Suggestions are cached by (prefix, suffix), and typing the start of one keeps the rest.
+is dropped, and whitespace is never offered. Suggestions are cached by (prefix, suffix), and
+typing the start of one keeps the rest.
 """
 
 from __future__ import annotations

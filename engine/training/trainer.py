@@ -322,9 +322,9 @@ def train(
     train_texts, holdout_texts = texts
     fingerprint = [len(train_texts), sum(map(len, train_texts))]  # files, characters
     if saved.get("fingerprint") not in (None, fingerprint):
-        raise NemodiffError(f"{out} was trained on another corpus ({saved['fingerprint'][0]} files, "
-                                f"{saved['fingerprint'][1]} characters; this one has {fingerprint[0]}, {fingerprint[1]}): "
-                                "resume it with the same --stdlib")
+        files, chars = saved["fingerprint"]
+        raise NemodiffError(f"{out} was trained on another corpus ({files} files, {chars} characters; this one "
+                            f"has {fingerprint[0]}, {fingerprint[1]}): resume it with the same --stdlib")
 
     if init_from is not None and not resume:
         from transformers import AutoTokenizer

@@ -205,15 +205,20 @@ async def test_the_next_suggestion_is_prefetched_and_tab_shows_it_at_once(settin
         assert len(fake_engine.requests) == 2 and len(app.denoise.trace.frames) == frames
 
 
+async def held_suggestion(pilot, app: NemodiffApp, engine: FakeEngine) -> None:
+    """Ask at the cursor; the generation holds at a step, then is let go."""
+    app.action_complete()
+    await wait_for(pilot, lambda: engine.generations[-1].held.is_set())
+    engine.generations[-1].release()
+
+
 async def test_a_prefetch_lives_through_partial_accepts_and_typing_ahead(settings):
     engine = FakeEngine.from_trace(delay=0.0, hold_at=3)
     app = make_app(settings.replace(prefetch=True, debounce_ms=10_000), engine)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.engine is not None)
         app.tabs.current.insert("def fibonacci(n):\n")
-        app.action_complete()
-        await wait_for(pilot, lambda: engine.generations[-1].held.is_set())
-        engine.generations[-1].release()
+        await held_suggestion(pilot, app, engine)
         await wait_for(pilot, lambda: len(engine.generations) == 2 and engine.generations[1].held.is_set())
         prefetch = engine.generations[1]
         await pilot.press("ctrl+right", "space", "n", "ctrl+down")  # "    if", typed " n", then the line
@@ -229,9 +234,7 @@ async def test_a_prefetch_is_dropped_when_the_cursor_leaves_and_adopted_when_acc
         await wait_for(pilot, lambda: app.engine is not None)
         app.tabs.current.insert("def fibonacci(n):\n")
         for attempt in range(2):
-            app.action_complete()
-            await wait_for(pilot, lambda: engine.generations[-1].held.is_set())
-            engine.generations[-1].release()
+            await held_suggestion(pilot, app, engine)
             await wait_for(pilot, lambda: app.shown is not None and app.shown.final)
             await wait_for(pilot, lambda: len(engine.generations) == 2 * attempt + 2 and engine.generations[-1].held.is_set())
             prefetch = engine.generations[-1]
