@@ -8,6 +8,7 @@ each epoch, cut into windows of `seq_len` tokens (a file spans many windows: std
 fit one window, so prefix, suffix and middle would rarely be seen together. Instead a FIM example
 is made from a line-aligned span of a file chosen in proportion to its length, sized to fill one
 sequence, and starts at position 0 as an inference prompt does; the few tokens left are `<pad>`.
+With probability `rename_rate` a file read for either kind comes renamed (`renaming.py`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 from tokenizers import Tokenizer
 
 from engine.training.fim_transform import LINE_RATE, SPM_RATE, fim_example
+from engine.training.renaming import Renamer, substitute
 from engine.training.tokenizer import BOS, EOS, PAD
 
 _FIM_OVERHEAD = 5  # <s> <fim_prefix> <fim_suffix> <fim_middle> </s>
@@ -28,8 +30,10 @@ _CUT_SLACK = 6  # tokenizing three pieces separately can take a few more tokens 
 
 
 class TrainStream:
-    def __init__(self, texts: list[str], encoder: Tokenizer, seq_len: int, seed: int, fim_rate: float):
+    def __init__(self, texts: list[str], encoder: Tokenizer, seq_len: int, seed: int, fim_rate: float,
+                 rename_rate: float = 0.0):
         self.texts, self.encoder, self.seq_len, self.seed, self.fim_rate = texts, encoder, seq_len, seed, fim_rate
+        self.rename_rate, self.renamer = rename_rate, Renamer(texts)
         self.ends = list(accumulate(len(t) for t in texts))
         self.rng = random.Random(seed)
         self.epoch, self.cursor = 0, 0
@@ -42,6 +46,12 @@ class TrainStream:
         random.Random(self.seed * 1_000_003 + epoch).shuffle(order)
         return order
 
+    def _renamed(self, index: int, text: str) -> str:
+        """`text` (file `index` or a piece of it), renamed with probability `rename_rate`."""
+        if self.rename_rate and self.rng.random() < self.rename_rate:
+            return substitute(text, self.renamer.mapping(index, self.rng))
+        return text
+
     def _encode(self, text: str) -> list[int]:
         return self.encoder.encode(text, add_special_tokens=False).ids
 
@@ -50,7 +60,8 @@ class TrainStream:
             if self.cursor == len(self.order):
                 self.epoch, self.cursor = self.epoch + 1, 0
                 self.order = self._order(self.epoch)
-            text = self.texts[self.order[self.cursor]]
+            index = self.order[self.cursor]
+            text = self._renamed(index, self.texts[index])
             self.cursor += 1
             self.buffer = self.buffer[self.pos:] + [BOS, *self._encode(text), EOS]
             self.pos = 0
@@ -64,7 +75,7 @@ class TrainStream:
         text = self.texts[i]
         offset = at - (self.ends[i - 1] if i else 0)
         start = text.rfind("\n", 0, offset) + 1
-        window = text[start:start + 8 * self.seq_len]
+        window = self._renamed(i, text[start:start + 8 * self.seq_len])
         budget = self.seq_len - _FIM_OVERHEAD - _CUT_SLACK
         offsets = self.encoder.encode(window, add_special_tokens=False).offsets
         span = window[:offsets[budget - 1][1]] if len(offsets) > budget else window

@@ -61,6 +61,7 @@ class Settings:
     alpha: float = 0.3
     eps: float = 1e-3
     ordered_masking: float = 0.0  # share of blocks masked position-dependently (objective.py)
+    rename_rate: float = 0.0  # share of file reads renamed (renaming.py); the shipped model's first 22,608 steps had none
     # Optimisation.
     lr: float = 2e-3
     warmup_steps: int = 200
@@ -339,7 +340,7 @@ def train(
     add_dropout(model, s.dropout)
     model.to(device)
     optimizer = make_optimizer(model, s)
-    stream = TrainStream(train_texts, encoder, s.seq_len, seed, s.fim_rate)
+    stream = TrainStream(train_texts, encoder, s.seq_len, seed, s.fim_rate, s.rename_rate)
     noise = torch.Generator().manual_seed(seed)
     step, tokens, train_s, restart = 0, 0, 0.0, 0
     cooldown: tuple[int, int] | None = None

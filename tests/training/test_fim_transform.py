@@ -1,5 +1,7 @@
 import random
 
+import pytest
+
 from engine.training.data import TrainStream
 from engine.training.fim_transform import MAX_MIDDLE_LINES, fim_example, psm, split, split_at_line, spm
 from engine.training.tokenizer import BOS, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, PAD, text_encoder
@@ -81,11 +83,12 @@ def test_stream_makes_full_fim_sequences_and_plain_windows(sample_texts, tiny_to
     assert tiny_tokenizer.decode(stream[1:first - 1]) in short
 
 
-def test_stream_resumes_exactly(sample_texts, tiny_tokenizer):
+@pytest.mark.parametrize("rename_rate", [0.0, 0.5])
+def test_stream_resumes_exactly(sample_texts, tiny_tokenizer, rename_rate):
     encoder = text_encoder(tiny_tokenizer)
-    a = TrainStream(sample_texts, encoder, 64, seed=1, fim_rate=0.5)
+    a = TrainStream(sample_texts, encoder, 64, seed=1, fim_rate=0.5, rename_rate=rename_rate)
     a.next_batch(20)
-    b = TrainStream(sample_texts, encoder, 64, seed=1, fim_rate=0.5)
+    b = TrainStream(sample_texts, encoder, 64, seed=1, fim_rate=0.5, rename_rate=rename_rate)
     b.load_state_dict(a.state_dict())
     for _ in range(10):  # crosses epochs: four short files make ~25 windows each
         assert a.next_batch(8).tolist() == b.next_batch(8).tolist()
