@@ -27,9 +27,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from engine.errors import NemodiffError
 from engine.loading import LORA_DIR
 from engine.model import LoRA, NLDModel
 from engine.training import corpus
@@ -148,9 +149,15 @@ def save_adapter(model: NLDModel, s: DraftSettings, out: Path, step: int, optimi
     replace_dir(tmp, out)
 
 
-def lr_at(step: int, s: DraftSettings, max_steps: int | None) -> float:
-    """Linear warm-up, then constant; with a step budget, a linear cooldown to 0 over its last part."""
-    lr = s.lr * min(1.0, (step + 1) / s.warmup_steps)
+def _own_name(peft_name: str) -> str:
+    """`save_adapter`'s PEFT name -> the model's parameter name."""
+    return peft_name.removeprefix("base_model.model.").replace(".o_proj.lora_", ".o_lora.lora_")
+
+
+def lr_at(step: int, s: DraftSettings, max_steps: int | None, restart: int = 0) -> float:
+    """Linear warm-up (again from `restart`, where optimizer moments began afresh), then constant;
+    with a step budget, a linear cooldown to 0 over its last part."""
+    lr = s.lr * min(1.0, (step + 1 - restart) / s.warmup_steps)
     if max_steps:
         lr *= min(1.0, (max_steps - step) / max(1.0, s.cooldown * max_steps))
     return lr
@@ -173,12 +180,18 @@ def train_adapter(model_dir: str | Path, minutes: float | None = None, resume: b
     for p in params:
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(params, lr=s.lr, betas=(0.9, 0.95), weight_decay=0.0)
-    step = 0
-    if resume:
+    step = restart = 0
+    if resume and (out / "resume_state.pt").is_file():
         state = torch.load(out / "resume_state.pt", map_location=device, weights_only=True)
         model.load_state_dict(state["fp32"], strict=False)
         optimizer.load_state_dict(state["optimizer"])
         step = state["step"]
+    elif resume:  # a shipped adapter, its optimizer state removed: e.g. carried over to new base weights
+        weights = load_file(out / "adapter_model.safetensors")
+        unexpected = model.load_state_dict({_own_name(k): v.float() for k, v in weights.items()}, strict=False)[1]
+        if unexpected:
+            raise NemodiffError(f"{out}: adapter weights this model does not have: {unexpected[0]}, ...")
+        step = restart = saved.get("nemodiff", {}).get("trained_steps", 0)
     texts = texts if texts is not None else [t for _, t in corpus.train_files()]
     # Imported here, not at the top: every `nemodiff` command loads this module.
     from transformers import PreTrainedTokenizerFast
@@ -191,7 +204,7 @@ def train_adapter(model_dir: str | Path, minutes: float | None = None, resume: b
     while (minutes is None or time.monotonic() - start < minutes * 60) and (max_steps is None or step < max_steps):
         block = s.blocks[int(torch.randint(len(s.blocks), (1,), generator=rng))]
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, s, max_steps)
+            group["lr"] = lr_at(step, s, max_steps, restart)
         x0 = stream.next_batch(s.batch_size).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16):
             loss = distill_loss(model, x0, block, s.weighting)
@@ -213,7 +226,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="an exported model directory (e.g. engine/demo_model)")
     parser.add_argument("--minutes", type=float, help="wall-clock budget (default: no limit)")
     parser.add_argument("--steps", type=int, help="stop at this total step count")
-    parser.add_argument("--resume", action="store_true", help=f"continue from MODEL/{LORA_DIR}")
+    parser.add_argument("--resume", action="store_true", help=f"continue MODEL/{LORA_DIR} (one shipped without its optimizer state "
+                             "warms up again: how an adapter follows new base weights)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--weighting", choices=["prefix", "uniform"], default=DraftSettings.weighting,
                         help="per-slot loss weights (default: %(default)s, see DraftSettings)")

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import engine
 from engine import GenerationConfig, Request
@@ -99,3 +100,15 @@ def test_adapter_saves_resumes_and_loads_as_linear_spec_lora(tiny_export, sample
         done = eng.complete(Request(prompt="def f(x):\n", config=GenerationConfig(mode=mode, max_new_tokens=12)))
         outputs[mode] = done.token_ids
     assert outputs["self-spec"] == outputs["ar"]
+
+
+def test_a_shipped_adapter_resumes_from_its_weights(tiny_export, sample_texts):
+    out = train_adapter(tiny_export, max_steps=2, s=DRAFT, texts=sample_texts[:2])
+    (out / "resume_state.pt").unlink()  # as shipped
+    shipped = load_file(out / "adapter_model.safetensors")
+    train_adapter(tiny_export, max_steps=2, resume=True, s=DRAFT, texts=sample_texts[:2])  # no step to take
+    assert all(torch.equal(v, shipped[k]) for k, v in load_file(out / "adapter_model.safetensors").items())
+    (out / "resume_state.pt").unlink()
+    train_adapter(tiny_export, max_steps=3, resume=True, s=DRAFT, texts=sample_texts[:2])
+    assert json.loads((out / "adapter_config.json").read_text())["nemodiff"]["trained_steps"] == 3
+    assert not all(torch.equal(v, shipped[k]) for k, v in load_file(out / "adapter_model.safetensors").items())
