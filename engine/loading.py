@@ -22,7 +22,7 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from engine.config import MODEL_TYPE, ModelConfig
-from engine.errors import CheckpointError, NemodiffError
+from engine.errors import CheckpointError, NemodiffError, kernels_clash_explained
 from engine.model import LoRA, NLDModel
 from engine.tokenizer import TokenizerFiles
 
@@ -56,6 +56,7 @@ class LoadedModel:
     int8: bool = False  # weight-only int8 projections (engine/quantize.py), applied by the Engine
 
 
+@kernels_clash_explained()
 def load_model(
     model: str, device: str | torch.device = "auto", dtype: str | torch.dtype | None = None,
     progress: Progress | None = None,

@@ -238,8 +238,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.resume and not (Path(args.model) / LORA_DIR / "resume_state.pt").is_file():
-        raise FileNotFoundError(f"no adapter training to resume in {Path(args.model) / LORA_DIR}")
+    if args.resume and not (Path(args.model) / LORA_DIR / "adapter_model.safetensors").is_file():
+        raise FileNotFoundError(f"no adapter to resume in {Path(args.model) / LORA_DIR}")
     out = train_adapter(args.model, args.minutes, args.resume, max_steps=args.steps,
                         s=DraftSettings(rank=args.rank, alpha=args.alpha or 2.0 * args.rank, weighting=args.weighting))
     print(f"adapter written to {out}")

@@ -43,14 +43,15 @@ def app_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine.errors import NemodiffError
+    from engine.errors import NemodiffError, kernels_clash_explained
 
     argv = sys.argv[1:] if argv is None else argv
     headless, names = parser()
     words = [a for a in argv if a != "--debug"]
     args = (headless if words and (words[0] in names or words[0] in ("-h", "--help")) else app_parser()).parse_args(argv)
     try:
-        return args.run(args)
+        with kernels_clash_explained():  # any command that reaches transformers
+            return args.run(args)
     except (NemodiffError, ValueError, OSError) as e:
         if args.debug:
             raise

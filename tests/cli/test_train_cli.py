@@ -22,7 +22,7 @@ def test_train_draft_writes_an_adapter_the_engine_loads(tmp_path, tiny_checkpoin
 
 def test_train_draft_refuses_to_resume_nothing(tmp_path, tiny_checkpoint, capsys):
     assert main(["train-draft", "--model", str(tiny_checkpoint), "--resume", "--steps", "1"]) != 0
-    assert "no adapter training to resume" in capsys.readouterr().err
+    assert "no adapter to resume" in capsys.readouterr().err
 
 
 def test_set_changes_a_new_runs_settings_by_field_type():

@@ -271,3 +271,18 @@ def test_unknown_repo_fails_fast_offline(monkeypatch: pytest.MonkeyPatch, tmp_pa
 def test_cuda_without_cuda_is_a_clear_error(tiny_checkpoint: Path) -> None:
     with pytest.raises(NemodiffError, match="CUDA is not available"):
         load_model(str(tiny_checkpoint), device="cuda")
+
+
+def test_hugging_faces_kernels_package_gets_one_clear_line(llama_checkpoint: Path, tmp_path: Path) -> None:
+    """Hugging Face's `kernels` distribution has our kernels/ package's name; a transformers that
+    finds it installed imports ours instead and fails deep inside. Simulated with its metadata."""
+    dist = tmp_path / "kernels-0.18.5.dist-info"  # in the range transformers < 5.25 accepts
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: kernels\nVersion: 0.18.5\n")
+    code = ("import sys; from engine.loading import load_model; from engine.errors import NemodiffError\n"
+            f"try: load_model({str(llama_checkpoint)!r}, dtype='fp32')\n"
+            "except NemodiffError as e: sys.exit(str(e))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 1 and "shadows nemodiff's kernels/ package" in done.stderr, done.stderr[-2000:]
+    assert "\n" not in done.stderr.strip()
