@@ -262,7 +262,7 @@ def _load_native(
         lora_file = lora_dir / "adapter_model.safetensors"
         if not lora_file.is_file():
             raise CheckpointError(f"{lora_dir}: no adapter_model.safetensors")
-        lora_index = _index([lora_file], _lora_name)
+        lora_index = _index([lora_file], lora_name)
         _check(lora_index, {n: tuple(p.shape) for n, p in model.named_parameters() if ".o_lora." in n}, lora_file.name)
         index |= lora_index
     _assign_all(model, index, device, dtype, progress)
@@ -295,7 +295,7 @@ def _nld_name(name: str) -> str:
     return "encoder." + name.removeprefix("model.") if name.startswith("model.") else name
 
 
-def _lora_name(name: str) -> str:
+def lora_name(name: str) -> str:
     """PEFT's `base_model.model.<layer path>.o_proj.lora_A.weight` -> our `...o_lora.lora_A.weight`."""
     return _nld_name(name.removeprefix("base_model.model.")).replace(".o_proj.lora_", ".o_lora.lora_")
 

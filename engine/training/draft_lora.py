@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from engine.errors import NemodiffError
-from engine.loading import LORA_DIR
+from engine.loading import LORA_DIR, lora_name
 from engine.model import LoRA, NLDModel
 from engine.training import corpus
 from engine.training.data import TrainStream
@@ -149,11 +149,6 @@ def save_adapter(model: NLDModel, s: DraftSettings, out: Path, step: int, optimi
     replace_dir(tmp, out)
 
 
-def _own_name(peft_name: str) -> str:
-    """`save_adapter`'s PEFT name -> the model's parameter name."""
-    return peft_name.removeprefix("base_model.model.").replace(".o_proj.lora_", ".o_lora.lora_")
-
-
 def lr_at(step: int, s: DraftSettings, max_steps: int | None, restart: int = 0) -> float:
     """Linear warm-up (again from `restart`, where optimizer moments began afresh), then constant;
     with a step budget, a linear cooldown to 0 over its last part."""
@@ -188,7 +183,7 @@ def train_adapter(model_dir: str | Path, minutes: float | None = None, resume: b
         step = state["step"]
     elif resume:  # a shipped adapter, its optimizer state removed: e.g. carried over to new base weights
         weights = load_file(out / "adapter_model.safetensors")
-        unexpected = model.load_state_dict({_own_name(k): v.float() for k, v in weights.items()}, strict=False)[1]
+        unexpected = model.load_state_dict({lora_name(k): v.float() for k, v in weights.items()}, strict=False)[1]
         if unexpected:
             raise NemodiffError(f"{out}: adapter weights this model does not have: {unexpected[0]}, ...")
         step = restart = saved.get("nemodiff", {}).get("trained_steps", 0)

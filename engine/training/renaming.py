@@ -97,8 +97,7 @@ class Renamer:
         """Replacement names by `style`, without leading underscores: those at least two files
         define (a common name, not one test's), once per file, so a common one is drawn often."""
         if self._pool is None:
-            bare = [{n.lstrip("_") for n in self.names(i)} for i in range(len(self.texts))]
-            bare = [{n for n in names if _free(n)} for names in bare]
+            bare = [{b for n in self.names(i) if _free(b := n.lstrip("_"))} for i in range(len(self.texts))]
             common = {n for n, count in Counter(n for names in bare for n in names).items() if count > 1}
             self._pool = {}
             for names in bare:
