@@ -6,8 +6,11 @@ stream. The plain stream is `<s>file</s><s>file</s>...` over the files in a fres
 each epoch, cut into windows of `seq_len` tokens (a file spans many windows: stdlib files average
 ~5k tokens). FIM examples are not cut from that stream: a whole-file FIM example would almost never
 fit one window, so prefix, suffix and middle would rarely be seen together. Instead a FIM example
-is made from a line-aligned span of a file chosen in proportion to its length, sized to fill one
-sequence, and starts at position 0 as an inference prompt does; the few tokens left are `<pad>`.
+is made from a line-aligned span of a file chosen in proportion to its length and starts at
+position 0 as an inference prompt does. The span's length is drawn uniformly up to what fits one
+sequence, and the plain stream fills the rest of it. Spans that always filled the sequence (the
+shipped model's first 22,608 steps) put every middle's `</s>` at about position 250, and the model
+learnt to end a middle by position instead of by content (docs/MODEL_CARD.md, "Ending a middle").
 With probability `rename_rate` a file read for either kind comes renamed (`renaming.py`).
 """
 
@@ -23,10 +26,11 @@ from tokenizers import Tokenizer
 
 from engine.training.fim_transform import LINE_RATE, SPM_RATE, fim_example
 from engine.training.renaming import Renamer, substitute
-from engine.training.tokenizer import BOS, EOS, PAD
+from engine.training.tokenizer import BOS, EOS
 
 _FIM_OVERHEAD = 5  # <s> <fim_prefix> <fim_suffix> <fim_middle> </s>
 _CUT_SLACK = 6  # tokenizing three pieces separately can take a few more tokens than the whole span
+_MIN_FIM_SPAN = 16  # tokens: a new file's first lines
 
 
 class TrainStream:
@@ -55,8 +59,9 @@ class TrainStream:
     def _encode(self, text: str) -> list[int]:
         return self.encoder.encode(text, add_special_tokens=False).ids
 
-    def _plain(self) -> list[int]:
-        while len(self.buffer) - self.pos < self.seq_len:
+    def _plain(self, n: int) -> list[int]:
+        """The next `n` tokens of the plain stream."""
+        while len(self.buffer) - self.pos < n:
             if self.cursor == len(self.order):
                 self.epoch, self.cursor = self.epoch + 1, 0
                 self.order = self._order(self.epoch)
@@ -65,8 +70,8 @@ class TrainStream:
             self.cursor += 1
             self.buffer = self.buffer[self.pos:] + [BOS, *self._encode(text), EOS]
             self.pos = 0
-        out = self.buffer[self.pos:self.pos + self.seq_len]
-        self.pos += self.seq_len
+        out = self.buffer[self.pos:self.pos + n]
+        self.pos += n
         return out
 
     def _fim(self) -> list[int]:
@@ -76,18 +81,18 @@ class TrainStream:
         offset = at - (self.ends[i - 1] if i else 0)
         start = text.rfind("\n", 0, offset) + 1
         window = self._renamed(i, text[start:start + 8 * self.seq_len])
-        budget = self.seq_len - _FIM_OVERHEAD - _CUT_SLACK
+        budget = self.rng.randint(_MIN_FIM_SPAN, self.seq_len - _FIM_OVERHEAD - _CUT_SLACK)
         offsets = self.encoder.encode(window, add_special_tokens=False).offsets
         span = window[:offsets[budget - 1][1]] if len(offsets) > budget else window
         while True:
             ids = fim_example(span, self.rng, self._encode, SPM_RATE, LINE_RATE)
             if len(ids) <= self.seq_len:
-                return ids + [PAD] * (self.seq_len - len(ids))
+                return ids + self._plain(self.seq_len - len(ids))
             span = span[: len(span) * 9 // 10]
 
     def next_rows(self, batch_size: int) -> list[list[int]]:
         """`batch_size` sequences of `seq_len` token ids."""
-        return [self._fim() if self.rng.random() < self.fim_rate else self._plain() for _ in range(batch_size)]
+        return [self._fim() if self.rng.random() < self.fim_rate else self._plain(self.seq_len) for _ in range(batch_size)]
 
     def next_batch(self, batch_size: int) -> torch.Tensor:
         """[batch_size, seq_len] token ids."""

@@ -67,15 +67,26 @@ def test_fim_example_pieces_decode_to_prefix_suffix_middle(tiny_tokenizer):
     assert tiny_tokenizer.decode(ids[m_start + 1:-1]) == middle
 
 
-def test_stream_makes_full_fim_sequences_and_plain_windows(sample_texts, tiny_tokenizer):
+def test_fim_examples_vary_in_length_and_the_plain_stream_fills_their_rows(sample_texts, tiny_tokenizer):
     encoder = text_encoder(tiny_tokenizer)
-    fim = TrainStream(sample_texts, encoder, 128, seed=0, fim_rate=1.0).next_batch(16).tolist()
-    for row in fim:
-        assert len(row) == 128 and row[0] == BOS and row[1] in (FIM_PREFIX, FIM_SUFFIX)
-        body = row[:row.index(EOS) + 1]
-        assert all(tok == PAD for tok in row[len(body):]) and len(row) - len(body) < 16
+    rows = TrainStream(sample_texts, encoder, 128, seed=0, fim_rate=1.0).next_batch(32).tolist()
+    fills, ends = [], []
+    for row in rows:
+        assert len(row) == 128 and row[0] == BOS and row[1] in (FIM_PREFIX, FIM_SUFFIX) and PAD not in row
+        end = row.index(EOS)
+        body, fill = row[:end + 1], row[end + 1:]
         assert body.count(FIM_PREFIX) == body.count(FIM_SUFFIX) == body.count(FIM_MIDDLE) == 1
         assert max(body.index(FIM_PREFIX), body.index(FIM_SUFFIX)) < body.index(FIM_MIDDLE)
+        fills += fill
+        ends.append(end)
+    # Where a middle ends must not be told by its position: a model learns to end middles there.
+    assert min(ends) < 48 and max(ends) > 100
+    plain = sum(TrainStream(sample_texts, encoder, 128, seed=0, fim_rate=0.0).next_batch(32).tolist(), [])
+    assert fills == plain[:len(fills)]  # the fills, in order, are the plain stream
+
+
+def test_plain_windows_pack_whole_files(tiny_tokenizer):
+    encoder = text_encoder(tiny_tokenizer)
     short = [f"x{i} = {i} * 2\n" for i in range(40)]
     stream = sum(TrainStream(short, encoder, 128, seed=0, fim_rate=0.0).next_batch(4).tolist(), [])
     first = stream.index(EOS) + 1
