@@ -7,16 +7,19 @@ each epoch, cut into windows of `seq_len` tokens (a file spans many windows: std
 ~5k tokens). FIM examples are not cut from that stream: a whole-file FIM example would almost never
 fit one window, so prefix, suffix and middle would rarely be seen together. Instead a FIM example
 is made from a line-aligned span of a file chosen in proportion to its length and starts at
-position 0 as an inference prompt does. The span's length is drawn uniformly up to what fits one
-sequence, and the plain stream fills the rest of it. Spans that always filled the sequence (the
-shipped model's first 22,608 steps) put every middle's `</s>` at about position 250, and the model
-learnt to end a middle by position instead of by content (docs/MODEL_CARD.md, "Ending a middle").
+position 0 as an inference prompt does. Span lengths are drawn log-uniformly up to what fits one
+sequence; examples are packed into a sequence while the next one drawn fits, and the plain stream
+fills the rest. Spans that always filled the sequence (the shipped model's first 22,608 steps) put
+every middle's `</s>` at about position 250, and the model learnt to end a middle by position
+instead of by content (docs/MODEL_CARD.md, "Ending a middle"); packing gives that `</s>` about three
+targets per FIM sequence instead of one.
 With probability `rename_rate` a file read for either kind comes renamed (`renaming.py`).
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 import random
 from itertools import accumulate
 from typing import Any
@@ -74,25 +77,35 @@ class TrainStream:
         self.pos += n
         return out
 
-    def _fim(self) -> list[int]:
+    def _fim(self, budget: int) -> list[int]:
+        """A FIM example from a random span of at most `budget` tokens."""
         at = self.rng.randrange(self.ends[-1])
         i = bisect.bisect_right(self.ends, at)
         text = self.texts[i]
         offset = at - (self.ends[i - 1] if i else 0)
         start = text.rfind("\n", 0, offset) + 1
-        window = self._renamed(i, text[start:start + 8 * self.seq_len])
-        budget = self.rng.randint(_MIN_FIM_SPAN, self.seq_len - _FIM_OVERHEAD - _CUT_SLACK)
+        window = self._renamed(i, text[start:start + 8 * budget])
         offsets = self.encoder.encode(window, add_special_tokens=False).offsets
         span = window[:offsets[budget - 1][1]] if len(offsets) > budget else window
         while True:
             ids = fim_example(span, self.rng, self._encode, SPM_RATE, LINE_RATE)
-            if len(ids) <= self.seq_len:
-                return ids + self._plain(self.seq_len - len(ids))
+            if len(ids) <= budget + _FIM_OVERHEAD + _CUT_SLACK:
+                return ids
             span = span[: len(span) * 9 // 10]
+
+    def _fim_row(self) -> list[int]:
+        """FIM examples while the next one drawn fits, then the plain stream."""
+        row: list[int] = []
+        largest = self.seq_len - _FIM_OVERHEAD - _CUT_SLACK
+        while True:
+            budget = round(math.exp(self.rng.uniform(math.log(_MIN_FIM_SPAN), math.log(largest))))
+            if len(row) + budget + _FIM_OVERHEAD + _CUT_SLACK > self.seq_len:
+                return row + self._plain(self.seq_len - len(row))
+            row += self._fim(budget)
 
     def next_rows(self, batch_size: int) -> list[list[int]]:
         """`batch_size` sequences of `seq_len` token ids."""
-        return [self._fim() if self.rng.random() < self.fim_rate else self._plain(self.seq_len) for _ in range(batch_size)]
+        return [self._fim_row() if self.rng.random() < self.fim_rate else self._plain(self.seq_len) for _ in range(batch_size)]
 
     def next_batch(self, batch_size: int) -> torch.Tensor:
         """[batch_size, seq_len] token ids."""

@@ -37,7 +37,7 @@ from engine.training import corpus
 from engine.training.data import TrainStream
 from engine.training.objective import training_mask
 from engine.training.tokenizer import text_encoder
-from engine.training.trainer import fresh_dir, load_export, replace_dir
+from engine.training.trainer import fresh_dir, load_export, mixed_precision, replace_dir
 from kernels.ops import Pattern
 
 
@@ -201,7 +201,7 @@ def train_adapter(model_dir: str | Path, minutes: float | None = None, resume: b
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, s, max_steps, restart)
         x0 = stream.next_batch(s.batch_size).to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16):
+        with mixed_precision(device):
             loss = distill_loss(model, x0, block, s.weighting)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

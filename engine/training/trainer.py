@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from engine.config import ModelConfig
 from engine.errors import NemodiffError
+from engine.loading import resolve_dtype
 from engine.model import NLDModel
 from engine.training import corpus
 from engine.training.data import TrainStream, eval_sequences
@@ -257,6 +258,12 @@ class _Window:
                 "tokens_per_s": round(self.tokens / self.seconds, 1)}
 
 
+def mixed_precision(device: torch.device) -> torch.autocast:
+    """bf16 autocast where bf16 is native (CUDA, AVX512-BF16/AMX CPUs), else plain fp32: an AVX2 CPU
+    emulates bf16 matmuls about 50x slower than it runs fp32 ones."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolve_dtype(None, device) == torch.bfloat16)
+
+
 @torch.no_grad()
 def evaluate(model: NLDModel, batches: torch.Tensor, s: Settings, device: torch.device) -> dict[str, float]:
     """Held-out AR and diffusion loss with a fixed noise draw (block 32), comparable across steps."""
@@ -264,7 +271,7 @@ def evaluate(model: NLDModel, batches: torch.Tensor, s: Settings, device: torch.
     gen = torch.Generator().manual_seed(1234)
     ar = diff = 0.0
     for x0 in batches.split(s.batch_size):
-        with torch.autocast(device.type, dtype=torch.bfloat16):
+        with mixed_precision(device):
             losses = joint_loss(model, x0.to(device), 32, gen, s.alpha, s.eps)
         ar, diff = ar + losses.ar.item(), diff + losses.diff.item()
     model.train()
@@ -396,7 +403,7 @@ def train(
             x0 = batches.next_batch().to(device)
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, s, cooldown, restart)
-            with torch.autocast(device.type, dtype=torch.bfloat16):
+            with mixed_precision(device):
                 losses = joint_loss(model, x0, block, noise, s.alpha, s.eps, s.ordered_masking)
             optimizer.zero_grad(set_to_none=True)
             losses.total.backward()

@@ -67,20 +67,25 @@ def test_fim_example_pieces_decode_to_prefix_suffix_middle(tiny_tokenizer):
     assert tiny_tokenizer.decode(ids[m_start + 1:-1]) == middle
 
 
-def test_fim_examples_vary_in_length_and_the_plain_stream_fills_their_rows(sample_texts, tiny_tokenizer):
+def test_fim_rows_pack_examples_of_varied_length_and_the_plain_stream_fills_them(sample_texts, tiny_tokenizer):
     encoder = text_encoder(tiny_tokenizer)
     rows = TrainStream(sample_texts, encoder, 128, seed=0, fim_rate=1.0).next_batch(32).tolist()
     fills, ends = [], []
     for row in rows:
-        assert len(row) == 128 and row[0] == BOS and row[1] in (FIM_PREFIX, FIM_SUFFIX) and PAD not in row
-        end = row.index(EOS)
-        body, fill = row[:end + 1], row[end + 1:]
-        assert body.count(FIM_PREFIX) == body.count(FIM_SUFFIX) == body.count(FIM_MIDDLE) == 1
-        assert max(body.index(FIM_PREFIX), body.index(FIM_SUFFIX)) < body.index(FIM_MIDDLE)
-        fills += fill
-        ends.append(end)
+        assert len(row) == 128 and PAD not in row
+        pos = 0
+        while row[pos] == BOS and row[pos + 1] in (FIM_PREFIX, FIM_SUFFIX):
+            end = row.index(EOS, pos)
+            body = row[pos:end + 1]
+            assert body.count(FIM_PREFIX) == body.count(FIM_SUFFIX) == body.count(FIM_MIDDLE) == 1
+            assert max(body.index(FIM_PREFIX), body.index(FIM_SUFFIX)) < body.index(FIM_MIDDLE)
+            ends.append(end)
+            pos = end + 1
+        assert pos > 0  # every FIM row starts with an example, as a prompt does
+        fills += row[pos:]
     # Where a middle ends must not be told by its position: a model learns to end middles there.
-    assert min(ends) < 48 and max(ends) > 100
+    assert min(ends) < 32 and max(ends) > 100
+    assert len(ends) > 1.5 * len(rows)  # packing: more </s> targets per row
     plain = sum(TrainStream(sample_texts, encoder, 128, seed=0, fim_rate=0.0).next_batch(32).tolist(), [])
     assert fills == plain[:len(fills)]  # the fills, in order, are the plain stream
 

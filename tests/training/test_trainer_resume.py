@@ -10,7 +10,7 @@ from engine.errors import NemodiffError
 from engine.model import NLDModel
 from engine.training import corpus
 from engine.training.tokenizer import BOS, EOS, MASK, PAD
-from engine.training.trainer import lr_at, train
+from engine.training.trainer import lr_at, mixed_precision, train
 from tests.training.util import TINY
 
 
@@ -112,3 +112,13 @@ def test_a_run_from_an_export_warms_up_again():
     settled = lr_at(5000, TINY)
     assert lr_at(5000, TINY, restart=5000) == settled / TINY.warmup_steps
     assert lr_at(5000 + TINY.warmup_steps - 1, TINY, restart=5000) == lr_at(5000 + TINY.warmup_steps - 1, TINY)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_training_uses_bf16_only_where_the_cpu_has_it(monkeypatch, native):
+    # An AVX2 CPU emulates bf16: autocast there made a training step ~25x slower than fp32.
+    monkeypatch.setattr("engine.loading.cpu_has_bf16", lambda: native)
+    a = torch.randn(4, 4)
+    with mixed_precision(torch.device("cpu")):
+        product = a @ a
+    assert product.dtype == (torch.bfloat16 if native else torch.float32)
