@@ -50,7 +50,8 @@ class Int8Linear(nn.Module):
             out = torch.ops.aten._weight_int8pack_mm(flat.contiguous(), self.qweight, self.scale.to(flat.dtype))
         else:
             # In fp32, scaled before rounding, as the kernel does: a prompt's K/V must not depend on
-            # whether it was computed in one wide pass or in short ones after a cached prefix.
+            # whether it was computed in one wide pass or in short ones after a cached prefix (bit
+            # for bit where both sum in the same order, else within one bf16 step).
             out = (F.linear(flat.float(), self.qweight.float()) * self.scale.float()).to(flat.dtype)
         return out.view(*x.shape[:-1], self.out_features)
 

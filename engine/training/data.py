@@ -11,7 +11,7 @@ position 0 as an inference prompt does. Span lengths are drawn log-uniformly up 
 sequence; examples are packed into a sequence while the next one drawn fits, and the plain stream
 fills the rest. Spans that always filled the sequence (the shipped model's first 22,608 steps) put
 every middle's `</s>` at about position 250, and the model learnt to end a middle by position
-instead of by content (docs/MODEL_CARD.md, "Ending a middle"); packing gives that `</s>` about three
+instead of by content (docs/MODEL_CARD.md, "Ending a middle"); packing gives that `</s>` 2.5
 targets per FIM sequence instead of one.
 With probability `rename_rate` a file read for either kind comes renamed (`renaming.py`).
 """
