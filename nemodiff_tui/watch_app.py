@@ -128,6 +128,8 @@ class WatchApp(ThemedApp):
     # --- what the session says ------------------------------------------------------------------
 
     def on_watch_changed(self, _message: WatchChanged) -> None:
+        if not self.query(SuggestionList):  # closing: a change posted before the quit, widgets gone
+            return
         self._redraw()
         self.denoise.refresh()
 

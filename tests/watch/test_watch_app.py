@@ -96,3 +96,13 @@ async def test_a_model_that_fails_to_load_is_reported(tmp_path, app_on):
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: "failed to load" in app.model_state)
         assert "failed to load" in str(app.query_one("#status-text").render())
+
+
+async def test_a_change_that_arrives_while_the_app_closes_is_dropped(tmp_path, app_on):
+    # The session's threads post changes at any time; one handled after the widgets are gone
+    # crashed the closing app (seen with a suggestion finishing as the test quit).
+    app = app_on(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.model_state == "fake")
+        await app.screen.query_one("#watch-main").remove()
+        app.on_watch_changed(None)
