@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from nemodiff_tui.cli.common import add_model_args, apply_kernels
+from nemodiff_tui.cli.common import add_model_args, load_engine
 
 COLUMNS = ("tokens_per_second", "tokens_per_forward", "nfe", "n_tokens", "mean_accepted_length", "speedup_vs_ar")
 
@@ -58,11 +58,9 @@ def run(args: argparse.Namespace) -> int:
         return kernel_bench([])
     from tqdm import tqdm
 
-    import engine
     from engine.bench import run_bench
 
-    apply_kernels(args)
-    eng = engine.load(args.model, device=args.device, dtype=args.dtype)
+    eng = load_engine(args)
     with tqdm(desc="bench", unit="run", file=sys.stderr) as bar:
         def progress(done: int, total: int, what: str) -> None:
             bar.total = total

@@ -8,15 +8,18 @@ import sys
 
 from engine.errors import RequestError
 from engine.request import MODES, SCHEDULES, SPECULATIONS, GenerationConfig
+from nemodiff_tui.config import Settings, load_settings
 
 
-DTYPE_HELP = ("bf16, fp16, fp32, or int8 (CPU: int8 matmul weights, bf16 activations; default: bf16 on "
-              "CUDA and on CPUs with native bf16, else fp32)")
+MODEL_HELP = "checkpoint directory, Hugging Face repo id, or 'demo' (default: the settings file's, else demo)"
+DEVICE_HELP = "auto, cpu, cuda, cuda:1, ... (default: the settings file's, else auto)"
+DTYPE_HELP = ("bf16, fp16, fp32, or int8 (CPU: int8 matmul weights, bf16 activations; default: the settings "
+              "file's, else bf16 on CUDA and on CPUs with native bf16, else fp32)")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="demo", help="checkpoint directory, Hugging Face repo id, or 'demo' (default)")
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, ...")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
+    p.add_argument("--device", default=None, help=DEVICE_HELP)
     p.add_argument("--dtype", default=None, help=DTYPE_HELP)
     p.add_argument("--kernels", choices=("auto", "triton", "torch"), default=None,
                    help="kernel backend (default: $NEMODIFF_KERNELS or auto)")
@@ -29,20 +32,33 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
                    help="bearer token for --backend (default: $NEMODIFF_BACKEND_KEY)")
 
 
+def with_flags(settings: Settings, args: argparse.Namespace,
+               names: tuple[str, ...] = ("model", "device", "dtype", "mode")) -> Settings:
+    """`settings` under the command line: each flag given wins over the settings file (one rule for
+    the app and every command, so `model = "..."` in the file is the default everywhere)."""
+    return settings.replace(**{name: value for name in names if (value := getattr(args, name, None)) is not None})
+
+
+def load_engine(args: argparse.Namespace):
+    """The local engine of `--model`/`--device`/`--dtype`, else of the settings file."""
+    import engine
+
+    settings = with_flags(load_settings()[0], args)
+    apply_kernels(args)
+    return engine.load(settings.model, device=settings.device, dtype=settings.dtype)
+
+
 def open_engine(args: argparse.Namespace):
-    """The engine a command runs on: the remote `--backend`, or the local `--model`."""
+    """The engine a command runs on: the remote `--backend`, or the local model."""
     if getattr(args, "backend", None):
         from engine.remote import connect
 
         return connect(args.backend, api_key=args.backend_key)
-    import engine
-
-    apply_kernels(args)
-    return engine.load(args.model, device=args.device, dtype=args.dtype)
+    return load_engine(args)
 
 
 def add_generation_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--mode", choices=MODES, default=None, help="decoding mode (default: auto)")
+    p.add_argument("--mode", choices=MODES, default=None, help="decoding mode (default: the settings file's, else auto)")
     p.add_argument("--speculation", choices=SPECULATIONS, default="linear", help="self-spec variant")
     p.add_argument("--block-size", type=int, default=None, help="tokens per block (default: the checkpoint's)")
     p.add_argument("--threshold", type=float, default=None, help="diffusion commit threshold (default: the checkpoint's)")
@@ -58,8 +74,6 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
 
 def configured_mode() -> str:
     """The `mode = "..."` line of the settings file: the one line that picks the decoding mode."""
-    from nemodiff_tui.config import load_settings
-
     return load_settings()[0].mode
 
 

@@ -7,7 +7,7 @@ import json
 import sys
 
 from engine.errors import RequestError
-from nemodiff_tui.cli.common import add_generation_args, add_model_args, apply_kernels, generation_config
+from nemodiff_tui.cli.common import add_generation_args, add_model_args, generation_config, load_engine
 
 EVAL_MODES = ("ar", "diffusion", "self-spec")
 
@@ -63,12 +63,10 @@ def run(args: argparse.Namespace) -> int:
         raise RequestError("give a JSONL file of holes, or --make-holdout OUT.jsonl")
     from tqdm import tqdm
 
-    import engine
     from engine.eval_fim import evaluate
 
-    apply_kernels(args)
     holes = read_holes(args.data, args.limit)
-    eng = engine.load(args.model, device=args.device, dtype=args.dtype)
+    eng = load_engine(args)
     modes = [args.mode] if args.mode else list(EVAL_MODES)
     results = []
     for mode in modes:

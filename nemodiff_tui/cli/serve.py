@@ -9,7 +9,7 @@ import sys
 
 from engine.request import MODES
 from engine.serve.queue import MAX_QUEUE
-from nemodiff_tui.cli.common import add_model_args, apply_kernels, configured_mode
+from nemodiff_tui.cli.common import add_model_args, configured_mode, load_engine
 
 DEFAULT_PORT = 8012  # llama.cpp's, which llama.vim and llama.vscode use by default
 
@@ -38,7 +38,6 @@ def exposed(host: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    import engine
     from engine.serve.app import create_app
 
     if args.max_queue < 1:
@@ -46,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if exposed(args.host) and not args.api_key:
         print(f"nemodiff: warning: serving on {args.host} without --api-key: anyone who can reach it can use it",
               file=sys.stderr)
-    apply_kernels(args)
-    eng = engine.load(args.model, device=args.device, dtype=args.dtype)
+    eng = load_engine(args)
     app = create_app(eng, mode=args.mode or configured_mode(), api_key=args.api_key, max_queue=args.max_queue)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from engine.request import GenerationConfig
 from nemodiff_tui.cli.common import (add_backend_args, add_generation_args, add_model_args, apply_kernels,
-                                     generation_config, open_engine)
+                                     generation_config, open_engine, with_flags)
 from nemodiff_tui.config import Settings, load_settings
 from nemodiff_tui.watch import WatchError
 from nemodiff_tui.watch.holes import MARKER
@@ -58,10 +58,10 @@ def run(args: argparse.Namespace) -> int:
     apply_kernels(args)
     session = WatchSession([Path(p) for p in args.paths], config, marker=args.marker, max_bytes=args.max_bytes,
                            settings=settings)
-    settings = settings.replace(model=args.model, device=args.device, dtype=args.dtype, mode=config.mode)
+    settings = with_flags(settings, args).replace(mode=config.mode)
     session.start()
     try:
-        WatchApp(session, settings, engine_factory=engine_factory(args.device, args.dtype, args.backend, args.backend_key), problems=problems).run()
+        WatchApp(session, settings, engine_factory=engine_factory(settings.device, settings.dtype, args.backend, args.backend_key), problems=problems).run()
     finally:
         session.stop()
     return 0

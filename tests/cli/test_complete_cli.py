@@ -179,6 +179,17 @@ def test_the_settings_file_picks_the_mode(capsys, tiny_checkpoint, tmp_path, mon
     assert json.loads(out)["mode"] == "ar"
 
 
+def test_the_settings_file_picks_the_model_and_a_flag_overrides_it(capsys, tiny_checkpoint, tmp_path, monkeypatch):
+    """One rule for the app and every command: a flag, else the settings file, else the default."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    (tmp_path / "nemodiff").mkdir()
+    (tmp_path / "nemodiff" / "config.toml").write_text(f"model = '{tiny_checkpoint}'\ndevice = 'cpu'\n")
+    code, out, _ = complete(capsys, "--prompt", "x", "--mode", "ar", "--max-new-tokens", "2", "--json")
+    assert code == 0 and json.loads(out)["model"] == str(tiny_checkpoint)
+    code, _, err = complete(capsys, "--model", "/no/such/dir", "--prompt", "x")
+    assert code == 2 and "/no/such/dir" in err
+
+
 def test_the_command_line_starts_without_importing_transformers():
     """transformers takes about a second to import; `nemodiff complete` on an NLD model never needs it
     (its parser includes the training commands, whose modules import it only when they run)."""
