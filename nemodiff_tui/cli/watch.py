@@ -15,16 +15,19 @@ from pathlib import Path
 from engine.request import GenerationConfig
 from nemodiff_tui.cli.common import (add_backend_args, add_generation_args, add_model_args, apply_kernels,
                                      generation_config, open_engine, with_flags)
+from nemodiff_tui import files
 from nemodiff_tui.config import Settings, load_settings
 from nemodiff_tui.watch import WatchError
 from nemodiff_tui.watch.holes import MARKER
 from nemodiff_tui.watch.ignore import MAX_BYTES
 
 
-def positive_int(value: str) -> int:
+def byte_limit(value: str) -> int:
+    """--max-bytes: positive, and no more than the editor reads (files.MAX_BYTES), which holds anyway."""
     number = int(value)
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {number}")
+    if not 0 < number <= files.MAX_BYTES:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {files.MAX_BYTES:,} (4 MiB, the largest file "
+                                         f"nemodiff reads), got {number:,}")
     return number
 
 
@@ -34,7 +37,7 @@ def register(sub) -> None:
     p.add_argument("--once", metavar="FILE", help="fill FILE's markers once, print the suggestions and exit (no UI)")
     p.add_argument("--json", action="store_true", help="with --once: print one JSON object")
     p.add_argument("--marker", default=MARKER, help=f"the text that marks a hole (default {MARKER})")
-    p.add_argument("--max-bytes", type=positive_int, default=MAX_BYTES,
+    p.add_argument("--max-bytes", type=byte_limit, default=MAX_BYTES,
                    help=f"skip larger files (default {MAX_BYTES:,})")
     add_model_args(p)
     add_backend_args(p)

@@ -68,10 +68,12 @@ def test_bad_input_is_one_line_error(tmp_path, monkeypatch, argv, why):
     assert "\n" not in str(error.value)
 
 
-def test_max_bytes_must_be_positive():
+@pytest.mark.parametrize("limit", ["0", str(4 * 2**20 + 1)])
+def test_max_bytes_must_be_positive_and_within_what_the_editor_reads(limit, capsys):
     with pytest.raises(SystemExit) as exit_:
-        parse(["--once", "a.py", "--max-bytes", "0"])
-    assert exit_.value.code == 2
+        parse(["--once", "a.py", "--max-bytes", limit])
+    assert exit_.value.code == 2 and "must be from 1 to 4,194,304" in capsys.readouterr().err
+    assert parse(["--once", "a.py", "--max-bytes", str(4 * 2**20)]).max_bytes == 4 * 2**20
 
 
 def test_save_to_suggestion_latency_on_the_tiny_checkpoint(tmp_path, tiny_checkpoint, capsys):
