@@ -13,7 +13,10 @@ class Sampler:
         self.generator = None
         if temperature > 0:
             self.generator = torch.Generator(device=device)
-            self.generator.manual_seed(seed if seed is not None else torch.seed())
+            if seed is None:
+                self.generator.seed()  # fresh entropy; torch.seed() would reseed the caller's global generator
+            else:
+                self.generator.manual_seed(seed)
 
     @property
     def greedy(self) -> bool:

@@ -36,6 +36,14 @@ def test_self_spec_sampling_is_seeded_and_counts_forwards(tiny_engine):
     assert a.n_tokens == 30
 
 
+def test_unseeded_sampling_leaves_the_callers_random_state_alone(tiny_engine):
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    run(tiny_engine, prompt="x = ", mode="ar", temperature=0.8, max_new_tokens=3)
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_quadratic_row_heads_equal_causal_logits(tiny_engine):
     runner, n = tiny_engine.runner, 5
     prompt = tiny_engine.tokenizer.encode("def f(a, b):\n    return")
