@@ -174,7 +174,8 @@ class Engine:
             seq = Sequence(tok, ids, config.max_new_tokens, self.stop_ids, config.stop, heal)
             block = config.block_size
             runner = self.runner
-            runner.reserve(len(ids) + config.max_new_tokens + block + 1)
+            widest = block * (block + 1) if mode == "self-spec-quadratic" else block  # tokens in one pass
+            runner.reserve(len(ids) + config.max_new_tokens + block + 1, widest)
             common = 0
             for a, b in zip(runner.ids, ids[:-1]):
                 if a != b:

@@ -184,7 +184,8 @@ class NLDModel(nn.Module):
         return out
 
     def new_cache(self, capacity: int, scratch: int | None = None) -> KVCache:
-        """A cache for `capacity` tokens plus scratch room for the widest pass (quadratic B x (B+1))."""
+        """A cache for `capacity` tokens plus scratch room for a pass's staged chunk (by default the
+        widest at the checkpoint's block size: quadratic, B x (B+1))."""
         cfg, w = self.config, self.encoder.embed_tokens.weight
         scratch = scratch if scratch is not None else cfg.block_size * (cfg.block_size + 1)
         return KVCache(cfg.num_hidden_layers, cfg.num_key_value_heads, cfg.head_dim, capacity, scratch, w.device, w.dtype)

@@ -28,10 +28,13 @@ class NativeRunner:
     def length(self) -> int:
         return self.cache.length
 
-    def reserve(self, n: int) -> None:
-        """Make room for `n` tokens, reallocating only when a request outgrows the cache."""
-        if n > self.cache.capacity:
-            self.cache = self.model.new_cache(max(n, 2 * self.cache.capacity))
+    def reserve(self, n: int, widest: int) -> None:
+        """Make room for `n` tokens and a pass of `widest` staged ones, reallocating only when a
+        request outgrows the cache (a larger block than the checkpoint's can need more scratch)."""
+        cache = self.cache
+        if n > cache.capacity or widest > cache.scratch:
+            capacity = max(n, 2 * cache.capacity) if n > cache.capacity else cache.capacity
+            self.cache = self.model.new_cache(capacity, max(widest, cache.scratch))
             self.ids = []
 
     def crop(self, n: int) -> None:
@@ -85,7 +88,7 @@ class HFRunner:
     def length(self) -> int:
         return len(self.ids)
 
-    def reserve(self, n: int) -> None:
+    def reserve(self, n: int, widest: int) -> None:
         """Dynamic caches grow on their own."""
 
     def crop(self, n: int) -> None:

@@ -27,6 +27,16 @@ def test_self_spec_equals_ar_greedy(tiny_engine, speculation, block_size):
         assert sum(spec.accepted_histogram.values()) > 0
 
 
+def test_quadratic_runs_blocks_wider_than_the_checkpoints(tiny_engine):
+    """The cache's scratch room is sized for the checkpoint's block; a wider request grows it."""
+    block = tiny_engine.default_block_size + 2
+    _, ar = run(tiny_engine, prompt=PROMPTS[0], mode="ar", max_new_tokens=block, heal=False)
+    _, spec = run(tiny_engine, prompt=PROMPTS[0], mode="self-spec", speculation="quadratic", block_size=block,
+                  max_new_tokens=block, heal=False)
+    assert tiny_engine.runner.cache.scratch >= block * (block + 1)
+    assert parted_at_tie(tiny_engine, ar.prompt_token_ids, ar.token_ids, spec.token_ids, tol=1e-5)
+
+
 def test_self_spec_sampling_is_seeded_and_counts_forwards(tiny_engine):
     a = run(tiny_engine, prompt="x = ", mode="self-spec", temperature=0.8, top_p=0.9, seed=3, max_new_tokens=30)[1]
     b = run(tiny_engine, prompt="x = ", mode="self-spec", temperature=0.8, top_p=0.9, seed=3, max_new_tokens=30)[1]
