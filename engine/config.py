@@ -52,7 +52,7 @@ class ModelConfig:
         if "rope_parameters" not in d and "rope_scaling" in d:
             rope = dict(d["rope_scaling"] or {})
             rope.setdefault("rope_theta", d.get("rope_theta", 1e6))
-            rope.setdefault("rope_type", rope.pop("type", "yarn"))
+            rope.setdefault("rope_type", rope.pop("type", "yarn" if "factor" in rope else "default"))
             d["rope_parameters"] = rope
         if isinstance(d.get("eos_token_id"), list):
             d["eos_token_id"] = d["eos_token_id"][0]

@@ -17,7 +17,9 @@ from safetensors.torch import load_file, save_file
 
 from engine import loading
 from engine.errors import CheckpointError, NemodiffError
+from engine.engine import Engine
 from engine.loading import load_model
+from engine.request import GenerationConfig, Request
 
 Tensors = dict[str, torch.Tensor]
 
@@ -221,6 +223,19 @@ def test_unknown_fim_order(tiny_checkpoint: Path, tmp_path: Path) -> None:
     config = json.loads((ckpt / "config.json").read_text())
     (ckpt / "config.json").write_text(json.dumps(config | {"fim_order": "middle-first"}))
     _fails(ckpt, r"config.json: fim_order must be 'psm' or 'spm', not 'middle-first'")
+
+
+def test_rope_settings(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """Older configs may say `rope_scaling: null` (plain RoPE); a yarn entry without its factor is refused."""
+    ckpt = shutil.copytree(tiny_checkpoint, tmp_path / "r")
+    config = json.loads((ckpt / "config.json").read_text())
+    del config["rope_parameters"]
+    (ckpt / "config.json").write_text(json.dumps(config | {"rope_scaling": None, "rope_theta": 1e4}))
+    loaded = load_model(str(ckpt))
+    assert loaded.config.rope_parameters == {"rope_type": "default", "rope_theta": 1e4}
+    assert Engine(loaded).complete(Request(prompt="x", config=GenerationConfig(mode="ar", max_new_tokens=2))).n_tokens == 2
+    (ckpt / "config.json").write_text(json.dumps(config | {"rope_scaling": {"type": "yarn"}}))
+    _fails(ckpt, "config.json: yarn RoPE needs factor and original_max_position_embeddings")
 
 
 def test_shape_mismatch_names_file_and_tensor(tiny_checkpoint: Path, tmp_path: Path) -> None:
