@@ -232,27 +232,26 @@ def bench_model(s: Setup, timer: Timer, peak: float) -> list[dict]:
     rows: list[dict] = []
     with torch.inference_mode():
         for backend in ("triton", "torch"):
-            dispatch.set_backend(backend)
-            for cache_len in s.cache_lens:
-                cache.reset()
-                cache.commit(cache_len)  # contents do not matter for timing
-                for label, t, pattern, mask in passes:
-                    tokens = torch.randint(0, cfg.vocab_size, (1, t), device=dev, generator=gen)
-                    positions = torch.arange(cache_len, cache_len + t, device=dev)
+            with dispatch.using(backend):
+                for cache_len in s.cache_lens:
+                    cache.reset()
+                    cache.commit(cache_len)  # contents do not matter for timing
+                    for label, t, pattern, mask in passes:
+                        tokens = torch.randint(0, cfg.vocab_size, (1, t), device=dev, generator=gen)
+                        positions = torch.arange(cache_len, cache_len + t, device=dev)
 
-                    def forward() -> torch.Tensor:
-                        return model(tokens, positions, cache, pattern, mask)
+                        def forward() -> torch.Tensor:
+                            return model(tokens, positions, cache, pattern, mask)
 
-                    row = dict(case=label, T=t, cache=cache_len, backend=backend, eager_ms=timer(forward),
-                               graph_ms=None)
-                    if s.graphs:
-                        graph = capture(forward)
-                        row["graph_ms"] = timer(graph.replay)
-                        del graph
-                    if t == 1:
-                        row["bound_ms"] = (weight_bytes + (cache_len + 1) * kv_token_bytes) / peak * 1e3
-                    rows.append(row)
-    dispatch.set_backend("auto")
+                        row = dict(case=label, T=t, cache=cache_len, backend=backend, eager_ms=timer(forward),
+                                   graph_ms=None)
+                        if s.graphs:
+                            graph = capture(forward)
+                            row["graph_ms"] = timer(graph.replay)
+                            del graph
+                        if t == 1:
+                            row["bound_ms"] = (weight_bytes + (cache_len + 1) * kv_token_bytes) / peak * 1e3
+                        rows.append(row)
     return rows
 
 

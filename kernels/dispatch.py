@@ -9,6 +9,8 @@ on a GPU gets gradients whatever the backend says.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -22,6 +24,18 @@ def set_backend(name: str) -> None:
     if name not in BACKENDS:
         raise ValueError(f"unknown kernel backend {name!r}: choose one of {', '.join(BACKENDS)}")
     _backend = name
+
+
+@contextmanager
+def using(name: str) -> Iterator[None]:
+    """`set_backend(name)` for a block, then back to what it was (to compare backends in one process)."""
+    global _backend
+    previous = _backend
+    set_backend(name)
+    try:
+        yield
+    finally:
+        _backend = previous
 
 
 def backend() -> str:

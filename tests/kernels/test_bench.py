@@ -10,7 +10,7 @@ from kernels import bench, dispatch
 
 
 def test_cpu_smoke_run_writes_tables_and_json(tmp_path, capsys, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(dispatch, "_backend", None)  # the model part switches backends
+    monkeypatch.setattr(dispatch, "_backend", "torch")  # a user's --kernels choice
     out = tmp_path / "bench.json"
     assert bench.main(["--device", "cpu", "--quick", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -20,6 +20,7 @@ def test_cpu_smoke_run_writes_tables_and_json(tmp_path, capsys, monkeypatch: pyt
     assert {"attention decode", "rmsnorm+residual", "rope (in place)", "swiglu", "argmax+confidence"} <= kernels
     assert all(r["max_err"] < 1e-4 for r in result["kernels"])  # the bench's own correctness check
     assert {(r["backend"], r["case"]) for r in result["model"]} >= {("triton", "quadratic"), ("torch", "AR step")}
+    assert dispatch._backend == "torch"  # the model part compared both backends and put the choice back
 
 
 def test_markdown_table_formats_cells():

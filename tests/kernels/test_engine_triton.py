@@ -7,7 +7,7 @@ import pytest
 
 import engine
 from engine import GenerationConfig, Request
-from kernels.dispatch import set_backend
+from kernels.dispatch import using
 
 MODES = [dict(mode="ar"), dict(mode="diffusion", threshold=0.3), dict(mode="self-spec", speculation="linear"),
          dict(mode="self-spec", speculation="quadratic")]
@@ -28,13 +28,10 @@ def test_triton_engine_matches_torch(tiny, mode, monkeypatch):
         real = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
     request = Request(prompt="def forward(self, x", config=GenerationConfig(max_new_tokens=6, block_size=4, **mode))
-    try:
-        set_backend("torch")
+    with using("torch"):
         expected = tiny.complete(request)
-        tiny.runner.crop(0)
-        set_backend("triton")
+    tiny.runner.crop(0)
+    with using("triton"):
         got = tiny.complete(request)
-    finally:
-        set_backend("auto")
     assert got.token_ids == expected.token_ids and got.nfe == expected.nfe
     assert {"attention_triton", "argmax_confidence_triton"} <= set(calls)  # the Triton path really ran
