@@ -206,7 +206,7 @@ class Engine:
             n = len(seq.out)
             yield Done(text=seq.text, token_ids=list(seq.out), n_tokens=n, nfe=seq.nfe,
                        tokens_per_forward=n / max(seq.nfe, 1), seconds=seconds,
-                       tokens_per_second=n / seconds if seconds > 0 else 0.0, mode=mode,
+                       tokens_per_second=n / seconds if seconds > 0 else 0.0, mode=seq.switched_to or mode,
                        stop_reason=seq.stop_reason, accepted_histogram=dict(sorted(seq.accepted.items())),
-                       notes=notes + prompt_notes, prompt_token_ids=ids, tokens_cached=common,
+                       notes=notes + prompt_notes + seq.notes, prompt_token_ids=ids, tokens_cached=common,
                        truncated=any("trimmed" in n or "truncated" in n for n in prompt_notes))

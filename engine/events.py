@@ -2,6 +2,7 @@
 
 A generation yields, in order: optional `Note`s, one `Step` per forward pass, `Commit`s whenever
 tokens become final (append-only: provisional text never enters `Commit.text`), and one `Done`.
+A `Note` can also come midway (`auto` switching to AR); `Done.notes` repeats every note.
 Every event is a plain dataclass; `to_json()` gives the JSON-lines form of `--stream`.
 """
 
@@ -61,7 +62,7 @@ class Done:
     tokens_per_forward: float
     seconds: float
     tokens_per_second: float
-    mode: str
+    mode: str  # the mode that ran ("ar" once `auto` has switched to it midway)
     stop_reason: Literal["eos", "stop", "length", "cancelled"]
     accepted_histogram: dict[int, int] = field(default_factory=dict)  # self-spec: accepted length -> cycles
     notes: list[str] = field(default_factory=list)

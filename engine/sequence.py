@@ -32,6 +32,8 @@ class Sequence:
         self.stop_reason: str | None = None
         self.nfe = 0
         self.accepted = Counter()
+        self.switched_to: str | None = None  # the mode a generation changed to midway (auto: "ar")
+        self.notes: list[str] = []  # notes raised midway, reported again in Done
         self.t0 = time.perf_counter()
 
     @property

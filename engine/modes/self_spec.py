@@ -99,7 +99,10 @@ def _give_up(ctx: Context, cycle: int) -> bool:
 
 
 def _switch_to_ar(ctx: Context, nxt: int) -> Iterator[Event]:
-    yield Note("auto: drafts are almost never accepted on this prompt; continuing in AR mode")
+    note = "auto: drafts are almost never accepted on this prompt; continuing in AR mode"
+    ctx.seq.switched_to = "ar"
+    ctx.seq.notes.append(note)
+    yield Note(note)
     yield from run_ar(ctx, nxt)
 
 

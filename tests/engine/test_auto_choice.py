@@ -65,6 +65,19 @@ def test_auto_generations_feed_the_pool_and_start_in_ar_once_it_falls_short(tiny
     assert first.token_ids == second.token_ids == ar.token_ids
 
 
+def test_a_generation_whose_drafts_never_match_switches_to_ar_and_says_so_in_done(tiny_engine, monkeypatch):
+    from engine.modes import self_spec
+
+    _, ar = run(tiny_engine, prompt="x", mode="ar", max_new_tokens=40)
+    monkeypatch.setattr(tiny_engine, "auto", AutoPolicy("linear", 1.0))
+    monkeypatch.setattr(self_spec, "AUTO_MIN_ACCEPTED", float("inf"))  # no draft is ever good enough
+    events, done = run(tiny_engine, prompt="x", mode="auto", max_new_tokens=40)
+    notes = [e.message for e in events if isinstance(e, Note)]
+    assert notes == ["auto: drafts are almost never accepted on this prompt; continuing in AR mode"] == done.notes
+    assert done.mode == "ar" and sum(done.accepted_histogram.values()) == self_spec.AUTO_PROBE_CYCLES
+    assert done.token_ids == ar.token_ids
+
+
 def test_passes_are_timed_on_the_threads_that_generation_uses(tiny_checkpoint, monkeypatch):
     """The engine picks its CPU thread count first: timed on torch's default threads, the int8 demo
     model's break-even read 2.7-2.8 instead of 3.3-3.4 (8-token passes split across cores, AR steps not)."""
