@@ -16,6 +16,12 @@ class RequestError(NemodiffError):
     """A generation request that cannot be served (bad mode, token counts, prompt)."""
 
 
+def first_line(e: object) -> str:
+    """The first line of an exception's (or a text's) message, for one-line errors."""
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
 @contextmanager
 def kernels_clash_explained() -> Iterator[None]:
     """Around code that imports transformers' models: Hugging Face's `kernels` distribution has our

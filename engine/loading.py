@@ -22,7 +22,7 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from engine.config import MODEL_TYPE, ModelConfig
-from engine.errors import CheckpointError, NemodiffError, kernels_clash_explained
+from engine.errors import CheckpointError, NemodiffError, first_line, kernels_clash_explained
 from engine.model import LoRA, NLDModel
 from engine.tokenizer import TokenizerFiles
 
@@ -174,6 +174,7 @@ def _download(repo_id: str) -> Path:
     from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     offline, revision = _offline(), None
+    why = "offline: HF_HUB_OFFLINE is set"
     if not offline:
         try:
             revision = HfApi().model_info(repo_id, timeout=constants.HF_HUB_ETAG_TIMEOUT).sha
@@ -185,8 +186,8 @@ def _download(repo_id: str) -> Path:
             raise CheckpointError(
                 f"{repo_id}: not a local directory, and no such model on the Hugging Face Hub (or it is private)"
             ) from None
-        except Exception:  # unreachable Hub (DNS, timeout, proxy): fall back to the cache
-            offline = True
+        except Exception as e:  # unreachable or failing Hub (DNS, timeout, proxy, 5xx): use the cache
+            offline, why = True, f"the Hugging Face Hub did not answer: {first_line(e)}"
     try:
         return Path(snapshot_download(
             repo_id, revision=revision, allow_patterns=HUB_PATTERNS, local_files_only=offline,
@@ -194,16 +195,10 @@ def _download(repo_id: str) -> Path:
         ))
     except LocalEntryNotFoundError:
         raise CheckpointError(
-            f"{repo_id}: not a local directory, the Hugging Face Hub is unreachable (offline) "
-            "and the model is not in the local cache"
+            f"{repo_id}: not a local directory, not in the local cache, and not downloadable ({why})"
         ) from None
     except Exception as e:
-        raise CheckpointError(f"{repo_id}: download failed: {_first_line(e)}") from None
-
-
-def _first_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0] if lines else type(e).__name__
+        raise CheckpointError(f"{repo_id}: download failed: {first_line(e)}") from None
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -213,7 +208,7 @@ def _read_config(path: Path) -> dict[str, Any]:
     try:
         raw = json.loads(file.read_text())
     except (ValueError, OSError) as e:
-        raise CheckpointError(f"{file}: unreadable: {_first_line(e)}") from None
+        raise CheckpointError(f"{file}: unreadable: {first_line(e)}") from None
     if not isinstance(raw, dict) or "model_type" not in raw:
         raise CheckpointError(f"{file}: no model_type")
     return raw
@@ -229,7 +224,7 @@ def _load_tokenizer(path: Path, native: bool):
     try:
         return AutoTokenizer.from_pretrained(path, **extra)
     except (OSError, ValueError, TypeError) as e:
-        raise CheckpointError(f"{path}: no usable tokenizer: {_first_line(e)}") from None
+        raise CheckpointError(f"{path}: no usable tokenizer: {first_line(e)}") from None
 
 
 def _load_fallback(path: Path, device: torch.device, dtype: torch.dtype):
@@ -239,7 +234,7 @@ def _load_fallback(path: Path, device: torch.device, dtype: torch.dtype):
         # Loaded on the CPU, then moved: `device_map` would need `accelerate`, which we do not require.
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
     except (OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: {_first_line(e)}") from None
+        raise CheckpointError(f"{path}: {first_line(e)}") from None
     model.eval().requires_grad_(False)
     return model
 
@@ -279,7 +274,7 @@ def _weight_files(path: Path) -> tuple[list[Path], str]:
         try:
             weight_map = json.loads(index_file.read_text())["weight_map"]
         except (ValueError, KeyError, TypeError) as e:
-            raise CheckpointError(f"{index_file}: unreadable index: {_first_line(e)}") from None
+            raise CheckpointError(f"{index_file}: unreadable index: {first_line(e)}") from None
         files = [path / name for name in sorted(set(weight_map.values()))]
         for file in files:
             if not file.is_file():
@@ -316,7 +311,7 @@ def _index(files: list[Path], rename: Callable[[str], str]) -> Index:
                         raise CheckpointError(f"{file.name}: {stored} duplicates {other_name} in {other}")
                     index[name] = (file, stored, tuple(f.get_slice(stored).get_shape()))
         except (SafetensorError, OSError) as e:
-            raise CheckpointError(f"{file}: not a valid safetensors file ({_first_line(e)})") from None
+            raise CheckpointError(f"{file}: not a valid safetensors file ({first_line(e)})") from None
     return index
 
 
@@ -339,7 +334,7 @@ def _attach_lora(model: NLDModel, lora_dir: Path) -> None:
         spec = json.loads(file.read_text())
         rank, alpha, targets = int(spec["r"]), float(spec["lora_alpha"]), spec["target_modules"]
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{file}: unreadable adapter config: {_first_line(e)}") from None
+        raise CheckpointError(f"{file}: unreadable adapter config: {first_line(e)}") from None
     if "o_proj" not in targets:
         raise CheckpointError(f"{file}: target_modules {targets!r} lacks o_proj (the only adapter NLD uses)")
     scale = alpha / rank**0.5 if spec.get("use_rslora") else alpha / rank
@@ -361,7 +356,7 @@ def _assign_all(
             try:
                 tensor = handles[file].get_tensor(stored).to(dtype)
             except (SafetensorError, OSError) as e:
-                raise CheckpointError(f"{file}: cannot read {stored} ({_first_line(e)})") from None
+                raise CheckpointError(f"{file}: cannot read {stored} ({first_line(e)})") from None
             module_name, _, leaf = name.rpartition(".")
             setattr(model.get_submodule(module_name), leaf, nn.Parameter(tensor, requires_grad=False))
             if progress is not None:

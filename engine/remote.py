@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import httpx
 
 from engine.engine import Generation
-from engine.errors import NemodiffError, RequestError
+from engine.errors import NemodiffError, RequestError, first_line
 from engine.events import Commit, Done, Event, Note, Step
 from engine.request import GenerationConfig, Request
 from engine.serve import OWNER
@@ -35,17 +35,26 @@ def connect(url: str, api_key: str | None = None, timeout: float = TIMEOUT_S) ->
     url = url.rstrip("/")
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     client = httpx.Client(base_url=url, headers=headers, timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT_S))
+    try:
+        model = _model_entry(url, client, timeout)
+    except BaseException:
+        client.close()  # a failed connect (retried from the app) must not leave its connections open
+        raise
+    return RemoteEngine(client, name=model.get("id") or url, nemodiff=model.get("owned_by") == OWNER, timeout=timeout)
+
+
+def _model_entry(url: str, client: httpx.Client, timeout: float) -> dict:
+    """The first entry of the server's /v1/models ({} for a server without that route)."""
     with http_errors(url, timeout):
         response = client.get("/v1/models")
-    model = {}
-    if response.status_code != 404:
-        check(response)
-        try:
-            models = response.json().get("data")
-            model = models[0] if isinstance(models[0], dict) else {}
-        except (ValueError, AttributeError, TypeError, IndexError):
-            raise NemodiffError(f"{url}/v1/models is not an OpenAI model list: is it OpenAI-compatible?") from None
-    return RemoteEngine(client, name=model.get("id") or url, nemodiff=model.get("owned_by") == OWNER, timeout=timeout)
+    if response.status_code == 404:
+        return {}
+    check(response)
+    try:
+        models = response.json().get("data")
+        return models[0] if isinstance(models[0], dict) else {}
+    except (ValueError, AttributeError, TypeError, IndexError):
+        raise NemodiffError(f"{url}/v1/models is not an OpenAI model list: is it OpenAI-compatible?") from None
 
 
 @contextmanager
@@ -59,10 +68,6 @@ def http_errors(url: str, timeout: float) -> Iterator[None]:
         raise NemodiffError(f"{url} did not answer within {timeout:g} s") from None
     except httpx.HTTPError as e:
         raise NemodiffError(f"{url}: {type(e).__name__}: {first_line(e)}") from None
-
-
-def first_line(e: object) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def check(response: httpx.Response) -> None:

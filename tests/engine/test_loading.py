@@ -278,8 +278,24 @@ def test_unknown_repo_fails_fast_offline(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.chdir(tmp_path)
     start = time.perf_counter()
     repo = "nobody-nemodiff/no-such-model"
-    _fails(repo, rf"{repo}: not a local directory.*(unreachable|no such model)")
+    message = _fails(repo, rf"{repo}: not a local directory.*(not downloadable|no such model)")
     assert time.perf_counter() - start < 15
+    if offline == "1":
+        assert message.endswith("(offline: HF_HUB_OFFLINE is set)")
+
+
+def test_a_failing_hub_is_named_as_such(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An answer other than 'no such model' (a 5xx, a proxy) says what the Hub answered, not 'offline'."""
+    import huggingface_hub
+
+    def refuse(*args, **kwargs):
+        raise OSError("503 Service Unavailable\nmore lines")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", refuse)
+    monkeypatch.chdir(tmp_path)
+    _fails("nobody-nemodiff/no-such-model",
+           r"not in the local cache, and not downloadable \(the Hugging Face Hub did not answer: 503 Service Unavailable\)$")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given without CUDA")

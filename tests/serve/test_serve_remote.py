@@ -85,6 +85,16 @@ def test_connection_refused_is_one_line():
     assert "\n" not in str(e.value)
 
 
+def test_a_failed_connect_closes_its_client(monkeypatch):
+    import httpx
+
+    closed, close = [], httpx.Client.close
+    monkeypatch.setattr(httpx.Client, "close", lambda self: (closed.append(self), close(self))[1])
+    with pytest.raises(NemodiffError):
+        connect(f"http://127.0.0.1:{free_port()}")
+    assert len(closed) == 1
+
+
 def test_a_silent_server_times_out():
     with socket.socket() as listener:  # accepts connections (kernel backlog), never answers
         listener.bind(("127.0.0.1", 0))
