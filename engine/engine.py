@@ -122,31 +122,33 @@ class Engine:
         fim_stops = self.fim_format.stop_ids(self.tokenizer) if self.fim_format else set()
         return fim_stops | {self.tokenizer.eos_id}
 
-    def _prompt(self, request: Request, budget: int) -> tuple[list[int], HealConstraint | None, list[str]]:
+    def _prompt(self, request: Request, budget: int) -> tuple[list[int], HealConstraint | None, list[str], bool]:
         """Prompt ids within `budget` tokens, the token-healing constraint for what was backed
-        off, notes."""
+        off, notes, and whether the prompt was cut to fit."""
         tok, heal = self.tokenizer, request.config.heal
         notes: list[str] = []
         if request.is_fim and self.fim_format is None:
             notes.append(f"{self.name} has no fill-in-the-middle tokens: completing the prefix only")
         if request.is_fim and self.fim_format is not None:
-            prefix, suffix = fim.fit(tok, request.prefix or "", request.suffix, budget - 4)
-            if (prefix, suffix) != (request.prefix or "", request.suffix):
+            fmt = self.fim_format
+            prefix, suffix = fim.fit(tok, request.prefix or "", request.suffix, budget - fmt.overhead(tok))
+            trimmed = (prefix, suffix) != (request.prefix or "", request.suffix)
+            if trimmed:
                 notes.append(f"context trimmed around the cursor to fit the context window ({self.context_window})")
             prefix, constraint = heal_prompt(tok, prefix) if heal else (prefix, None)
-            ids = self.fim_format.ids(tok, prefix, suffix)
-            return ids, constraint, notes
+            return fmt.ids(tok, prefix, suffix), constraint, notes, trimmed
         text = request.prompt if request.prompt is not None else (request.prefix or "")
         kept, constraint = heal_prompt(tok, text) if heal else (text, None)
         body = tok.encode(kept)
         room = budget - len(tok.template_prefix)
-        if len(body) > room:
+        truncated = len(body) > room
+        if truncated:
             notes.append(f"prompt truncated to its last {room} tokens (context window {self.context_window})")
             body = body[len(body) - room:]
         ids = tok.template_prefix + body
         if not ids:
             ids = [tok.bos_id if tok.bos_id is not None else tok.eos_id]
-        return ids, constraint, notes
+        return ids, constraint, notes, truncated
 
     def validate(self, request: Request) -> GenerationConfig:
         """The request's config with the checkpoint's defaults filled in; RequestError if unservable
@@ -166,7 +168,7 @@ class Engine:
             auto.started(mode)
         window = self.context_window
         budget = max(window // 2, window - config.max_new_tokens)  # the same prompt in every mode
-        ids, heal, prompt_notes = self._prompt(request, budget)
+        ids, heal, prompt_notes, truncated = self._prompt(request, budget)
         with self._lock:
             for message in notes + prompt_notes:
                 yield Note(message)
@@ -209,4 +211,4 @@ class Engine:
                        tokens_per_second=n / seconds if seconds > 0 else 0.0, mode=seq.switched_to or mode,
                        stop_reason=seq.stop_reason, accepted_histogram=dict(sorted(seq.accepted.items())),
                        notes=notes + prompt_notes + seq.notes, prompt_token_ids=ids, tokens_cached=common,
-                       truncated=any("trimmed" in n or "truncated" in n for n in prompt_notes))
+                       truncated=truncated)

@@ -24,6 +24,11 @@ class FimFormat:
         p, s = [pre] + tok.encode(space + prefix), [suf] + tok.encode(space + suffix)
         return tok.template_prefix + (s + p if self.spm else p + s) + [mid]
 
+    def overhead(self, tok: Tokenizer) -> int:
+        """Most tokens `ids` adds to those of prefix and suffix: the template's, three markers, and
+        CodeLlama's two spaces (which may encode as tokens of their own)."""
+        return len(tok.template_prefix) + 3 + (2 if self.spaced else 0)
+
     def stop_ids(self, tok: Tokenizer) -> set[int]:
         ids = (tok.token_id(t) for t in (self.prefix, self.suffix, self.middle, *self.stops))
         return {i for i in ids if i is not None}

@@ -89,9 +89,21 @@ def test_long_prompts_are_trimmed_to_the_context_window(tiny_engine, monkeypatch
     monkeypatch.setattr(tiny_engine.model_config, "max_position_embeddings", 64)
     events, done = run(tiny_engine, prompt="x = 1\n" * 100, mode="ar", max_new_tokens=8)
     assert len(done.prompt_token_ids) + 8 <= 64
-    assert any("truncated" in n for n in done.notes)
+    assert any("truncated" in n for n in done.notes) and done.truncated
     _, done = run(tiny_engine, prefix="x = 1\n" * 100, suffix="y = 2\n" * 100, mode="ar", max_new_tokens=8)
-    assert len(done.prompt_token_ids) + 8 <= 64
+    assert len(done.prompt_token_ids) + 8 <= 64 and done.truncated
+    _, done = run(tiny_engine, prefix="x = 1\n", suffix="y = 2\n", mode="ar", max_new_tokens=8)
+    assert not done.truncated and not done.notes
+
+
+def test_the_fim_budget_counts_each_formats_own_tokens(tiny_engine):
+    """The window holds the prompt the format builds, whatever the format adds (CodeLlama: spaces)."""
+    tok = tiny_engine.tokenizer
+    prefix, suffix = "x = 1\n" * 100, "y = 2\n" * 100
+    for fmt in (*fim.FORMATS[:1], fim.replace(fim.FORMATS[0], spaced=True)):
+        budget = 64
+        p, s = fim.fit(tok, prefix, suffix, budget - fmt.overhead(tok))
+        assert len(fmt.ids(tok, p, s)) <= budget
 
 
 @pytest.mark.parametrize("mode", ["ar", "diffusion", "self-spec"])
