@@ -5,6 +5,7 @@ are dequantized: transformers then runs the weights the engine rounded to)."""
 from __future__ import annotations
 
 from engine.config import ModelConfig
+from engine.loading import hf_name
 from engine.model import NLDModel
 from engine.quantize import float_state_dict
 
@@ -20,11 +21,6 @@ def ministral3_config(cfg: ModelConfig):
         tie_word_embeddings=False, bos_token_id=cfg.bos_token_id, eos_token_id=cfg.eos_token_id,
         pad_token_id=cfg.pad_token_id,
     )
-
-
-def hf_name(name: str) -> str:
-    """NLD tensor name -> Ministral-3 tensor name."""
-    return name.replace("encoder.", "model.", 1).replace("diffusion_head.", "lm_head.", 1)
 
 
 def as_transformers(model: NLDModel):

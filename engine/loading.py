@@ -45,7 +45,7 @@ _DTYPES = {
 @dataclass
 class LoadedModel:
     model: Any  # NLDModel, or a transformers PreTrainedModel for the AR fallback
-    tokenizer: Any  # the checkpoint's transformers tokenizer
+    tokenizer: Any  # the checkpoint's transformers tokenizer, or TokenizerFiles (tokenizers only, for NLD checkpoints)
     config: ModelConfig | None  # None for the fallback
     native: bool
     name: str
@@ -291,6 +291,11 @@ def _nld_name(name: str) -> str:
     if name == "lm_head.weight":
         return "diffusion_head.weight"
     return "encoder." + name.removeprefix("model.") if name.startswith("model.") else name
+
+
+def hf_name(name: str) -> str:
+    """NLD tensor name -> Ministral-3 tensor name (the inverse of `_nld_name`)."""
+    return name.replace("encoder.", "model.", 1).replace("diffusion_head.", "lm_head.", 1)
 
 
 def lora_name(name: str) -> str:

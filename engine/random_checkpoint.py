@@ -65,14 +65,19 @@ def _tokenizer():
     return build_tokenizer([" ".join(keyword.kwlist + sorted(n for n in dir(builtins) if not n.startswith("_")))], 512)
 
 
-def _random_chunks(shape: tuple[int, ...], seed: int, index: int) -> Iterator[torch.Tensor]:
-    """Ones for norms; for matrices normal(0, max(0.02, 1/sqrt(fan_in))) rows, so even a tiny model's
+def init_std(fan_in: int) -> float:
+    """Random weights' standard deviation: max(0.02, 1/sqrt(fan_in)), so even a tiny model's
     activations and logits keep unit scale (0.02 alone would make its softmax nearly flat)."""
+    return max(0.02, fan_in**-0.5)
+
+
+def _random_chunks(shape: tuple[int, ...], seed: int, index: int) -> Iterator[torch.Tensor]:
+    """Ones for norms; rows of normal(0, init_std) for matrices."""
     if len(shape) == 1:
         yield torch.ones(shape)
         return
     rows, cols = shape
-    std = max(0.02, cols**-0.5)
+    std = init_std(cols)
     gen = torch.Generator().manual_seed(seed * 1_000_003 + index)
     step = max(1, _CHUNK_ELEMENTS // cols)
     for start in range(0, rows, step):

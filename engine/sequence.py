@@ -19,7 +19,6 @@ class Sequence:
     def __init__(self, tok: Tokenizer, prompt_ids: list[int], max_new_tokens: int, stop_ids: set[int],
                  stop: list[str], heal: HealConstraint | None = None):
         self.tok = tok
-        self.prompt_ids = prompt_ids
         self.max_new_tokens = max_new_tokens
         self.stop_ids = stop_ids
         self.stop = [s for s in stop if s]

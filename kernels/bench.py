@@ -28,6 +28,7 @@ import torch
 from engine.config import ModelConfig, preset
 from engine.model import NLDModel
 from engine.modes.self_spec import quadratic_mask
+from engine.random_checkpoint import init_std
 from engine.rope import Rotary
 from kernels import dispatch
 from kernels.attention_ref import Pattern, attention_ref, full_mask
@@ -188,9 +189,9 @@ def bench_kernels(s: Setup, timer: Timer, peak: float) -> list[dict]:
 
 
 def random_model(cfg: ModelConfig, device: torch.device, dtype: torch.dtype) -> NLDModel:
-    """The model allocated straight in `dtype` on `device` (no fp32 copy, no file): ones for the norms,
-    normal(0, max(0.02, fan_in^-1/2)) for the matrices, so activations keep unit scale; projections
-    fused as `engine.Engine` fuses them."""
+    """The model allocated straight in `dtype` on `device` (no fp32 copy, no file), with the weights
+    `nemodiff random-checkpoint` writes (ones for the norms, normal(0, init_std) for the matrices);
+    projections fused as `engine.Engine` fuses them."""
     with torch.device("meta"):
         model = NLDModel(cfg)
     model = model.to(dtype).to_empty(device=device).eval().requires_grad_(False)
@@ -198,7 +199,7 @@ def random_model(cfg: ModelConfig, device: torch.device, dtype: torch.dtype) -> 
         if p.dim() == 1:
             p.fill_(1.0)
         else:
-            p.normal_(0.0, max(0.02, p.shape[1] ** -0.5))
+            p.normal_(0.0, init_std(p.shape[1]))
     model.fuse_projections()
     return model
 

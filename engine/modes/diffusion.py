@@ -2,8 +2,9 @@
 
 Per block: `[seed, MASK x (B-1)]` is denoised by bidirectional passes that read but never write
 the cache; each pass commits slots chosen by the commit policy (never re-masked); a committed
-EOS (or a token completing a stop string) freezes the slots after it. One causal pass over the finished block then writes its exact
-K/V and yields the next seed, so the cache always equals what AR decoding would hold.
+EOS (or a token whose own text holds a stop string; one split across tokens is cut when it is
+committed) freezes the slots after it. One causal pass over the finished block then writes its
+exact K/V and yields the next seed, so the cache always equals what AR decoding would hold.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 from engine.errors import NemodiffError
@@ -37,7 +37,7 @@ from engine.training import corpus
 from engine.training.data import TrainStream
 from engine.training.objective import training_mask
 from engine.training.tokenizer import text_encoder
-from engine.training.trainer import fresh_dir, load_export, mixed_precision, replace_dir
+from engine.training.trainer import fresh_dir, load_export, mixed_precision, replace_dir, save_bf16
 from kernels.ops import Pattern
 
 
@@ -140,10 +140,9 @@ def save_adapter(model: NLDModel, s: DraftSettings, out: Path, step: int, optimi
     for i, layer in enumerate(model.encoder.layers):
         base = f"base_model.model.encoder.layers.{i}.self_attn.o_proj"
         lora = layer.self_attn.o_lora
-        tensors[f"{base}.lora_A.weight"] = lora.lora_A.weight.detach().to(torch.bfloat16).contiguous().cpu()
-        tensors[f"{base}.lora_B.weight"] = lora.lora_B.weight.detach().to(torch.bfloat16).contiguous().cpu()
-    save_file(tensors, tmp / "adapter_model.safetensors", metadata={"format": "pt"})
-    (tmp / "adapter_model.safetensors").chmod(0o644)
+        tensors[f"{base}.lora_A.weight"] = lora.lora_A.weight
+        tensors[f"{base}.lora_B.weight"] = lora.lora_B.weight
+    save_bf16(tensors, tmp / "adapter_model.safetensors")
     torch.save({"step": step, "optimizer": optimizer.state_dict(),
                 "fp32": {k: v for k, v in model.state_dict().items() if ".o_lora." in k}}, tmp / "resume_state.pt")
     replace_dir(tmp, out)

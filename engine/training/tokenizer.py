@@ -24,10 +24,6 @@ SPECIAL_TOKENS: tuple[str, ...] = (
 )
 UNK, BOS, EOS, PAD, MASK, FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE, FILE_SEP = range(len(SPECIAL_TOKENS))
 
-# The demo model's vocabulary: 3.35 characters per token on the stdlib, while embedding + head
-# stay about half of a ~9M-parameter model.
-DEMO_VOCAB_SIZE = 8192
-
 
 def _empty_bpe() -> Tokenizer:
     tok = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS[UNK]))
