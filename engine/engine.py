@@ -162,14 +162,15 @@ class Engine:
 
     def _run(self, request: Request, cancelled) -> Iterator[Event]:
         config = self.validate(request)
-        mode, notes = self.resolve_mode(config)
-        auto = self.auto if config.mode == "auto" else None
-        if auto is not None:
-            auto.started(mode)
         window = self.context_window
         budget = max(window // 2, window - config.max_new_tokens)  # the same prompt in every mode
         ids, heal, prompt_notes, truncated = self._prompt(request, budget)
         with self._lock:
+            # Decided here, not when queued, so `auto` sees the cycles of the generation just before.
+            mode, notes = self.resolve_mode(config)
+            auto = self.auto if config.mode == "auto" else None
+            if auto is not None:
+                auto.started(mode)
             for message in notes + prompt_notes:
                 yield Note(message)
             tok = self.tokenizer

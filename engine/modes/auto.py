@@ -68,12 +68,16 @@ class AutoPolicy:
     def mode(self) -> str:
         """What the next `auto` generation runs: the variant, or AR while drafts fall short (but
         every PROBE_EVERY-th such generation drafts, to refresh the pool)."""
-        if self.falling_short and (self.skipped + 1) % PROBE_EVERY:
+        short = self.falling_short
+        with self._lock:
+            skipped = self.skipped
+        if short and (skipped + 1) % PROBE_EVERY:
             return "ar"
         return f"self-spec-{self.variant}"
 
     def started(self, mode: str) -> None:
-        self.skipped = self.skipped + 1 if mode == "ar" else 0
+        with self._lock:
+            self.skipped = self.skipped + 1 if mode == "ar" else 0
 
 
 def choose(ar_s: float, linear_s: float, quadratic_s: float | None = None) -> AutoPolicy:
