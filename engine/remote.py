@@ -127,6 +127,8 @@ class RemoteTokenizer:
     """Token texts learned from the server's step events: what a denoising view decodes (the
     single ids of the steps it was sent); ids it never saw decode to ""."""
 
+    special_ids: frozenset[int] = frozenset()  # unknown here; the server sends special tokens' text as ""
+
     def __init__(self):
         self.texts: dict[int, str] = {}
 

@@ -432,10 +432,14 @@ class NemodiffApp(ThemedApp):
         self.denoise.refresh()
 
     def on_generation_failed(self, message: GenerationFailed) -> None:
-        if self._inflight is not None and message.serial == self._inflight.serial:
+        inflight = self._inflight
+        if inflight is not None and message.serial == inflight.serial:
             self._inflight = None
-            self._hide()
-            self.notify(f"Generation failed: {message.error}", severity="error", timeout=10)
+            if inflight.alternative == 0 and inflight.assumes is None:  # the shown suggestion's own request
+                self._hide()
+                self.notify(f"Generation failed: {message.error}", severity="error", timeout=10)
+            else:  # a prefetch or an extra alternative: what is shown stays valid
+                self.notify(f"Background generation failed: {message.error}", severity="warning", timeout=5)
 
     def _stream(self, inflight: Inflight) -> None:
         """Show a generation as it denoises: committed text, then the block's guesses and masks."""
@@ -459,6 +463,9 @@ class NemodiffApp(ThemedApp):
         alternatives = earlier + ([final] if final and final not in earlier else [])
         if inflight.alternative == 0:
             self.latency.done(done)
+            if self.latency.error:
+                self.notify(self.latency.error, severity="warning", timeout=10)
+                self.latency.error = None
         self.cache.put(inflight.ctx.key, alternatives)
         if alternatives:
             self._show(Shown(inflight.editor, inflight.ctx, alternatives, shown.index if earlier else 0))
@@ -546,28 +553,42 @@ class NemodiffApp(ThemedApp):
 
     async def open_path(self, path: Path) -> None:
         """Open `path` in a tab (a path that does not exist yet becomes a new file on save)."""
-        existing = self.tabs.find(path)
-        if existing is not None:
-            self.tabs.show(existing)
-            return
-        if not path.exists():
-            await self.tabs.add_editor(self._editor("", path))
-            self.notify(f"{path}: new file, written on save")
-            return
         try:
-            text, disk = read_text(path)
+            existing = self.tabs.find(path)
+            exists = path.exists()
+            text, disk = read_text(path) if exists and existing is None else ("", None)
+        except (OSError, RuntimeError) as e:  # a symlink loop, a name too long
+            self.notify(f"{path}: {e}", title="Not opened", severity="error", timeout=10)
+            return
         except FileRefused as e:
             self.notify(str(e), title="Not opened", severity="error", timeout=10)
             return
-        await self.tabs.add_editor(self._editor(text, path, disk))
+        if existing is not None:
+            self.tabs.show(existing)
+        elif not exists:
+            await self.tabs.add_editor(self._editor("", path))
+            self.notify(f"{path}: new file, written on save")
+        elif not CodeEditor.keeps(text):
+            self.notify(f"{path} mixes line endings or has form feeds or Unicode line separators, which the "
+                        "editor would rewrite on save: not opened", title="Not opened", severity="error", timeout=10)
+        else:
+            await self.tabs.add_editor(self._editor(text, path, disk))
+
+    def _typed_path(self, typed: str) -> Path | None:
+        """A path typed in a dialog, `~` expanded; None (and a notification) when it cannot be one."""
+        try:
+            return Path(typed).expanduser()
+        except RuntimeError as e:  # ~nosuchuser
+            self.notify(f"{typed}: {e}", title="Not a usable path", severity="error", timeout=10)
+            return None
 
     async def action_new(self) -> None:
         await self.tabs.add_editor(self._editor())
 
     def action_open(self) -> None:
-        async def chosen(path: str | None) -> None:
-            if path:
-                await self.open_path(Path(path).expanduser())
+        async def chosen(typed: str | None) -> None:
+            if typed and (path := self._typed_path(typed)) is not None:
+                await self.open_path(path)
 
         self.push_screen(PromptScreen("Open file", placeholder="path/to/file.py"), chosen)
 
@@ -579,9 +600,9 @@ class NemodiffApp(ThemedApp):
             self._save(editor, editor.path)
             return
 
-        def chosen(path: str | None) -> None:
-            if path:
-                self._save(editor, Path(path).expanduser())
+        def chosen(typed: str | None) -> None:
+            if typed and (path := self._typed_path(typed)) is not None:
+                self._save(editor, path)
 
         self.push_screen(PromptScreen("Save scratch buffer as", placeholder="path/to/file.py"), chosen)
 

@@ -34,13 +34,19 @@ class DiskState:
 
 def read_text(path: Path) -> tuple[str, DiskState]:
     """The text of `path` and its disk state; FileRefused for huge, binary or non-UTF-8 files."""
+    too_big = f"files over {MAX_BYTES // 2**20} MiB are not opened"
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise FileRefused(f"{path} is {size / 1e6:.1f} MB: files over {MAX_BYTES // 2**20} MiB are not opened")
-        data = path.read_bytes()
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block the read, or never end
+            raise FileRefused(f"{path} is not a regular file: not opened")
+        if st.st_size > MAX_BYTES:
+            raise FileRefused(f"{path} is {st.st_size / 1e6:.1f} MB: {too_big}")
+        with path.open("rb") as f:
+            data = f.read(MAX_BYTES + 1)
     except OSError as e:
         raise FileRefused(f"cannot read {path}: {e.strerror or e}") from None
+    if len(data) > MAX_BYTES:  # it grew after the size check
+        raise FileRefused(f"{path} is over {MAX_BYTES // 2**20} MiB: {too_big}")
     if b"\0" in data:
         raise FileRefused(f"{path} looks binary (it contains NUL bytes): not opened")
     try:

@@ -33,6 +33,7 @@ class Latency:
 class LatencyLog:
     def __init__(self, path: str | None = None):
         self.path = path if path is not None else os.environ.get(ENV)
+        self.error: str | None = None  # why logging to `path` stopped
         self.records: list[Latency] = []
         self._key = time.perf_counter()
         self._request = 0.0
@@ -62,8 +63,11 @@ class LatencyLog:
         record.mode = done.mode
         self.records.append(record)
         if self.path:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(asdict(record)) + "\n")
+            try:
+                with open(self.path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(asdict(record)) + "\n")
+            except OSError as e:  # a debugging aid must not break completion: stop logging, say why once
+                self.path, self.error = None, f"${ENV}: {e.strerror or e}; latency logging is off"
 
 
 def _ms(seconds: float) -> float:

@@ -61,6 +61,13 @@ class CodeEditor(TextArea):
         self._ghost: list[list[GhostPiece]] = []
         self._ghost_row = 0
 
+    @staticmethod
+    def keeps(text: str) -> bool:
+        """Would the editor save `text` as it is? It splits lines at every Unicode line break and
+        rejoins them with the file's first newline style, so mixed CRLF/LF, lone CRs, form feeds
+        and U+2028 would all change in lines the user never touched."""
+        return TextArea(text).text == text
+
     @property
     def title(self) -> str:
         name = self.path.name if self.path else "scratch"

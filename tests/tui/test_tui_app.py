@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import json
+import os
 import time
 from pathlib import Path
 
@@ -387,6 +389,67 @@ async def test_open_switch_and_close_tabs(settings, fake_engine, tmp_path: Path,
         assert isinstance(app.screen, ConfirmScreen)  # the scratch buffer has unsaved text
         await pilot.click("#confirm")
         assert [e.title for e in app.tabs.editors] == ["b.py"]
+
+
+async def test_paths_that_cannot_be_opened_or_saved_are_notifications(settings, fake_engine, tmp_path: Path,
+                                                                     monkeypatch):
+    """A typo in a dialog never takes the app (and its unsaved buffers) down."""
+    monkeypatch.chdir(tmp_path)
+    Path("loop").symlink_to("loop")
+    Path("mixed.py").write_bytes(b"a = 1\r\nb = 2\n")
+    Path("formfeed.py").write_bytes(b"import os\n\x0c\ndef f():\n    pass\n")
+    os.mkfifo("pipe")
+    notes: list = []
+    app = make_app(settings.replace(debounce_ms=10_000), fake_engine, notes=notes)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("x")
+        for path in ("loop", "n" * 300, "mixed.py", "formfeed.py", "pipe"):
+            await app.open_path(Path(path))
+            assert notes.pop()[1] == "error" and [e.title for e in app.tabs.editors] == ["scratch ●"]
+        for key in ("ctrl+o", "ctrl+s"):  # open, and save as (the buffer has no path yet)
+            await pilot.press(key, *"~nosuchuser-nd/a", "enter")
+            await wait_for(pilot, lambda: len(notes) > 0)
+            assert notes.pop()[1] == "error" and app.tabs.current.text == "x"
+    assert Path("mixed.py").read_bytes() == b"a = 1\r\nb = 2\n"
+
+
+async def test_the_latency_log_appends_json_lines_and_a_bad_path_turns_it_off(settings, fake_engine, tmp_path: Path,
+                                                                             monkeypatch):
+    log = tmp_path / "latency.jsonl"
+    for path, lines in ((log, 1), (tmp_path / "no-such-dir" / "latency.jsonl", 0)):
+        monkeypatch.setenv("NEMODIFF_DEBUG_LOG", str(path))
+        notes: list = []
+        app = make_app(settings, fake_engine, notes=notes)
+        async with app.run_test(size=SIZE) as pilot:
+            await suggest(pilot, app)
+            await pilot.pause(0.1)
+        if lines:
+            assert json.loads(log.read_text())["stop_reason"] == "eos" and all(n[1] == "information" for n in notes)
+        else:
+            assert app.latency.path is None and notes[-1][1] == "warning" and "NEMODIFF_DEBUG_LOG" in notes[-1][0]
+
+
+async def test_a_failed_prefetch_leaves_the_shown_suggestion(settings, fake_engine):
+    app = make_app(settings.replace(prefetch=True, debounce_ms=10_000), fake_engine)
+    generate = fake_engine.generate
+
+    class Failing:
+        def __iter__(self):
+            raise RuntimeError("backend went away")
+
+        def cancel(self) -> None:
+            pass
+
+    def fail_the_prefetch(request):
+        return Failing() if fake_engine.requests else generate(request)
+
+    fake_engine.generate = fail_the_prefetch
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.engine is not None)
+        app.tabs.current.insert("def fibonacci(n):\n")
+        app.action_complete()
+        await wait_for(pilot, lambda: app.shown is not None and app.shown.final and app._inflight is None)
+        assert app.shown.text == SUGGESTION and app.tabs.current.ghost and len(fake_engine.requests) == 1
 
 
 async def test_command_palette_switches_mode(settings, fake_engine):
