@@ -83,8 +83,17 @@ class GitIgnore:
             except OSError:
                 self._specs[folder] = None
             else:
-                self._specs[folder] = pathspec.GitIgnoreSpec.from_lines(lines)
+                self._specs[folder] = pathspec.GitIgnoreSpec.from_lines([line for line in lines if _parses(line)])
         return self._specs[folder]
+
+
+def _parses(line: str) -> bool:
+    """Git skips a .gitignore line it cannot read (`!`, a trailing backslash); pathspec would raise."""
+    try:
+        pathspec.GitIgnoreSpec.from_lines([line])
+    except ValueError:
+        return False
+    return True
 
 
 def read_watched(path: Path, max_bytes: int = MAX_BYTES) -> tuple[str, str]:

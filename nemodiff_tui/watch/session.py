@@ -104,15 +104,21 @@ class WatchSession:
                 if not src.exists() and dest.exists():
                     self._move(src, dest)
             for path, saved_at in batch.touched.items():
-                if path.name == ".gitignore":
-                    self._gitignore.forget(path)
-                if path.is_dir():
-                    continue
-                if path.exists():
-                    self.refresh(path, saved_at)
-                else:
-                    self._drop(path, "deleted")
+                try:
+                    self._touched(path, saved_at)
+                except Exception as e:  # one odd file must not end the watcher's thread
+                    self.log.append((path, f"not handled: {type(e).__name__}: {e}"))
         self.on_change(None)
+
+    def _touched(self, path: Path, saved_at: float) -> None:
+        if path.name == ".gitignore":
+            self._gitignore.forget(path)
+        if path.is_dir():
+            return
+        if path.exists():
+            self.refresh(path, saved_at)
+        else:
+            self._drop(path, "deleted")
 
     def refresh(self, path: Path, saved_at: float | None = None) -> None:
         """Read `path` and replace its suggestions when it changed since last seen."""
@@ -207,8 +213,13 @@ class WatchSession:
         with self._lock:
             if s.status != "ready":
                 return f"{s.path.name}: line {s.line} is {s.status}: nothing written"
-            outcome = accept_suggestion(s)
-            if outcome.status == "accepted":
+            try:
+                outcome = accept_suggestion(s)
+            except OSError as e:  # a full disk, a read-only folder: the file is untouched, `s` stays ready
+                outcome, why = None, e.strerror or str(e)
+            if outcome is None:
+                what = f"line {s.line}: not written: {why}"
+            elif outcome.status == "accepted":
                 self._suggestions.remove(s)
                 self._seen[s.path] = Seen(outcome.text, outcome.sha256)  # the file's other markers, recomputed:
                 self._offer(s.path, self._seen[s.path], time.monotonic(), diff_from=None)

@@ -86,6 +86,27 @@ def test_accept_refuses_a_changed_or_deleted_file_without_writing(tmp_path, watc
     assert accept_suggestion(s).status == "missing" and not path.exists()
 
 
+def test_a_full_disk_on_accept_is_a_message_and_the_suggestion_stays(tmp_path, watch, monkeypatch):
+    import errno
+    import os
+
+    session = watch()
+    path = tmp_path / "a.py"
+    path.write_text("x = <fill>\n")
+    wait_until(lambda: ready(session, path), what="the suggestion")
+    s = session.suggestions[0]
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "replace", full)
+    assert session.accept(s) == "a.py: line 1: not written: No space left on device"
+    assert path.read_text() == "x = <fill>\n" and s.status == "ready" and session.suggestions == [s]
+    assert [p.name for p in tmp_path.iterdir()] == ["a.py"]
+    monkeypatch.undo()
+    assert session.accept(s) == "a.py: line 1: suggestion written"
+
+
 def test_only_a_ready_suggestion_can_be_accepted(tmp_path, watch):
     session = watch()
     path = tmp_path / "a.py"

@@ -40,6 +40,11 @@ def test_gitignore_rules_nest_and_negate_as_in_git(tmp_path):
     assert rules.reason(tmp_path / "elsewhere" / "x.log") is None  # outside the watched folders
 
 
+def test_lines_git_cannot_read_are_skipped_as_git_skips_them(tmp_path):
+    (tmp_path / ".gitignore").write_text("!\nfoo\\\n*.log\n")
+    assert "pattern '*.log'" in GitIgnore([tmp_path]).reason(tmp_path / "debug.log")
+
+
 def test_a_changed_gitignore_is_read_again_after_forget(tmp_path):
     (tmp_path / ".gitignore").write_text("*.tmp.py\n")
     rules = GitIgnore([tmp_path])

@@ -65,6 +65,23 @@ def test_removing_the_marker_drops_its_suggestion(tmp_path, watch):
     assert session.suggestions == []  # only a deletion since the marker's version: nothing to fill
 
 
+def test_a_file_that_fails_to_be_handled_is_logged_and_watching_goes_on(tmp_path, watch, monkeypatch):
+    session = watch()
+    refresh = session.refresh
+
+    def refuse_bad(path, *args):
+        if path.name == "bad.py":
+            raise ValueError("something unforeseen")
+        return refresh(path, *args)
+
+    monkeypatch.setattr(session, "refresh", refuse_bad)
+    (tmp_path / "bad.py").write_text("x = <fill>\n")
+    wait_until(lambda: any("not handled: ValueError" in what for _, what in session.log), what="the log line")
+    good = tmp_path / "good.py"
+    good.write_text("y = <fill>\n")
+    wait_until(lambda: ready(session, good), what="a suggestion for the next file")
+
+
 def test_a_burst_of_writes_makes_one_request(tmp_path, watch):
     engine = FakeEngine()
     session = watch(engine=engine)
