@@ -67,6 +67,7 @@ class WatchApp(ThemedApp):
         self._problems = list(problems)
         self.model_state = f"{self.settings.model} (loading…)"  # the model's name once loaded
         self._rows: list[tuple[int, str, str, int]] = []  # what the list shows, to redraw only on change
+        self._redraw_pending = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="watch-main"):
@@ -128,6 +129,12 @@ class WatchApp(ThemedApp):
     # --- what the session says ------------------------------------------------------------------
 
     def on_watch_changed(self, _message: WatchChanged) -> None:
+        if not self._redraw_pending:  # once per batch of queued changes: every denoising step posts one
+            self._redraw_pending = True
+            self.call_later(self._changed)
+
+    def _changed(self) -> None:
+        self._redraw_pending = False
         if not self.query(SuggestionList):  # closing: a change posted before the quit, widgets gone
             return
         self._redraw()

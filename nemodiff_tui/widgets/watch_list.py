@@ -4,6 +4,7 @@ highlighted with Pygments in the file's context, and the diff that accepting it 
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 
 from rich.style import Style
@@ -69,14 +70,23 @@ def preview(s: Suggestion, syntax: SyntaxStyles[Style], inserted: Style) -> Text
     return Text("\n", no_wrap=True).join(out)
 
 
-def diff_preview(s: Suggestion, added: Style, removed: Style) -> Text:
-    """The unified diff accepting `s` would make (a line of context around each change)."""
+def diff_lines(s: Suggestion) -> list[str]:
+    """The unified diff accepting `s` would make, a line of context around the change, headers
+    dropped. Only the lines around the hole are compared (it redraws at every denoising step, and
+    difflib over a whole 1 MB file took 0.3 s); the lines after them are the same in both texts."""
     old = s.source.splitlines()
     new = s.edited(shown_text(s)).splitlines()
-    lines = list(difflib.unified_diff(old, new, display_path(s.path), display_path(s.path), n=1, lineterm=""))
+    after = max(0, len(old) - 1 - s.source.count("\n", 0, s.hole.end))  # lines after the hole's last one
+    low, keep = max(0, s.line - 2), max(0, after - 1)
+    lines = difflib.unified_diff(old[low:len(old) - keep], new[low:len(new) - keep], n=1, lineterm="")
+    return [re.sub(r"([-+])(\d+)", lambda m: f"{m[1]}{int(m[2]) + low}", line) if line.startswith("@@") else line
+            for line in list(lines)[2:]]
+
+
+def diff_preview(s: Suggestion, added: Style, removed: Style) -> Text:
     out = Text(no_wrap=True)
     styles = {"+": added, "-": removed, "@": Style(dim=True)}
-    for line in lines[2:]:
+    for line in diff_lines(s):
         out.append(line + "\n", styles.get(line[:1], ""))
     return out
 
@@ -94,6 +104,11 @@ class SuggestionList(OptionList):
         return self.suggestions[index] if index is not None and index < len(self.suggestions) else None
 
     def show(self, suggestions: list[Suggestion]) -> None:
+        if [s.id for s in suggestions] == [s.id for s in self.suggestions]:  # the same rows: update them in place
+            self.suggestions = suggestions
+            for s in suggestions:
+                self.replace_option_prompt(str(s.id), row(s))
+            return
         selected = self.selected
         self.suggestions = suggestions
         self.clear_options()

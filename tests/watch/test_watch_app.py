@@ -106,3 +106,20 @@ async def test_a_change_that_arrives_while_the_app_closes_is_dropped(tmp_path, a
         await until(pilot, lambda: app.model_state == "fake")
         await app.screen.query_one("#watch-main").remove()
         app.on_watch_changed(None)
+
+
+async def test_a_burst_of_changes_is_drawn_once(tmp_path, app_on, monkeypatch):
+    """Every denoising step of every suggestion posts a change; drawing each one made the app
+    fall seconds behind the keyboard (20 markers: 4.8 s to handle a key)."""
+    from nemodiff_tui.watch_app import WatchChanged
+
+    app = app_on(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.model_state == "fake")
+        drawn = []
+        redraw = app._redraw
+        monkeypatch.setattr(app, "_redraw", lambda: (drawn.append(1), redraw())[1])
+        for _ in range(50):
+            app.post_message(WatchChanged(None))
+        await pilot.pause(0.2)
+        assert 1 <= len(drawn) <= 3
