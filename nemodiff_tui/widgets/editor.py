@@ -14,9 +14,11 @@ from typing import Literal
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.geometry import Size
+from textual.events import MouseEvent
+from textual.geometry import Offset, Size
 from textual.strip import Strip
 from textual.widgets import TextArea
+from textual.widgets.text_area import Location
 
 from nemodiff_tui.files import DiskState
 from nemodiff_tui.highlight import Span, SyntaxStyles, lexer_for, line_spans
@@ -165,6 +167,19 @@ class CodeEditor(TextArea):
         if row <= self._ghost_row + extra:
             return self._ghost_strip(self._ghost[row - self._ghost_row])
         return super().render_line(y - extra)
+
+    def get_target_document_location(self, event: MouseEvent) -> Location:
+        """Where a click lands: the ghost's extra lines push the document down, so a click below
+        them means the line drawn there, and a click on them leaves the cursor where it is."""
+        extra = len(self._ghost) - 1
+        scroll_x, scroll_y = self.scroll_offset
+        row = event.y + scroll_y - self.gutter.top
+        if extra <= 0 or row <= self._ghost_row:
+            return super().get_target_document_location(event)
+        if row <= self._ghost_row + extra:
+            return self.cursor_location
+        x = event.x - self.gutter_width + scroll_x - self.gutter.left
+        return self.wrapped_document.offset_to_location(Offset(x, row - extra))
 
     def _ghost_text(self, line: list[GhostPiece]) -> Text:
         styles = {kind: self.get_component_rich_style(f"editor--ghost{'' if kind == 'text' else '-' + kind}")

@@ -12,6 +12,7 @@ from nemodiff_tui import files
 from nemodiff_tui.app import NemodiffApp, Shown
 from nemodiff_tui.config import Settings
 from nemodiff_tui.widgets.dialogs import ConfirmScreen
+from nemodiff_tui.widgets.editor import CodeEditor
 from nemodiff_tui.widgets.help import HelpScreen
 from tests.tui.fake_engine import FakeEngine, load_trace
 from tests.tui.pilot_helpers import wait_for
@@ -450,6 +451,25 @@ async def test_a_failed_prefetch_leaves_the_shown_suggestion(settings, fake_engi
         app.action_complete()
         await wait_for(pilot, lambda: app.shown is not None and app.shown.final and app._inflight is None)
         assert app.shown.text == SUGGESTION and app.tabs.current.ghost and len(fake_engine.requests) == 1
+
+
+async def test_a_click_below_a_multi_line_ghost_lands_on_the_line_drawn_there(settings, fake_engine):
+    app = make_app(settings.replace(debounce_ms=10_000), fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = app.tabs.current
+        editor.insert("def fibonacci(n):\n\nprint(1)\nprint(2)\nprint(3)\n")
+        editor.move_cursor((1, 0))
+        editor.show_ghost([(SUGGESTION, "text")], 10)
+        await pilot.pause()
+        drawn = ["".join(segment.text for segment in editor.render_line(y)) for y in range(8)]
+        y = next(y for y, line in enumerate(drawn) if "print(2)" in line)
+        await pilot.click(CodeEditor, offset=(editor.gutter_width + 3, y))
+        assert editor.cursor_location == (3, 3)
+        editor.move_cursor((1, 0))
+        editor.show_ghost([(SUGGESTION, "text")], 10)
+        await pilot.pause()
+        await pilot.click(CodeEditor, offset=(editor.gutter_width + 3, 2))  # on the ghost's second line
+        assert editor.cursor_location == (1, 0)
 
 
 async def test_command_palette_switches_mode(settings, fake_engine):
