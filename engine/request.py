@@ -10,6 +10,10 @@ from engine.errors import RequestError
 MODES = ("auto", "ar", "diffusion", "self-spec")
 SCHEDULES = ("threshold", "even")
 SPECULATIONS = ("linear", "quadratic")
+MAX_BLOCK = 256  # NLD uses 32; a quadratic pass holds B x (B+1) tokens
+MAX_TEMPERATURE = 100.0  # far past where sampling is uniform noise; a larger one overflows the softmax
+MAX_STOPS, MAX_STOP_CHARS = 16, 256  # each generated token is checked against every stop string
+SEED_RANGE = range(-(2**63), 2**64)  # what torch.Generator.manual_seed takes
 
 
 @dataclass
@@ -38,14 +42,18 @@ class GenerationConfig:
             raise RequestError(f"unknown schedule {self.schedule!r}: choose threshold or even")
         if self.max_new_tokens <= 0:
             raise RequestError(f"max_new_tokens must be positive, got {self.max_new_tokens}")
-        if self.block_size is not None and self.block_size < 2:
-            raise RequestError(f"block_size must be at least 2, got {self.block_size}")
+        if self.block_size is not None and not 2 <= self.block_size <= MAX_BLOCK:
+            raise RequestError(f"block_size must lie in [2, {MAX_BLOCK}], got {self.block_size}")
         if self.max_steps is not None and self.max_steps <= 0:
             raise RequestError(f"max_steps must be positive, got {self.max_steps}")
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise RequestError(f"threshold must lie in [0, 1], got {self.threshold}")
-        if self.temperature < 0:
-            raise RequestError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 <= self.temperature <= MAX_TEMPERATURE:  # NaN fails this too
+            raise RequestError(f"temperature must lie in [0, {MAX_TEMPERATURE:g}], got {self.temperature}")
+        if self.seed is not None and self.seed not in SEED_RANGE:
+            raise RequestError(f"seed must be a 64-bit integer, got {self.seed}")
+        if len(self.stop) > MAX_STOPS or any(len(s) > MAX_STOP_CHARS for s in self.stop):
+            raise RequestError(f"at most {MAX_STOPS} stop strings of at most {MAX_STOP_CHARS} characters each")
         if not 0.0 < self.top_p <= 1.0:
             raise RequestError(f"top_p must lie in (0, 1], got {self.top_p}")
         return self

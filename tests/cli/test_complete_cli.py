@@ -125,6 +125,11 @@ def test_plain_output_is_the_text(capsys, tiny_checkpoint, monkeypatch):
     (["--mode", "fast", "--prompt", "x"], "invalid choice"),
     (["--max-new-tokens", "0", "--prompt", "x"], "max_new_tokens must be positive"),
     (["--max-new-tokens", "-3", "--prompt", "x"], "max_new_tokens must be positive"),
+    (["--temperature", "nan", "--prompt", "x"], "temperature must lie in [0, 100]"),
+    (["--temperature", "1e308", "--prompt", "x"], "temperature must lie in [0, 100]"),
+    (["--temperature", "0.5", "--seed", str(2**64), "--prompt", "x"], "seed must be a 64-bit integer"),
+    (["--block-size", "100000", "--prompt", "x"], "block_size must lie in [2, 256]"),
+    (["--prompt", "x", *[a for i in range(17) for a in ("--stop", str(i))]], "at most 16 stop strings"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, tiny_checkpoint, args, message):
     if "--model" not in args:
