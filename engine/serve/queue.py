@@ -13,7 +13,7 @@ import asyncio
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.requests import Request as HTTPRequest
 
@@ -39,21 +39,40 @@ class QueueFull(Exception):
 class Job:
     """One request's generation: run by the worker thread, read by one handler on the event loop."""
 
-    def __init__(self, request: Request, loop: asyncio.AbstractEventLoop):
+    def __init__(self, request: Request, loop: asyncio.AbstractEventLoop, release: Callable[[], None]):
         self.request = request
         self._loop = loop
         self._items: asyncio.Queue = asyncio.Queue()
         self._cancelled = threading.Event()
         self._generation: Generation | None = None
+        self._release = release  # gives the job's queue slot back
+        self._state = threading.Lock()
+        self._started = self._released = False
 
     def cancel(self) -> None:
-        """Stop the generation (within one forward), or keep it from starting; any thread."""
+        """Stop the generation (within one forward), or keep it from starting; any thread. A job
+        still waiting gives its slot back now: an editor cancels a request at every keystroke, and
+        dead jobs must not fill the queue."""
         self._cancelled.set()
         if self._generation is not None:
             self._generation.cancel()
+        with self._state:
+            waiting = not self._started
+        if waiting:
+            self.free()
+
+    def free(self) -> None:
+        """Give the queue slot back, once."""
+        with self._state:
+            if self._released:
+                return
+            self._released = True
+        self._release()
 
     def run(self, engine: Engine) -> None:
         """In the worker thread: generate, handing every event (or the error) to the event loop."""
+        with self._state:
+            self._started = True
         try:
             if not self._cancelled.is_set():
                 self._generation = engine.generate(self.request)
@@ -65,6 +84,7 @@ class Job:
             self._put(e)
         finally:
             self._put(_END)
+            self.free()
 
     def _put(self, item: object) -> None:
         try:
@@ -103,9 +123,13 @@ class EngineQueue:
             if self._held >= self.max_queue:
                 raise QueueFull(self._held)
             self._held += 1
-        job = Job(request, asyncio.get_running_loop())
+        job = Job(request, asyncio.get_running_loop(), self._release)
         self._jobs.put(job)
         return job
+
+    def _release(self) -> None:
+        with self._lock:
+            self._held -= 1
 
     def close(self) -> None:
         """Let the worker finish the jobs it holds and exit."""
@@ -113,11 +137,7 @@ class EngineQueue:
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
-            try:
-                job.run(self.engine)
-            finally:
-                with self._lock:
-                    self._held -= 1
+            job.run(self.engine)  # frees the job's slot, unless a cancel while it waited already did
 
 
 async def events(job: Job, client: HTTPRequest) -> AsyncIterator[Event]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import httpx
@@ -66,4 +67,44 @@ async def test_fifty_concurrent_requests_complete_or_get_503(serve_engine):
                 assert r.headers["retry-after"].isdigit() and r.json()["error"]["type"] == "server_busy"
             else:
                 assert r.json()["usage"]["completion_tokens"] <= 48
+        assert wait_for(lambda: httpx.get(f"{url}/health").json()["queue"] == 0)
+
+
+
+class Held(Recording):
+    """Every generation waits for `go` before its first event: a job that holds the engine."""
+
+    def __init__(self, engine):
+        super().__init__(engine)
+        self.go = threading.Event()
+
+    def generate(self, request):
+        generation, go = super().generate(request), self.go
+
+        class Waiting:
+            def __iter__(self):
+                go.wait(10)
+                yield from generation
+
+            def cancel(self) -> None:
+                generation.cancel()
+
+        return Waiting()
+
+
+def test_a_request_given_up_while_queued_frees_its_slot_at_once(serve_engine):
+    """An editor cancels its stale request at every keystroke: dead jobs must not fill the queue."""
+    held = Held(serve_engine)
+    with serving(create_app(held, mode="ar", max_queue=2)) as url:
+        infill = {"input_prefix": "x", "n_predict": 4}
+        first = threading.Thread(target=httpx.post, args=(f"{url}/infill",), kwargs={"json": infill, "timeout": 30})
+        first.start()
+        assert wait_for(lambda: httpx.get(f"{url}/health").json()["queue"] == 1)
+        with pytest.raises(httpx.ReadTimeout):  # queued behind it, then given up
+            httpx.post(f"{url}/infill", json=infill, timeout=0.5)
+        assert wait_for(lambda: httpx.get(f"{url}/health").json()["queue"] == 1)
+        with pytest.raises(httpx.ReadTimeout):  # admitted, not refused with 503
+            httpx.post(f"{url}/infill", json=infill, timeout=0.5)
+        held.go.set()
+        first.join(10)
         assert wait_for(lambda: httpx.get(f"{url}/health").json()["queue"] == 0)
