@@ -19,12 +19,13 @@ MAX_BODY = 2 * 1024 * 1024  # bytes; llama.vim's full context ring is about 100 
 
 
 def bearer(api_key: str):
-    """A dependency that refuses requests without `Authorization: Bearer <api_key>`."""
-    expected = f"Bearer {api_key}".encode()
+    """A dependency that refuses requests without `Authorization: Bearer <api_key>` (the scheme
+    in any case, as HTTP has it)."""
+    expected = api_key.encode()
 
     async def check(client: HTTPRequest) -> None:
-        given = client.headers.get("authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
+        scheme, _, given = client.headers.get("authorization", "").partition(" ")
+        if not (scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected)):
             raise HTTPException(401, "missing or wrong API key: send Authorization: Bearer <key>",
                                 headers={"WWW-Authenticate": "Bearer"})
 
@@ -54,7 +55,7 @@ def create_app(engine: Engine, mode: str = "auto", api_key: str | None = None, m
     app.include_router(openai.routes(queue, mode, max_body), dependencies=guarded)
     app.include_router(denoise.routes(queue, max_body), dependencies=guarded)
 
-    @app.get("/health")
+    @app.api_route("/health", methods=["GET", "HEAD"])  # HEAD: load balancers' health checks
     async def health() -> dict:
         return {"status": "ok", "model": engine.name, "mode": mode, "queue": queue.size}
 

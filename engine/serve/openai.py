@@ -26,30 +26,42 @@ class StreamOptions(BaseModel):
 
 
 class CompletionBody(BaseModel):
+    """OpenAI's fields; null means the default, as OpenAI's clients send it."""
+
     prompt: str | list[str]
     suffix: str | None = None
-    max_tokens: int = 16
-    temperature: float = 1.0
-    top_p: float = 1.0
+    max_tokens: int | None = None  # 16
+    temperature: float | None = None  # 1.0
+    top_p: float | None = None  # 1.0
     stop: str | list[str] | None = None
     seed: int | None = None
-    n: int = 1
-    stream: bool = False
+    n: int | None = None  # only 1
+    stream: bool | None = None
     stream_options: StreamOptions | None = None
     model: str | None = None  # one model per server: any name is accepted
+    echo: bool | None = None  # refused when true, as are logprobs and best_of > 1: not served here
+    logprobs: int | None = None
+    best_of: int | None = None
 
 
 def to_request(body: CompletionBody, mode: str) -> Request:
     """The Request for a completions body: `prompt` is the prefix when a `suffix` is given."""
-    if body.n != 1:
+    if body.n not in (None, 1):
         raise RequestError(f"n must be 1, got {body.n}")
+    for name, served in (("echo", not body.echo), ("logprobs", body.logprobs is None),
+                         ("best_of", body.best_of in (None, 1))):
+        if not served:
+            raise RequestError(f"{name} is not supported by this server")
     prompts = body.prompt if isinstance(body.prompt, list) else [body.prompt]
     if len(prompts) != 1:
         raise RequestError(f"prompt must be one string, got a list of {len(prompts)}")
     prompt = prompts[0]
     stop = [body.stop] if isinstance(body.stop, str) else body.stop or []
-    config = GenerationConfig(mode=mode, max_new_tokens=body.max_tokens, temperature=body.temperature,
-                              top_p=body.top_p, seed=body.seed, stop=stop).validate()
+    config = GenerationConfig(
+        mode=mode, max_new_tokens=16 if body.max_tokens is None else body.max_tokens,
+        temperature=1.0 if body.temperature is None else body.temperature,
+        top_p=1.0 if body.top_p is None else body.top_p, seed=body.seed, stop=stop,
+    ).validate()
     if body.suffix is None:
         return Request(prompt=prompt, config=config)
     return Request(prefix=prompt, suffix=body.suffix, config=config)
@@ -72,7 +84,7 @@ def routes(queue: EngineQueue, mode: str, max_body: int) -> APIRouter:
         return {"id": cid, "object": "text_completion", "created": created, "model": model,
                 "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": reason}]}
 
-    @router.get("/v1/models")
+    @router.api_route("/v1/models", methods=["GET", "HEAD"])
     async def models() -> dict:
         return {"object": "list", "data": [{"id": model, "object": "model", "created": 0, "owned_by": OWNER}]}
 

@@ -58,10 +58,22 @@ def test_wrong_types_are_422_naming_the_field(guarded, path, body, field):
     ("/v1/denoise", {"prompt": "x", "config": {"mode": "fast"}}, "unknown mode"),
     ("/v1/completions", {"prompt": "x", "max_tokens": 10**12}, "context window"),
     ("/infill", {"input_prefix": "x", "n_predict": 10**12}, "context window"),
+    ("/v1/completions", {"prompt": "x", "temperature": 1e308}, "temperature must lie in"),
+    ("/v1/completions", {"prompt": "x", "temperature": 0.5, "seed": 2**64}, "64-bit"),
+    ("/v1/denoise", {"prompt": "x", "config": {"block_size": 10**9}}, "block_size must lie in"),
+    ("/v1/completions", {"prompt": "x", "echo": True}, "echo is not supported"),
+    ("/v1/completions", {"prompt": "x", "logprobs": 5}, "logprobs is not supported"),
 ])
 def test_requests_the_engine_refuses_are_400(guarded, path, body, text):
     r = post(guarded, path, json=body)
     assert r.status_code == 400 and text in message(r)
+
+
+def test_openai_nulls_mean_the_defaults(guarded):
+    body = {"prompt": "x", "max_tokens": None, "temperature": None, "top_p": None, "n": None, "stream": None,
+            "echo": None, "logprobs": None, "best_of": None, "seed": 1}
+    r = post(guarded, "/v1/completions", json=body)
+    assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] <= 16
 
 
 @pytest.mark.parametrize("body,text", [(b'{"prompt": "a\\ud800b"}', "surrogate"), (b"[" * 5000, "nested too deeply"),
@@ -99,3 +111,6 @@ def test_health_stays_open_and_the_server_survives_all_of_it(guarded):
     r = post(guarded, "/v1/completions", json={"prompt": "x", "max_tokens": 3, "temperature": 0})
     assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] <= 3
     assert httpx.get(f"{guarded}/nowhere").status_code == 404
+    assert httpx.head(f"{guarded}/health").status_code == 200  # load balancers check with HEAD
+    models = httpx.head(f"{guarded}/v1/models", headers={"Authorization": f"bearer {KEY}"})  # any case
+    assert models.status_code == 200
