@@ -33,19 +33,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from(pairs: list[str]) -> Settings:
-    """Settings with `FIELD=VALUE` changes, each cast to the field's type; SystemExit on a bad pair."""
+    """Settings with `FIELD=VALUE` changes, each cast to the field's type; NemodiffError on a bad pair."""
     base = Settings()
     names = [f.name for f in dataclasses.fields(Settings)]
     changes = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or name not in names:
-            raise SystemExit(f"error: --set {pair}: expected FIELD=VALUE, FIELD one of {', '.join(names)}")
+            raise NemodiffError(f"--set {pair}: expected FIELD=VALUE, FIELD one of {', '.join(names)}")
         default = getattr(base, name)
         try:
             changes[name] = tuple(map(int, value.split(","))) if isinstance(default, tuple) else type(default)(value)
         except ValueError:
-            raise SystemExit(f"error: --set {pair}: {value!r} is not a {type(default).__name__}") from None
+            raise NemodiffError(f"--set {pair}: {value!r} is not a {type(default).__name__}") from None
     return dataclasses.replace(base, **changes)
 
 
@@ -53,18 +53,21 @@ def run(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.set and args.resume:
-        raise SystemExit("error: --set shapes a new run; a resumed run keeps its checkpoint's settings")
+        raise NemodiffError("--set shapes a new run; a resumed run keeps its checkpoint's settings")
     try:
         export = train(args.out, minutes=args.minutes, resume=args.resume, seed=args.seed, max_steps=args.steps,
                        checkpoint_minutes=args.checkpoint_minutes, init_from=args.init_from,
                        cooldown_steps=args.cooldown_steps, stdlib=args.stdlib,
                        settings=settings_from(args.set) if args.set else None)
-    except (FileExistsError, FileNotFoundError, NemodiffError) as e:
-        raise SystemExit(f"error: {e}") from None
+    except (FileExistsError, FileNotFoundError) as e:
+        raise NemodiffError(str(e)) from None
     print(f"exported to {export}")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m engine.training", description=__doc__)
     add_arguments(parser)
-    run(parser.parse_args(argv))
+    try:
+        run(parser.parse_args(argv))
+    except NemodiffError as e:
+        raise SystemExit(f"error: {e}") from None

@@ -232,8 +232,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.resume and not (Path(args.model) / LORA_DIR / "adapter_model.safetensors").is_file():
-        raise FileNotFoundError(f"no adapter to resume in {Path(args.model) / LORA_DIR}")
+    adapter = Path(args.model) / LORA_DIR
+    if args.resume and not (adapter / "adapter_model.safetensors").is_file():
+        raise NemodiffError(f"no adapter to resume in {adapter}")
+    if not args.resume and adapter.exists():  # never replace a trained adapter by accident
+        raise NemodiffError(f"{adapter} exists: --resume continues it; to start over, remove it first")
+    if args.rank < 1:
+        raise NemodiffError(f"--rank must be at least 1, got {args.rank}")
     out = train_adapter(args.model, args.minutes, args.resume, max_steps=args.steps,
                         s=DraftSettings(rank=args.rank, alpha=args.alpha or 2.0 * args.rank, weighting=args.weighting))
     print(f"adapter written to {out}")
@@ -245,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     add_arguments(parser)
     try:
         run(parser.parse_args(argv))
-    except FileNotFoundError as e:
+    except (NemodiffError, FileNotFoundError) as e:
         raise SystemExit(f"error: {e}") from None
 
 

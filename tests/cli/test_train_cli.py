@@ -21,8 +21,19 @@ def test_train_draft_writes_an_adapter_the_engine_loads(tmp_path, tiny_checkpoin
 
 
 def test_train_draft_refuses_to_resume_nothing(tmp_path, tiny_checkpoint, capsys):
-    assert main(["train-draft", "--model", str(tiny_checkpoint), "--resume", "--steps", "1"]) != 0
+    assert main(["train-draft", "--model", str(tiny_checkpoint), "--resume", "--steps", "1"]) == 2
     assert "no adapter to resume" in capsys.readouterr().err
+
+
+def test_train_draft_never_replaces_a_trained_adapter_unasked(tmp_path, tiny_checkpoint, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_checkpoint, model)
+    assert main(["train-draft", "--model", str(model), "--steps", "1"]) == 0
+    adapter = (model / "linear_spec_lora" / "adapter_model.safetensors").read_bytes()
+    capsys.readouterr()
+    assert main(["train-draft", "--model", str(model), "--steps", "1"]) == 2
+    assert "exists: --resume continues it" in capsys.readouterr().err
+    assert (model / "linear_spec_lora" / "adapter_model.safetensors").read_bytes() == adapter
 
 
 def test_set_changes_a_new_runs_settings_by_field_type():
@@ -32,11 +43,12 @@ def test_set_changes_a_new_runs_settings_by_field_type():
     assert (s.batch_size, s.lr, s.blocks) == (128, 8e-3, (8, 32))
 
 
-def test_set_refuses_unknown_fields_bad_values_and_resumed_runs(tmp_path):
+def test_set_refuses_unknown_fields_bad_values_and_resumed_runs(tmp_path, capsys):
     for args in (["--set", "depth=3"], ["--set", "batch_size=lots"], ["--resume", "--set", "lr=1e-3"]):
-        with pytest.raises(SystemExit) as exit:
-            main(["train-demo", "--out", str(tmp_path / "run"), *args])
-        message = str(exit.value)
-        assert message.startswith("error: --set") or "--set shapes a new run" in message
-        assert "\n" not in message
+        assert main(["train-demo", "--out", str(tmp_path / "run"), *args]) == 2
+        message = capsys.readouterr().err
+        assert message.startswith("nemodiff: error: --set") or "--set shapes a new run" in message
+        assert message.count("\n") == 1
     assert not (tmp_path / "run").exists()
+    assert main(["train-demo", "--out", str(tmp_path / "run"), "--resume"]) == 2
+    assert "no checkpoint to resume" in capsys.readouterr().err
