@@ -14,11 +14,6 @@ import sys
 # steps 5x slower. Read when torch loads, so it is set before anything imports torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from nemodiff_tui.cli import app, bench, checkpoint, complete, eval_fim, serve, train, watch  # noqa: E402
-
-COMMANDS = (complete, eval_fim, bench, serve, watch, checkpoint, train)
-
-
 USAGE = "nemodiff [--debug] [FILE...] [options]   or   nemodiff [--debug] COMMAND [options]"
 
 
@@ -28,7 +23,9 @@ def parser() -> tuple[argparse.ArgumentParser, set[str]]:
                                 epilog="With no COMMAND, nemodiff opens the editor app: nemodiff [FILE...] --help")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in COMMANDS:
+    from nemodiff_tui.cli import bench, checkpoint, complete, eval_fim, serve, train, watch  # torch: seconds
+
+    for command in (complete, eval_fim, bench, serve, watch, checkpoint, train):
         command.register(sub)
     return p, set(sub.choices)
 
@@ -37,21 +34,29 @@ def app_parser() -> argparse.ArgumentParser:
     """`nemodiff [FILE...]`: the editor app."""
     p = argparse.ArgumentParser(prog="nemodiff", description="The nemodiff editor: completion and FIM as you type.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
+    from nemodiff_tui.cli import app
+
     app.add_app_args(p)
     p.set_defaults(run=app.run)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine.errors import NemodiffError, kernels_clash_explained
+    try:  # Ctrl-C while torch loads (the first seconds) ends quietly too
+        from engine.errors import NemodiffError, kernels_clash_explained
 
-    argv = sys.argv[1:] if argv is None else argv
-    headless, names = parser()
+        argv = sys.argv[1:] if argv is None else argv
+        headless, names = parser()
+    except KeyboardInterrupt:
+        return 130
     words = [a for a in argv if a != "--debug"]
     args = (headless if words and (words[0] in names or words[0] in ("-h", "--help")) else app_parser()).parse_args(argv)
     try:
         with kernels_clash_explained():  # any command that reaches transformers
             return args.run(args)
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
     except (NemodiffError, ValueError, OSError) as e:
         if args.debug:
             raise

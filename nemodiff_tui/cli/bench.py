@@ -6,7 +6,9 @@ import argparse
 import json
 import sys
 
-from nemodiff_tui.cli.common import add_model_args, load_engine
+from engine.bench import MODES
+from engine.errors import NemodiffError
+from nemodiff_tui.cli.common import add_model_args, load_engine, positive
 
 COLUMNS = ("tokens_per_second", "tokens_per_forward", "nfe", "n_tokens", "mean_accepted_length", "speedup_vs_ar")
 
@@ -14,9 +16,10 @@ COLUMNS = ("tokens_per_second", "tokens_per_forward", "nfe", "n_tokens", "mean_a
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmark every decoding mode against transformers generate()")
     add_model_args(p)
-    p.add_argument("--max-new-tokens", type=int, default=64)
-    p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--modes", nargs="+", default=None, help="subset of: ar diffusion self-spec-linear self-spec-quadratic auto (default: all but auto; "
+    p.add_argument("--max-new-tokens", type=positive, default=64)
+    p.add_argument("--repeats", type=positive, default=1)
+    p.add_argument("--modes", nargs="+", default=None, choices=tuple(MODES), metavar="MODE",
+                   help="subset of: ar diffusion self-spec-linear self-spec-quadratic auto (default: all but auto; "
                    "ar always runs: it is the baseline)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.add_argument("--plot", metavar="PNG", help="also save a bar chart (needs matplotlib)")
@@ -60,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.bench import run_bench
 
+    if args.plot:
+        pyplot()
     eng = load_engine(args)
     with tqdm(desc="bench", unit="run", file=sys.stderr) as bar:
         def progress(done: int, total: int, what: str) -> None:
@@ -69,20 +74,26 @@ def run(args: argparse.Namespace) -> int:
             bar.refresh()
 
         report = run_bench(eng, args.max_new_tokens, args.modes, args.repeats, progress)
+    print(json.dumps(report) if args.json else table(report))
     if args.plot:
         save_plot(report, args.plot)
-    print(json.dumps(report) if args.json else table(report))
     return 0
 
 
-def save_plot(report: dict, path: str) -> None:
+def pyplot():
+    """matplotlib's pyplot, or a one-line error (checked before the benchmark, not after it)."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise RuntimeError("--plot needs matplotlib: pip install matplotlib") from None
+        raise NemodiffError("--plot needs matplotlib: pip install matplotlib") from None
+    return plt
+
+
+def save_plot(report: dict, path: str) -> None:
+    plt = pyplot()
     modes = list(report["results"])
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, key in zip(axes, ("tokens_per_second", "tokens_per_forward")):

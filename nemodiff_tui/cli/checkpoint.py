@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from engine.config import PRESETS
 
@@ -18,7 +19,12 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from engine.errors import NemodiffError
     from engine.random_checkpoint import write_random_checkpoint
+
+    out = Path(args.dir)
+    if not args.dir or (out.exists() and (not out.is_dir() or any(out.iterdir()))):
+        raise NemodiffError(f"{args.dir!r} is not a new or empty directory: nothing written")
 
     with tqdm(desc=f"writing {args.size} checkpoint", unit="tensor") as bar:
         def progress(done: int, total: int, what: str) -> None:

@@ -17,6 +17,14 @@ DTYPE_HELP = ("bf16, fp16, fp32, or int8 (CPU: int8 matmul weights, bf16 activat
               "file's, else bf16 on CUDA and on CPUs with native bf16, else fp32)")
 
 
+def positive(value: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--device", default=None, help=DEVICE_HELP)

@@ -7,7 +7,7 @@ import json
 import sys
 
 from engine.errors import RequestError
-from nemodiff_tui.cli.common import add_generation_args, add_model_args, generation_config, load_engine
+from nemodiff_tui.cli.common import add_generation_args, add_model_args, generation_config, load_engine, positive
 
 EVAL_MODES = ("ar", "diffusion", "self-spec")
 
@@ -16,8 +16,8 @@ def register(sub) -> None:
     p = sub.add_parser("eval-fim", help="evaluate fill-in-the-middle on a JSONL file of holes")
     p.add_argument("data", nargs="?", help="JSONL with prefix, suffix, middle, kind (line|span|block)")
     p.add_argument("--make-holdout", metavar="OUT", help="write holes from the held-out stdlib modules and exit")
-    p.add_argument("--per-kind", type=int, default=200, help="holes per kind for --make-holdout")
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N holes")
+    p.add_argument("--per-kind", type=positive, default=200, help="holes per kind for --make-holdout")
+    p.add_argument("--limit", type=positive, default=None, help="evaluate only the first N holes")
     p.add_argument("--json", action="store_true")
     add_model_args(p)
     add_generation_args(p)
@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.eval_fim import evaluate
 
     holes = read_holes(args.data, args.limit)
+    if not holes:
+        raise RequestError(f"{args.data}: no holes to evaluate")
     eng = load_engine(args)
     modes = [args.mode] if args.mode else list(EVAL_MODES)
     results = []

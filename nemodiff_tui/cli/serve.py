@@ -14,10 +14,17 @@ from nemodiff_tui.cli.common import add_model_args, configured_mode, load_engine
 DEFAULT_PORT = 8012  # llama.cpp's, which llama.vim and llama.vscode use by default
 
 
+def port(value: str) -> int:
+    number = int(value)
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 65535], got {number}")
+    return number
+
+
 def register(sub) -> None:
     p = sub.add_parser("serve", help="serve the model over HTTP: /infill, /v1/completions, /v1/denoise")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--port", type=port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     add_model_args(p)
     p.add_argument("--mode", choices=MODES, default=None,
                    help="decoding mode for clients that cannot choose one (default: the settings file's, else auto)")
