@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,29 @@ class ModelConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+    def problem(self) -> str | None:
+        """What makes this config unusable, in one line (None when it is usable): a wrong type or
+        range would otherwise surface as a torch error deep inside the first forward."""
+        sizes = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                 "num_key_value_heads", "head_dim", "max_position_embeddings")
+        for name in sizes:
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                return f"{name} must be a positive integer, not {value!r}"
+        for name in ("mask_token_id", "eos_token_id", "bos_token_id", "pad_token_id"):
+            value = getattr(self, name)
+            if not (value is None and name != "mask_token_id") and not (_is_int(value) and 0 <= value < self.vocab_size):
+                return f"{name} must be a token id below vocab_size {self.vocab_size}, not {value!r}"
+        if not _is_int(self.block_size) or self.block_size < 2:
+            return f"block_size must be an integer of at least 2, not {self.block_size!r}"
+        if not (_is_number(self.threshold) and 0 <= self.threshold <= 1):
+            return f"threshold must be a number in [0, 1], not {self.threshold!r}"
+        if not (_is_number(self.rms_norm_eps) and self.rms_norm_eps > 0):
+            return f"rms_norm_eps must be a positive number, not {self.rms_norm_eps!r}"
+        if not isinstance(self.rope_parameters, dict) or not _is_number(self.rope_parameters.get("rope_theta", 1e6)):
+            return f"rope_parameters must be an object with a numeric rope_theta, not {self.rope_parameters!r}"
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["architectures"] = [ARCHITECTURE]
@@ -68,6 +92,14 @@ class ModelConfig:
     @property
     def rope_theta(self) -> float:
         return float(self.rope_parameters.get("rope_theta", 1e6))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
 _BIG = dict(vocab_size=131072, num_attention_heads=32, num_key_value_heads=8, head_dim=128)

@@ -79,6 +79,8 @@ def load_model(
     common = dict(tokenizer=tokenizer, name=model, path=path, device=dev, dtype=dt)
     if model_type == MODEL_TYPE:
         cfg = ModelConfig.from_dict(raw)
+        if (problem := cfg.problem()) is not None:
+            raise CheckpointError(f"{path / 'config.json'}: {problem}")
         if cfg.fim_order not in ("psm", "spm"):
             raise CheckpointError(f"{path / 'config.json'}: fim_order must be 'psm' or 'spm', not {cfg.fim_order!r}")
         rope = cfg.rope_parameters
@@ -226,8 +228,8 @@ def _load_tokenizer(path: Path, native: bool):
     extra = {"config": PreTrainedConfig()} if native else {}
     try:
         return AutoTokenizer.from_pretrained(path, **extra)
-    except (OSError, ValueError, TypeError) as e:
-        raise CheckpointError(f"{path}: no usable tokenizer: {first_line(e)}") from None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:  # also JSON of the wrong shape
+        raise CheckpointError(f"{path}: no usable tokenizer: {type(e).__name__}: {first_line(e)}") from None
 
 
 def _load_fallback(path: Path, device: torch.device, dtype: torch.dtype):

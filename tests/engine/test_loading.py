@@ -225,6 +225,30 @@ def test_unknown_fim_order(tiny_checkpoint: Path, tmp_path: Path) -> None:
     _fails(ckpt, r"config.json: fim_order must be 'psm' or 'spm', not 'middle-first'")
 
 
+@pytest.mark.parametrize("field, value, why", [
+    ("hidden_size", "big", "hidden_size must be a positive integer, not 'big'"),
+    ("hidden_size", -64, "hidden_size must be a positive integer"),
+    ("num_hidden_layers", True, "num_hidden_layers must be a positive integer"),
+    ("mask_token_id", 99999, "mask_token_id must be a token id below vocab_size"),
+    ("block_size", 0, "block_size must be an integer of at least 2"),
+    ("threshold", 2, "threshold must be a number in \\[0, 1\\]"),
+    ("rms_norm_eps", "x", "rms_norm_eps must be a positive number"),
+    ("rope_parameters", None, "rope_parameters must be an object"),
+])
+def test_config_values_of_the_wrong_type_or_range(tiny_checkpoint: Path, tmp_path: Path, field, value, why) -> None:
+    ckpt = shutil.copytree(tiny_checkpoint, tmp_path / "c")
+    config = json.loads((ckpt / "config.json").read_text())
+    (ckpt / "config.json").write_text(json.dumps(config | {field: value}))
+    _fails(ckpt, f"config.json: {why}")
+
+
+@pytest.mark.parametrize("name, text", [("tokenizer.json", '{"a": 1}'), ("tokenizer_config.json", "[]")])
+def test_tokenizer_files_of_the_wrong_shape(tiny_checkpoint: Path, tmp_path: Path, name, text) -> None:
+    ckpt = shutil.copytree(tiny_checkpoint, tmp_path / "t")
+    (ckpt / name).write_text(text)
+    _fails(ckpt, "no usable tokenizer")
+
+
 def test_rope_settings(tiny_checkpoint: Path, tmp_path: Path) -> None:
     """Older configs may say `rope_scaling: null` (plain RoPE); a yarn entry without its factor is refused."""
     ckpt = shutil.copytree(tiny_checkpoint, tmp_path / "r")
