@@ -15,6 +15,10 @@ from engine.model import NLDModel
 from kernels.ops import Pattern
 
 
+PREFILL_CHUNK = 1024  # tokens per causal pass when a prompt is appended: the torch attention builds a
+# [T, cache + T] mask, which for a 262k-token prompt in one pass is 68 GB
+
+
 class NativeRunner:
     native = True
 
@@ -61,9 +65,12 @@ class NativeRunner:
         return self.model.logits(hidden)
 
     def extend(self, tokens: list[int]) -> torch.Tensor:
-        """Causal pass that appends `tokens` to the cache; fp32 logits [V] after the last one."""
-        h = self.forward(tokens, Pattern.CAUSAL)
-        self.keep(tokens)
+        """Causal passes (chunks of PREFILL_CHUNK) that append `tokens` to the cache; fp32 logits [V]
+        after the last one."""
+        for start in range(0, len(tokens), PREFILL_CHUNK):
+            chunk = tokens[start:start + PREFILL_CHUNK]
+            h = self.forward(chunk, Pattern.CAUSAL)
+            self.keep(chunk)
         return self.logits(h[-1:])[0]
 
 

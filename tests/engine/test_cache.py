@@ -25,6 +25,27 @@ def test_cached_generation_equals_recompute(tiny_engine):
         torch.testing.assert_close(logits[:-1], full[4 + i][:-1], atol=1e-5, rtol=1e-5)
 
 
+def test_a_long_prompt_is_prefilled_in_chunks_with_the_same_result(tiny_engine, monkeypatch):
+    """Chunks bound the causal mask (a 262k-token prompt in one pass would need 68 GB for it)."""
+    from engine import runner as runner_module
+
+    runner = tiny_engine.runner
+    ids = tiny_engine.tokenizer.encode("def forward(self, x):\n    return self.layer(x) + self.bias\n")
+    runner.crop(0)
+    whole = runner.extend(ids)
+    k, v = snapshot(runner)
+    seen = []
+    forward = runner.forward
+    monkeypatch.setattr(runner_module, "PREFILL_CHUNK", 4)
+    monkeypatch.setattr(runner, "forward", lambda tokens, *a, **kw: (seen.append(len(tokens)), forward(tokens, *a, **kw))[1])
+    runner.crop(0)
+    chunked = runner.extend(ids)
+    assert max(seen) == 4 and sum(seen) == len(ids) == runner.length
+    torch.testing.assert_close(chunked[:-1], whole[:-1], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(snapshot(runner)[0], k, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(snapshot(runner)[1], v, atol=1e-5, rtol=1e-5)
+
+
 def test_read_only_pass_leaves_cache_unchanged(tiny_engine):
     runner = tiny_engine.runner
     runner.crop(0)
