@@ -6,9 +6,10 @@ wrong types 422, each with a one-line message, whatever the endpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from functools import lru_cache
-from typing import TypeVar
+from typing import TypeVar, get_type_hints
 
 from fastapi import HTTPException
 from pydantic import TypeAdapter, ValidationError
@@ -43,6 +44,8 @@ async def read_json(client: HTTPRequest, max_body: int) -> object:
 
 def validate(data: object, shape: type[T]) -> T:
     """`data` as a `shape` (a pydantic model or a dataclass), or 422 naming the first bad field."""
+    if (unknown := _unknown_field(data, shape)) is not None:  # pydantic drops them silently: a typo
+        raise HTTPException(422, f"{unknown}: unknown field")  # such as config.max_tokens would be lost
     try:
         return _adapter(shape).validate_python(data)
     except ValidationError as e:
@@ -50,6 +53,19 @@ def validate(data: object, shape: type[T]) -> T:
         where = ".".join(str(p) for p in first["loc"]) or "body"
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
         raise HTTPException(422, f"{where}: {first['msg']}{more}") from None
+
+
+def _unknown_field(data: object, shape: object) -> str | None:
+    """The dotted name of the first key of `data` that the dataclass `shape` has no field for."""
+    if not (dataclasses.is_dataclass(shape) and isinstance(shape, type) and isinstance(data, dict)):
+        return None
+    types = get_type_hints(shape)
+    for key, value in data.items():
+        if key not in types:
+            return str(key)
+        if (inner := _unknown_field(value, types[key])) is not None:
+            return f"{key}.{inner}"
+    return None
 
 
 @lru_cache(maxsize=None)

@@ -15,6 +15,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from starlette.requests import Request as HTTPRequest
 
+from engine.errors import RequestError
 from engine.events import MASKED, Step, to_json
 from engine.request import Request
 from engine.serve import sse
@@ -34,8 +35,9 @@ def routes(queue: EngineQueue, max_body: int) -> APIRouter:
     @router.post("/v1/denoise")
     async def denoise(client: HTTPRequest) -> StreamingResponse:
         request = await parse(client, max_body, Request)
-        request.config.validate()
-        job = queue.submit(request)
+        if request.prompt is not None and (request.prefix is not None or request.suffix is not None):
+            raise RequestError("give prompt, or prefix and suffix, not both")
+        job = queue.submit(request)  # validates the config
 
         async def frames():
             try:

@@ -43,6 +43,8 @@ def test_malformed_json_is_400(guarded, path):
     ("/v1/completions", {"max_tokens": 4}, "prompt"),
     ("/v1/completions", {"prompt": "x", "stream": "sometimes"}, "stream"),
     ("/v1/denoise", {"prompt": "x", "config": {"max_new_tokens": [3]}}, "config.max_new_tokens"),
+    ("/v1/denoise", {"prompt": "x", "config": {"max_tokens": 3}}, "config.max_tokens: unknown field"),
+    ("/v1/denoise", {"promt": "x"}, "promt: unknown field"),
 ])
 def test_wrong_types_are_422_naming_the_field(guarded, path, body, field):
     r = post(guarded, path, json=body)
@@ -63,6 +65,7 @@ def test_wrong_types_are_422_naming_the_field(guarded, path, body, field):
     ("/v1/denoise", {"prompt": "x", "config": {"block_size": 10**9}}, "block_size must lie in"),
     ("/v1/completions", {"prompt": "x", "echo": True}, "echo is not supported"),
     ("/v1/completions", {"prompt": "x", "logprobs": 5}, "logprobs is not supported"),
+    ("/v1/denoise", {"prompt": "a", "prefix": "b", "suffix": "c"}, "not both"),
 ])
 def test_requests_the_engine_refuses_are_400(guarded, path, body, text):
     r = post(guarded, path, json=body)
