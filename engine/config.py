@@ -79,8 +79,11 @@ class ModelConfig:
             return f"threshold must be a number in [0, 1], not {self.threshold!r}"
         if not (_is_number(self.rms_norm_eps) and self.rms_norm_eps > 0):
             return f"rms_norm_eps must be a positive number, not {self.rms_norm_eps!r}"
-        if not isinstance(self.rope_parameters, dict) or not _is_number(self.rope_parameters.get("rope_theta", 1e6)):
-            return f"rope_parameters must be an object with a numeric rope_theta, not {self.rope_parameters!r}"
+        rope = self.rope_parameters
+        if not isinstance(rope, dict) or not _is_number(rope.get("rope_theta", 1e6)):
+            return f"rope_parameters must be an object with a numeric rope_theta, not {rope!r}"
+        if rope.get("rope_type", "yarn") == "yarn" and not {"factor", "original_max_position_embeddings"} <= rope.keys():
+            return "yarn RoPE needs factor and original_max_position_embeddings"
         return None
 
     def to_dict(self) -> dict[str, Any]:

@@ -83,9 +83,6 @@ def load_model(
             raise CheckpointError(f"{path / 'config.json'}: {problem}")
         if cfg.fim_order not in ("psm", "spm"):
             raise CheckpointError(f"{path / 'config.json'}: fim_order must be 'psm' or 'spm', not {cfg.fim_order!r}")
-        rope = cfg.rope_parameters
-        if rope.get("rope_type", "yarn") == "yarn" and not {"factor", "original_max_position_embeddings"} <= rope.keys():
-            raise CheckpointError(f"{path / 'config.json'}: yarn RoPE needs factor and original_max_position_embeddings")
         nld, lora = _load_native(path, cfg, dev, dt, progress)
         return LoadedModel(model=nld, config=cfg, native=True, lora_loaded=lora, int8=int8, **common)
     if int8:

@@ -34,6 +34,11 @@ def make_app(settings: Settings, engine: FakeEngine, files_: list = (), notes: l
     return app
 
 
+def drawn(editor: CodeEditor, rows: int) -> list[str]:
+    """The editor's first `rows` screen lines as text, ghost lines included."""
+    return ["".join(segment.text for segment in editor.render_line(y)) for y in range(rows)]
+
+
 async def suggest(pilot, app: NemodiffApp, text: str = "def fibonacci(n):\n") -> None:
     """Put `text` in the editor as typed and wait for the final suggestion."""
     await wait_for(pilot, lambda: app.engine is not None)
@@ -461,8 +466,7 @@ async def test_a_click_below_a_multi_line_ghost_lands_on_the_line_drawn_there(se
         editor.move_cursor((1, 0))
         editor.show_ghost([(SUGGESTION, "text")], 10)
         await pilot.pause()
-        drawn = ["".join(segment.text for segment in editor.render_line(y)) for y in range(8)]
-        y = next(y for y, line in enumerate(drawn) if "print(2)" in line)
+        y = next(y for y, line in enumerate(drawn(editor, 8)) if "print(2)" in line)
         await pilot.click(CodeEditor, offset=(editor.gutter_width + 3, y))
         assert editor.cursor_location == (3, 3)
         editor.move_cursor((1, 0))
@@ -489,5 +493,5 @@ async def test_ghost_wider_than_the_document_is_drawn_whole(settings, fake_engin
         editor.move_cursor((0, 2))
         editor.show_ghost([("x" * 60, "text"), ("\n" + "y" * 70, "guess")], 10)
         await pilot.pause()
-        lines = ["".join(segment.text for segment in editor.render_line(y)) for y in range(3)]
+        lines = drawn(editor, 3)
         assert "f(" + "x" * 60 in lines[0] and "y" * 70 in lines[1] and lines[2].startswith("2  z")
