@@ -17,7 +17,6 @@ from engine.modes.auto import auto_policy
 from engine.modes.context import Context
 from engine.modes.diffusion import run_diffusion
 from engine.modes.self_spec import run_linear, run_quadratic
-from engine.quantize import quantize_int8
 from engine.request import GenerationConfig, Request
 from engine.runner import HFRunner, NativeRunner
 from engine.sampling import Sampler
@@ -66,7 +65,7 @@ class Engine:
         self.device = loaded.device
         self.dtype = "int8" if loaded.int8 else str(loaded.dtype).removeprefix("torch.")  # for reports
         self.model = loaded.model.eval().requires_grad_(False)
-        if self.device.type == "cpu":  # before the timing of `auto` and before int8 hides the weights' size
+        if self.device.type == "cpu":  # before the timing of `auto` (int8 weights are not parameters, but an NLD embedding alone is large)
             cpu_threads_for(self.model)
         self.model_config = loaded.config
         self.lora_loaded = loaded.lora_loaded
@@ -74,10 +73,8 @@ class Engine:
         eos_id = loaded.config.eos_token_id if loaded.native else None
         self.tokenizer = Tokenizer(loaded.tokenizer, eos_id=eos_id, mask_id=mask_id)
         self.fim_format = fim.detect(self.tokenizer, spm=loaded.native and loaded.config.fim_order == "spm")
-        if loaded.native:
+        if loaded.native and not loaded.int8:  # int8 weights load fused (engine/quantize.py)
             self.model.fuse_projections()
-        if loaded.int8:
-            quantize_int8(self.model)
         self.runner = NativeRunner(loaded.model) if loaded.native else HFRunner(loaded.model, mask_id)
         self.default_block_size = loaded.config.block_size if loaded.native else 32
         self.auto = auto_policy(self.runner, self.default_block_size, mask_id) if loaded.native else None

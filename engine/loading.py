@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
+from engine import int8_cache
 from engine.config import MODEL_TYPE, ModelConfig
 from engine.errors import CheckpointError, NemodiffError, first_line, kernels_clash_explained
 from engine.model import LoRA, NLDModel
+from engine.quantize import install_int8, int8_weights, is_matmul_weight
 from engine.tokenizer import TokenizerFiles
 
 Progress = Callable[[int, int, str], None]
@@ -53,7 +55,7 @@ class LoadedModel:
     device: torch.device
     dtype: torch.dtype  # of the weights, or of the activations when `int8`
     lora_loaded: bool
-    int8: bool = False  # weight-only int8 projections (engine/quantize.py), applied by the Engine
+    int8: bool = False  # weight-only int8 projections, already fused (engine/quantize.py)
 
 
 @kernels_clash_explained()
@@ -64,8 +66,9 @@ def load_model(
     """Load `model` for inference (eval mode, no gradients) on `device` ("auto": CUDA if present).
 
     dtype defaults to bf16 on CUDA and on CPUs with native bf16, else fp32; "int8" (NLD checkpoints
-    on a CPU) loads bf16 and marks the matmul weights for int8 (the engine quantizes them, see
-    engine/quantize.py). `progress(done, total, tensor_name)` is called as native tensors load.
+    on a CPU) loads the matmul weights as int8, fused and quantized while they stream from disk or
+    read from the int8 cache (engine/quantize.py, engine/int8_cache.py), the rest as bf16.
+    `progress(done, total, tensor_name)` is called as native tensors load.
     """
     dev = resolve_device(device)
     int8 = dtype == "int8"
@@ -83,7 +86,7 @@ def load_model(
             raise CheckpointError(f"{path / 'config.json'}: {problem}")
         if cfg.fim_order not in ("psm", "spm"):
             raise CheckpointError(f"{path / 'config.json'}: fim_order must be 'psm' or 'spm', not {cfg.fim_order!r}")
-        nld, lora = _load_native(path, cfg, dev, dt, progress)
+        nld, lora = _load_native(path, cfg, dev, dt, progress, int8)
         return LoadedModel(model=nld, config=cfg, native=True, lora_loaded=lora, int8=int8, **common)
     if int8:
         raise NemodiffError(f"dtype int8 is for NLD checkpoints; {model} loads through transformers: use bf16 or fp32")
@@ -248,7 +251,7 @@ Index = dict[str, tuple[Path, str, tuple[int, ...]]]
 
 
 def _load_native(
-    path: Path, cfg: ModelConfig, device: torch.device, dtype: torch.dtype, progress: Progress | None
+    path: Path, cfg: ModelConfig, device: torch.device, dtype: torch.dtype, progress: Progress | None, int8: bool
 ) -> tuple[NLDModel, bool]:
     with torch.device("meta"):
         model = NLDModel(cfg)
@@ -265,7 +268,11 @@ def _load_native(
         lora_index = _index([lora_file], lora_name)
         _check(lora_index, {n: tuple(p.shape) for n, p in model.named_parameters() if ".o_lora." in n}, lora_file.name)
         index |= lora_index
-    _assign_all(model, index, device, dtype, progress)
+        files.append(lora_file)
+    if int8:
+        _load_int8(model, index, files, dtype, progress)
+    else:
+        _assign_all(model, index, device, dtype, progress)
     return model.eval(), lora_dir.is_dir()
 
 
@@ -351,20 +358,67 @@ def _attach_lora(model: NLDModel, lora_dir: Path) -> None:
             layer.self_attn.o_lora = LoRA(o.in_features, o.out_features, rank, scale)
 
 
+@contextmanager
+def _reader(index: Index, device: torch.device) -> Iterator[Callable[[str], torch.Tensor]]:
+    """`read(name)`: one tensor as stored, each file opened once."""
+    with ExitStack() as stack:
+        handles = {}
+
+        def read(name: str) -> torch.Tensor:
+            file, stored, _ = index[name]
+            if file not in handles:
+                handles[file] = stack.enter_context(safe_open(file, framework="pt", device=str(device)))
+            try:
+                return handles[file].get_tensor(stored)
+            except (SafetensorError, OSError) as e:
+                raise CheckpointError(f"{file}: cannot read {stored} ({first_line(e)})") from None
+
+        yield read
+
+
 def _assign_all(
     model: nn.Module, index: Index, device: torch.device, dtype: torch.dtype, progress: Progress | None
 ) -> None:
     """Replace every meta parameter by its tensor, read and converted one at a time."""
-    with ExitStack() as stack:
-        handles = {}
-        for done, (name, (file, stored, _)) in enumerate(index.items(), 1):
-            if file not in handles:
-                handles[file] = stack.enter_context(safe_open(file, framework="pt", device=str(device)))
-            try:
-                tensor = handles[file].get_tensor(stored).to(dtype)
-            except (SafetensorError, OSError) as e:
-                raise CheckpointError(f"{file}: cannot read {stored} ({first_line(e)})") from None
+    with _reader(index, device) as read:
+        for done, name in enumerate(index, 1):
             module_name, _, leaf = name.rpartition(".")
-            setattr(model.get_submodule(module_name), leaf, nn.Parameter(tensor, requires_grad=False))
+            setattr(model.get_submodule(module_name), leaf, nn.Parameter(read(name).to(dtype), requires_grad=False))
             if progress is not None:
                 progress(done, len(index), name)
+
+
+def _load_int8(model: NLDModel, index: Index, files: list[Path], dtype: torch.dtype, progress: Progress | None) -> None:
+    """The float tensors (embedding, norms, adapter) as `dtype`, then the matmul weights as int8:
+    from the cache, or quantized one at a time as they stream from the checkpoint (never the
+    whole bf16 model in memory), then cached."""
+    floats = {name: entry for name, entry in index.items() if not is_matmul_weight(name)}
+    n_matmul = len(index) - len(floats)
+    cpu = torch.device("cpu")
+
+    def step(done: int, name: str) -> None:
+        if progress is not None:
+            progress(done, len(index), name)
+
+    _assign_all(model, floats, cpu, dtype, lambda done, _, name: step(done, name))
+    file = int8_cache.cache_file(files)
+    cached = int8_cache.read(file)
+    if cached is not None:
+        try:
+            install_int8(model, cached, dtype)
+            step(len(index), f"int8 weights from {file}")
+            return
+        except ValueError as e:
+            int8_cache.log.warning("int8 cache %s does not fit this checkpoint (%s): quantizing again", file, e)
+    with _reader(index, cpu) as read:
+        done = len(floats)
+
+        def read_counted(name: str) -> torch.Tensor:
+            nonlocal done
+            done = min(done + 1, len(floats) + n_matmul)
+            step(done, name)
+            return read(name)
+
+        tensors = int8_weights(model, read_counted)
+    install_int8(model, tensors, dtype)
+    int8_cache.write(file, tensors)

@@ -49,6 +49,11 @@ class LoRA(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.lora_B(self.lora_A(x)) * self.scale
 
+    def merged(self, weight: torch.Tensor) -> torch.Tensor:
+        """`weight` with this delta added: one matmul where the adapter would add two."""
+        delta = self.lora_B.weight.float() @ self.lora_A.weight.float() * self.scale
+        return (weight.float() + delta).to(weight.dtype)
+
 
 class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig):
@@ -61,7 +66,7 @@ class Attention(nn.Module):
         self.o_proj = nn.Linear(inner, cfg.hidden_size, bias=False)
         self.o_lora: LoRA | None = None
         # Inference-only weights (`NLDModel.fuse_projections`): fused q/k/v, and o_proj with the draft
-        # adapter merged in; tensors, or int8 modules after `engine.quantize.quantize_int8`.
+        # adapter merged in; tensors, or int8 modules (`engine.quantize.install_int8`).
         self.qkv: torch.Tensor | nn.Module | None = None
         self.o_draft: torch.Tensor | nn.Module | None = None
 
@@ -174,8 +179,7 @@ class NLDModel(nn.Module):
             attn.qkv = _fuse(attn.q_proj, attn.k_proj, attn.v_proj)
             layer.mlp.gate_up = _fuse(layer.mlp.gate_proj, layer.mlp.up_proj)
             if attn.o_lora is not None and attn.o_proj.weight.device.type == "cpu":
-                delta = attn.o_lora.lora_B.weight.float() @ attn.o_lora.lora_A.weight.float() * attn.o_lora.scale
-                attn.o_draft = (attn.o_proj.weight.float() + delta).to(attn.o_proj.weight.dtype)
+                attn.o_draft = attn.o_lora.merged(attn.o_proj.weight)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """fp32 logits with the mask token excluded (NLD engines never emit it)."""

@@ -1,16 +1,16 @@
 """Weight-only int8 for CPU inference (`--dtype int8`): each projection's and the LM head's weight
 is stored as int8 with one scale per output channel; activations, norms and attention stay bf16.
 
-Why: on a CPU a decode step is bound by its matmuls, and for a few rows torch's int8 kernel
-(`_weight_int8pack_mm`, the one gpt-fast's int8 mode uses) is about 4x faster than a bf16 matmul
-(the demo model's 25 weight matrices: 0.45 ms against 1.9 ms for one row, 1.7 against 2.8 ms for
-eight; docs/BENCHMARKS.md). That kernel costs in proportion to its rows, so passes wider than
-`INT8_ROWS` (prompts, quadratic self-spec) multiply by the dequantized weight in fp32 instead,
-and so do fp32 activations, which the kernel handles ten times slower than bf16 ones. Every mode
-runs on the same quantized weights, so self-speculation stays lossless against AR on them.
+Why: on a CPU a decode step is bound by reading the weights, and int8 halves the bytes. The
+quantized model is built while the checkpoint streams from disk (`int8_weights`), one bf16 tensor
+at a time, so a load never holds the bf16 model; engine/int8_cache.py keeps the result for the
+next load. Every mode runs on the same quantized weights, so self-speculation stays lossless
+against AR on them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +18,18 @@ from torch import nn
 
 INT8_ROWS = 8  # the int8 kernel beats bf16 up to about 12 rows on this machine; 8 is one draft block
 KERNEL_ALIGN = 32  # the kernel crashes (it does not raise) on bf16 inputs whose width is not a multiple
+_CHUNK_ROWS = 4096  # rows quantized at once: bounds the fp32 temporary (the 3B head is 1.6 GB in fp32)
+
+
+def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 per output channel (row): the int8 weight and the fp32 scales."""
+    qs, scales = [], []
+    for part in weight.detach().split(_CHUNK_ROWS):
+        w = part.float()
+        scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127
+        qs.append(torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8))
+        scales.append(scale)
+    return torch.cat(qs), torch.cat(scales)
 
 
 class Int8Linear(nn.Module):
@@ -31,9 +43,7 @@ class Int8Linear(nn.Module):
     @classmethod
     def quantize(cls, weight: torch.Tensor, dtype: torch.dtype) -> "Int8Linear":
         """Round `weight` to int8 per output channel; `dtype` is the activations' (and scales') dtype."""
-        w = weight.detach().float()
-        scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127
-        q = torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8)
+        q, scale = quantize_rows(weight)
         return cls(q.contiguous(), scale.to(dtype))
 
     def rows(self, start: int, stop: int) -> "Int8Linear":
@@ -56,29 +66,79 @@ class Int8Linear(nn.Module):
         return out.view(*x.shape[:-1], self.out_features)
 
 
-def quantize_int8(model: nn.Module) -> None:
-    """Replace every matmul weight with an `Int8Linear`, after `fuse_projections`: the fused q/k/v
-    and gate/up weights, o_proj, its merged draft copy, down_proj and the LM head. The parts of a
-    fused weight become views of its int8 copy, so no float copy stays alive. The embedding (a
-    lookup, not a matmul), the norms and a separate draft adapter stay float."""
-    dtype = model.encoder.embed_tokens.weight.dtype
-    for layer in model.encoder.layers:
-        attn, mlp = layer.self_attn, layer.mlp
-        attn.qkv = _fused(attn.qkv, dtype, attn, ("q_proj", "k_proj", "v_proj"))
-        mlp.gate_up = _fused(mlp.gate_up, dtype, mlp, ("gate_proj", "up_proj"))
-        attn.o_proj = Int8Linear.quantize(attn.o_proj.weight, dtype)
-        if attn.o_draft is not None:
-            attn.o_draft = Int8Linear.quantize(attn.o_draft, dtype)
-        mlp.down_proj = Int8Linear.quantize(mlp.down_proj.weight, dtype)
-    model.diffusion_head = Int8Linear.quantize(model.diffusion_head.weight, dtype)
+def is_matmul_weight(name: str) -> bool:
+    """The checkpoint tensors int8 stores quantized: projections and the head (not the embedding,
+    a lookup, nor norms or the draft adapter's small factors)."""
+    return name.endswith("_proj.weight") or name == "diffusion_head.weight"
 
 
-def _fused(weight: torch.Tensor, dtype: torch.dtype, owner: nn.Module, parts: tuple[str, ...]) -> Int8Linear:
-    fused = Int8Linear.quantize(weight, dtype)
+# The fused int8 weights of one layer, and the checkpoint weights each fuses (in order).
+_FUSED = {
+    "self_attn.qkv": ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+    "mlp.gate_up": ("mlp.gate_proj", "mlp.up_proj"),
+    "self_attn.o_proj": ("self_attn.o_proj",),
+    "mlp.down_proj": ("mlp.down_proj",),
+}
+
+
+def int8_weights(model: nn.Module, read: Callable[[str], torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The int8 model's matmul tensors, `<module>.qweight` (int8) and `<module>.scale` (fp32), from
+    the checkpoint's weights as `read(name)` gives them, one at a time: the fused q/k/v and
+    gate/up (each part quantized alone: per-row scales make that the fused weight's rounding),
+    o_proj, a draft copy of o_proj with the adapter merged (`o_draft`, where the model has one),
+    down_proj and the head. `model` supplies the layer count and the (already loaded) adapters."""
+    out: dict[str, torch.Tensor] = {}
+
+    def put(name: str, parts: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        out[f"{name}.qweight"] = torch.cat([q for q, _ in parts]) if len(parts) > 1 else parts[0][0]
+        out[f"{name}.scale"] = torch.cat([s for _, s in parts]) if len(parts) > 1 else parts[0][1]
+
+    put("diffusion_head", [quantize_rows(read("diffusion_head.weight"))])  # first: the largest temporary
+    for i, layer in enumerate(model.encoder.layers):
+        prefix = f"encoder.layers.{i}."
+        for fused, parts in _FUSED.items():
+            put(prefix + fused, [quantize_rows(read(f"{prefix}{part}.weight")) for part in parts])
+        lora = layer.self_attn.o_lora
+        if lora is not None:
+            put(prefix + "self_attn.o_draft", [quantize_rows(lora.merged(read(f"{prefix}self_attn.o_proj.weight")))])
+    return out
+
+
+def install_int8(model: nn.Module, tensors: dict[str, torch.Tensor], dtype: torch.dtype) -> None:
+    """Put `int8_weights`' tensors into the (meta) model as `Int8Linear`s, fused as
+    `NLDModel.fuse_projections` fuses float weights; the parts (q_proj, ...) become views of the
+    fused ones. `dtype` is the activations'. Raises ValueError if a tensor is missing or misshapen
+    (a stale or damaged cache)."""
+    def module(name: str, shape: tuple[int, int]) -> Int8Linear:
+        q, scale = tensors[f"{name}.qweight"], tensors[f"{name}.scale"]
+        if q.dtype != torch.int8 or tuple(q.shape) != shape or tuple(scale.shape) != shape[:1]:
+            raise ValueError(f"{name}: int8 weight of shape {tuple(q.shape)}, expected {shape}")
+        return Int8Linear(q, scale.to(dtype))
+
+    try:
+        head = model.diffusion_head
+        model.diffusion_head = module("diffusion_head", (head.out_features, head.in_features))
+        for i, layer in enumerate(model.encoder.layers):
+            prefix = f"encoder.layers.{i}."
+            for fused, parts in _FUSED.items():
+                linears = [layer.get_submodule(part) for part in parts]
+                owner, _, leaf = fused.rpartition(".")
+                shape = (sum(lin.out_features for lin in linears), linears[0].in_features)
+                setattr(layer.get_submodule(owner), leaf, _with_views(module(prefix + fused, shape), layer, parts))
+            attn = layer.self_attn
+            if attn.o_lora is not None:
+                attn.o_draft = module(prefix + "self_attn.o_draft", (attn.o_proj.out_features, attn.o_proj.in_features))
+    except KeyError as e:
+        raise ValueError(f"no tensor {e.args[0]}") from None
+
+
+def _with_views(fused: Int8Linear, layer: nn.Module, parts: tuple[str, ...]) -> Int8Linear:
+    """Set each part's module to its rows of `fused`; returns `fused`."""
     start = 0
-    for name in parts:
-        n = getattr(owner, name).out_features
-        setattr(owner, name, fused.rows(start, start + n))
+    for part in parts:
+        owner, _, leaf = part.rpartition(".")
+        n = layer.get_submodule(part).out_features
+        setattr(layer.get_submodule(owner), leaf, fused.rows(start, start + n))
         start += n
     return fused
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -19,6 +17,7 @@ import torch
 from engine.config import ModelConfig, preset
 from engine.loading import Progress
 from engine.model import NLDModel
+from engine.safetensors_file import write_safetensors
 
 _CHUNK_ELEMENTS = 1 << 24  # 32 MiB of bf16 per write, 64 MiB of fp32 while generating it
 
@@ -49,7 +48,8 @@ def write_random_checkpoint(
     tokenizer.save_pretrained(out)
     with torch.device("meta"):
         shapes = [(name, tuple(p.shape)) for name, p in NLDModel(cfg).named_parameters()]
-    _write_safetensors(out / "model.safetensors", shapes, lambda i, shape: _random_chunks(shape, seed, i), progress)
+    entries = [(name, torch.bfloat16, shape) for name, shape in shapes]
+    write_safetensors(out / "model.safetensors", entries, lambda i: _random_chunks(shapes[i][1], seed, i), progress)
     return out
 
 
@@ -82,30 +82,3 @@ def _random_chunks(shape: tuple[int, ...], seed: int, index: int) -> Iterator[to
     step = max(1, _CHUNK_ELEMENTS // cols)
     for start in range(0, rows, step):
         yield torch.randn(min(step, rows - start), cols, generator=gen) * std
-
-
-def _write_safetensors(
-    path: Path,
-    shapes: list[tuple[str, tuple[int, ...]]],
-    chunks: Callable[[int, tuple[int, ...]], Iterator[torch.Tensor]],
-    progress: Progress | None,
-) -> None:
-    """Write a bf16 safetensors file one chunk at a time: 8-byte little-endian header length,
-    the JSON header (dtype, shape, data_offsets per tensor), then the raw tensor bytes in order."""
-    header: dict[str, object] = {}
-    offset = 0
-    for name, shape in shapes:
-        nbytes = math.prod(shape) * 2
-        header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
-        offset += nbytes
-    header["__metadata__"] = {"format": "pt"}
-    blob = json.dumps(header, separators=(",", ":")).encode()
-    blob += b" " * (-len(blob) % 8)  # the format pads the header so the data starts 8-byte aligned
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(blob)))
-        f.write(blob)
-        for i, (name, shape) in enumerate(shapes):
-            for chunk in chunks(i, shape):
-                f.write(chunk.to(torch.bfloat16).view(torch.uint8).numpy())
-            if progress is not None:
-                progress(i + 1, len(shapes), name)

@@ -13,6 +13,7 @@ from engine.random_checkpoint import write_random_checkpoint
 def private_settings(tmp_path_factory, monkeypatch):
     """No test reads the developer's own ~/.config/nemodiff/config.toml."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg_config")))
+    monkeypatch.setenv("NEMODIFF_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))  # nor writes its int8 cache
 
 
 @pytest.fixture(scope="session", autouse=True)
