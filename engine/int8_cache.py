@@ -53,7 +53,10 @@ def read(file: Path) -> dict[str, torch.Tensor] | None:
 def write(file: Path, tensors: dict[str, torch.Tensor]) -> None:
     """Write atomically; a cache that cannot be written (read-only, full disk) costs only a note."""
     tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-    entries = [(name, t.dtype, tuple(t.shape)) for name, t in tensors.items()]
+    # The int8 weights first: their sizes are multiples of 64 bytes for every NLD shape, so each is
+    # aligned as the kernel needs where the file is mapped (engine/quantize.py copies any that is not).
+    names = sorted(tensors, key=lambda name: tensors[name].dtype != torch.int8)
+    entries = [(name, tensors[name].dtype, tuple(tensors[name].shape)) for name in names]
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         write_safetensors(tmp, entries, lambda i: iter([tensors[entries[i][0]]]))

@@ -16,8 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-INT8_ROWS = 8  # the int8 kernel beats bf16 up to about 12 rows on this machine; 8 is one draft block
+# Up to this many rows (every pass but a long prompt's chunks) the int8 kernel, whose cost grows by
+# about a fifth of a one-row pass per row; wider, the fp32 product of the dequantized weight, whose
+# cost is mostly that of writing and reading the fp32 weight, whatever the rows (docs/BENCHMARKS.md).
+KERNEL_ROWS = 256
 KERNEL_ALIGN = 32  # the kernel crashes (it does not raise) on bf16 inputs whose width is not a multiple
+KERNEL_ADDRESS_ALIGN = 64  # the kernel crashes on weights at addresses that are not multiples
 _CHUNK_ROWS = 4096  # rows quantized at once: bounds the fp32 temporary (the 3B head is 1.6 GB in fp32)
 
 
@@ -56,7 +60,7 @@ class Int8Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features)
-        if flat.shape[0] <= INT8_ROWS and flat.dtype == torch.bfloat16 and self.in_features % KERNEL_ALIGN == 0:
+        if flat.shape[0] <= KERNEL_ROWS and flat.dtype == torch.bfloat16 and self.in_features % KERNEL_ALIGN == 0:
             out = torch.ops.aten._weight_int8pack_mm(flat.contiguous(), self.qweight, self.scale.to(flat.dtype))
         else:
             # In fp32, scaled before rounding, as the kernel does: a prompt's K/V must not depend on
@@ -113,6 +117,8 @@ def install_int8(model: nn.Module, tensors: dict[str, torch.Tensor], dtype: torc
         q, scale = tensors[f"{name}.qweight"], tensors[f"{name}.scale"]
         if q.dtype != torch.int8 or tuple(q.shape) != shape or tuple(scale.shape) != shape[:1]:
             raise ValueError(f"{name}: int8 weight of shape {tuple(q.shape)}, expected {shape}")
+        if q.data_ptr() % KERNEL_ADDRESS_ALIGN:  # a tensor mapped from a file at an unaligned offset
+            q = q.clone()
         return Int8Linear(q, scale.to(dtype))
 
     try:

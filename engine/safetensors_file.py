@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 DTYPE_NAMES = {torch.bfloat16: "BF16", torch.float16: "F16", torch.float32: "F32", torch.int8: "I8"}
+ALIGN = 64  # where the data starts in the file: a mapped tensor is aligned as far as its offset allows
 Progress = Callable[[int, int, str], None]  # as engine.loading's
 Entry = tuple[str, torch.dtype, tuple[int, ...]]  # name, dtype, shape
 
@@ -30,7 +31,7 @@ def write_safetensors(
         offset += nbytes
     header["__metadata__"] = {"format": "pt"}
     blob = json.dumps(header, separators=(",", ":")).encode()
-    blob += b" " * (-len(blob) % 8)  # the format pads the header so the data starts 8-byte aligned
+    blob += b" " * (-(8 + len(blob)) % ALIGN)  # spaces may pad the header; the data starts ALIGN-aligned
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(blob)))
         f.write(blob)

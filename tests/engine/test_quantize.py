@@ -3,6 +3,8 @@ stays close to the float one and keeps self-speculation lossless on its own weig
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ import engine
 from engine.errors import NemodiffError
 from engine.loading import load_model
 from engine.lossless import parted_at_tie
-from engine.quantize import INT8_ROWS, Int8Linear
+from engine.quantize import KERNEL_ROWS, Int8Linear
 from tests.engine.util import run
 
 
@@ -30,7 +32,7 @@ def test_rounding_is_per_output_channel_within_half_a_step():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("rows", [1, INT8_ROWS, 3 * INT8_ROWS])  # the int8 kernel (bf16), and the dequantized path
+@pytest.mark.parametrize("rows", [1, 72, KERNEL_ROWS + 1])  # the int8 kernel (bf16), and the dequantized path
 @pytest.mark.parametrize("width", [64, 40])  # 40: not a multiple the kernel takes, so always dequantized
 def test_both_paths_multiply_by_the_dequantized_weight(dtype, rows, width):
     torch.manual_seed(0)
@@ -82,22 +84,69 @@ def _bf16_step(x: torch.Tensor) -> torch.Tensor:
 
 
 def test_a_prompt_computes_the_same_in_one_wide_pass_or_after_a_cached_prefix(int8_engine):
-    """Wide passes take the dequantized path, short ones the int8 kernel: both sum in fp32 and round
-    once, so a prompt's K/V do not depend on how much of it was cached. Bit for bit where the two
-    sum in the same order (the AVX512 CPU); within one bf16 step where they do not (an AVX2 CPU, for
-    about one output in a thousand). Rounding the weight to bf16 first, as the wide path once did,
-    is off by several steps."""
+    """Prompt chunks wider than KERNEL_ROWS take the dequantized path, other passes the int8 kernel:
+    both sum in fp32 and round once, so a prompt's K/V do not depend on how much of it was cached,
+    within two bf16 steps (the kernel blocks a wide pass's rows differently: about one output in
+    four thousand differs by two steps, most by none, but for sums that cancel to almost zero). Rounding the weight to bf16 first, as the wide
+    path once did, is off by several steps."""
     torch.manual_seed(0)
     for layer in int8_engine.model.encoder.layers:
         for lin in (layer.self_attn.qkv, layer.self_attn.o_proj, layer.mlp.gate_up, layer.mlp.down_proj):
-            x = torch.randn(INT8_ROWS, lin.in_features, dtype=torch.bfloat16)
+            x = torch.randn(KERNEL_ROWS, lin.in_features, dtype=torch.bfloat16)
             short = lin(x)  # the int8 kernel
-            wide = lin(torch.cat([x, x]))[:INT8_ROWS]  # the dequantized path, same rows
-            assert ((short.float() - wide.float()).abs() <= _bf16_step(wide)).all()
-    runner, ids = int8_engine.runner, [1] + list(range(20, 60))
+            wide = lin(torch.cat([x, x]))[:KERNEL_ROWS]  # the dequantized path, same rows
+            near_zero = wide.float().abs().amax(dim=-1, keepdim=True) * 2**-16  # sums that cancel to almost nothing
+            assert ((short.float() - wide.float()).abs() <= 2 * _bf16_step(wide) + near_zero).all()
+    runner, ids = int8_engine.runner, [1] + [20 + i % 40 for i in range(KERNEL_ROWS + 40)]
     runner.crop(0)
     whole = runner.extend(ids)
     runner.crop(0)
     runner.extend(ids[:-4])
     assert torch.equal(runner.extend(ids[-4:]).argmax(-1), whole.argmax(-1))
     runner.crop(0)
+
+
+def test_a_kernel_pass_computes_each_row_as_a_one_row_pass_does(int8_engine):
+    """Self-speculation's verify pass (B rows) and quadratic pass (B(B+1) rows) must compute what AR's
+    one-row steps compute: one kernel at every width the modes use."""
+    torch.manual_seed(0)
+    lin = int8_engine.model.encoder.layers[0].mlp.gate_up
+    x = torch.randn(72, lin.in_features, dtype=torch.bfloat16)
+    rows = torch.cat([lin(x[i:i + 1]) for i in range(len(x))])
+    assert torch.equal(lin(x), rows)
+
+
+def _logits(eng, prompt):
+    eng.runner.crop(0)
+    out = eng.runner.extend(prompt)
+    eng.runner.crop(0)
+    return out
+
+
+def test_a_second_int8_load_reads_the_cache_and_a_damaged_cache_is_rebuilt(tiny_checkpoint, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("NEMODIFF_CACHE_DIR", str(tmp_path))
+    prompt = [1] + list(range(20, 40))
+    first = engine.load(str(tiny_checkpoint), device="cpu", dtype="int8")
+    [cache] = (tmp_path / "int8").iterdir()
+    cached = engine.load(str(tiny_checkpoint), device="cpu", dtype="int8")
+    assert torch.equal(_logits(cached, prompt), _logits(first, prompt))
+    del cached  # its weights map the cache file, which is replaced below (as the loader replaces it)
+    for damage in (b"not a safetensors file", cache.read_bytes()[: cache.stat().st_size // 2]):
+        (tmp_path / "damaged").write_bytes(damage)
+        os.replace(tmp_path / "damaged", cache)
+        with caplog.at_level("WARNING", logger="engine.int8_cache"):
+            rebuilt = engine.load(str(tiny_checkpoint), device="cpu", dtype="int8")
+        assert "quantizing again" in caplog.text
+        caplog.clear()
+        assert torch.equal(_logits(rebuilt, prompt), _logits(first, prompt))
+    assert engine.load(str(tiny_checkpoint), device="cpu", dtype="int8") and not caplog.text  # rebuilt copy reads
+
+
+def test_an_edited_checkpoint_gets_a_new_cache(tiny_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("NEMODIFF_CACHE_DIR", str(tmp_path))
+    ckpt = shutil.copytree(tiny_checkpoint, tmp_path / "ckpt")
+    engine.load(str(ckpt), device="cpu", dtype="int8")
+    weights = ckpt / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    engine.load(str(ckpt), device="cpu", dtype="int8")
+    assert len(list((tmp_path / "int8").iterdir())) == 2
