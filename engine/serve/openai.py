@@ -1,6 +1,11 @@
 """OpenAI's legacy `POST /v1/completions` (with `suffix` for fill-in-the-middle, as Continue and
 Twinny send it) and `GET /v1/models`, so OpenAI-compatible clients and nemodiff's own remote
-backend can use the server; the same API SGLang serves."""
+backend can use the server; the same API SGLang serves.
+
+With a `suffix` the completion ends where the app's suggestion would (`engine.suggestion`), unless
+the body says `"stop_rules": false`. A rule can take back text already generated (a loop is only
+known rounds later), so a streamed suggestion arrives as one chunk once it is final.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from engine.serve import OWNER, sse
 from engine.serve.body import parse
 from engine.serve.errors import in_stream
 from engine.serve.queue import CLIENT_GONE, EngineQueue, events
+from engine.suggestion import Context, Pipeline
 
 
 class StreamOptions(BaseModel):
@@ -42,6 +48,7 @@ class CompletionBody(BaseModel):
     echo: bool | None = None  # refused when true, as are logprobs and best_of > 1: not served here
     logprobs: int | None = None
     best_of: int | None = None
+    stop_rules: bool | None = None  # nemodiff's: with a suffix, false turns the editor's stop rules off
 
 
 def to_request(body: CompletionBody, mode: str) -> Request:
@@ -67,8 +74,15 @@ def to_request(body: CompletionBody, mode: str) -> Request:
     return Request(prefix=prompt, suffix=body.suffix, config=config)
 
 
-def finish_reason(done: Done) -> str:
-    return "length" if done.stop_reason == "length" else "stop"
+def pipeline_for(request: Request, body: CompletionBody) -> Pipeline | None:
+    """The suggestion pipeline of a fill-in-the-middle request, unless the body turns it off."""
+    if not request.is_fim or body.stop_rules is False:
+        return None
+    return Pipeline(Context.around(request.prefix or "", request.suffix))
+
+
+def finish_reason(done: Done, pipeline: Pipeline | None = None) -> str:
+    return "length" if done.stop_reason == "length" and not (pipeline and pipeline.final) else "stop"
 
 
 def usage(done: Done) -> dict:
@@ -91,7 +105,9 @@ def routes(queue: EngineQueue, mode: str, max_body: int) -> APIRouter:
     @router.post("/v1/completions")
     async def completions(client: HTTPRequest) -> Response:
         body = await parse(client, max_body, CompletionBody)
-        job = queue.submit(to_request(body, mode))
+        request = to_request(body, mode)
+        pipeline = pipeline_for(request, body)
+        job = queue.submit(pipeline.request(request.config) if pipeline else request, pipeline)
         cid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
         if not body.stream:
             done = None
@@ -100,15 +116,18 @@ def routes(queue: EngineQueue, mode: str, max_body: int) -> APIRouter:
                     done = event
             if done is None:
                 return Response(status_code=CLIENT_GONE)
-            return JSONResponse({**completion(cid, created, done.text, finish_reason(done)), "usage": usage(done)})
+            text = pipeline.suggestion if pipeline else done.text
+            return JSONResponse({**completion(cid, created, text, finish_reason(done, pipeline)), "usage": usage(done)})
 
         async def frames():
             try:
                 async for event in events(job, client):
-                    if isinstance(event, Commit) and event.text:
+                    if isinstance(event, Commit) and event.text and not pipeline:
                         yield sse.frame(completion(cid, created, event.text, None))
                     elif isinstance(event, Done):
-                        yield sse.frame(completion(cid, created, "", finish_reason(event)))
+                        if pipeline and pipeline.suggestion:
+                            yield sse.frame(completion(cid, created, pipeline.suggestion, None))
+                        yield sse.frame(completion(cid, created, "", finish_reason(event, pipeline)))
                         if body.stream_options and body.stream_options.include_usage:
                             yield sse.frame({**completion(cid, created, "", None), "choices": [],
                                              "usage": usage(event)})
