@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine import stop_rules
-from engine.stop_rules import indentation
+from engine.prompts.stop_rules import indentation
 
 PREFIX_SHARE = 0.75  # prefix:suffix = 3:1
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # never inserted into a user's file (tab and newline stay)

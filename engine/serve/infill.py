@@ -18,10 +18,10 @@ from pydantic import BaseModel
 from starlette.requests import Request as HTTPRequest
 
 from engine.events import Commit, Done, Step
+from engine.prompts.stop_rules import cut
 from engine.request import GenerationConfig, Request
 from engine.serve.body import parse
 from engine.serve.queue import CLIENT_GONE, EngineQueue, events
-from engine.stop_rules import cut
 
 STOP_TYPES = {"eos": "eos", "stop": "word", "length": "limit", "cancelled": "limit"}
 
