@@ -3,8 +3,8 @@
 One completion request is in flight at a time. It starts after a pause in typing (or on ctrl+g),
 runs in a thread worker that forwards the engine's events as messages, and is cancelled by the
 next edit or cursor move (the engine stops within one forward pass). The committed text streams
-into the ghost text through the suggestion pipeline (`engine.suggestion`), run in the worker
-thread: a rule that fires cancels the rest before the engine's next forward pass.
+into the ghost text through the suggestion pipeline (`engine.prompts.suggestion`), run in the
+worker thread: a rule that fires cancels the rest before the engine's next forward pass.
 While a suggestion is shown, the next one is prefetched as if it were accepted (llama.vim does
 this), so accepting with tab shows the following suggestion at once.
 """
@@ -24,18 +24,18 @@ from textual.timer import Timer
 from textual.widgets import Footer, TabbedContent, TextArea
 
 from engine.events import Done, Note, Step
+from engine.prompts.suggestion import Context, Pipeline, Rules, printable
 from engine.request import MODES, GenerationConfig
-from engine.suggestion import Context, Pipeline, Rules, printable
-from nemodiff_tui import backend
-from nemodiff_tui.backend import CompletionEngine, EngineFactory, Generation, TokenTexts
 from nemodiff_tui.commands import NemodiffCommands
 from nemodiff_tui.completion import (SuggestionCache, advance, context_after, context_at, next_line, next_word,
                                      typed_since)
 from nemodiff_tui.config import Settings, config_path
+from nemodiff_tui.engine_factory import CompletionEngine, EngineFactory, Generation, TokenTexts
+from nemodiff_tui.engine_factory import engine_factory as default_factory
 from nemodiff_tui.files import DiskState, FileRefused, atomic_write, changed_on_disk, read_text
+from nemodiff_tui.latency_log import LatencyLog
 from nemodiff_tui.messages import GenerationEvent, GenerationFailed, ModelFailed, ModelLoaded, ModelProgress
 from nemodiff_tui.themes import ThemedApp
-from nemodiff_tui.timing import LatencyLog
 from nemodiff_tui.trace import Trace
 from nemodiff_tui.widgets.denoise_view import DenoiseView
 from nemodiff_tui.widgets.dialogs import ConfirmScreen, PromptScreen
@@ -127,7 +127,7 @@ class NemodiffApp(ThemedApp):
         self.settings = settings or Settings()
         self.settings_path = settings_path or config_path()
         self._files = [Path(f).expanduser() for f in files]
-        self._factory = engine_factory or backend.engine_factory(self.settings.device, self.settings.dtype)
+        self._factory = engine_factory or default_factory(self.settings.device, self.settings.dtype)
         self._problems = list(problems)
         self.engine: CompletionEngine | None = None
         self.model_name: str | None = None

@@ -1,5 +1,5 @@
 """What to ask the engine for at the cursor in an editor, and what to do with the answers: headless,
-no Textual. (Where a suggestion ends is the engine's suggestion pipeline, `engine.suggestion`.)
+no Textual. (Where a suggestion ends is the engine's pipeline, `engine.prompts.suggestion`.)
 
 The rules follow what users of llama.vim, Tabby, Continue and Copilot expect: a fill-in-the-middle
 context about 3:1 prefix:suffix, from whole lines; partial accept by word and by line; suggestions
@@ -12,7 +12,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from engine.suggestion import Context
+from engine.prompts.suggestion import Context
 
 PREFIX_SHARE = 0.75  # prefix:suffix = 3:1
 _WORD = re.compile(r"\s*(\w+|[^\w\s]+)?")

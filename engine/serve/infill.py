@@ -6,9 +6,9 @@ the cursor (`input_prefix`), then the cursor line up to the cursor (`prompt`); t
 `input_suffix`. llama.cpp also puts the chunks first and `prompt` last; our Request has no slot
 after the middle marker, so `prompt` closes the prefix, which is the same text in the same place.
 
-The completion ends where the app's suggestion would (`engine.suggestion`: the block dedenting,
-one line when text follows the cursor, the bracket already right of the cursor, a loop), plus
-llama.cpp's `n_indent` and `t_max_predict_ms`; `"stop_rules": false` leaves only those two.
+The completion ends where the app's suggestion would (`engine.prompts.suggestion`: the block
+dedenting, one line when text follows the cursor, the bracket already right of the cursor, a
+loop), plus llama.cpp's `n_indent` and `t_max_predict_ms`; `"stop_rules": false` leaves only those.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from pydantic import BaseModel
 from starlette.requests import Request as HTTPRequest
 
 from engine.events import Done, Step
+from engine.prompts.suggestion import Context, Pipeline, Rules
 from engine.request import GenerationConfig, Request
 from engine.serve.body import parse
 from engine.serve.queue import CLIENT_GONE, EngineQueue, events
-from engine.suggestion import Context, Pipeline, Rules
 
 STOP_TYPES = {"eos": "eos", "stop": "word", "length": "limit", "cancelled": "limit"}
 

@@ -2,9 +2,9 @@
 Twinny send it) and `GET /v1/models`, so OpenAI-compatible clients and nemodiff's own remote
 backend can use the server; the same API SGLang serves.
 
-With a `suffix` the completion ends where the app's suggestion would (`engine.suggestion`), unless
-the body says `"stop_rules": false`. A rule can take back text already generated (a loop is only
-known rounds later), so a streamed suggestion arrives as one chunk once it is final.
+With a `suffix` the completion ends where the app's suggestion would (`engine.prompts.suggestion`),
+unless the body says `"stop_rules": false`. A rule can take back text already generated (a loop
+is only known rounds later), so a streamed suggestion arrives as one chunk once it is final.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from pydantic import BaseModel
 from starlette.requests import Request as HTTPRequest
 
 from engine.errors import RequestError
-from engine.events import Commit, Done
+from engine.events import OWNER, Commit, Done
 from engine.request import GenerationConfig, Request
-from engine.serve import OWNER, sse
+from engine.serve import sse
 from engine.serve.body import parse
 from engine.serve.errors import in_stream
 from engine.serve.queue import CLIENT_GONE, EngineQueue, events
-from engine.suggestion import Context, Pipeline
+from engine.prompts.suggestion import Context, Pipeline
 
 
 class StreamOptions(BaseModel):

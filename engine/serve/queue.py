@@ -17,10 +17,10 @@ from collections.abc import AsyncIterator, Callable
 
 from starlette.requests import Request as HTTPRequest
 
-from engine.engine import Engine, Generation
+from engine.decoding.engine import Engine, Generation
 from engine.events import Event
 from engine.request import Request
-from engine.suggestion import Pipeline
+from engine.prompts.suggestion import Pipeline
 
 MAX_QUEUE = 8  # default: requests held at once, the running one included
 RETRY_AFTER_S = 1

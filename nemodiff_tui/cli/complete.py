@@ -50,7 +50,7 @@ def build_request(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from engine.events import Commit, Done, to_json
-    from engine.suggestion import Context, Pipeline, Rules
+    from engine.prompts.suggestion import Context, Pipeline, Rules
 
     request = build_request(args)
     eng = open_engine(args)

@@ -2,9 +2,9 @@
 
 A suggestion remembers the exact text (and its sha256) it was computed from: accepting it is only
 allowed while the file still holds that text. Generation is the editor's: the same context around
-the hole (`completion`), the same suggestion pipeline (`engine.suggestion`) for where it ends. The
-worker runs one generation at a time, in the order saves came; a newer save of a file cancels the
-queued and running generations of its older version.
+the hole (`completion`), the same suggestion pipeline (`engine.prompts.suggestion`) for where it
+ends. The worker runs one generation at a time, in the order saves came; a newer save of a file
+cancels the queued and running generations of its older version.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Literal
 
 from engine.events import Step
+from engine.prompts.suggestion import Context, Pipeline, Rules
 from engine.request import GenerationConfig
-from engine.suggestion import Context, Pipeline, Rules
-from nemodiff_tui.backend import CompletionEngine, Generation, TokenTexts
 from nemodiff_tui.completion import context_at
+from nemodiff_tui.engine_factory import CompletionEngine, Generation, TokenTexts
 from nemodiff_tui.trace import Trace
 from nemodiff_tui.watch.holes import Hole
 

@@ -7,7 +7,7 @@ import pytest
 
 from engine.events import Commit, Done, Step
 from engine.request import GenerationConfig
-from engine.suggestion import Context, Pipeline, Rules
+from engine.prompts.suggestion import Context, Pipeline, Rules
 
 EDITOR = Rules(max_lines=10)
 FIB_BODY = "    if n < 2:\n        return n\n    return fibonacci(n - 1)\n"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from engine.suggestion import Rules
+from engine.prompts.suggestion import Rules
 from tests.serve.util import sse
 
 from engine.serve.infill import Chunk, InfillBody, extra_context, rules, select, to_request

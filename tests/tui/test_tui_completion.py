@@ -3,7 +3,7 @@ tests/engine/test_suggestion.py)."""
 
 from __future__ import annotations
 
-from engine.suggestion import Context
+from engine.prompts.suggestion import Context
 from nemodiff_tui.completion import (SuggestionCache, advance, context_after, context_at, next_line, next_word,
                                      typed_since)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from engine.tokenizer import Tokenizer
+from engine.prompts.tokenizer import Tokenizer
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from engine import stop_rules
+from engine.prompts import stop_rules
 from engine.events import Commit, Done, Event, Step
 from engine.request import GenerationConfig, Request
-from engine.stop_rules import indentation
+from engine.prompts.stop_rules import indentation
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # never inserted into a user's file (tab and newline stay)
 

@@ -3,10 +3,10 @@
 A hole is `{"prefix", "suffix", "middle", "kind"}`: `line` (the middle is one whole line, without
 its indentation) and `span` (the rest of a line, cut at a random character) are one-line
 suggestions; `block` (the body of a compound statement) may have up to 16 lines. Each hole is
-filled by the editor's suggestion pipeline (`engine.suggestion`: EOS / the FIM end, a line indented
-less than the hole, the bracket right of the cursor, a loop, the filter on the final text), so the
-score is that of what an editor offers. Exact match ignores trailing whitespace; edit
-similarity is difflib's ratio. Holes from `make_holdout` come from modules never trained on.
+filled by the editor's suggestion pipeline (`engine.prompts.suggestion`: EOS / the FIM end, a
+line indented less than the hole, the bracket right of the cursor, a loop, the filter on the
+final text), so the score is that of what an editor offers. Exact match ignores trailing
+whitespace; edit similarity is difflib's ratio. Holes from `make_holdout` come from modules never trained on.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.events import Done
+from engine.prompts.stop_rules import indentation
+from engine.prompts.suggestion import Context, Pipeline, Rules
 from engine.request import GenerationConfig
-from engine.stop_rules import indentation
-from engine.suggestion import Context, Pipeline, Rules
 
 KINDS = ("line", "span", "block")
 MAX_BLOCK_LINES = 16
@@ -109,8 +109,8 @@ def _block_holes(path: str, text: str) -> list[dict]:
 
 
 def make_holdout(per_kind: int = 200, seed: int = 0) -> list[dict]:
-    """Deterministic holes from the held-out stdlib modules (see engine.training.corpus.HOLDOUT)."""
-    from engine.training.corpus import holdout_files
+    """Deterministic holes from the held-out stdlib modules (see engine.evaluation.corpus.HOLDOUT)."""
+    from engine.evaluation.corpus import holdout_files
 
     rng = random.Random(seed)
     pools: dict[str, list[dict]] = {k: [] for k in KINDS}
