@@ -384,7 +384,8 @@ class NemodiffApp(ThemedApp):
         pipeline = Pipeline(ctx, self.rules)
         generation = self.engine.generate(pipeline.request(config))
         trace = Trace(mode, frozenset(self.engine.tokenizer.special_ids))
-        self._inflight = Inflight(self._serial, generation, editor, ctx, trace, pipeline, alternative, assumes=assumes)
+        self._inflight = Inflight(self._serial, generation, editor, ctx, trace, pipeline, alternative,
+                                  assumes=assumes)
         if assumes is None:
             self.denoise.follow(trace)
             if alternative == 0:
@@ -484,7 +485,8 @@ class NemodiffApp(ThemedApp):
         if self._shown is not None and self._shown.editor is not shown.editor:
             self._shown.editor.clear_ghost()
         before, self._shown = self._shown, shown
-        shown.editor.show_ghost(pieces if pieces is not None else [(shown.text, "text")], self.rules.lines(shown.ctx))
+        pieces = pieces if pieces is not None else [(shown.text, "text")]
+        shown.editor.show_ghost(pieces, self.rules.lines(shown.ctx))
         if before is None or before.usable_keys != shown.usable_keys:
             self.refresh_bindings()  # the footer recomposes: not on every streamed token
         self._status()

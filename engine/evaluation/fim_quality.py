@@ -6,7 +6,8 @@ suggestions; `block` (the body of a compound statement) may have up to 16 lines.
 filled by the editor's suggestion pipeline (`engine.prompts.suggestion`: EOS / the FIM end, a
 line indented less than the hole, the bracket right of the cursor, a loop, the filter on the
 final text), so the score is that of what an editor offers. Exact match ignores trailing
-whitespace; edit similarity is difflib's ratio. Holes from `make_holdout` come from modules never trained on.
+whitespace; edit similarity is difflib's ratio. Holes from `make_holdout` come from modules never
+trained on.
 """
 
 from __future__ import annotations

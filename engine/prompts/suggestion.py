@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from engine.prompts import stop_rules
 from engine.events import Commit, Done, Event, Step
-from engine.request import GenerationConfig, Request
+from engine.prompts import stop_rules
 from engine.prompts.stop_rules import indentation
+from engine.request import GenerationConfig, Request
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # never inserted into a user's file (tab and newline stay)
 
@@ -57,7 +57,7 @@ class Rules:
     max_lines: int | None = None  # None: no cap (the length is the request's token budget)
     editor: bool = True
     n_indent: int = 0  # end before a later line indented less (llama.cpp's n_indent)
-    max_predict_s: float | None = None  # once a newline came, end when this much time has passed since prefill
+    max_predict_s: float | None = None  # once a newline came, end this long after the prefill
 
     def lines(self, ctx: Context) -> int | None:
         """The most lines a suggestion at `ctx` may have: one when text sits right of the cursor."""

@@ -116,8 +116,8 @@ def routes(queue: EngineQueue, mode: str, max_body: int) -> APIRouter:
                     done = event
             if done is None:
                 return Response(status_code=CLIENT_GONE)
-            text = pipeline.suggestion if pipeline else done.text
-            return JSONResponse({**completion(cid, created, text, finish_reason(done, pipeline)), "usage": usage(done)})
+            text, reason = (pipeline.suggestion if pipeline else done.text), finish_reason(done, pipeline)
+            return JSONResponse({**completion(cid, created, text, reason), "usage": usage(done)})
 
         async def frames():
             try:

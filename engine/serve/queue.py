@@ -19,8 +19,8 @@ from starlette.requests import Request as HTTPRequest
 
 from engine.decoding.engine import Engine, Generation
 from engine.events import Event
-from engine.request import Request
 from engine.prompts.suggestion import Pipeline
+from engine.request import Request
 
 MAX_QUEUE = 8  # default: requests held at once, the running one included
 RETRY_AFTER_S = 1
