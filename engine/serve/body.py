@@ -65,9 +65,24 @@ def validate(data: object, shape: type[T]) -> T:
         return _adapter(shape).validate_python(data)
     except ValidationError as e:
         first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
+        where = _param(data, first["loc"], missing=first["type"] == "missing")
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
         raise FieldError(where, f"{where}: {first['msg']}{more}") from None
+
+
+def _param(data: object, loc: tuple, missing: bool) -> str:
+    """The dotted path of an error's field: the steps of pydantic's `loc` that index into the data
+    (its other steps name union members, such as `prompt.str`), then a missing field's name."""
+    path = []
+    for i, step in enumerate(loc):
+        if isinstance(data, dict) and step in data or isinstance(data, list) and isinstance(step, int):
+            path.append(str(step))
+            data = data[step]
+        elif missing and i == len(loc) - 1:
+            path.append(str(step))
+        else:
+            break
+    return ".".join(path) or "body"
 
 
 def unknown_fields(data: object, shape: object) -> list[str]:

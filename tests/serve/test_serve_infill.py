@@ -92,6 +92,50 @@ def test_llama_vscode_request(server):
     assert 0 < data["timings"]["predicted_n"] <= 12 and data["timings"]["prompt_n"] > 0
 
 
+def post(url: str, body: dict) -> dict:
+    r = httpx.post(f"{url}/infill", json=body, timeout=60)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_a_warm_up_builds_the_prompt_the_completion_then_reuses(server, serve_engine, monkeypatch):
+    """In the demo model's 256-token window, where the prompt must be trimmed to fit."""
+    monkeypatch.setattr(serve_engine.model_config, "max_position_embeddings", 256)
+    body = {k: v for k, v in LLAMA_VIM.items() if k not in ("n_predict", "response_fields")}  # n_predict: default
+    body["input_prefix"] = "".join(f"line_{i} = {i}\n" for i in range(300)) + body["input_prefix"]
+    post(server, {"input_prefix": "something else entirely"})  # the cache holds another prompt
+    warm = post(server, {**body, "n_predict": 0})
+    assert warm["content"] == "" and warm["timings"]["predicted_n"] == 0
+    done = post(server, body)
+    assert warm["truncated"] and done["truncated"]
+    assert done["timings"]["prompt_n"] == 1  # all but the last prompt token came from the warm-up
+    assert done["tokens_cached"] == warm["timings"]["prompt_n"] + warm["tokens_cached"] - 1
+
+
+def test_llama_vims_ring_warm_up_caches_the_chunks_the_completion_starts_with(server):
+    post(server, {"input_prefix": "something else entirely"})
+    warm = post(server, {**LLAMA_VIM_WARM, "response_fields": []})
+    done = post(server, LLAMA_VIM | {"response_fields": []})
+    assert warm["input_extra_used"] == done["input_extra_used"] == {"chunks": 2, "of": 2,
+                                                                     "tokens": done["input_extra_used"]["tokens"]}
+    assert done["tokens_cached"] >= done["input_extra_used"]["tokens"] > 0
+
+
+def test_context_chunks_keep_their_share_of_a_small_window(server, serve_engine, monkeypatch):
+    """The demo model's 256-token window: a long prefix no longer crowds out every chunk; chunks
+    that do not fit are left out oldest first, and the answer says how many were used."""
+    monkeypatch.setattr(serve_engine.model_config, "max_position_embeddings", 256)
+    chunks = [{"filename": f"f{i}.py", "text": "".join(f"v{i}_{j} = {j}\n" for j in range(4))} for i in range(8)]
+    body = {"input_prefix": "".join(f"line_{i} = {i}\n" for i in range(300)), "input_suffix": "\n",
+            "input_extra": chunks, "n_predict": 128}
+    used = post(server, body)
+    assert 0 < used["input_extra_used"]["chunks"] < 8 and used["input_extra_used"]["of"] == 8
+    assert used["truncated"] is True and used["input_extra_used"]["tokens"] <= 0.5 * 128
+    fewer = post(server, {**body, "input_extra": chunks[-used["input_extra_used"]["chunks"]:]})
+    assert fewer["input_extra_used"] | {"of": 8} == used["input_extra_used"]  # the newest ones were kept
+    assert fewer["content"] == used["content"]  # and the oldest left no trace in the prompt
+
+
 def test_the_chunks_are_the_context_and_the_prefix_is_lines_above_then_cursor_line():
     body = InfillBody(**LLAMA_VIM)
     request = to_request(body, "ar")

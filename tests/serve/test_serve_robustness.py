@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import pytest
 
 from engine.serve.app import create_app
-from tests.serve.util import serving
+from tests.serve.util import serving, wait_for
 
 KEY = "s3cret"
 MAX_BODY = 64 * 1024
@@ -117,3 +119,13 @@ def test_health_stays_open_and_the_server_survives_all_of_it(guarded):
     assert httpx.head(f"{guarded}/health").status_code == 200  # load balancers check with HEAD
     models = httpx.head(f"{guarded}/v1/models", headers={"Authorization": f"bearer {KEY}"})  # any case
     assert models.status_code == 200
+
+
+def test_a_refused_key_is_one_log_line_naming_the_client_and_endpoint(guarded, caplog):
+    """Editor plugins show nothing for a 401: the server's log says who was refused, and where."""
+    with caplog.at_level(logging.WARNING, logger="nemodiff.serve"):
+        assert httpx.post(f"{guarded}/infill", json={}, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert wait_for(lambda: any(r.name == "nemodiff.serve" for r in caplog.records))
+    lines = [r.getMessage() for r in caplog.records if r.name == "nemodiff.serve"]
+    assert len(lines) == 1 and "\n" not in lines[0]
+    assert "POST /infill" in lines[0] and "127.0.0.1:" in lines[0] and "wrong API key" in lines[0]
