@@ -141,11 +141,7 @@ class Engine:
         budget), then the request's own text in what is left."""
         tok, heal = self.tokenizer, request.config.heal
         if request.messages is not None:
-            ids = tok.chat_ids(request.messages)
-            if len(ids) > budget:
-                raise RequestError(f"the conversation is {len(ids)} tokens; the context window ({self.context_window}) "
-                                   f"leaves {budget} for it with {request.config.max_new_tokens} new tokens")
-            return Prompt(ids)
+            return Prompt(self._chat_ids(request, budget))
         notes: list[str] = []
         fim_format = self.fim_format if request.is_fim else None
         if request.is_fim and fim_format is None:
@@ -176,6 +172,19 @@ class Engine:
             ids = [tok.bos_id if tok.bos_id is not None else tok.eos_id]
         return Prompt(ids, constraint, notes, truncated or chunks < len(request.context), chunks, len(context))
 
+    def _chat_ids(self, request: Request, budget: int) -> list[int]:
+        """A chat's prompt, whole: a template cut to fit would be no conversation."""
+        ids = self.tokenizer.chat_ids(request.messages)
+        if len(ids) > budget:
+            raise RequestError(f"the conversation is {len(ids)} tokens; the context window ({self.context_window}) "
+                               f"leaves {budget} for it with {request.config.max_new_tokens} new tokens")
+        return ids
+
+    def _budget(self, config: GenerationConfig) -> int:
+        """Prompt tokens the window leaves beside the completion; the same prompt in every mode."""
+        window = self.context_window
+        return max(window // 2, window - config.max_new_tokens)
+
     def validate(self, request: Request) -> GenerationConfig:
         """The request's config with the checkpoint's defaults filled in; RequestError if unservable
         (the cache is sized for the request up front, so a huge token count must not get that far)."""
@@ -188,14 +197,14 @@ class Engine:
         if config.max_new_tokens > self.context_window:
             raise RequestError(f"at most {self.context_window} new tokens (the model's context window), "
                                f"asked for {config.max_new_tokens}")
+        if request.messages is not None:  # checked here so a server answers 400 before it streams
+            self._chat_ids(request, self._budget(config))
         return config.replace(block_size=config.block_size or self.default_block_size,
                                 threshold=self.default_threshold if config.threshold is None else config.threshold)
 
     def _run(self, request: Request, cancelled) -> Iterator[Event]:
         config = self.validate(request)
-        window = self.context_window
-        budget = max(window // 2, window - config.max_new_tokens)  # the same prompt in every mode
-        prompt = self._prompt(request, budget)
+        prompt = self._prompt(request, self._budget(config))
         ids, heal, prompt_notes = prompt.ids, prompt.heal, prompt.notes
         with self._lock:
             # Decided here, not when queued, so `auto` sees the cycles of the generation just before.

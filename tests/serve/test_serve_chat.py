@@ -70,3 +70,12 @@ def test_text_parts_are_joined_and_other_parts_refused(chat_engine):
 def test_a_model_without_a_chat_template_is_one_clear_400(server, stream):
     r = httpx.post(f"{server}/v1/chat/completions", json={"messages": MESSAGES, "stream": stream}, timeout=30)
     assert r.status_code == 400 and "no chat template" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_conversation_longer_than_the_window_is_a_400_before_streaming(chat_engine, monkeypatch, stream):
+    monkeypatch.setattr(chat_engine.model_config, "max_position_embeddings", 64)
+    long = [{"role": "user", "content": "x = 1\n" * 100}]
+    with serving(create_app(chat_engine, mode="ar")) as url:
+        r = httpx.post(f"{url}/v1/chat/completions", json={"messages": long, "stream": stream}, timeout=60)
+    assert r.status_code == 400 and "the conversation is" in r.json()["error"]["message"]
