@@ -92,8 +92,8 @@ def chunk_ids(tok: Tokenizer, fmt: FimFormat | None, chunk: ContextChunk) -> lis
 
 def context_ids(tok: Tokenizer, fmt: FimFormat | None, chunks: list[ContextChunk], budget: int) -> tuple[list[int], int]:
     """The ids of the newest chunks that fit whole in `budget` tokens, oldest first, and how many
-    chunks that is. Chunks are dropped whole, oldest first: a chunk cut mid-way would be code
-    without its start, and the cut would move with the budget, spoiling the cached prefix."""
+    chunks that is. Chunks are dropped whole, oldest first (llama.vim's ring lists them oldest
+    first): one cut mid-way would be a fragment of code without its start or its end."""
     kept: list[list[int]] = []
     used = 0
     for chunk in reversed(chunks):
