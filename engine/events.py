@@ -14,6 +14,7 @@ from typing import Any, Literal, Union
 
 PassKind = Literal["prefill", "ar", "denoise", "draft", "verify", "quadratic"]
 MASKED = -1  # token id shown for a still-masked slot
+OWNER = "nemodiff"  # `owned_by` in a nemodiff server's /v1/models: tells a remote client it can read these events
 
 
 @dataclass

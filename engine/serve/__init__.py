@@ -6,5 +6,3 @@
 Endpoints: POST /infill (llama.cpp), POST /v1/completions and GET /v1/models (OpenAI),
 POST /v1/denoise (every engine event, for remote viewers), GET /health. See docs/SERVING.md.
 """
-
-OWNER = "nemodiff"  # `owned_by` in /v1/models: how a client recognises a nemodiff server

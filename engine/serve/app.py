@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, HTTPException
 from starlette.requests import Request as HTTPRequest
 
-from engine.engine import Engine
+from engine.decoding.engine import Engine
 from engine.request import MODES
 from engine.serve import chat, denoise, infill, openai
 from engine.serve.errors import HANDLED, error_response

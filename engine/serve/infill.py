@@ -19,10 +19,10 @@ from pydantic import BaseModel
 from starlette.requests import Request as HTTPRequest
 
 from engine.events import Commit, Done, Step
+from engine.prompts.stop_rules import cut
 from engine.request import ContextChunk, GenerationConfig, Request
 from engine.serve.body import FieldError, parse
 from engine.serve.queue import CLIENT_GONE, EngineQueue, events
-from engine.stop_rules import cut
 
 STOP_TYPES = {"eos": "eos", "stop": "word", "length": "limit", "cancelled": "limit"}
 RANDOM_SEED = 0xFFFFFFFF  # llama.cpp's LLAMA_DEFAULT_SEED: "pick a random seed"

@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.requests import Request as HTTPRequest
 
-from engine.events import Commit, Done
+from engine.events import OWNER, Commit, Done
 from engine.request import GenerationConfig, Request
-from engine.serve import OWNER, sse
+from engine.serve import sse
 from engine.serve.body import FieldError, parse
 from engine.serve.errors import in_stream
 from engine.serve.queue import CLIENT_GONE, EngineQueue, Job, events

@@ -59,7 +59,7 @@ def load_engine(args: argparse.Namespace):
 def open_engine(args: argparse.Namespace):
     """The engine a command runs on: the remote `--backend`, or the local model."""
     if getattr(args, "backend", None):
-        from engine.remote import connect
+        from engine.decoding.remote import connect
 
         return connect(args.backend, api_key=args.backend_key)
     return load_engine(args)

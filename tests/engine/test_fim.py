@@ -11,8 +11,8 @@ from tokenizers import decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 import engine
-from engine import fim
-from engine.tokenizer import Tokenizer
+from engine.prompts import fim
+from engine.prompts.tokenizer import Tokenizer
 from tests.engine.util import run
 
 

@@ -54,7 +54,7 @@ def test_bad_requests_raise_one_line_errors(tiny_engine, bad):
 
 
 def test_top_k_keeps_only_the_k_likeliest_tokens():
-    from engine.sampling import Sampler
+    from engine.decoding.sampling import Sampler
 
     logits = torch.tensor([[0.0, 3.0, 1.0, 2.0, -1.0]])
     probs = Sampler(1.0, 1.0, 0, torch.device("cpu"), top_k=2).probs(logits)
@@ -79,14 +79,14 @@ def test_fallback_runs_ar_with_a_note(fallback_engine):
 
 
 def test_fallback_greedy_matches_its_own_generate(fallback_engine):
-    from engine.bench import hf_generate
+    from engine.evaluation.mode_bench import hf_generate
 
     _, done = run(fallback_engine, prompt="import os", mode="ar", max_new_tokens=10, heal=False)
     assert hf_generate(fallback_engine)(done.prompt_token_ids, 10)[0] == done.token_ids
 
 
 def test_auto_switches_to_ar_when_drafts_never_match(tiny_engine, monkeypatch):
-    from engine.modes import self_spec
+    from engine.decoding.modes import self_spec
 
     real = self_spec._draft
     monkeypatch.setattr(self_spec, "_draft", lambda ctx, nxt, n: [nxt] + [ctx.mask_id - 1] * (n - 1)

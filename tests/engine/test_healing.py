@@ -5,10 +5,10 @@ from __future__ import annotations
 from transformers import AutoTokenizer
 
 from engine.events import Step
-from engine.healing import HealConstraint, at_indentation, back_off
-from engine.loading import DEMO_DIR
+from engine.loading.checkpoint import DEMO_DIR
+from engine.prompts.healing import HealConstraint, at_indentation, back_off
+from engine.prompts.tokenizer import Tokenizer
 from engine.request import GenerationConfig, Request
-from engine.tokenizer import Tokenizer
 from tests.engine.util import run
 
 

@@ -9,21 +9,21 @@ from dataclasses import dataclass, field
 
 import torch
 
-from engine import fim
+from engine.decoding.modes.ar import run_ar
+from engine.decoding.modes.auto import auto_policy
+from engine.decoding.modes.diffusion import run_diffusion
+from engine.decoding.modes.self_spec import run_linear, run_quadratic
+from engine.decoding.modes.state import DecodeState
+from engine.decoding.runner import HFRunner, NativeRunner
+from engine.decoding.sampling import Sampler
+from engine.decoding.sequence import Sequence
 from engine.errors import RequestError
 from engine.events import Done, Event, Note
-from engine.healing import HealConstraint, heal_prompt
-from engine.modes.ar import run_ar
-from engine.modes.auto import auto_policy
-from engine.modes.context import Context
-from engine.modes.diffusion import run_diffusion
-from engine.modes.self_spec import run_linear, run_quadratic
-from engine.quantize import quantize_int8
+from engine.model.quantize import quantize_int8
+from engine.prompts import fim
+from engine.prompts.healing import HealConstraint, heal_prompt
+from engine.prompts.tokenizer import Tokenizer
 from engine.request import GenerationConfig, Request
-from engine.runner import HFRunner, NativeRunner
-from engine.sampling import Sampler
-from engine.sequence import Sequence
-from engine.tokenizer import Tokenizer
 
 SMALL_MODEL_PARAMS = 100_000_000
 
@@ -117,7 +117,7 @@ class Engine:
             if config.mode in ("ar", "auto"):
                 return "ar", []
             return "ar", [f"{self.name} is not an NLD checkpoint: mode {config.mode!r} is unavailable, running AR"]
-        if config.mode == "auto":  # by device, timing and recent acceptance (engine/modes/auto.py)
+        if config.mode == "auto":  # by device, timing and recent acceptance (engine/decoding/modes/auto.py)
             mode = self.auto.mode()
             return mode, (["auto: recent drafts have not outrun AR on this device; running AR"] if mode == "ar" else [])
         return (f"self-spec-{config.speculation}" if config.mode == "self-spec" else config.mode), []
@@ -229,7 +229,7 @@ class Engine:
                 common += 1
             runner.crop(common)
             sampler = Sampler(config.temperature, config.top_p, config.seed, self.device, config.top_k)
-            ctx = Context(runner, seq, sampler, config, block, tok.mask_id, cancelled, auto)
+            ctx = DecodeState(runner, seq, sampler, config, block, tok.mask_id, cancelled, auto)
             if not cancelled():
                 logits = runner.extend(ids[common:])
                 first, conf = ctx.pick_ar(logits)

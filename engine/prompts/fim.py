@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from engine.prompts.tokenizer import Tokenizer
 from engine.request import ContextChunk
-from engine.tokenizer import Tokenizer
 
 # Most of a prompt's token budget that context chunks may take, whatever the local text needs,
 # so the chunks kept depend on the chunks alone: a warm-up with only the chunks and the
