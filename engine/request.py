@@ -78,7 +78,7 @@ class Request:
     """Plain completion of `prompt`, fill-in-the-middle between `prefix` and `suffix`, or the
     next turn of a chat (`messages`: `{"role", "content"}` dicts, rendered by the tokenizer's
     chat template). `context` chunks (oldest first) go before the prompt, within a share of it
-    (engine/fim.py, CONTEXT_SHARE)."""
+    (engine/prompts/fim.py, CONTEXT_SHARE)."""
 
     prompt: str | None = None
     prefix: str | None = None

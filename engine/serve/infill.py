@@ -2,7 +2,7 @@
 fill-in-the-middle Request.
 
 The prompt is the context chunks from other files (`input_extra`, as the Request's `context`,
-which gets a fixed share of the budget: engine/fim.py), then the FIM prefix: the lines above the
+which gets a fixed share of the budget: engine/prompts/fim.py), then the FIM prefix: the lines above the
 cursor (`input_prefix`) and the cursor line up to the cursor (`prompt`); the suffix is
 `input_suffix`. llama.cpp also puts the chunks first and `prompt` last; our Request has no slot
 after the middle marker, so `prompt` closes the prefix, which is the same text in the same place.
