@@ -150,8 +150,8 @@ class Engine:
         context, chunks = fim.context_ids(tok, self.fim_format, request.context, int(room * fim.CONTEXT_SHARE))
         room -= len(context)
         if chunks < len(request.context):
-            notes.append(f"{len(request.context) - chunks} of {len(request.context)} context chunks (the oldest) left out "
-                         f"to fit the context window ({self.context_window})")
+            notes.append(f"{len(request.context) - chunks} of {len(request.context)} context chunks (the oldest) "
+                         f"left out to fit the context window ({self.context_window})")
         if fim_format is not None:
             prefix, suffix = fim.fit(tok, request.prefix or "", request.suffix, room)
             trimmed = (prefix, suffix) != (request.prefix or "", request.suffix)
@@ -216,7 +216,8 @@ class Engine:
                 yield Note(message)
             tok = self.tokenizer
             # A chat turn ends at any control token (its template's end of turn, whatever EOS says).
-            stop_ids = self.stop_ids | (tok.special_ids - {tok.mask_id}) if request.messages is not None else self.stop_ids
+            chat = request.messages is not None
+            stop_ids = self.stop_ids | (tok.special_ids - {tok.mask_id}) if chat else self.stop_ids
             seq = Sequence(tok, ids, config.max_new_tokens, stop_ids, config.stop, heal)
             block = config.block_size
             runner = self.runner

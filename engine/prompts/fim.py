@@ -90,7 +90,8 @@ def chunk_ids(tok: Tokenizer, fmt: FimFormat | None, chunk: ContextChunk) -> lis
     return tok.encode(f"--- {chunk.filename} ---\n{chunk.text}{'' if chunk.text.endswith(chr(10)) else chr(10)}\n")
 
 
-def context_ids(tok: Tokenizer, fmt: FimFormat | None, chunks: list[ContextChunk], budget: int) -> tuple[list[int], int]:
+def context_ids(tok: Tokenizer, fmt: FimFormat | None, chunks: list[ContextChunk],
+                budget: int) -> tuple[list[int], int]:
     """The ids of the newest chunks that fit whole in `budget` tokens, oldest first, and how many
     chunks that is. Chunks are dropped whole, oldest first (llama.vim's ring lists them oldest
     first): one cut mid-way would be a fragment of code without its start or its end."""

@@ -88,7 +88,8 @@ def _param(data: object, loc: tuple, missing: bool) -> str:
 def unknown_fields(data: object, shape: object) -> list[str]:
     """The dotted names of the keys in `data` (nested ones too) that `shape` has no field for."""
     if isinstance(data, list) and typing.get_origin(shape) is list:
-        return [f"{i}.{name}" for i, item in enumerate(data) for name in unknown_fields(item, typing.get_args(shape)[0])]
+        item_shape = typing.get_args(shape)[0]
+        return [f"{i}.{name}" for i, item in enumerate(data) for name in unknown_fields(item, item_shape)]
     if isinstance(shape, types.UnionType) or typing.get_origin(shape) is typing.Union:
         options = [o for o in typing.get_args(shape) if _fields(o) is not None or typing.get_origin(o) is list]
         found = [unknown_fields(data, option) for option in options]
