@@ -135,7 +135,7 @@ def test_context_chunks_come_first_then_prefix_then_suffix(tiny_engine):
 
     tok, context = tiny_engine.tokenizer, chunks(2)
     request = Request(prefix="a = ", suffix="\nb = 2\n", context=context,
-                      config=GenerationConfig(max_new_tokens=2, heal=False))
+                      config=GenerationConfig(mode="ar", max_new_tokens=2, heal=False))
     done = tiny_engine.complete(request)
     files = "".join(f"<file_sep>{c.filename}\n{c.text}" for c in context)
     assert tok.decode(done.prompt_token_ids) == tok.decode(tok.template_prefix) + files + \
@@ -150,7 +150,8 @@ def test_context_chunks_get_their_share_and_the_oldest_are_left_out(tiny_engine,
 
     tok, context = tiny_engine.tokenizer, chunks(8)
     prefix = "".join(f"line_{i} = {i}\n" for i in range(300))  # far more than the window
-    request = Request(prefix=prefix, suffix="\n", context=context, config=GenerationConfig(max_new_tokens=128))
+    request = Request(prefix=prefix, suffix="\n", context=context,
+                      config=GenerationConfig(mode="ar", max_new_tokens=128))
     done = tiny_engine.complete(request)
     room = 128 - tiny_engine.fim_format.overhead(tok)
     kept = [fim.chunk_ids(tok, tiny_engine.fim_format, c) for c in context]
@@ -169,7 +170,7 @@ def test_the_chunks_kept_do_not_depend_on_the_local_text(tiny_engine, monkeypatc
     monkeypatch.setattr(tiny_engine.model_config, "max_position_embeddings", 256)
     from engine import GenerationConfig, Request
 
-    config = GenerationConfig(max_new_tokens=128)
+    config = GenerationConfig(mode="ar", max_new_tokens=128)  # not auto: it would learn from these
     warm = tiny_engine.complete(Request(prefix="", suffix="", context=chunks(8), config=config))
     full = tiny_engine.complete(Request(prefix="x = 1\n" * 300, suffix="\n", context=chunks(8), config=config))
     start = len(tiny_engine.tokenizer.template_prefix) + warm.context_tokens
