@@ -13,6 +13,8 @@ from pathlib import Path
 
 from tokenizers import Tokenizer as RustTokenizer
 
+from engine.errors import RequestError, first_line
+
 
 class Tokenizer:
     def __init__(self, hf, eos_id: int | None = None, mask_id: int | None = None):
@@ -44,8 +46,14 @@ class Tokenizer:
 
     def chat_ids(self, messages: list[dict[str, str]]) -> list[int]:
         """A conversation rendered by the chat template, up to the assistant's next turn. Unlike
-        `encode`, the rendered text's control tokens are parsed as such (the template writes them)."""
-        text = self.hf.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        `encode`, the rendered text's control tokens are parsed as such (the template writes them).
+        A conversation the template refuses (roles that do not alternate, ...) is a RequestError."""
+        from jinja2 import TemplateError  # transformers renders templates with jinja2
+
+        try:
+            text = self.hf.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except TemplateError as e:
+            raise RequestError(f"the chat template refused the conversation: {first_line(e)}") from None
         return self.hf.encode(text, add_special_tokens=False)
 
     def decode(self, ids: list[int]) -> str:

@@ -79,3 +79,13 @@ def test_a_conversation_longer_than_the_window_is_a_400_before_streaming(chat_en
     with serving(create_app(chat_engine, mode="ar")) as url:
         r = httpx.post(f"{url}/v1/chat/completions", json={"messages": long, "stream": stream}, timeout=60)
     assert r.status_code == 400 and "the conversation is" in r.json()["error"]["message"]
+
+
+def test_a_conversation_the_template_refuses_is_a_400(chat_engine, monkeypatch):
+    monkeypatch.setattr(chat_engine.tokenizer.hf, "chat_template",
+                        "{% if messages[0]['role'] != 'user' %}{{ raise_exception('start with a user turn') }}{% endif %}")
+    with serving(create_app(chat_engine, mode="ar")) as url:
+        r = httpx.post(f"{url}/v1/chat/completions", json={"messages": [{"role": "assistant", "content": "hi"}]},
+                       timeout=60)
+    assert r.status_code == 400 and r.json()["error"]["message"] == \
+        "the chat template refused the conversation: start with a user turn"
