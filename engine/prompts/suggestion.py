@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from engine.events import Commit, Done, Event, Step
 from engine.prompts import stop_rules
 from engine.prompts.stop_rules import indentation
-from engine.request import GenerationConfig, Request
+from engine.request import ContextChunk, GenerationConfig, Request
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # never inserted into a user's file (tab and newline stay)
 
@@ -146,12 +146,12 @@ class Pipeline:
         self.done: Done | None = None
         self._t0 = clock()
 
-    def request(self, config: GenerationConfig) -> Request:
-        """The fill-in-the-middle request: a one-line suggestion also stops the engine at "\\n", so
-        diffusion does not denoise the slots after it."""
+    def request(self, config: GenerationConfig, context: Sequence[ContextChunk] = ()) -> Request:
+        """The fill-in-the-middle request (with `context` chunks from other files): a one-line
+        suggestion also stops the engine at "\\n", so diffusion does not denoise the slots after it."""
         if self.rules.lines(self.ctx) == 1 and "\n" not in config.stop:
             config = config.replace(stop=[*config.stop, "\n"])
-        return Request(prefix=self.ctx.prefix, suffix=self.ctx.suffix, config=config)
+        return Request(prefix=self.ctx.prefix, suffix=self.ctx.suffix, config=config, context=list(context))
 
     def add(self, event: Event) -> bool:
         """Take one event; whether the suggestion is final."""
