@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
-from engine.decoding.modes.ar import run_ar
 from engine.decoding.modes.auto import auto_policy
-from engine.decoding.modes.diffusion import run_diffusion
-from engine.decoding.modes.self_spec import run_linear, run_quadratic
+from engine.decoding.modes.run import run
 from engine.decoding.modes.state import DecodeState
 from engine.decoding.runner import HFRunner, NativeRunner
 from engine.decoding.sampling import Sampler
@@ -38,9 +37,9 @@ def cpu_threads_for(model) -> None:
 class Generation:
     """An iterator of events for one request; `cancel()` (from any thread) stops it within one forward."""
 
-    def __init__(self, engine: "Engine", request: Request):
+    def __init__(self, run: Callable[[Callable[[], bool]], Iterator[Event]]):
         self._cancel = threading.Event()
-        self._events = engine._run(request, self._cancel.is_set)
+        self._events = run(self._cancel.is_set)  # a generator: nothing runs before the first event is asked for
 
     def __iter__(self) -> Iterator[Event]:
         return self._events
@@ -85,7 +84,7 @@ class Engine:
         self._lock = threading.Lock()
 
     def generate(self, request: Request) -> Generation:
-        return Generation(self, request)
+        return Generation(functools.partial(self._run, request))
 
     def complete(self, request: Request) -> Done:
         """Run a request to the end and return its final event."""
@@ -160,7 +159,7 @@ class Engine:
         return config.replace(block_size=config.block_size or self.default_block_size,
                                 threshold=self.default_threshold if config.threshold is None else config.threshold)
 
-    def _run(self, request: Request, cancelled) -> Iterator[Event]:
+    def _run(self, request: Request, cancelled: Callable[[], bool]) -> Iterator[Event]:
         config = self.validate(request)
         window = self.context_window
         budget = max(window // 2, window - config.max_new_tokens)  # the same prompt in every mode
@@ -171,45 +170,15 @@ class Engine:
             auto = self.auto if config.mode == "auto" else None
             if auto is not None:
                 auto.started(mode)
-            for message in notes + prompt_notes:
+            notes += prompt_notes
+            for message in notes:
                 yield Note(message)
-            tok = self.tokenizer
-            seq = Sequence(tok, ids, config.max_new_tokens, self.stop_ids, config.stop, heal)
+            seq = Sequence(self.tokenizer, ids, config.max_new_tokens, self.stop_ids, config.stop, heal)
             block = config.block_size
-            runner = self.runner
             widest = block * (block + 1) if mode == "self-spec-quadratic" else block  # tokens in one pass
-            runner.reserve(len(ids) + config.max_new_tokens + block + 1, widest)
-            common = 0
-            for a, b in zip(runner.ids, ids[:-1]):
-                if a != b:
-                    break
-                common += 1
-            runner.crop(common)
+            self.runner.reserve(len(ids) + config.max_new_tokens + block + 1, widest)
+            cached = self.runner.reuse(ids)
             sampler = Sampler(config.temperature, config.top_p, config.seed, self.device)
-            ctx = DecodeState(runner, seq, sampler, config, block, tok.mask_id, cancelled, auto)
-            if not cancelled():
-                logits = runner.extend(ids[common:])
-                first, conf = ctx.pick_ar(logits)
-                step = ctx.ar_step_event("prefill", first, conf)
-                yield step
-                yield from ctx.emit([first])
-                if heal is not None:
-                    first = yield from run_ar(ctx, first, until=lambda: not heal.active)
-                if mode == "ar":
-                    yield from run_ar(ctx, first)
-                elif mode == "diffusion":
-                    yield from run_diffusion(ctx, first)
-                elif mode == "self-spec-linear":
-                    yield from run_linear(ctx, first)
-                else:
-                    yield from run_quadratic(ctx, first)
-            if not seq.finished:
-                seq.stop_reason = "cancelled"
-            seconds = seq.elapsed()
-            n = len(seq.out)
-            yield Done(text=seq.text, token_ids=list(seq.out), n_tokens=n, nfe=seq.nfe,
-                       tokens_per_forward=n / max(seq.nfe, 1), seconds=seconds,
-                       tokens_per_second=n / seconds if seconds > 0 else 0.0, mode=seq.switched_to or mode,
-                       stop_reason=seq.stop_reason, accepted_histogram=dict(sorted(seq.accepted.items())),
-                       notes=notes + prompt_notes + seq.notes, prompt_token_ids=ids, tokens_cached=common,
-                       truncated=truncated)
+            ctx = DecodeState(self.runner, seq, sampler, config, block, self.tokenizer.mask_id, cancelled, auto)
+            yield from run(ctx, mode, ids[cached:])
+            yield seq.done(mode, notes, ids, cached, truncated)

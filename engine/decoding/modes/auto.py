@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -42,6 +42,8 @@ ROUNDS = 5
 WINDOW = 256  # recent cycles pooled: about ten generations of 64 tokens at the demo model's acceptance
 MIN_EVIDENCE = 64  # cycles pooled before the pool is trusted: one prompt's acceptance varies too much
 PROBE_EVERY = 8
+GIVE_UP_AFTER = 4  # cycles after which a self-spec generation judges its own acceptance
+GIVE_UP_BELOW = 0.25  # mean accepted drafts per cycle below which it continues in AR
 
 
 @dataclass
@@ -74,6 +76,14 @@ class AutoPolicy:
         if short and (skipped + 1) % PROBE_EVERY:
             return "ar"
         return f"self-spec-{self.variant}"
+
+    def gives_up(self, cycle: int, accepted: Counter[int]) -> bool:
+        """Does a self-spec generation switch to AR now? Once, after GIVE_UP_AFTER cycles, if its
+        drafts (`accepted`: cycles by tokens accepted, bonus included) were almost never accepted."""
+        if cycle != GIVE_UP_AFTER:
+            return False
+        drafts = sum((k - 1) * v for k, v in accepted.items())
+        return drafts / max(sum(accepted.values()), 1) < GIVE_UP_BELOW
 
     def started(self, mode: str) -> None:
         with self._lock:
