@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine import stop_rules
+from engine.prompts import stop_rules
 from engine.prompts.stop_rules import indentation
 
 PREFIX_SHARE = 0.75  # prefix:suffix = 3:1
