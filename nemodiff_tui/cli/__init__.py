@@ -15,6 +15,9 @@ import sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 USAGE = "nemodiff [--debug] [FILE...] [options]   or   nemodiff [--debug] COMMAND [options]"
+# The headless commands' names: a first word among them (or -h) builds their parser, which imports
+# torch (seconds); anything else opens the editor without waiting for it. A test keeps this in step.
+COMMANDS = ("complete", "eval-fim", "bench", "serve", "watch", "random-checkpoint", "train-demo", "train-draft")
 
 
 def parser() -> tuple[argparse.ArgumentParser, set[str]]:
@@ -42,15 +45,15 @@ def app_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    words = [a for a in argv if a != "--debug"]
     try:  # Ctrl-C while torch loads (the first seconds) ends quietly too
         from engine.errors import NemodiffError, kernels_clash_explained
 
-        argv = sys.argv[1:] if argv is None else argv
-        headless, names = parser()
+        command = words and (words[0] in COMMANDS or words[0] in ("-h", "--help"))
+        args = (parser()[0] if command else app_parser()).parse_args(argv)
     except KeyboardInterrupt:
         return 130
-    words = [a for a in argv if a != "--debug"]
-    args = (headless if words and (words[0] in names or words[0] in ("-h", "--help")) else app_parser()).parse_args(argv)
     try:
         with kernels_clash_explained():  # any command that reaches transformers
             return args.run(args)
