@@ -28,8 +28,12 @@ def parser() -> tuple[argparse.ArgumentParser, set[str]]:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     from nemodiff_tui.cli import bench, checkpoint, complete, eval_fim, serve, train, watch  # torch: seconds
 
+    from nemodiff_tui.cli.common import add_config_arg
+
     for command in (complete, eval_fim, bench, serve, watch, checkpoint, train):
         command.register(sub)
+    for command_parser in sub.choices.values():
+        add_config_arg(command_parser)
     return p, set(sub.choices)
 
 
@@ -55,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     try:
+        from nemodiff_tui.cli.common import resolve_settings
+
+        problems = resolve_settings(args).problems
+        if problems and not getattr(args, "shows_problems", False):
+            print(f"nemodiff: warning: {'; '.join(problems)}", file=sys.stderr)
         with kernels_clash_explained():  # any command that reaches transformers
             return args.run(args)
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
