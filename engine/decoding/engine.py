@@ -28,8 +28,7 @@ SMALL_MODEL_PARAMS = 100_000_000
 
 def cpu_threads_for(model) -> None:
     """Small models run on one CPU thread unless OMP_NUM_THREADS says otherwise: their matmuls are
-    too small to split, and OpenMP's fan-out costs more than it saves (measured 80x slower on a
-    busy 2-core machine for a 32-token pass of the tiny model)."""
+    too small to split, and OpenMP's fan-out costs more than it saves (docs/BENCHMARKS.md)."""
     if "OMP_NUM_THREADS" not in os.environ and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS:
         torch.set_num_threads(1)
 

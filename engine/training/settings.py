@@ -29,13 +29,13 @@ class Settings:
     alpha: float = 0.3
     eps: float = 1e-3
     ordered_masking: float = 0.0  # share of blocks masked position-dependently (objective.py)
-    rename_rate: float = 0.0  # share of file reads renamed (renaming.py); the shipped model's first 22,608 steps had none
+    rename_rate: float = 0.0  # share of file reads renamed (renaming.py)
     # Optimisation.
     lr: float = 2e-3
     warmup_steps: int = 200
     weight_decay: float = 0.1
     grad_clip: float = 1.0
-    dropout: float = 0.0  # residual dropout while training (`add_dropout`); the shipped model had none
+    dropout: float = 0.0  # residual dropout while training (`add_dropout`)
     # Bookkeeping.
     log_every: int = 10
     eval_sequences: int = 32

@@ -51,9 +51,8 @@ def add_dropout(model: NLDModel, p: float) -> None:
     """Drop each attention and MLP output with probability p while the model is in train mode.
 
     NLD's architecture has no dropout and inference never runs this: it is a regulariser for
-    many epochs on a small corpus, which the demo model memorises (docs/MODEL_CARD.md; at 2.5 M
-    parameters, 0.1 gained only 0.016 nats/token on held-out code). Hooks keep the model file
-    as it is."""
+    many epochs on a small corpus, which the demo model memorises (docs/MODEL_CARD.md). Hooks keep
+    the model file as it is."""
     if p <= 0:
         return
 

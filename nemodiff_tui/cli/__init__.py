@@ -10,8 +10,8 @@ import argparse
 import os
 import sys
 
-# Idle OpenMP threads must sleep, not spin: on a busy machine spinning threads made training
-# steps 5x slower. Read when torch loads, so it is set before anything imports torch.
+# Idle OpenMP threads must sleep, not spin: on a busy machine spinning threads slow training
+# steps several-fold. Read when torch loads, so it is set before anything imports torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 USAGE = "nemodiff [--debug] [FILE...] [options]   or   nemodiff [--debug] COMMAND [options]"
