@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from typing import Any
 
 from engine.events import Commit, Done
 from engine.prompts.healing import HealConstraint
@@ -54,8 +55,9 @@ class Sequence:
         texts = self.tok.token_texts if self.stop else ()
         return token_id < len(texts) and any(s in texts[token_id] for s in self.stop)
 
-    def done(self, mode: str, notes: list[str], prompt_ids: list[int], tokens_cached: int, truncated: bool) -> Done:
-        """The final event: what was written, how fast, and why it stopped ("cancelled" if it had not)."""
+    def done(self, mode: str, notes: list[str], **prompt: Any) -> Done:
+        """The final event: what was written, how fast, and why it stopped ("cancelled" if it had
+        not); `prompt` holds Done's fields about the prompt (prompt_token_ids, tokens_cached, ...)."""
         if not self.finished:
             self.stop_reason = "cancelled"
         seconds = self.elapsed()
@@ -64,8 +66,7 @@ class Sequence:
                     tokens_per_forward=n / max(self.nfe, 1), seconds=seconds,
                     tokens_per_second=n / seconds if seconds > 0 else 0.0, mode=self.switched_to or mode,
                     stop_reason=self.stop_reason, accepted_histogram=dict(sorted(self.accepted.items())),
-                    notes=notes + self.notes, prompt_token_ids=prompt_ids, tokens_cached=tokens_cached,
-                    truncated=truncated)
+                    notes=notes + self.notes, **prompt)
 
     def commit(self, ids: list[int]) -> Commit | None:
         new: list[int] = []

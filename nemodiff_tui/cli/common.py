@@ -117,10 +117,13 @@ def generation_config(args: argparse.Namespace, mode: str | None = None) -> Gene
 
 
 def apply_kernels(args: argparse.Namespace) -> None:
-    if getattr(args, "kernels", None):
-        from kernels.dispatch import set_backend
+    """`--kernels`, then a check of the backend asked for (by the flag or NEMODIFF_KERNELS), so a
+    missing Triton is one line before the model loads, not a traceback at the first forward."""
+    from kernels.dispatch import backend, set_backend
 
+    if getattr(args, "kernels", None):
         set_backend(args.kernels)
+    backend()
 
 
 def utf8(data: bytes, what: str) -> str:
