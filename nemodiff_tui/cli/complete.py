@@ -8,8 +8,7 @@ import sys
 
 from engine.errors import RequestError
 from nemodiff_tui.cli.common import (add_backend_args, add_generation_args, add_model_args, generation_config,
-                                     open_engine, text_arg)
-from nemodiff_tui.config import load_settings
+                                     open_engine, resolve_settings, text_arg)
 
 
 def register(sub) -> None:
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     pipeline = None
     if request.is_fim and not args.raw and not args.stream:  # the suggestion an editor would show
         pipeline = Pipeline(Context.around(request.prefix or "", request.suffix),
-                            Rules(max_lines=load_settings()[0].max_lines))
+                            Rules(max_lines=resolve_settings(args).settings.max_lines))
         request = pipeline.request(request.config)
     generation = eng.generate(request)
     done = None
