@@ -12,9 +12,9 @@ import torch
 
 import engine
 from engine.errors import NemodiffError
-from engine.loading import load_model
-from engine.lossless import parted_at_tie
-from engine.quantize import KERNEL_ROWS, Int8Linear
+from engine.evaluation.lossless import parted_at_tie
+from engine.loading.checkpoint import load_model
+from engine.model.quantize import KERNEL_ROWS, Int8Linear
 from tests.engine.util import run
 
 
@@ -134,7 +134,7 @@ def test_a_second_int8_load_reads_the_cache_and_a_damaged_cache_is_rebuilt(tiny_
     for damage in (b"not a safetensors file", cache.read_bytes()[: cache.stat().st_size // 2]):
         (tmp_path / "damaged").write_bytes(damage)
         os.replace(tmp_path / "damaged", cache)
-        with caplog.at_level("WARNING", logger="engine.int8_cache"):
+        with caplog.at_level("WARNING", logger="engine.loading.int8_cache"):
             rebuilt = engine.load(str(tiny_checkpoint), device="cpu", dtype="int8")
         assert "quantizing again" in caplog.text
         caplog.clear()

@@ -1,0 +1,66 @@
+"""The int8 copy of a checkpoint's matmul weights, kept in the user's cache so that the next
+`--dtype int8` load reads int8 (half the bytes of bf16) and quantizes nothing.
+
+A copy is keyed by the checkpoint's weight files (path, size, modification time) and the format
+version, so an edited checkpoint gets a new copy. It is written to a temporary file and renamed,
+so a crash never leaves half a copy under the real name; a copy that cannot be read (damaged,
+from another version) is ignored with a note and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+
+from engine.errors import first_line
+from engine.loading.safetensors_file import write_safetensors
+
+FORMAT = 1  # bump when quantize_rows or the tensor names change
+log = logging.getLogger(__name__)
+
+
+def cache_dir() -> Path:
+    """$NEMODIFF_CACHE_DIR, else $XDG_CACHE_HOME/nemodiff, else ~/.cache/nemodiff."""
+    if explicit := os.environ.get("NEMODIFF_CACHE_DIR"):
+        return Path(explicit).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nemodiff"
+
+
+def cache_file(weight_files: list[Path]) -> Path:
+    stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in weight_files]
+    key = hashlib.sha256(json.dumps([FORMAT, stats]).encode()).hexdigest()[:32]
+    return cache_dir() / "int8" / f"{key}.safetensors"
+
+
+def read(file: Path) -> dict[str, torch.Tensor] | None:
+    """The cached tensors, or None when there is no usable copy (a damaged one is noted)."""
+    if not file.is_file():
+        return None
+    try:
+        with safe_open(file, framework="pt") as f:
+            return {name: f.get_tensor(name) for name in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        log.warning("int8 cache %s is unreadable (%s): quantizing again", file, first_line(e))
+        return None
+
+
+def write(file: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Write atomically; a cache that cannot be written (read-only, full disk) costs only a note."""
+    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+    # The int8 weights first: their sizes are multiples of 64 bytes for every NLD shape, so each is
+    # aligned as the kernel needs where the file is mapped (engine/model/quantize.py copies any that is not).
+    names = sorted(tensors, key=lambda name: tensors[name].dtype != torch.int8)
+    entries = [(name, tensors[name].dtype, tuple(tensors[name].shape)) for name in names]
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        write_safetensors(tmp, entries, lambda i: iter([tensors[entries[i][0]]]))
+        os.replace(tmp, file)
+    except OSError as e:
+        log.warning("int8 cache not written to %s (%s): the next load quantizes again", file, first_line(e))
+        tmp.unlink(missing_ok=True)

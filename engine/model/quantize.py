@@ -1,0 +1,159 @@
+"""Weight-only int8 for CPU inference (`--dtype int8`): each projection's and the LM head's weight
+is stored as int8 with one scale per output channel; activations, norms and attention stay bf16.
+
+Why: on a CPU a decode step is bound by reading the weights, and int8 halves the bytes. The
+quantized model is built while the checkpoint streams from disk (`int8_weights`), one bf16 tensor
+at a time, so a load never holds the bf16 model; engine/loading/int8_cache.py keeps the result for the
+next load. Every mode runs on the same quantized weights, so self-speculation stays lossless
+against AR on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Up to this many rows (every pass but a long prompt's chunks) the int8 kernel, whose cost grows by
+# about a fifth of a one-row pass per row; wider, the fp32 product of the dequantized weight, whose
+# cost is mostly that of writing and reading the fp32 weight, whatever the rows (docs/BENCHMARKS.md).
+KERNEL_ROWS = 256
+KERNEL_ALIGN = 32  # the kernel crashes (it does not raise) on bf16 inputs whose width is not a multiple
+KERNEL_ADDRESS_ALIGN = 64  # the kernel crashes on weights at addresses that are not multiples
+_CHUNK_ROWS = 4096  # rows quantized at once: bounds the fp32 temporary (the 3B head is 1.6 GB in fp32)
+
+
+def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 per output channel (row): the int8 weight and the fp32 scales."""
+    qs, scales = [], []
+    for part in weight.detach().split(_CHUNK_ROWS):
+        w = part.float()
+        scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127
+        qs.append(torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8))
+        scales.append(scale)
+    return torch.cat(qs), torch.cat(scales)
+
+
+class Int8Linear(nn.Module):
+    """`x @ W.T` with W stored as int8 [out, in] and per-output-channel scales (symmetric)."""
+
+    def __init__(self, qweight: torch.Tensor, scale: torch.Tensor):
+        super().__init__()
+        self.out_features, self.in_features = qweight.shape
+        self.qweight, self.scale = qweight, scale  # plain attributes: not part of a checkpoint
+
+    @classmethod
+    def quantize(cls, weight: torch.Tensor, dtype: torch.dtype) -> "Int8Linear":
+        """Round `weight` to int8 per output channel; `dtype` is the activations' (and scales') dtype."""
+        q, scale = quantize_rows(weight)
+        return cls(q.contiguous(), scale.to(dtype))
+
+    def rows(self, start: int, stop: int) -> "Int8Linear":
+        """The output channels start..stop, sharing this module's storage (a fused weight's part)."""
+        return Int8Linear(self.qweight[start:stop], self.scale[start:stop])
+
+    def dequantized(self) -> torch.Tensor:
+        """The float weight this module multiplies by (what transformers runs in the bench)."""
+        return (self.qweight.float() * self.scale.float()[:, None]).to(self.scale.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.in_features)
+        if flat.shape[0] <= KERNEL_ROWS and flat.dtype == torch.bfloat16 and self.in_features % KERNEL_ALIGN == 0:
+            out = torch.ops.aten._weight_int8pack_mm(flat.contiguous(), self.qweight, self.scale.to(flat.dtype))
+        else:
+            # In fp32, scaled before rounding, as the kernel does: a prompt's K/V must not depend on
+            # whether it was computed in one wide pass or in short ones after a cached prefix (bit
+            # for bit where both sum in the same order, else within one bf16 step).
+            out = (F.linear(flat.float(), self.qweight.float()) * self.scale.float()).to(flat.dtype)
+        return out.view(*x.shape[:-1], self.out_features)
+
+
+def is_matmul_weight(name: str) -> bool:
+    """The checkpoint tensors int8 stores quantized: projections and the head (not the embedding,
+    a lookup, nor norms or the draft adapter's small factors)."""
+    return name.endswith("_proj.weight") or name == "diffusion_head.weight"
+
+
+# The fused int8 weights of one layer, and the checkpoint weights each fuses (in order).
+_FUSED = {
+    "self_attn.qkv": ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+    "mlp.gate_up": ("mlp.gate_proj", "mlp.up_proj"),
+    "self_attn.o_proj": ("self_attn.o_proj",),
+    "mlp.down_proj": ("mlp.down_proj",),
+}
+
+
+def int8_weights(model: nn.Module, read: Callable[[str], torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The int8 model's matmul tensors, `<module>.qweight` (int8) and `<module>.scale` (fp32), from
+    the checkpoint's weights as `read(name)` gives them, one at a time: the fused q/k/v and
+    gate/up (each part quantized alone: per-row scales make that the fused weight's rounding),
+    o_proj, a draft copy of o_proj with the adapter merged (`o_draft`, where the model has one),
+    down_proj and the head. `model` supplies the layer count and the (already loaded) adapters."""
+    out: dict[str, torch.Tensor] = {}
+
+    def put(name: str, parts: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        out[f"{name}.qweight"] = torch.cat([q for q, _ in parts]) if len(parts) > 1 else parts[0][0]
+        out[f"{name}.scale"] = torch.cat([s for _, s in parts]) if len(parts) > 1 else parts[0][1]
+
+    put("diffusion_head", [quantize_rows(read("diffusion_head.weight"))])  # first: the largest temporary
+    for i, layer in enumerate(model.encoder.layers):
+        prefix = f"encoder.layers.{i}."
+        for fused, parts in _FUSED.items():
+            put(prefix + fused, [quantize_rows(read(f"{prefix}{part}.weight")) for part in parts])
+        lora = layer.self_attn.o_lora
+        if lora is not None:
+            put(prefix + "self_attn.o_draft", [quantize_rows(lora.merged(read(f"{prefix}self_attn.o_proj.weight")))])
+    return out
+
+
+def install_int8(model: nn.Module, tensors: dict[str, torch.Tensor], dtype: torch.dtype) -> None:
+    """Put `int8_weights`' tensors into the (meta) model as `Int8Linear`s, fused as
+    `NLDModel.fuse_projections` fuses float weights; the parts (q_proj, ...) become views of the
+    fused ones. `dtype` is the activations'. Raises ValueError if a tensor is missing or misshapen
+    (a stale or damaged cache)."""
+    def module(name: str, shape: tuple[int, int]) -> Int8Linear:
+        q, scale = tensors[f"{name}.qweight"], tensors[f"{name}.scale"]
+        if q.dtype != torch.int8 or tuple(q.shape) != shape or tuple(scale.shape) != shape[:1]:
+            raise ValueError(f"{name}: int8 weight of shape {tuple(q.shape)}, expected {shape}")
+        if q.data_ptr() % KERNEL_ADDRESS_ALIGN:  # a tensor mapped from a file at an unaligned offset
+            q = q.clone()
+        return Int8Linear(q, scale.to(dtype))
+
+    try:
+        head = model.diffusion_head
+        model.diffusion_head = module("diffusion_head", (head.out_features, head.in_features))
+        for i, layer in enumerate(model.encoder.layers):
+            prefix = f"encoder.layers.{i}."
+            for fused, parts in _FUSED.items():
+                linears = [layer.get_submodule(part) for part in parts]
+                owner, _, leaf = fused.rpartition(".")
+                shape = (sum(lin.out_features for lin in linears), linears[0].in_features)
+                setattr(layer.get_submodule(owner), leaf, _with_views(module(prefix + fused, shape), layer, parts))
+            attn = layer.self_attn
+            if attn.o_lora is not None:
+                attn.o_draft = module(prefix + "self_attn.o_draft", (attn.o_proj.out_features, attn.o_proj.in_features))
+    except KeyError as e:
+        raise ValueError(f"no tensor {e.args[0]}") from None
+
+
+def _with_views(fused: Int8Linear, layer: nn.Module, parts: tuple[str, ...]) -> Int8Linear:
+    """Set each part's module to its rows of `fused`; returns `fused`."""
+    start = 0
+    for part in parts:
+        owner, _, leaf = part.rpartition(".")
+        n = layer.get_submodule(part).out_features
+        setattr(layer.get_submodule(owner), leaf, fused.rows(start, start + n))
+        start += n
+    return fused
+
+
+def float_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """`model.state_dict()` with each int8 module's dequantized weight as `<name>.weight`: the
+    weights a float implementation needs to compute what the quantized model computes."""
+    state = model.state_dict()
+    for name, module in model.named_modules():
+        if isinstance(module, Int8Linear):
+            state[f"{name}.weight"] = module.dequantized()
+    return state
