@@ -13,7 +13,15 @@ from engine.loading.random_checkpoint import write_random_checkpoint
 def private_settings(tmp_path_factory, monkeypatch):
     """No test reads the developer's own ~/.config/nemodiff/config.toml."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg_config")))
-    monkeypatch.setenv("NEMODIFF_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))  # nor writes its int8 cache
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """No test writes int8 copies into the developer's ~/.cache/nemodiff (session-wide: module
+    fixtures load engines before function fixtures run)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NEMODIFF_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
