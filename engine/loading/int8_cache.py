@@ -21,7 +21,7 @@ from safetensors import SafetensorError, safe_open
 from engine.errors import first_line
 from engine.loading.safetensors_file import write_safetensors
 
-FORMAT = 1  # bump when quantize_rows or the tensor names change
+FORMAT = 2  # bump when quantize_rows or the tensor names change (2: rounding by the reciprocal scale)
 log = logging.getLogger(__name__)
 
 
