@@ -95,3 +95,18 @@ def test_passes_are_timed_on_the_threads_that_generation_uses(tiny_checkpoint, m
         assert seen == [1] == [torch.get_num_threads()]  # a small model runs on one thread, timed there too
     finally:
         torch.set_num_threads(before)
+
+
+def test_slow_passes_are_timed_once_after_the_untimed_round(monkeypatch):
+    from types import SimpleNamespace
+
+    from engine.decoding.modes import auto
+
+    runs = []
+    monkeypatch.setattr(auto, "TIMING_BUDGET_S", 0.0)  # every pass "slow"
+    best = auto._best_seconds(SimpleNamespace(device=torch.device("cpu")), {"ar": lambda: runs.append("ar")})
+    assert runs == ["ar", "ar"] and 0 <= best["ar"] < float("inf")
+    runs.clear()
+    monkeypatch.setattr(auto, "TIMING_BUDGET_S", 1e9)
+    auto._best_seconds(SimpleNamespace(device=torch.device("cpu")), {"ar": lambda: runs.append("ar")})
+    assert len(runs) == auto.ROUNDS + 1

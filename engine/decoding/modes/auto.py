@@ -31,6 +31,7 @@ from kernels.ops import Pattern
 
 QUADRATIC_YIELD = 0.7  # quadratic's accepted tokens per cycle over linear's (1.91 / 2.71, measured)
 ROUNDS = 5
+TIMING_BUDGET_S = 10.0  # past this, one timed round is enough: NLD-3B on a CPU spends seconds per pass
 WINDOW = 256  # recent cycles pooled: about ten generations of 64 tokens at the demo model's acceptance
 MIN_EVIDENCE = 64  # cycles pooled before the pool is trusted: one prompt's acceptance varies too much
 PROBE_EVERY = 8
@@ -92,10 +93,15 @@ def choose(ar_s: float, linear_s: float, quadratic_s: float | None = None) -> Au
 def _best_seconds(runner: NativeRunner, passes: dict[str, Callable[[], None]]) -> dict[str, float]:
     """Best time of each pass over ROUNDS rounds that run them all in turn, after an untimed round
     (allocations, kernel compiles): interleaved, so a warming or busy machine slows them alike (one
-    after the other, the first pass would be timed cold)."""
+    after the other, the first pass would be timed cold). Rounds stop once timing has taken
+    TIMING_BUDGET_S: five rounds of a 3B model's int8 passes on a loaded 2-core CPU took minutes
+    of every load."""
     cuda = runner.device.type == "cuda"
     best = dict.fromkeys(passes, float("inf"))
+    began = time.perf_counter()
     for i in range(ROUNDS + 1):
+        if i > 1 and time.perf_counter() - began > TIMING_BUDGET_S:
+            break
         for name, run in passes.items():
             if cuda:
                 torch.cuda.synchronize(runner.device)
