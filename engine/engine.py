@@ -179,6 +179,8 @@ class Engine:
             runner = self.runner
             widest = block * (block + 1) if mode == "self-spec-quadratic" else block  # tokens in one pass
             runner.reserve(len(ids) + config.max_new_tokens + block + 1, widest)
+            if runner.native:
+                runner.use_block(block)
             common = 0
             for a, b in zip(runner.ids, ids[:-1]):
                 if a != b:

@@ -8,6 +8,7 @@ on a GPU gets gradients whatever the backend says.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,8 +39,14 @@ def using(name: str) -> Iterator[None]:
         _backend = previous
 
 
+@functools.cache
+def _environment() -> str:
+    """NEMODIFF_KERNELS, read once: every kernel call asks, and `os.environ` costs microseconds."""
+    return os.environ.get("NEMODIFF_KERNELS", "auto")
+
+
 def backend() -> str:
-    name = _backend or os.environ.get("NEMODIFF_KERNELS", "auto")
+    name = _backend or _environment()
     if name not in BACKENDS:
         raise ValueError(f"NEMODIFF_KERNELS={name!r}: choose one of {', '.join(BACKENDS)}")
     return name
