@@ -14,13 +14,16 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from engine.errors import NemodiffError
 from engine.model import project
 from engine.modes.self_spec import quadratic_pass
 from engine.runner import PREFILL_CHUNK, NativeRunner
 from kernels.ops import Pattern
 
 ROUNDS = 20
+BUDGET_S = 10.0  # fewer rounds (at least 3) where ROUNDS of them would take longer (a big model on a CPU)
 CONTEXT = 64  # cached tokens the passes attend over (they only stage theirs: the cache is left as it was)
+PREFILL = 256  # the prompt chunk timed: PREFILL_CHUNK is the widest, most prompts are shorter
 
 
 @dataclass
@@ -73,7 +76,9 @@ def _best_ms(runner: NativeRunner, runs: dict[str, Callable[[], object]], rounds
     round): interleaved, so a busy machine slows them alike."""
     cuda = runner.device.type == "cuda"
     best = dict.fromkeys(runs, float("inf"))
-    for i in range(rounds + 1):
+    i = 0
+    while i <= rounds:
+        began = time.perf_counter()
         for name, run in runs.items():
             if cuda:
                 torch.cuda.synchronize(runner.device)
@@ -83,6 +88,9 @@ def _best_ms(runner: NativeRunner, runs: dict[str, Callable[[], object]], rounds
                 torch.cuda.synchronize(runner.device)
             if i:
                 best[name] = min(best[name], time.perf_counter() - start)
+        if i == 1:
+            rounds = min(rounds, max(3, int(BUDGET_S / (time.perf_counter() - began))))
+        i += 1
     return {k: v * 1e3 for k, v in best.items()}
 
 
@@ -91,8 +99,7 @@ def profile_passes(runner: NativeRunner, block: int, mask_id: int, rounds: int =
     """Time the AR step (1 token), a block pass (B: a diffusion step, a linear draft or verify), a
     quadratic pass (B(B+1)) and a prefill chunk on `runner`'s model after `context` cached tokens."""
     model = runner.model
-    window = model.config.max_position_embeddings
-    prefill = prefill or min(PREFILL_CHUNK, window // 2)
+    prefill = prefill or min(PREFILL, PREFILL_CHUNK, model.config.max_position_embeddings // 2)
     quad = block * (block + 1)
     runner.reserve(context + max(prefill, quad) + 1, max(prefill, quad))
     runner.crop(0)
@@ -144,6 +151,6 @@ def profile_passes(runner: NativeRunner, block: int, mask_id: int, rounds: int =
 def profile_engine(engine, rounds: int = ROUNDS) -> list[dict]:
     """`profile_passes` for a loaded native Engine at its checkpoint's block size, as dicts."""
     if not engine.native:
-        raise ValueError(f"{engine.name} is not an NLD checkpoint: the pass profile needs the native engine")
+        raise NemodiffError(f"{engine.name} is not an NLD checkpoint: the pass profile needs the native engine")
     passes = profile_passes(engine.runner, engine.default_block_size, engine.tokenizer.mask_id, rounds)
     return [asdict(p) for p in passes]

@@ -23,6 +23,8 @@ def register(sub) -> None:
                    "ar always runs: it is the baseline)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.add_argument("--plot", metavar="PNG", help="also save a bar chart (needs matplotlib)")
+    p.add_argument("--profile", action="store_true",
+                   help="only time each pass width (1, B, B(B+1), a prompt chunk) against its weight matmuls")
     p.add_argument("--kernels-bench", dest="kernel_bench", action="store_true",
                    help="run the GPU kernel benchmark (python -m kernels.bench) instead")
     p.set_defaults(run=run)
@@ -51,7 +53,22 @@ def table(report: dict) -> str:
         if "confidence_histogram" in r:
             counts = ", ".join(f"{k / 10:.1f}+: {v}" for k, v in enumerate(r["confidence_histogram"]))
             lines.append(f"{mode}: masked slots by confidence at each denoising pass: {counts}")
+    if report.get("profile"):
+        lines += ["", profile_table(report["profile"])]
     return "\n".join(lines).rstrip()
+
+
+def profile_table(passes: list[dict]) -> str:
+    """Per pass width: time, weight matmuls alone, their ratio; on a GPU the bandwidth floor too."""
+    gpu = passes[0]["floor_ms"] is not None
+    head = "| pass | tokens | ms per pass | matmuls alone (ms) | overhead factor |" + (" floor (ms) | of floor |" if gpu else "")
+    lines = [head, "|---" * (7 if gpu else 5) + "|"]
+    for p in passes:
+        row = f"| {p['name']} | {p['width']} | {p['pass_ms']:.3f} | {p['matmul_ms']:.3f} | {p['overhead']:.2f} |"
+        if gpu:
+            row += f" {p['floor_ms']:.3f} | {p['floor_fraction']:.0%} |"
+        lines.append(row)
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,6 +83,15 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         pyplot()
     eng = load_engine(args)
+    if args.profile:
+        from engine.bench import device_name
+        from engine.profile import profile_engine
+
+        report = {"device": device_name(eng.device), "model": eng.name, "dtype": eng.dtype,
+                  "profile": profile_engine(eng)}
+        print(json.dumps(report) if args.json else f"model {eng.name} ({eng.dtype}) on {report['device']}\n\n"
+              + profile_table(report["profile"]))
+        return 0
     with tqdm(desc="bench", unit="run", file=sys.stderr) as bar:
         def progress(done: int, total: int, what: str) -> None:
             bar.total = total
