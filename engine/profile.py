@@ -154,3 +154,16 @@ def profile_engine(engine, rounds: int = ROUNDS) -> list[dict]:
         raise NemodiffError(f"{engine.name} is not an NLD checkpoint: the pass profile needs the native engine")
     passes = profile_passes(engine.runner, engine.default_block_size, engine.tokenizer.mask_id, rounds)
     return [asdict(p) for p in passes]
+
+
+def table(passes: list[dict]) -> str:
+    """A markdown table of `profile_engine`'s passes; the floor columns only on a GPU."""
+    gpu = passes[0]["floor_ms"] is not None
+    head = "| pass | tokens | ms per pass | matmuls alone (ms) | overhead factor |" + (" floor (ms) | of floor |" if gpu else "")
+    lines = [head, "|---" * (7 if gpu else 5) + "|"]
+    for p in passes:
+        row = f"| {p['name']} | {p['width']} | {p['pass_ms']:.3f} | {p['matmul_ms']:.3f} | {p['overhead']:.2f} |"
+        if gpu:
+            row += f" {p['floor_ms']:.3f} | {p['floor_fraction']:.0%} |"
+        lines.append(row)
+    return "\n".join(lines)

@@ -8,6 +8,7 @@ import sys
 
 from engine.bench import MODES
 from engine.errors import NemodiffError
+from engine.profile import table as profile_table
 from nemodiff_tui.cli.common import add_model_args, load_engine, positive
 
 COLUMNS = ("tokens_per_second", "tokens_per_forward", "nfe", "n_tokens", "mean_accepted_length", "speedup_vs_ar")
@@ -56,19 +57,6 @@ def table(report: dict) -> str:
     if report.get("profile"):
         lines += ["", profile_table(report["profile"])]
     return "\n".join(lines).rstrip()
-
-
-def profile_table(passes: list[dict]) -> str:
-    """Per pass width: time, weight matmuls alone, their ratio; on a GPU the bandwidth floor too."""
-    gpu = passes[0]["floor_ms"] is not None
-    head = "| pass | tokens | ms per pass | matmuls alone (ms) | overhead factor |" + (" floor (ms) | of floor |" if gpu else "")
-    lines = [head, "|---" * (7 if gpu else 5) + "|"]
-    for p in passes:
-        row = f"| {p['name']} | {p['width']} | {p['pass_ms']:.3f} | {p['matmul_ms']:.3f} | {p['overhead']:.2f} |"
-        if gpu:
-            row += f" {p['floor_ms']:.3f} | {p['floor_fraction']:.0%} |"
-        lines.append(row)
-    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
