@@ -4,6 +4,11 @@ alone, on a loaded engine (`nemodiff bench --profile`).
 The ratio of the two is the overhead factor: 1.0 would be a pass that only multiplies by its
 weights. On a GPU a pass also has a floor, the time to read every weight once at the measured
 copy bandwidth, and the report gives the fraction of it the pass reaches.
+
+On a CPU where torch runs one thread (small models: `engine.engine.cpu_threads_for`) the clock is
+that thread's CPU time: on a shared machine the wall clock also counts the time other jobs hold
+the core, which inflated a 1.5 us op to 20 us and hid what the pass itself costs. Elsewhere it
+is the wall clock (with a device synchronisation on a GPU).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class PassTiming:
     pass_ms: float  # the pass and the logits the mode takes from it, best of ROUNDS
     matmul_ms: float  # the same weight matmuls (rows x weights) alone, best of ROUNDS
     overhead: float  # pass_ms / matmul_ms
+    clock: str  # "thread" (CPU time of the one torch thread) or "wall"
     floor_ms: float | None = None  # GPU: weight bytes / copy bandwidth
     floor_fraction: float | None = None  # floor_ms / pass_ms
 
@@ -71,10 +77,16 @@ def copy_bandwidth(device: torch.device, mib: int = 512) -> float:
     return 2 * src.numel() / best
 
 
+def clock(device: torch.device) -> str:
+    """"thread" (this thread's CPU time: a CPU with one torch thread) or "wall"."""
+    return "thread" if device.type == "cpu" and torch.get_num_threads() == 1 else "wall"
+
+
 def _best_ms(runner: NativeRunner, runs: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
     """Best time of each run over `rounds` rounds that run them all in turn (after one untimed
     round): interleaved, so a busy machine slows them alike."""
     cuda = runner.device.type == "cuda"
+    now = time.thread_time if clock(runner.device) == "thread" else time.perf_counter
     best = dict.fromkeys(runs, float("inf"))
     i = 0
     while i <= rounds:
@@ -82,12 +94,12 @@ def _best_ms(runner: NativeRunner, runs: dict[str, Callable[[], object]], rounds
         for name, run in runs.items():
             if cuda:
                 torch.cuda.synchronize(runner.device)
-            start = time.perf_counter()
+            start = now()
             run()
             if cuda:
                 torch.cuda.synchronize(runner.device)
             if i:
-                best[name] = min(best[name], time.perf_counter() - start)
+                best[name] = min(best[name], now() - start)
         if i == 1:
             rounds = min(rounds, max(3, int(BUDGET_S / (time.perf_counter() - began))))
         i += 1
@@ -144,7 +156,7 @@ def profile_passes(runner: NativeRunner, block: int, mask_id: int, rounds: int =
     out = []
     for name, (width, _, _) in passes.items():
         t, mm = best[name], best[f"{name}/matmul"]
-        out.append(PassTiming(name, width, t, mm, t / mm, floor, floor / t if floor else None))
+        out.append(PassTiming(name, width, t, mm, t / mm, clock(runner.device), floor, floor / t if floor else None))
     return out
 
 
@@ -161,6 +173,8 @@ def table(passes: list[dict]) -> str:
     gpu = passes[0]["floor_ms"] is not None
     head = "| pass | tokens | ms per pass | matmuls alone (ms) | overhead factor |" + (" floor (ms) | of floor |" if gpu else "")
     lines = [head, "|---" * (7 if gpu else 5) + "|"]
+    if passes[0]["clock"] == "thread":
+        lines.insert(0, "(times: CPU time of the one torch thread, best of the rounds)\n")
     for p in passes:
         row = f"| {p['name']} | {p['width']} | {p['pass_ms']:.3f} | {p['matmul_ms']:.3f} | {p['overhead']:.2f} |"
         if gpu:
