@@ -17,7 +17,7 @@ class Pattern(str, Enum):
 def full_mask(pattern: Pattern, t: int, cache_len: int, mask: torch.Tensor | None, device) -> torch.Tensor | None:
     """The [T, cache_len + T] boolean mask of `pattern`, or None when every key is visible. A
     Pattern.MASK mask that is already [T, cache_len + T] (built once per pass shape by the caller:
-    `engine.masks`) is returned as it is."""
+    `engine.model.masks`) is returned as it is."""
     if pattern is Pattern.BIDIRECTIONAL or (pattern is Pattern.CAUSAL and t == 1):
         return None
     if pattern is Pattern.MASK and mask is not None and mask.shape == (t, cache_len + t):

@@ -14,7 +14,7 @@ def rope_ref(
     q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, q_scale: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """q [B, Hq, T, D], k [B, Hkv, T, D]; cos, sin [T, D]; q_scale [T], or None where it is 1 (every
-    position below the original context: `engine.rope.Rotary`). Returns rotated (q, k)."""
+    position below the original context: `engine.model.rope.Rotary`). Returns rotated (q, k)."""
     cos, sin = cos.to(q.dtype), sin.to(q.dtype)
     q = q * cos + _rotate_half(q) * sin
     if q_scale is not None:

@@ -1,4 +1,4 @@
-"""The static passes CUDA graphs capture (engine/graphs.py), run uncaptured on a CPU: the same
+"""The static passes CUDA graphs capture (engine/decoding/graphs.py), run uncaptured on a CPU: the same
 hidden states and staged K/V as the eager pass, over a fixed window of the cache."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.graphs import MIN_BUCKET, StaticPasses, bucket_for, window_mask
-from engine.masks import MaskBook
-from engine.modes.self_spec import quadratic_mask
+from engine.decoding.graphs import MIN_BUCKET, StaticPasses, bucket_for, window_mask
+from engine.model.masks import MaskBook
+from engine.decoding.modes.self_spec import quadratic_mask
 from kernels.ops import Pattern
 
 

@@ -1,11 +1,11 @@
-"""Masks built once per pass shape (engine/masks.py) equal the masks built per pass."""
+"""Masks built once per pass shape (engine/model/masks.py) equal the masks built per pass."""
 
 from __future__ import annotations
 
 import torch
 
-from engine.masks import SHAPES, MaskBook
-from engine.modes.self_spec import quadratic_mask
+from engine.model.masks import SHAPES, MaskBook
+from engine.decoding.modes.self_spec import quadratic_mask
 from kernels.attention_ref import full_mask
 from kernels.ops import Pattern
 
