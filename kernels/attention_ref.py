@@ -49,7 +49,7 @@ def attention_ref(
     28 / 91 us in fp32 casts included; docs/BENCHMARKS.md), and about as fast for 8-72 queries.
 
     A single query with grouped KV heads is attended as one query row per head of its group over
-    its KV head ([B, Hkv, group, D]), which is a view: a third cheaper than `enable_gqa` on a CPU."""
+    its KV head ([B, Hkv, group, D]), which is a view: cheaper than `enable_gqa` on a CPU."""
     b, hq, t, d = q.shape
     attn_mask = full_mask(pattern, t, cache_len, mask, q.device)
     hkv = k.shape[1]

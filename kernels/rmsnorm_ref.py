@@ -11,7 +11,7 @@ def rms_norm_ref(
     """Return (norm(x + residual) * weight, x + residual); the sum feeds the next residual.
 
     The mean square is a sum divided by the width: on a CPU torch's `mean` (and so `F.rms_norm`)
-    costs 20-30 us for a single row whatever its width, `sum` 1.5 us (docs/BENCHMARKS.md)."""
+    costs an order of magnitude more than `sum` for the few rows of a decode pass (docs/BENCHMARKS.md)."""
     if residual is not None:
         x = x + residual
     fp32 = x.dtype == torch.float32  # (a no-op `.to` still costs a dispatch)

@@ -7,8 +7,8 @@ copy bandwidth, and the report gives the fraction of it the pass reaches.
 
 On a CPU where torch runs one thread (small models: `engine.engine.cpu_threads_for`) the clock is
 that thread's CPU time: on a shared machine the wall clock also counts the time other jobs hold
-the core, which inflated a 1.5 us op to 20 us and hid what the pass itself costs. Elsewhere it
-is the wall clock (with a device synchronisation on a GPU).
+the core (docs/BENCHMARKS.md). Elsewhere it is the wall clock (with a device synchronisation on
+a GPU).
 """
 
 from __future__ import annotations

@@ -153,7 +153,7 @@ class NLDModel(nn.Module):
         `lora` switches the linear-spec adapter on for every token, or (a bool [T]) for some tokens.
         `mask` is Pattern.MASK's [T, T] chunk mask, or on the torch path the pass's whole
         [T, cache + T] mask (`engine.model.masks`). The norms are called as functions, not modules:
-        a module call costs a few microseconds, 13 of them a demo-model step.
+        a module call costs more than a small op does.
         """
         if self.rotary is None or self.rotary.inv_freq.device != tokens.device:
             self.rotary = Rotary(self.config, tokens.device)
