@@ -157,8 +157,9 @@ class NLDModel(nn.Module):
         """
         if self.rotary is None or self.rotary.inv_freq.device != tokens.device:
             self.rotary = Rotary(self.config, tokens.device)
-        rope = self.rotary(positions, cache.k.shape[3] if cache is not None else None, tokens.shape[1])
+        cos, sin, q_scale = self.rotary(positions, cache.k.shape[3] if cache is not None else None, tokens.shape[1])
         x = F.embedding(tokens, self.encoder.embed_tokens.weight)
+        rope = cos.to(x.dtype), sin.to(x.dtype), q_scale  # rounded once per pass, as every layer would
         residual = None
         eps = self.config.rms_norm_eps
         for i, layer in enumerate(self.encoder.layers):
