@@ -11,7 +11,7 @@ what running them does. A graph needs fixed shapes and addresses, so a captured 
   mask can be any window: the Triton kernel takes the cache length as a launch argument).
 
 Passes are keyed by width (1, B, B(B+1): the checkpoint's and each request's block size), pattern,
-and how positions and the adapter are given. Prompt chunks stay eager (one width per prompt).
+how positions and the adapter are given, and the kernel backend. Prompt chunks stay eager (one width per prompt).
 `StaticPasses` runs the same static computation without capture on any device, which is how the
 tests check it against the eager pass on a CPU; only a CUDA runner captures.
 """
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.model.cache import KVCache
+from kernels.dispatch import backend
 from kernels.ops import Pattern
 
 MIN_BUCKET = 256  # keys: a shorter window would only add graphs (attention over 256 keys is cheap)
@@ -74,6 +75,7 @@ class PassKey:
     positions: bool  # given (quadratic), else consecutive after the cache
     lora: str  # "off", "on" or "some" (a per-token switch)
     bucket: int
+    kernels: str  # the kernel backend it was captured with (`kernels.dispatch.using` may switch it)
 
 
 class StaticPass:
@@ -149,7 +151,7 @@ class StaticPasses:
         if length + width > room:
             return None
         kind = "some" if isinstance(lora, torch.Tensor) else "on" if lora else "off"
-        return PassKey(width, Pattern(pattern), positions is not None, kind, bucket_for(length + width, room))
+        return PassKey(width, Pattern(pattern), positions is not None, kind, bucket_for(length + width, room), backend())
 
     def run(self, key: PassKey, tokens: torch.Tensor, length: int, positions, mask, lora) -> torch.Tensor | None:
         """Hidden states [T, H] (a static buffer: valid until the next pass), or None after a
@@ -162,8 +164,9 @@ class StaticPasses:
                 try:
                     p.capture(self.pool)
                 except Exception as e:  # noqa: BLE001 - any capture failure means eager, never a crash
-                    self.failed = f"CUDA graphs off, passes run eagerly: capture failed ({type(e).__name__}: {e})"
-                    log.warning(self.failed.splitlines()[0])
+                    reason = f"{type(e).__name__}: {e}".splitlines()[0]
+                    self.failed = f"CUDA graphs off, passes run eagerly: capture failed ({reason})"
+                    log.warning(self.failed)
                     return None
                 self.pool = p.graph.pool()
             self.passes[key] = p

@@ -58,3 +58,17 @@ def test_static_passes_match_the_eager_passes(tiny_engine):
         torch.testing.assert_close(cache.k[:, :, :, length:length + n], want_k, atol=1e-5, rtol=1e-5)
         assert runner.length == length  # staged only
     assert static.key(5, runner.length, Pattern.CAUSAL, None, False) is None  # a prompt chunk: eager
+
+
+def test_a_failed_capture_is_one_logged_line_and_every_pass_then_runs_eagerly(tiny_engine, caplog):
+    runner = tiny_engine.runner
+    assert runner.static is None and runner.graph_note is None  # a CPU runner never captures
+    runner.crop(0)
+    runner.extend(tiny_engine.tokenizer.encode("import os\n"))
+    static = StaticPasses(tiny_engine.model, runner.cache, capture=True)  # no CUDA here: capture fails
+    key = static.key(1, runner.length, Pattern.CAUSAL, None, False)
+    with caplog.at_level("WARNING", logger="nemodiff.engine"):
+        assert static.run(key, torch.tensor([5]), runner.length, None, None, False) is None
+    assert len(caplog.records) == 1 and "\n" not in caplog.records[0].getMessage()
+    assert static.failed.startswith("CUDA graphs off, passes run eagerly: capture failed")
+    assert static.key(1, runner.length, Pattern.CAUSAL, None, False) is None
