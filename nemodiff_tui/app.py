@@ -18,6 +18,7 @@ from pathlib import Path
 from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.screen import ModalScreen
 from textual.theme import Theme
 from textual.timer import Timer
 from textual.widgets import Footer, TabbedContent, TextArea
@@ -30,7 +31,7 @@ from nemodiff_tui.commands import NemodiffCommands
 from nemodiff_tui.completion import (Context, SuggestionCache, advance, context_after, context_at, cut, finish,
                                      next_line, next_word, printable, typed_since)
 from nemodiff_tui.config import Settings, config_path
-from nemodiff_tui.files import DiskState, FileRefused, atomic_write, changed_on_disk, read_text
+from nemodiff_tui.files import DiskState, FileRefused, atomic_write, changed_on_disk, read_only, read_text
 from nemodiff_tui.messages import GenerationEvent, GenerationFailed, ModelFailed, ModelLoaded, ModelProgress
 from nemodiff_tui.themes import ThemedApp
 from nemodiff_tui.timing import LatencyLog
@@ -91,29 +92,33 @@ class NemodiffApp(ThemedApp):
                 tooltip="accept the suggestion's next line"),
         Binding("escape", "dismiss", "Dismiss", id="dismiss", priority=True, show=False,
                 tooltip="dismiss the suggestion and cancel its generation"),
-        Binding("alt+right_square_bracket", "cycle(1)", "Next", id="next-suggestion", priority=True,
+        Binding("f8,alt+right_square_bracket", "cycle(1)", "Next", id="next-suggestion", priority=True,
                 tooltip="next alternative suggestion"),
-        Binding("alt+left_square_bracket", "cycle(-1)", "Previous", id="previous-suggestion", priority=True,
+        Binding("shift+f8,alt+left_square_bracket", "cycle(-1)", "Previous", id="previous-suggestion", priority=True,
                 show=False, tooltip="previous alternative suggestion"),
         Binding("ctrl+g", "complete", "Complete", id="complete", tooltip="ask for a suggestion now"),
         Binding("ctrl+o", "open", "Open", id="open", tooltip="open a file in a new tab"),
         Binding("ctrl+s", "save", "Save", id="save", tooltip="save (atomically; asks if the file changed on disk)"),
         Binding("ctrl+n", "new", "New", id="new", show=False, tooltip="new scratch buffer"),
-        Binding("alt+w", "close", "Close", id="close", show=False, tooltip="close the tab (asks if unsaved)"),
-        Binding("alt+right", "next_tab(1)", "Next tab", id="next-tab", show=False, tooltip="next tab"),
-        Binding("alt+left", "next_tab(-1)", "Previous tab", id="previous-tab", show=False, tooltip="previous tab"),
+        Binding("ctrl+w,alt+w", "close", "Close", id="close", priority=True, show=False,
+                tooltip="close the tab (asks if unsaved)"),
+        Binding("ctrl+pagedown,alt+right", "next_tab(1)", "Next tab", id="next-tab", show=False, tooltip="next tab"),
+        Binding("ctrl+pageup,alt+left", "next_tab(-1)", "Previous tab", id="previous-tab", show=False,
+                tooltip="previous tab"),
+        Binding("ctrl+l", "go_to_line", "Go to line", id="go-to-line", show=False, tooltip="go to a line number"),
         Binding("f2", "next_mode", "Mode", id="mode", tooltip="next decoding mode (auto, ar, diffusion, self-spec)"),
         Binding("f3", "toggle_panel", "Panel", id="panel", tooltip="show or hide the denoising view"),
         Binding("f4", "switch_model", "Model", id="model", show=False, tooltip="load another model"),
         Binding("f5", "replay", "Replay", id="replay", tooltip="replay the last generation in slow motion"),
-        Binding("alt+comma", "replay_step(-1)", "Step back", id="replay-back", show=False,
+        Binding("shift+f9,alt+comma", "replay_step(-1)", "Step back", id="replay-back", priority=True, show=False,
                 tooltip="replay: one forward pass back"),
-        Binding("alt+full_stop", "replay_step(1)", "Step", id="replay-forward", show=False,
+        Binding("f9,alt+full_stop", "replay_step(1)", "Step", id="replay-forward", priority=True, show=False,
                 tooltip="replay: one forward pass on"),
         Binding("f1", "help", "Help", id="help", tooltip="this help"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, tooltip="quit (asks about unsaved changes)"),
     ]
     COMPLETION_ACTIONS = ("accept", "accept_word", "accept_line", "dismiss", "cycle")
+    EDITOR_ACTIONS = ("close", "replay_step", "go_to_line", "complete", "save", "open", "new")
 
     def __init__(self, files: Sequence[str | Path] = (), settings: Settings | None = None, *,
                  engine_factory: EngineFactory | None = None, problems: Sequence[str] = (),
@@ -498,6 +503,8 @@ class NemodiffApp(ThemedApp):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Completion keys act only while the editor shows a suggestion; otherwise the key does
         what it does without one (tab indents, escape leaves the editor, ctrl+right moves)."""
+        if action in self.EDITOR_ACTIONS and isinstance(self.screen, ModalScreen):
+            return False  # a dialog has the keys (ctrl+w deletes a word in its input)
         if action not in self.COMPLETION_ACTIONS:
             return True
         shown = self._shown
@@ -530,10 +537,16 @@ class NemodiffApp(ThemedApp):
 
     def action_cycle(self, step: int) -> None:
         shown = self._shown
-        assert shown is not None
+        if shown is None or len(shown.alternatives) < 2:  # from the palette: the keys are off then
+            self.notify("No alternative suggestions shown (set alternatives = 2 or more)", severity="warning")
+            return
         self._show(dataclasses.replace(shown, index=(shown.index + step) % len(shown.alternatives)))
 
     # --- the denoising view ---------------------------------------------------------------------
+
+    def action_focus_editor(self) -> None:
+        if self.tabs.current is not None:
+            self.tabs.current.focus()
 
     def action_toggle_panel(self) -> None:
         self.denoise.display = not self.denoise.display
@@ -594,22 +607,77 @@ class NemodiffApp(ThemedApp):
 
     def action_save(self) -> None:
         editor = self.tabs.current
-        if editor is None:
-            return
-        if editor.path is not None:
+        if editor is not None and editor.path is not None:
             self._save(editor, editor.path)
+        else:
+            self.action_save_as()
+
+    def action_save_as(self) -> None:
+        editor = self.tabs.current
+        if editor is None:
             return
 
         def chosen(typed: str | None) -> None:
             if typed and (path := self._typed_path(typed)) is not None:
                 self._save(editor, path)
 
-        self.push_screen(PromptScreen("Save scratch buffer as", placeholder="path/to/file.py"), chosen)
+        question = "Save as" if editor.path else "Save scratch buffer as"
+        self.push_screen(PromptScreen(question, str(editor.path or ""), placeholder="path/to/file.py"), chosen)
+
+    def action_reload(self) -> None:
+        """Read the file again from disk (asks first when that drops unsaved changes)."""
+        editor = self.tabs.current
+        if editor is None or editor.path is None:
+            self.notify("A scratch buffer has no file to reload", severity="warning")
+            return
+        path = editor.path
+
+        def reload(ok: bool | None = True) -> None:
+            if not ok:
+                return
+            try:
+                text, disk = read_text(path)
+            except FileRefused as e:
+                self.notify(str(e), title="Not reloaded", severity="error", timeout=10)
+                return
+            self._cancel()
+            self._hide()
+            editor.load_text(text)
+            editor.mark_saved(path, disk)
+            self.tabs.relabel(editor)
+            self.notify(f"Reloaded {path}")
+
+        if editor.modified:
+            self.push_screen(ConfirmScreen(f"Drop the unsaved changes in {editor.title} and reload it from disk?",
+                                           "Reload"), reload)
+        else:
+            reload()
+
+    def action_go_to_line(self) -> None:
+        editor = self.tabs.current
+        if editor is None:
+            return
+
+        def chosen(typed: str | None) -> None:
+            if typed is None:
+                return
+            if not typed.isdigit():
+                self.notify(f"{typed!r} is not a line number", severity="warning")
+                return
+            editor.go_to_line(int(typed))
+            editor.focus()
+
+        lines = editor.document.line_count
+        self.push_screen(PromptScreen(f"Go to line (1-{lines})", placeholder=str(editor.cursor_location[0] + 1)), chosen)
 
     def _save(self, editor: CodeEditor, path: Path, force: bool = False) -> None:
         """Write atomically; ask first when the file changed on disk since it was opened (or, for a
         new path, when it exists)."""
         try:
+            if read_only(path):
+                self.notify(f"{path} is read-only: not saved. Save as… (ctrl+p) writes it elsewhere.",
+                            title="Not saved", severity="error", timeout=10)
+                return
             changed = changed_on_disk(path, editor.disk if path == editor.path else None)
             if changed and not force:
                 what = "changed on disk since it was opened" if path == editor.path else "already exists"
@@ -660,11 +728,18 @@ class NemodiffApp(ThemedApp):
         for editor in self.tabs.editors:
             editor.set_syntax(self.syntax_styles())
 
+    def key_names(self, keys: str) -> str:
+        """Keys as a user types them: `alt+]`, `ctrl+w`, not `alt+right_square_bracket`, `^w`."""
+        shown = (self.get_key_display(Binding(key.strip(), "")) for key in keys.split(","))
+        return ", ".join("ctrl+" + name[1:] if name.startswith("^") else name for name in shown)
+
     def action_help(self) -> None:
-        keys = [(self.settings.keys.get(b.id, b.key), b.id, b.tooltip or b.description)
+        keys = [(self.key_names(self.settings.keys.get(b.id, b.key)), b.tooltip or b.description, b.id)
                 for b in self.BINDINGS if isinstance(b, Binding) and b.id]
-        keys.append(("ctrl+p", "", "command palette: mode, model, theme, replay"))
-        self.push_screen(HelpScreen(keys, str(self.settings_path)))
+        keys += [(self.key_names(key), text, "") for key, text in CodeEditor.KEYS]
+        keys.append(("ctrl+p", "command palette: mode, model, theme, save as, reload, …", ""))
+        panel = [(self.key_names(b.key), b.description) for b in DenoiseView.BINDINGS if isinstance(b, Binding)]
+        self.push_screen(HelpScreen(keys, panel, str(self.settings_path)))
 
     def _status(self) -> None:
         model = f"{self.loading} (loading…)" if self.loading else (self.model_name or "no model")

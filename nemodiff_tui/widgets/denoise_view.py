@@ -62,11 +62,12 @@ class DenoiseView(Widget, can_focus=True):
 
     COMPONENT_CLASSES = {f"denoise--{kind}" for kind in KINDS} | {"denoise--label"}
     BINDINGS = [
-        Binding("left", "step(-1)", "Back", show=True),
-        Binding("right", "step(1)", "Forward", show=True),
+        Binding("left", "step(-1)", "Step back", show=True),
+        Binding("right", "step(1)", "Step on", show=True),
         Binding("space", "play", "Play/pause"),
-        Binding("home", "jump(0)", "First", show=False),
-        Binding("end", "jump(-1)", "Last", show=False),
+        Binding("home", "jump(0)", "First step", show=False),
+        Binding("end", "jump(-1)", "Last step", show=False),
+        Binding("escape,tab", "app.focus_editor", "Back to the editor"),
     ]
 
     def __init__(self, fps: float = 4.0, id: str | None = None):

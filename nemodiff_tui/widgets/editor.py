@@ -14,6 +14,8 @@ from typing import Literal
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
+from textual.binding import Binding
 from textual.events import MouseEvent
 from textual.geometry import Offset, Size
 from textual.strip import Strip
@@ -27,6 +29,7 @@ GhostKind = Literal["text", "guess", "masked"]
 GhostPiece = tuple[str, GhostKind]
 MASK_GLYPH = "·"  # one per still-masked slot
 LEX_ABOVE, LEX_BELOW = 100, 50  # lines highlighted around the visible ones
+OPENS_BLOCK = (":", "{", "(", "[")  # a line ending in one of these indents the next one a level more
 
 
 def ghost_lines(pieces: list[GhostPiece], max_lines: int) -> list[list[GhostPiece]]:
@@ -47,6 +50,14 @@ class CodeEditor(TextArea):
     """One open buffer: a file (or a scratch buffer when `path` is None) and its ghost text."""
 
     COMPONENT_CLASSES = TextArea.COMPONENT_CLASSES | {"editor--ghost", "editor--ghost-guess", "editor--ghost-masked"}
+    KEYS = [("ctrl+home,ctrl+end", "start / end of the file"), ("enter", "new line, indented like the one above"),
+            ("ctrl+z,ctrl+y", "undo / redo"), ("f6,f7", "select line / select all")]  # for the help
+    BINDINGS = [
+        Binding("ctrl+home", "document_edge(False)", "Start of file", show=False),
+        Binding("ctrl+end", "document_edge(True)", "End of file", show=False),
+        Binding("ctrl+shift+home", "document_edge(False, True)", "Select to start of file", show=False),
+        Binding("ctrl+shift+end", "document_edge(True, True)", "Select to end of file", show=False),
+    ]
 
     def __init__(self, text: str = "", path: Path | None = None, disk: DiskState | None = None, *,
                  syntax: SyntaxStyles[Style], cursor_blink: bool = True, id: str | None = None):
@@ -89,6 +100,41 @@ class CodeEditor(TextArea):
         """Leave tab to the app's accept binding, which declines it when no suggestion is shown
         (then tab indents here as usual); TextArea would hide it from every binding."""
         return key != "tab" and super().check_consume_key(key, character)
+
+    async def _on_key(self, event: events.Key) -> None:
+        """Escape stays in the editor (TextArea would move focus away; the app's escape dismisses a
+        suggestion), and enter indents the new line like the one before (a level more after `:`)."""
+        if event.key == "escape":
+            event.stop()
+            event.prevent_default()
+        elif event.key == "enter" and not self.read_only:
+            event.stop()
+            event.prevent_default()
+            self._restart_blink()
+            start, end = self.selection
+            self._replace_via_keyboard("\n" + self.new_line_indent(), start, end)
+        else:
+            await super()._on_key(event)
+
+    def new_line_indent(self) -> str:
+        """The indentation of a line started at the cursor: the cursor line's, a level more when
+        the text before the cursor opens a block."""
+        row, column = self.cursor_location
+        before = self.document[row][:column]
+        indent = before[: len(before) - len(before.lstrip())]
+        if before.rstrip().endswith(OPENS_BLOCK):
+            indent += "\t" if self.indent_type == "tabs" else " " * self.indent_width
+        return indent
+
+    def action_document_edge(self, end: bool, select: bool = False) -> None:
+        """ctrl+home / ctrl+end: to the start or the end of the file."""
+        last = self.document.line_count - 1
+        self.move_cursor((last, len(self.document[last])) if end else (0, 0), select=select)
+
+    def go_to_line(self, line: int) -> None:
+        """Put the cursor at the start of 1-based `line` (clamped to the file) and centre it."""
+        row = min(max(line, 1), self.document.line_count) - 1
+        self.move_cursor((row, 0), center=True)
 
     # --- highlighting ---------------------------------------------------------------------------
 
