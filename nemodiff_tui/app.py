@@ -10,6 +10,7 @@ this), so accepting with tab shows the following suggestion at once.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,9 @@ from nemodiff_tui.widgets.editor import CodeEditor, GhostPiece
 from nemodiff_tui.widgets.help import HelpScreen
 from nemodiff_tui.widgets.status import StatusBar
 from nemodiff_tui.widgets.tabs import EditorTabs
+
+
+LARGE_FILE = 200_000  # characters; opening a larger file shows a progress line
 
 
 @dataclass
@@ -585,6 +589,9 @@ class NemodiffApp(ThemedApp):
             self.notify(f"{path} mixes line endings or has form feeds or Unicode line separators, which the "
                         "editor would rewrite on save: not opened", title="Not opened", severity="error", timeout=10)
         else:
+            if len(text) > LARGE_FILE:  # a few seconds on a slow machine: say what is going on
+                self.query_one(StatusBar).show(f"Opening {path.name} ({len(text.encode()) / 1e6:.1f} MB)…")
+                await asyncio.sleep(0.05)  # lets the screen draw it
             await self.tabs.add_editor(self._editor(text, path, disk))
 
     def _typed_path(self, typed: str) -> Path | None:

@@ -19,6 +19,11 @@ from textual.binding import Binding
 from textual.events import MouseEvent
 from textual.geometry import Offset, Size
 from textual.strip import Strip
+from rich.cells import cell_len
+from textual.document._document import Document, EditResult
+from textual.document._document_navigator import DocumentNavigator
+from textual.document._wrapped_document import WrappedDocument
+from textual.expand_tabs import get_tab_widths
 from textual.widgets import TextArea
 from textual.widgets.text_area import Location
 
@@ -44,6 +49,73 @@ def ghost_lines(pieces: list[GhostPiece], max_lines: int) -> list[list[GhostPiec
             if part:
                 lines[-1].append((part, kind))
     return lines
+
+
+class CodeDocument(Document):
+    """A Document that keeps its text and its lines' widths between edits.
+
+    TextArea joins the whole text once per drawn line (to decide on a placeholder) and measures
+    every line's width after each edit: on a 1 MB file those made a keystroke take most of a
+    second. Here the text is joined once per edit and only the edited lines are measured again.
+    """
+
+    _text: str | None = None
+    _widths: list[int] | None = None  # cell width of every line, tabs expanded to _tab_width
+    _tab_width = 0
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = super().text
+        return self._text
+
+    def replace_range(self, start: Location, end: Location, text: str) -> EditResult:
+        top, bottom = sorted((start, end))
+        result = super().replace_range(start, end, text)
+        self._text = None
+        if self._widths is not None:
+            rows = self.lines[top[0]:result.end_location[0] + 1]
+            self._widths[top[0]:bottom[0] + 1] = [cell_len(line.expandtabs(self._tab_width)) for line in rows]
+        return result
+
+    def get_size(self, tab_width: int) -> Size:
+        if self._widths is None or tab_width != self._tab_width:
+            self._tab_width = tab_width
+            self._widths = [cell_len(line.expandtabs(tab_width)) for line in self.lines]
+        return Size(max(self._widths, default=0), self.line_count)
+
+
+class CountedWrappedDocument(WrappedDocument):
+    """TextArea asks the wrapped document's height once per drawn line, and WrappedDocument sums
+    over every line of the file each time: 40 lines drawn of a 1 MB file took seconds. The height
+    is counted once per (re)wrap here, where all changes of the wrapping pass. Without soft wrap
+    (the editor's case) a full wrap is one line per line, and only lines with tabs are measured."""
+
+    _height: int | None = None
+
+    def wrap(self, width: int, tab_width: int | None = None) -> None:
+        self._height = None
+        if width:
+            super().wrap(width, tab_width)
+            return
+        self._width = 0
+        self._tab_width = tab_width or self._tab_width
+        lines = self.document.lines
+        self._wrap_offsets = [[] for _ in lines]
+        self._offset_to_line_info = [(i, 0) for i in range(len(lines))]
+        self._line_index_to_offsets = [[i] for i in range(len(lines))]
+        self._tab_width_cache = [[w for _, w in get_tab_widths(line, self._tab_width)] if "\t" in line
+                                 else [0] if line else [] for line in lines]
+
+    def wrap_range(self, start: Location, old_end: Location, new_end: Location) -> None:
+        self._height = None
+        super().wrap_range(start, old_end, new_end)
+
+    @property
+    def height(self) -> int:
+        if self._height is None:
+            self._height = super().height
+        return self._height
 
 
 class CodeEditor(TextArea):
@@ -74,12 +146,23 @@ class CodeEditor(TextArea):
         self._ghost: list[list[GhostPiece]] = []
         self._ghost_row = 0
 
+    def _set_document(self, text: str, language: str | None) -> None:
+        """TextArea's own, for a plain-text document (Pygments colours it, not tree-sitter), built
+        of the classes above that keep a 1 MB file fast."""
+        self._highlight_query = None
+        self.document = CodeDocument(text)
+        self.wrapped_document = CountedWrappedDocument(self.document, tab_width=self.indent_width)
+        self.navigator = DocumentNavigator(self.wrapped_document)
+        self._build_highlight_map()
+        self.move_cursor((0, 0))
+        self._rewrap_and_refresh_virtual_size()
+
     @staticmethod
     def keeps(text: str) -> bool:
         """Would the editor save `text` as it is? It splits lines at every Unicode line break and
         rejoins them with the file's first newline style, so mixed CRLF/LF, lone CRs, form feeds
         and U+2028 would all change in lines the user never touched."""
-        return TextArea(text).text == text
+        return Document(text).text == text
 
     @property
     def title(self) -> str:
