@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,10 +74,25 @@ class Shown:
     alternatives: list[str]
     index: int = 0
     final: bool = True
+    traces: list[Trace | None] = dataclasses.field(default_factory=list)  # each alternative's generation
 
     @property
     def text(self) -> str:
         return self.alternatives[self.index]
+
+    @property
+    def trace(self) -> Trace | None:
+        """The generation of the alternative on screen (None: not known, e.g. a cache hit)."""
+        return self.traces[self.index] if self.index < len(self.traces) else None
+
+    def pairs(self) -> list[tuple[str, Trace | None]]:
+        """(text, generation) of every alternative."""
+        return list(zip(self.alternatives, self.traces + [None] * (len(self.alternatives) - len(self.traces))))
+
+    def rotated(self) -> list[tuple[str, Trace | None]]:
+        """`pairs`, the one on screen first."""
+        pairs = self.pairs()
+        return pairs[self.index:] + pairs[:self.index]
 
     @property
     def usable_keys(self) -> tuple[bool, bool]:
@@ -139,6 +155,7 @@ class NemodiffApp(ThemedApp):
         self.model_name: str | None = None
         self.loading: str | None = None  # the model being loaded
         self.cache = SuggestionCache()
+        self._traces: OrderedDict[tuple[str, str], list[Trace | None]] = OrderedDict()  # by cache key
         self.latency = LatencyLog()
         self._texts: TokenTexts | None = None
         self._serial = 0
@@ -269,6 +286,7 @@ class NemodiffApp(ThemedApp):
         self._cancel()
         self._hide()
         self.cache.clear()
+        self._traces.clear()
 
     # --- completion: when to ask ----------------------------------------------------------------
 
@@ -320,9 +338,9 @@ class NemodiffApp(ThemedApp):
         if shown is None or (shown.editor is editor and shown.ctx == ctx):
             return ctx
         typed = typed_since(shown.ctx, ctx) if shown.editor is editor else None
-        rest = advance(shown.alternatives[shown.index:] + shown.alternatives[:shown.index], typed) if typed else []
+        rest = [(left[0], trace) for text, trace in shown.rotated() if typed and (left := advance([text], typed))]
         if rest and editor.selection.is_empty:
-            self._show(Shown(editor, ctx, rest, 0, shown.final))
+            self._show(Shown(editor, ctx, [text for text, _ in rest], 0, shown.final, [t for _, t in rest]))
         else:
             self._hide()
         return ctx
@@ -365,7 +383,8 @@ class NemodiffApp(ThemedApp):
         ctx = self._cursor_context(editor)
         cached = self.cache.get(ctx.key)
         if cached:
-            self._show(Shown(editor, ctx, cached))
+            traces = self._traces.get(ctx.key, [])
+            self._show(Shown(editor, ctx, cached, traces=traces if len(traces) == len(cached) else []))
         elif self._inflight is not None and self._inflight.editor is editor and self._inflight.ctx == ctx:
             return  # already on its way (a prefetch the cursor reached)
         elif cached is None or manual:
@@ -389,12 +408,12 @@ class NemodiffApp(ThemedApp):
             seed=alternative or None, stop=["\n"] if ctx.rest_of_line.strip() else [])
         mode = self.engine.resolve_mode(config)[0]
         generation = self.engine.generate(Request(prefix=ctx.prefix, suffix=ctx.suffix, config=config))
-        trace = Trace(mode, frozenset(self.engine.tokenizer.special_ids))
+        label = "prefetch" if assumes else f"alternative {alternative + 1}" if alternative else "suggestion"
+        trace = Trace(mode, frozenset(self.engine.tokenizer.special_ids), label)
         self._inflight = Inflight(self._serial, generation, editor, ctx, trace, alternative, assumes=assumes)
-        if assumes is None:
+        if assumes is None and alternative == 0:  # the panel shows the generation of what is on screen
             self.denoise.follow(trace)
-            if alternative == 0:
-                self.latency.request(self.model_name or "", mode)
+            self.latency.request(self.model_name or "", mode)
         self._generate(self._serial, generation, self._texts)
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
@@ -428,7 +447,7 @@ class NemodiffApp(ThemedApp):
             return
         inflight.kept, stopped = cut(inflight.trace.text, inflight.ctx, self.settings.max_lines)
         if stopped and not inflight.stopped:
-            inflight.stopped = True
+            inflight.stopped = inflight.trace.stopped = True
             inflight.generation.cancel()
         if not self._redraw_pending:  # once per batch of queued events: a fast engine outpaces drawing
             self._redraw_pending = True
@@ -465,19 +484,22 @@ class NemodiffApp(ThemedApp):
         assert done is not None
         final = finish(inflight.trace.text, inflight.ctx, self.settings.max_lines)
         if inflight.assumes is not None:  # a prefetch the cursor has not reached: kept for when it does
-            self.cache.put(inflight.ctx.key, [final] if final else [])
+            self._remember(inflight.ctx, [final] if final else [], [inflight.trace])
             return
         shown = self._shown
-        earlier = shown.alternatives if inflight.alternative and shown is not None and shown.final else []
-        alternatives = earlier + ([final] if final and final not in earlier else [])
+        earlier = shown.pairs() if inflight.alternative and shown is not None and shown.final else []
+        if final and final not in [text for text, _ in earlier]:
+            earlier.append((final, inflight.trace))
+        alternatives, traces = [text for text, _ in earlier], [trace for _, trace in earlier]
         if inflight.alternative == 0:
             self.latency.done(done)
             if self.latency.error:
                 self.notify(self.latency.error, severity="warning", timeout=10)
                 self.latency.error = None
-        self.cache.put(inflight.ctx.key, alternatives)
+        self._remember(inflight.ctx, alternatives, traces)
         if alternatives:
-            self._show(Shown(inflight.editor, inflight.ctx, alternatives, shown.index if earlier else 0))
+            index = shown.index if inflight.alternative and shown is not None and shown.final else 0
+            self._show(Shown(inflight.editor, inflight.ctx, alternatives, index, traces=traces))
         else:
             self._hide()
         if inflight.alternative + 1 < self.settings.alternatives:
@@ -485,9 +507,19 @@ class NemodiffApp(ThemedApp):
         elif alternatives and self.settings.prefetch:
             self._prefetch(inflight.editor, inflight.ctx, alternatives[0])
 
+    def _remember(self, ctx: Context, alternatives: list[str], traces: list[Trace | None]) -> None:
+        """Cache final suggestions, and their generations for the panel while they are cached."""
+        self.cache.put(ctx.key, alternatives)
+        self._traces[ctx.key] = traces
+        self._traces.move_to_end(ctx.key)
+        while len(self._traces) > self.cache.capacity:
+            self._traces.popitem(last=False)
+
     def _show(self, shown: Shown, pieces: list[GhostPiece] | None = None) -> None:
         if self._shown is not None and self._shown.editor is not shown.editor:
             self._shown.editor.clear_ghost()
+        if shown.final and shown.trace is not None:
+            self.denoise.follow(shown.trace)
         before, self._shown = self._shown, shown
         limit = 1 if shown.ctx.rest_of_line.strip() else self.settings.max_lines
         shown.editor.show_ghost(pieces if pieces is not None else [(shown.text, "text")], limit)
@@ -748,12 +780,29 @@ class NemodiffApp(ThemedApp):
         panel = [(self.key_names(b.key), b.description) for b in DenoiseView.BINDINGS if isinstance(b, Binding)]
         self.push_screen(HelpScreen(keys, panel, str(self.settings_path)))
 
+    def _generation_shown(self) -> str | None:
+        """The status of the suggestion on screen (llama.vim's info line): generating or done, its
+        tokens, milliseconds and mode; "cached" when it came from the cache."""
+        inflight, shown = self._inflight, self._shown
+        if inflight is not None and inflight.alternative == 0 and inflight.assumes is None and (
+                shown is None or not shown.final):
+            trace = inflight.trace
+            return f"generating {trace.n_tokens} tok {trace.milliseconds:.0f} ms {trace.mode}"
+        if shown is None:
+            return None
+        trace = shown.trace
+        if trace is None or trace.done is None:
+            return "cached"
+        return f"done {trace.n_tokens} tok {trace.milliseconds:.0f} ms {trace.mode}"
+
     def _status(self) -> None:
         model = f"{self.loading} (loading…)" if self.loading else (self.model_name or "no model")
         parts = [f"model {model}", f"mode {self.settings.mode}"]
         shown = self._shown
         if shown is not None and len(shown.alternatives) > 1:
             parts.append(f"suggestion {shown.index + 1}/{len(shown.alternatives)}")
+        if (generation := self._generation_shown()) is not None:
+            parts.append(generation)
         editor = self.tabs.current
         if editor is not None:
             row, column = editor.cursor_location

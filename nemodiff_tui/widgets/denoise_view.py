@@ -57,6 +57,13 @@ def cell_text(text: str, masked: bool) -> str:
     return shown.ljust(CELL_WIDTH)
 
 
+def end_reason(trace: Trace) -> str:
+    """How a generation stands, in words: a stop rule's cut is no cancellation."""
+    if trace.done is None:
+        return "live"
+    return "done: stop rule" if trace.stopped else f"done: {trace.done.stop_reason}"
+
+
 class DenoiseView(Widget, can_focus=True):
     """Shows the frame a `Trace` is at: the latest one live, or any one in replay."""
 
@@ -76,20 +83,32 @@ class DenoiseView(Widget, can_focus=True):
         self.trace: Trace | None = None
         self.index: int | None = None  # replay position; None follows the trace live
         self._player: Timer | None = None
+        self._previous: Trace | None = None  # shown until `trace` has its first frame
 
     @property
     def playing(self) -> bool:
         return self._player is not None
 
     @property
+    def shown(self) -> Trace | None:
+        """The trace on screen: the followed one, or the one before it until it has a frame (no
+        flash of an empty panel at every request)."""
+        return self.trace if self.trace is not None and self.trace.frames else self._previous
+
+    @property
     def frame(self) -> Frame | None:
-        if self.trace is None or not self.trace.frames:
+        trace = self.shown
+        if trace is None or not trace.frames:
             return None
-        return self.trace.frames[-1 if self.index is None else self.index]
+        return trace.frames[-1 if self.index is None or trace is not self.trace else self.index]
 
     def follow(self, trace: Trace) -> None:
         """Show `trace` live from now on (stops a replay)."""
+        if trace is self.trace:
+            return
         self._pause()
+        if self.trace is not None and self.trace.frames:
+            self._previous = self.trace
         self.trace, self.index = trace, None
         self.refresh()
 
@@ -143,19 +162,21 @@ class DenoiseView(Widget, can_focus=True):
         return Text("\n").join([self._stats(frame), *self._grid(frame), self._legend(frame)])
 
     def _stats(self, frame: Frame) -> Text:
-        assert self.trace is not None
+        trace = self.shown
+        assert trace is not None
         step, label = frame.step, self.get_component_rich_style("denoise--label")
         seconds = step.elapsed or 1e-9
-        fields = [("mode", self.trace.mode), ("block", str(step.block)), ("step", f"{step.step} {step.kind}"),
+        fields = [("", trace.label), ("mode", trace.mode), ("block", str(step.block)), ("step", f"{step.step} {step.kind}"),
                   ("NFE", str(step.nfe)), ("tok/fwd", f"{frame.n_tokens / max(step.nfe, 1):.2f}"),
                   ("tok/s", f"{frame.n_tokens / seconds:.1f}")]
         if frame.accepted:
             recent = " ".join(map(str, frame.accepted[-8:]))
             fields.append(("accepted", f"{recent} · mean {sum(frame.accepted) / len(frame.accepted):.2f}"))
-        total = len(self.trace.frames)
-        if self.index is None:
-            done = self.trace.done
-            fields.append(("", f"done: {done.stop_reason}" if done else "live"))
+        total = len(trace.frames)
+        if trace is not self.trace:
+            fields.append(("", "done · the next one is starting"))
+        elif self.index is None:
+            fields.append(("", end_reason(trace)))
         else:
             fields.append(("replay", f"{self.index + 1}/{total} {'▶' if self.playing else '⏸'}"))
         text = Text()

@@ -70,7 +70,7 @@ async def test_ghost_shows_provisional_slots_while_denoising(settings):
         await wait_for(pilot, lambda: app.engine is not None)
         app.action_complete()
         await wait_for(pilot, lambda: engine.generations and engine.generations[-1].held.is_set())
-        await wait_for(pilot, lambda: len(app.denoise.trace.frames) == 5)
+        await wait_for(pilot, lambda: len(app.denoise.trace.frames) == 6)  # 5 passes and the masked input
         kinds = {kind for line in app.tabs.current.ghost for _, kind in line}
         assert "text" in kinds and kinds & {"guess", "masked"}
         assert not app.shown.final
@@ -368,7 +368,9 @@ async def test_mode_switch_help_and_replay(settings, fake_engine):
         await pilot.press("alt+comma")
         assert view.index == 1
         header, events = load_trace()
-        assert len(view.trace.frames) == sum(e.type == "step" for e in events)
+        steps = [e for e in events if e.type == "step"]
+        blocks = {e.block for e in steps if e.kind == "denoise"}  # each starts with its masked input
+        assert len(view.trace.frames) == len(steps) + len(blocks)
 
 
 async def test_settings_problems_are_notified(settings, fake_engine):

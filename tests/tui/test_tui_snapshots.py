@@ -47,7 +47,7 @@ def test_denoising_view_mid_generation(snap_compare, tmp_path: Path):
 
     async def run_before(pilot) -> None:
         await complete_at_end(pilot, app)
-        await wait_for(pilot, lambda: app.denoise.trace is not None and len(app.denoise.trace.frames) == 9)
+        await wait_for(pilot, lambda: app.denoise.trace is not None and len(app.denoise.trace.frames) == 10)  # 9 passes and the masked input
         app.clear_notifications()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
