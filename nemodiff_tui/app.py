@@ -193,7 +193,9 @@ class NemodiffApp(ThemedApp):
     def on_unmount(self) -> None:
         if self._debounce is not None:
             self._debounce.stop()
-        self._cancel()
+        if self._inflight is not None:  # not _cancel: the widgets its status update needs are gone
+            self._inflight.generation.cancel()
+            self._inflight = None
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
@@ -415,6 +417,7 @@ class NemodiffApp(ThemedApp):
             self.denoise.follow(trace)
             self.latency.request(self.model_name or "", mode)
         self._generate(self._serial, generation, self._texts)
+        self._status()
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
     def _generate(self, serial: int, generation: Generation, texts: TokenTexts) -> None:
@@ -429,6 +432,7 @@ class NemodiffApp(ThemedApp):
         if self._inflight is not None:
             self._inflight.generation.cancel()
             self._inflight = None
+            self._status()
 
     # --- completion: what the engine says -------------------------------------------------------
 
@@ -506,6 +510,7 @@ class NemodiffApp(ThemedApp):
             self._start(inflight.editor, inflight.ctx, inflight.alternative + 1)
         elif alternatives and self.settings.prefetch:
             self._prefetch(inflight.editor, inflight.ctx, alternatives[0])
+        self._status()
 
     def _remember(self, ctx: Context, alternatives: list[str], traces: list[Trace | None]) -> None:
         """Cache final suggestions, and their generations for the panel while they are cached."""
