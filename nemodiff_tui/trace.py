@@ -8,7 +8,6 @@ a block going from masks to text.
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 
 from engine.events import MASKED, Commit, Done, Event, Note, Step
@@ -34,7 +33,6 @@ class Trace:
     special_ids: frozenset[int] = frozenset()  # EOS and other special tokens: the ghost text ends there
     label: str = "suggestion"  # which request this is: the panel says so ("alternative 2", "prefetch")
     stopped: bool = False  # a stop rule ended it (the engine reports that as a cancel)
-    started: float = field(default_factory=time.monotonic)
     frames: list[Frame] = field(default_factory=list)
     text: str = ""  # committed text (append-only, authoritative)
     n_tokens: int = 0
@@ -64,8 +62,10 @@ class Trace:
 
     @property
     def milliseconds(self) -> float:
-        """How long it ran: to its end, or until now while it runs."""
-        return self.done.seconds * 1000 if self.done else (time.monotonic() - self.started) * 1000
+        """How long it ran, by the engine's clock: to its end, or to its latest pass."""
+        if self.done is not None:
+            return self.done.seconds * 1000
+        return self.frames[-1].step.elapsed * 1000 if self.frames else 0.0
 
     def tail(self) -> list[tuple[str, bool]]:
         """The not-yet-committed rest of the current block as (text, masked) pieces: the best guess

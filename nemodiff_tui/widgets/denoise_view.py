@@ -183,7 +183,7 @@ class DenoiseView(Widget, can_focus=True):
         for name, value in fields:
             if name:
                 text.append(f"{name} ", label)
-            text.append(f"{value}   ")
+            text.append(f"{value}  ")
         return text
 
     def _grid(self, frame: Frame) -> list[Text]:
