@@ -46,8 +46,9 @@ class Trace:
                 self.accepted.append(event.accepted)
             if event.kind == "denoise" and (not self.frames or self.frames[-1].step.block != event.block
                                             or self.frames[-1].step.kind != "denoise"):
-                self.frames.append(Frame(masked_input(event), ("",) * len(event.tokens), self.n_tokens,
-                                         tuple(self.accepted)))
+                masked = masked_input(event)
+                shown = tuple(text if ok else "" for text, ok in zip(texts, masked.committed))
+                self.frames.append(Frame(masked, shown, self.n_tokens, tuple(self.accepted)))
             self.frames.append(Frame(event, texts, self.n_tokens, tuple(self.accepted)))
         elif isinstance(event, Commit):
             self.text += event.text
