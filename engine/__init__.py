@@ -10,7 +10,7 @@
 `engine` and `kernels` never import the UI (`textual`, `nemodiff_tui`).
 """
 
-from engine.engine import Engine, Generation
+from engine.decoding.engine import Engine, Generation
 from engine.errors import CheckpointError, NemodiffError, RequestError
 from engine.events import Commit, Done, Event, Note, Step
 from engine.request import GenerationConfig, Request
@@ -18,7 +18,7 @@ from engine.request import GenerationConfig, Request
 
 def load(model: str = "demo", device: str = "auto", dtype=None, progress=None) -> Engine:
     """Load a checkpoint (NLD natively, any other causal LM through transformers) as an Engine."""
-    from engine.loading import load_model
+    from engine.loading.checkpoint import load_model
 
     return Engine(load_model(model, device=device, dtype=dtype, progress=progress))
 

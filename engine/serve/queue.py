@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 
 from starlette.requests import Request as HTTPRequest
 
-from engine.engine import Engine, Generation
+from engine.decoding.engine import Engine, Generation
 from engine.events import Event
 from engine.request import Request
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from engine.training.tokenizer import BOS, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
+from engine.prompts.bpe import BOS, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
 
 SPM_RATE = 0.75  # share of FIM examples in SPM order (0.25 until step 14,421)
 LINE_RATE = 0.5  # share of FIM examples cut at a line's indentation (from step 8544 on)
@@ -37,7 +37,7 @@ def split(text: str, rng: random.Random) -> tuple[str, str, str]:
 def split_at_line(text: str, rng: random.Random) -> tuple[str, str, str]:
     """(prefix, middle, suffix): the prefix ends at a random line's indentation, where the tokenizer
     splits it from the code (before its last space), so the cut tokenizes as the whole text does and
-    as a healed prompt does (engine/healing.py); the middle is the rest of that line, or runs on to
+    as a healed prompt does (engine/prompts/healing.py); the middle is the rest of that line, or runs on to
     the end of one of the next MAX_MIDDLE_LINES - 1 lines."""
     starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
     first = rng.randrange(len(starts))

@@ -27,15 +27,15 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from engine.config import ModelConfig
 from engine.errors import NemodiffError
-from engine.loading import resolve_dtype
-from engine.model import NLDModel
-from engine.training import corpus
+from engine.evaluation import corpus
+from engine.loading.checkpoint import resolve_dtype
+from engine.model.config import ModelConfig
+from engine.model.network import NLDModel
+from engine.prompts.bpe import BOS, EOS, MASK, PAD, build_tokenizer, text_encoder
 from engine.training.data import TrainStream, eval_sequences
 from engine.training.objective import Losses, joint_loss
 from engine.training.prefetch import Prefetcher
-from engine.training.tokenizer import BOS, EOS, MASK, PAD, build_tokenizer, text_encoder
 
 if TYPE_CHECKING:  # transformers is imported where it is used: every `nemodiff` command loads this
     from transformers import PreTrainedTokenizerFast

@@ -22,7 +22,8 @@ def parser() -> tuple[argparse.ArgumentParser, set[str]]:
     p = argparse.ArgumentParser(prog="nemodiff", usage=USAGE, description=__doc__.splitlines()[0],
                                 epilog="With no COMMAND, nemodiff opens the editor app: nemodiff [FILE...] --help")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # prog: the subcommands' usage lines start `nemodiff serve`, not with the whole USAGE above
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True, prog="nemodiff")
     from nemodiff_tui.cli import bench, checkpoint, complete, eval_fim, serve, train, watch  # torch: seconds
 
     for command in (complete, eval_fim, bench, serve, watch, checkpoint, train):

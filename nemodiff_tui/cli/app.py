@@ -27,8 +27,8 @@ def add_app_args(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nemodiff_tui.app import NemodiffApp
-    from nemodiff_tui.backend import engine_factory
     from nemodiff_tui.config import config_path, load_settings
+    from nemodiff_tui.engine_factory import engine_factory
 
     path = args.config or config_path()
     if args.config is not None and not path.is_file():

@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from engine.bench import MODES
 from engine.errors import NemodiffError
+from engine.evaluation.mode_bench import MODES
 from nemodiff_tui.cli.common import add_model_args, load_engine, positive
 
 COLUMNS = ("tokens_per_second", "tokens_per_forward", "nfe", "n_tokens", "mean_accepted_length", "speedup_vs_ar")
@@ -24,7 +24,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.add_argument("--plot", metavar="PNG", help="also save a bar chart (needs matplotlib)")
     p.add_argument("--kernels-bench", dest="kernel_bench", action="store_true",
-                   help="run the GPU kernel benchmark (python -m kernels.bench) instead")
+                   help="run the GPU kernel and forward benchmark (python -m engine.evaluation.gpu_bench) instead")
     p.set_defaults(run=run)
 
 
@@ -56,12 +56,12 @@ def table(report: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     if args.kernel_bench:
-        from kernels.bench import main as kernel_bench
+        from engine.evaluation.gpu_bench import main as gpu_bench
 
-        return kernel_bench([])
+        return gpu_bench([])
     from tqdm import tqdm
 
-    from engine.bench import run_bench
+    from engine.evaluation.mode_bench import run_bench
 
     if args.plot:
         pyplot()

@@ -59,7 +59,7 @@ def load_engine(args: argparse.Namespace):
 def open_engine(args: argparse.Namespace):
     """The engine a command runs on: the remote `--backend`, or the local model."""
     if getattr(args, "backend", None):
-        from engine.remote import connect
+        from engine.decoding.remote import connect
 
         return connect(args.backend, api_key=args.backend_key)
     return load_engine(args)
@@ -96,10 +96,13 @@ def generation_config(args: argparse.Namespace, mode: str | None = None) -> Gene
 
 
 def apply_kernels(args: argparse.Namespace) -> None:
-    if getattr(args, "kernels", None):
-        from kernels.dispatch import set_backend
+    """`--kernels`, then a check of the backend asked for (by the flag or NEMODIFF_KERNELS), so a
+    missing Triton is one line before the model loads, not a traceback at the first forward."""
+    from kernels.dispatch import backend, set_backend
 
+    if getattr(args, "kernels", None):
         set_backend(args.kernels)
+    backend()
 
 
 def utf8(data: bytes, what: str) -> str:

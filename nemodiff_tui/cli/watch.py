@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 from engine.request import GenerationConfig
+from nemodiff_tui import files
 from nemodiff_tui.cli.common import (add_backend_args, add_generation_args, add_model_args, apply_kernels,
                                      generation_config, open_engine, with_flags)
-from nemodiff_tui import files
 from nemodiff_tui.config import Settings, load_settings
 from nemodiff_tui.watch import WatchError
 from nemodiff_tui.watch.holes import MARKER
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         return once(args, settings, config)
     if not args.paths:
         raise WatchError("give the files and folders to watch, or --once FILE")
-    from nemodiff_tui.backend import engine_factory
+    from nemodiff_tui.engine_factory import engine_factory
     from nemodiff_tui.watch.session import WatchSession
     from nemodiff_tui.watch_app import WatchApp
 

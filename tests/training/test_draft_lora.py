@@ -12,9 +12,9 @@ from safetensors.torch import load_file
 
 import engine
 from engine import GenerationConfig, Request
+from engine.prompts.bpe import MASK, PAD
 from engine.training.draft_lora import (DraftSettings, attach, distill_loss, draft_input, greedy_rollouts, lr_at,
                                        slot_weights, train_adapter)
-from engine.training.tokenizer import MASK, PAD
 from engine.training.trainer import load_export, train
 from tests.training.util import TINY
 

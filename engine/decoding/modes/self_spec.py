@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 import torch
 
+from engine.decoding.modes.ar import run_ar
+from engine.decoding.modes.state import DecodeState
 from engine.events import Event, Note, Step
-from engine.modes.ar import run_ar
-from engine.modes.context import Context
 from kernels import ops
 from kernels.ops import Pattern
 
@@ -55,7 +55,7 @@ def quadratic_pass(runner, draft: list[int], mask_id: int) -> tuple[torch.Tensor
     return runner.forward(tokens, Pattern.MASK, positions, quadratic_mask(n, device), lora), heads
 
 
-def _draft(ctx: Context, nxt: int, n: int) -> list[int]:
+def _draft(ctx: DecodeState, nxt: int, n: int) -> list[int]:
     """One bidirectional pass over [nxt, MASK x (n-1)]; every mask filled with its argmax."""
     runner = ctx.runner
     hidden = runner.forward([nxt] + [ctx.mask_id] * (n - 1), Pattern.BIDIRECTIONAL, lora=True)
@@ -64,7 +64,7 @@ def _draft(ctx: Context, nxt: int, n: int) -> list[int]:
     return [nxt] + ids.tolist()
 
 
-def _accept(ctx: Context, draft: list[int], logits: torch.Tensor) -> tuple[list[int], int]:
+def _accept(ctx: DecodeState, draft: list[int], logits: torch.Tensor) -> tuple[list[int], int]:
     """AR choices a[i] after draft[:i+1]; accept a[0..m] where m = matching draft prefix length."""
     a = ctx.sampler.pick(logits, ctx.mask_id)[0]
     n = len(draft)
@@ -72,7 +72,7 @@ def _accept(ctx: Context, draft: list[int], logits: torch.Tensor) -> tuple[list[
     return a[: m + 1].tolist(), m
 
 
-def _spec_step(ctx: Context, kind: str, cycle: int, draft: list[int], accepted: list[int]) -> Step:
+def _spec_step(ctx: DecodeState, kind: str, cycle: int, draft: list[int], accepted: list[int]) -> Step:
     n = len(draft)
     ok = len(accepted)
     return Step(kind=kind, block=cycle, step=0, nfe=ctx.seq.nfe, tokens=draft,
@@ -81,7 +81,7 @@ def _spec_step(ctx: Context, kind: str, cycle: int, draft: list[int], accepted: 
                 elapsed=ctx.seq.elapsed())
 
 
-def _count_cycle(ctx: Context, m: int) -> None:
+def _count_cycle(ctx: DecodeState, m: int) -> None:
     """A verifying pass that accepted m drafts and the bonus token (auto pools it too)."""
     ctx.seq.nfe += 1
     ctx.seq.accepted[m + 1] += 1
@@ -89,7 +89,7 @@ def _count_cycle(ctx: Context, m: int) -> None:
         ctx.auto.record(m + 1)
 
 
-def _give_up(ctx: Context, cycle: int) -> bool:
+def _give_up(ctx: DecodeState, cycle: int) -> bool:
     """`auto` only: after a few cycles, are the drafts (almost) never accepted?"""
     if ctx.auto is None or cycle != AUTO_PROBE_CYCLES:
         return False
@@ -98,7 +98,7 @@ def _give_up(ctx: Context, cycle: int) -> bool:
     return drafts / max(sum(hist.values()), 1) < AUTO_MIN_ACCEPTED
 
 
-def _switch_to_ar(ctx: Context, nxt: int) -> Iterator[Event]:
+def _switch_to_ar(ctx: DecodeState, nxt: int) -> Iterator[Event]:
     note = "auto: drafts are almost never accepted on this prompt; continuing in AR mode"
     ctx.seq.switched_to = "ar"
     ctx.seq.notes.append(note)
@@ -106,7 +106,7 @@ def _switch_to_ar(ctx: Context, nxt: int) -> Iterator[Event]:
     yield from run_ar(ctx, nxt)
 
 
-def run_linear(ctx: Context, nxt: int) -> Iterator[Event]:
+def run_linear(ctx: DecodeState, nxt: int) -> Iterator[Event]:
     seq, runner = ctx.seq, ctx.runner
     cycle = 0
     while ctx.running:
@@ -128,7 +128,7 @@ def run_linear(ctx: Context, nxt: int) -> Iterator[Event]:
         cycle += 1
 
 
-def run_quadratic(ctx: Context, nxt: int) -> Iterator[Event]:
+def run_quadratic(ctx: DecodeState, nxt: int) -> Iterator[Event]:
     seq, runner = ctx.seq, ctx.runner
     n = min(ctx.block_size, seq.remaining + 1)
     draft = _draft(ctx, nxt, n)

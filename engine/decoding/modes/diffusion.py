@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from engine.commit_policy import policy_for
+from engine.decoding.commit_policy import policy_for
+from engine.decoding.modes.state import DecodeState
 from engine.events import MASKED, Event, Step
-from engine.modes.context import Context
 from kernels.ops import Pattern
 
 
-def run_diffusion(ctx: Context, seed: int) -> Iterator[Event]:
+def run_diffusion(ctx: DecodeState, seed: int) -> Iterator[Event]:
     policy = policy_for(ctx.config.schedule, ctx.config.threshold)
     seq, runner = ctx.seq, ctx.runner
     block = 0

@@ -1,6 +1,6 @@
 """What the app needs from an engine, and how it gets one: the seam where tests inject a fake.
 
-The app never imports `engine.engine` directly; it calls an `EngineFactory(model, progress)` in a
+The app never imports `engine.decoding.engine` directly; it calls an `EngineFactory(model, progress)` in a
 worker thread. The real factory is `engine.load`; tests pass one returning a recorded engine.
 """
 
@@ -48,7 +48,7 @@ def engine_factory(device: str = "auto", dtype: str | None = None, backend: str 
 
     def load(model: str, progress: Progress) -> CompletionEngine:
         if backend:
-            from engine.remote import connect
+            from engine.decoding.remote import connect
 
             return connect(backend, api_key=api_key)
         import engine

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kernels.commit import accept_length_triton, argmax_confidence_triton
-from kernels.commit_ref import accept_length_ref, argmax_confidence_ref
+from kernels.token_select import accept_length_triton, argmax_confidence_triton
+from kernels.token_select_ref import accept_length_ref, argmax_confidence_ref
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from engine.decoding.modes.state import DecodeState
 from engine.events import Event
-from engine.modes.context import Context
 
 
-def run_ar(ctx: Context, tok: int, until: Callable[[], bool] = lambda: False) -> Iterator[Event]:
+def run_ar(ctx: DecodeState, tok: int, until: Callable[[], bool] = lambda: False) -> Iterator[Event]:
     """Feed the committed token `tok` and continue token by token; returns the last token
     produced (not yet in the cache) so another mode can take over when `until()` holds."""
     while ctx.running and not until():

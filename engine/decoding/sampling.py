@@ -1,4 +1,4 @@
-"""Token choice from logits: greedy at temperature 0, else seeded temperature + top-p sampling."""
+"""Token choice from logits: greedy at temperature 0, else seeded temperature + top-k + top-p sampling."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from kernels import ops
 
 
 class Sampler:
-    def __init__(self, temperature: float, top_p: float, seed: int | None, device: torch.device):
-        self.temperature, self.top_p = temperature, top_p
+    def __init__(self, temperature: float, top_p: float, seed: int | None, device: torch.device, top_k: int = 0):
+        self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
         self.generator = None
         if temperature > 0:
             self.generator = torch.Generator(device=device)
@@ -23,8 +23,12 @@ class Sampler:
         return self.temperature == 0
 
     def probs(self, logits: torch.Tensor) -> torch.Tensor:
-        """Sampling distribution [R, V] after temperature and top-p."""
-        probs = torch.softmax(logits.float() / self.temperature, dim=-1)
+        """Sampling distribution [R, V] after temperature, top-k and top-p."""
+        logits = logits.float()
+        if 0 < self.top_k < logits.shape[-1]:
+            kth = logits.topk(self.top_k, dim=-1).values[..., -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        probs = torch.softmax(logits / self.temperature, dim=-1)
         if self.top_p < 1.0:
             sorted_p, order = probs.sort(dim=-1, descending=True)
             drop = sorted_p.cumsum(-1) - sorted_p > self.top_p  # keep the smallest set reaching top_p

@@ -21,14 +21,14 @@ import torch
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
-from engine.config import MODEL_TYPE, ModelConfig
 from engine.errors import CheckpointError, NemodiffError, first_line, kernels_clash_explained
-from engine.model import LoRA, NLDModel
-from engine.tokenizer import TokenizerFiles
+from engine.model.config import MODEL_TYPE, ModelConfig
+from engine.model.network import LoRA, NLDModel
+from engine.prompts.tokenizer import TokenizerFiles
 
 Progress = Callable[[int, int, str], None]
 
-DEMO_DIR = Path(__file__).parent / "demo_model"
+DEMO_DIR = Path(__file__).parents[1] / "demo_model"
 LORA_DIR = "linear_spec_lora"
 # Only what the engine reads: Mistral-family repos also ship consolidated.safetensors, a second copy.
 HUB_PATTERNS = [
@@ -53,7 +53,7 @@ class LoadedModel:
     device: torch.device
     dtype: torch.dtype  # of the weights, or of the activations when `int8`
     lora_loaded: bool
-    int8: bool = False  # weight-only int8 projections (engine/quantize.py), applied by the Engine
+    int8: bool = False  # weight-only int8 projections (engine/model/quantize.py), applied by the Engine
 
 
 @kernels_clash_explained()
@@ -65,7 +65,7 @@ def load_model(
 
     dtype defaults to bf16 on CUDA and on CPUs with native bf16, else fp32; "int8" (NLD checkpoints
     on a CPU) loads bf16 and marks the matmul weights for int8 (the engine quantizes them, see
-    engine/quantize.py). `progress(done, total, tensor_name)` is called as native tensors load.
+    engine/model/quantize.py). `progress(done, total, tensor_name)` is called as native tensors load.
     """
     dev = resolve_device(device)
     int8 = dtype == "int8"

@@ -17,11 +17,10 @@ from contextlib import contextmanager
 
 import httpx
 
-from engine.engine import Generation
+from engine.decoding.engine import Generation
 from engine.errors import NemodiffError, RequestError, first_line
-from engine.events import Commit, Done, Event, Note, Step
+from engine.events import OWNER, Commit, Done, Event, Note, Step
 from engine.request import GenerationConfig, Request
-from engine.serve import OWNER
 
 TEXT_ONLY = "remote backend streams text only: denoising steps are not shown"
 TIMEOUT_S = 60.0  # longest silence while waiting for the server (a queued request says nothing)

@@ -11,8 +11,8 @@ import time
 from collections import Counter
 
 from engine.events import Commit
-from engine.healing import HealConstraint
-from engine.tokenizer import StreamDecoder, Tokenizer
+from engine.prompts.healing import HealConstraint
+from engine.prompts.tokenizer import StreamDecoder, Tokenizer
 
 
 class Sequence:

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from engine.modes.self_spec import quadratic_pass
-from engine.runner import NativeRunner
+from engine.decoding.modes.self_spec import quadratic_pass
+from engine.decoding.runner import NativeRunner
 from kernels.ops import Pattern
 
 QUADRATIC_YIELD = 0.7  # quadratic's accepted tokens per cycle over linear's (1.91 / 2.71, measured)

@@ -8,17 +8,17 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from engine.decoding.sampling import Sampler
+from engine.decoding.sequence import Sequence
 from engine.events import Event, Step
 from engine.request import GenerationConfig
-from engine.sampling import Sampler
-from engine.sequence import Sequence
 
 if TYPE_CHECKING:
-    from engine.modes.auto import AutoPolicy
+    from engine.decoding.modes.auto import AutoPolicy
 
 
 @dataclass
-class Context:
+class DecodeState:
     runner: object  # NativeRunner or HFRunner
     seq: Sequence
     sampler: Sampler

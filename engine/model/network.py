@@ -15,15 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.cache import KVCache
-from engine.config import ModelConfig
-from engine.rope import Rotary
+from engine.model.cache import KVCache
+from engine.model.config import ModelConfig
+from engine.model.rope import Rotary
 from kernels import ops
 from kernels.ops import Pattern
 
 
 def project(x: torch.Tensor, weight: torch.Tensor | nn.Module) -> torch.Tensor:
-    """`x @ weight.T` for a float weight; a quantized projection (engine/quantize.py) is a module."""
+    """`x @ weight.T` for a float weight; a quantized projection (engine/model/quantize.py) is a module."""
     return weight(x) if isinstance(weight, nn.Module) else F.linear(x, weight)
 
 
@@ -61,7 +61,7 @@ class Attention(nn.Module):
         self.o_proj = nn.Linear(inner, cfg.hidden_size, bias=False)
         self.o_lora: LoRA | None = None
         # Inference-only weights (`NLDModel.fuse_projections`): fused q/k/v, and o_proj with the draft
-        # adapter merged in; tensors, or int8 modules after `engine.quantize.quantize_int8`.
+        # adapter merged in; tensors, or int8 modules after `engine.model.quantize.quantize_int8`.
         self.qkv: torch.Tensor | nn.Module | None = None
         self.o_draft: torch.Tensor | nn.Module | None = None
 

@@ -18,7 +18,7 @@ import functools
 
 import torch
 
-from engine.tokenizer import Tokenizer
+from engine.prompts.tokenizer import Tokenizer
 
 PROBE = "x"  # a word character: byte-level BPE joins the space before it, as before any code
 

@@ -1,4 +1,4 @@
-"""`python -m kernels.bench` is a GPU script; its CPU smoke mode keeps it in step with the code it drives."""
+"""The GPU benchmark (`nemodiff bench --kernels-bench`): its CPU smoke mode keeps it in step with the code."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import json
 
 import pytest
 
+from engine.evaluation import gpu_bench
 from kernels import bench, dispatch
 
 
 def test_cpu_smoke_run_writes_tables_and_json(tmp_path, capsys, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(dispatch, "_backend", "torch")  # a user's --kernels choice
     out = tmp_path / "bench.json"
-    assert bench.main(["--device", "cpu", "--quick", "--json", str(out)]) == 0
+    assert gpu_bench.main(["--device", "cpu", "--quick", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| attention quadratic | T=12 cache=40 mask |" in printed and "| AR step | 1 | 8 | triton |" in printed
     result = json.loads(out.read_text())

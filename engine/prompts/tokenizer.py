@@ -13,6 +13,8 @@ from pathlib import Path
 
 from tokenizers import Tokenizer as RustTokenizer
 
+from engine.errors import RequestError, first_line
+
 
 class Tokenizer:
     def __init__(self, hf, eos_id: int | None = None, mask_id: int | None = None):
@@ -35,6 +37,24 @@ class Tokenizer:
             if ids[i:i + len(plain)] == plain:
                 return ids[:i]
         return []
+
+    @cached_property
+    def chat_template(self) -> str | None:
+        """The checkpoint's chat template (instruct checkpoints ship one), or None."""
+        template = getattr(self.hf, "chat_template", None)
+        return template or None
+
+    def chat_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        """A conversation rendered by the chat template, up to the assistant's next turn. Unlike
+        `encode`, the rendered text's control tokens are parsed as such (the template writes them).
+        A conversation the template refuses (roles that do not alternate, ...) is a RequestError."""
+        from jinja2 import TemplateError  # transformers renders templates with jinja2
+
+        try:
+            text = self.hf.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except TemplateError as e:
+            raise RequestError(f"the chat template refused the conversation: {first_line(e)}") from None
+        return self.hf.encode(text, add_special_tokens=False)
 
     def decode(self, ids: list[int]) -> str:
         if self._fast is not None:  # the Rust tokenizer directly: no per-call Python conversions
@@ -61,8 +81,9 @@ class TokenizerFiles:
     """tokenizer.json run by `tokenizers` alone, with the special tokens tokenizer_config.json
     names: the members of a transformers tokenizer that `Tokenizer` uses, the same ids.
 
-    Only for a config whose class runs tokenizer.json as it is (`load` returns None otherwise,
-    and transformers loads the tokenizer): classes like LlamaTokenizerFast rewrite its template."""
+    Only for a config whose class runs tokenizer.json as it is, and without a chat template (`load`
+    returns None otherwise, and transformers loads the tokenizer): classes like LlamaTokenizerFast
+    rewrite its template, and transformers renders chat templates."""
 
     PLAIN = ("TokenizersBackend", "PreTrainedTokenizerFast")
     NAMED = ("bos_token", "eos_token", "unk_token", "pad_token", "mask_token")
@@ -82,6 +103,7 @@ class TokenizerFiles:
         try:
             config = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
             plain = config.get("tokenizer_class") in cls.PLAIN and not {"add_bos_token", "add_eos_token"} & set(config)
+            plain = plain and not config.get("chat_template") and not any(path.glob("chat_template*"))
             return cls(RustTokenizer.from_file(str(path / "tokenizer.json")), config) if plain else None
         except Exception:  # unreadable or unusual: transformers loads it, or says what is wrong
             return None

@@ -11,7 +11,7 @@ import inspect
 
 import torch
 
-from engine.model import NLDModel
+from engine.model.network import NLDModel
 from kernels.ops import Pattern
 
 

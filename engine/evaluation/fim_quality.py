@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.events import Commit, Done
+from engine.prompts.stop_rules import cut, indentation
 from engine.request import GenerationConfig, Request
-from engine.stop_rules import cut, indentation
 
 KINDS = ("line", "span", "block")
 MAX_BLOCK_LINES = 16
@@ -106,8 +106,8 @@ def _block_holes(path: str, text: str) -> list[dict]:
 
 
 def make_holdout(per_kind: int = 200, seed: int = 0) -> list[dict]:
-    """Deterministic holes from the held-out stdlib modules (see engine.training.corpus.HOLDOUT)."""
-    from engine.training.corpus import holdout_files
+    """Deterministic holes from the held-out stdlib modules (see engine.evaluation.corpus.HOLDOUT)."""
+    from engine.evaluation.corpus import holdout_files
 
     rng = random.Random(seed)
     pools: dict[str, list[dict]] = {k: [] for k in KINDS}

@@ -7,7 +7,7 @@ Where a mode's figure is held back by the model, the report shows why: self-spec
 accepted lengths per cycle, and diffusion's histogram of the confidence every still-masked slot
 had at each denoising pass (what the commit threshold is compared against). A self-spec variant
 is lossless when every output equals AR's or parts from it only at a rounding tie
-(engine/lossless.py); `parted_at_ties` counts the latter, which bf16 produces now and then.
+(engine/evaluation/lossless.py); `parted_at_ties` counts the latter, which bf16 produces now and then.
 `hf_matches_ar` applies the same rule to transformers' outputs (`hf_parted_at_ties`).
 """
 
@@ -22,9 +22,9 @@ from importlib import resources
 
 import torch
 
-from engine.engine import Engine
+from engine.decoding.engine import Engine
+from engine.evaluation.lossless import parted_at_tie
 from engine.events import Done, Step
-from engine.lossless import parted_at_tie
 from engine.request import GenerationConfig, Request
 
 MODES = {
@@ -40,7 +40,7 @@ CONFIDENCE_BINS = 10
 
 
 def prompts() -> list[Request]:
-    items = json.loads(resources.files("engine").joinpath("bench_prompts.json").read_text())
+    items = json.loads(resources.files("engine.evaluation").joinpath("bench_prompts.json").read_text())
     return [Request(**item) for item in items]
 
 
@@ -80,7 +80,7 @@ class Tally:
 
 def hf_generate(engine: Engine) -> Callable[[list[int], int], tuple[list[int], float]]:
     """transformers' greedy `generate()` on the engine's weights (mask token suppressed, as NLD engines do)."""
-    from engine.hf_reference import as_transformers
+    from engine.evaluation.hf_reference import as_transformers
 
     hf = as_transformers(engine.model) if engine.native else engine.model
     eos, mask = engine.tokenizer.eos_id, engine.tokenizer.mask_id

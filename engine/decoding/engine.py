@@ -5,24 +5,25 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import torch
 
-from engine import fim
+from engine.decoding.modes.ar import run_ar
+from engine.decoding.modes.auto import auto_policy
+from engine.decoding.modes.diffusion import run_diffusion
+from engine.decoding.modes.self_spec import run_linear, run_quadratic
+from engine.decoding.modes.state import DecodeState
+from engine.decoding.runner import HFRunner, NativeRunner
+from engine.decoding.sampling import Sampler
+from engine.decoding.sequence import Sequence
 from engine.errors import RequestError
 from engine.events import Done, Event, Note
-from engine.healing import HealConstraint, heal_prompt
-from engine.modes.ar import run_ar
-from engine.modes.auto import auto_policy
-from engine.modes.context import Context
-from engine.modes.diffusion import run_diffusion
-from engine.modes.self_spec import run_linear, run_quadratic
-from engine.quantize import quantize_int8
+from engine.model.quantize import quantize_int8
+from engine.prompts import fim
+from engine.prompts.healing import HealConstraint, heal_prompt
+from engine.prompts.tokenizer import Tokenizer
 from engine.request import GenerationConfig, Request
-from engine.runner import HFRunner, NativeRunner
-from engine.sampling import Sampler
-from engine.sequence import Sequence
-from engine.tokenizer import Tokenizer
 
 SMALL_MODEL_PARAMS = 100_000_000
 
@@ -33,6 +34,19 @@ def cpu_threads_for(model) -> None:
     busy 2-core machine for a 32-token pass of the tiny model)."""
     if "OMP_NUM_THREADS" not in os.environ and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS:
         torch.set_num_threads(1)
+
+
+@dataclass
+class Prompt:
+    """A request's prompt ids, the token-healing constraint for what was backed off, notes, whether
+    anything was cut to fit, and how many context chunks (and their tokens) made it in."""
+
+    ids: list[int]
+    heal: HealConstraint | None = None
+    notes: list[str] = field(default_factory=list)
+    truncated: bool = False
+    context_chunks: int = 0
+    context_tokens: int = 0
 
 
 class Generation:
@@ -103,7 +117,7 @@ class Engine:
             if config.mode in ("ar", "auto"):
                 return "ar", []
             return "ar", [f"{self.name} is not an NLD checkpoint: mode {config.mode!r} is unavailable, running AR"]
-        if config.mode == "auto":  # by device, timing and recent acceptance (engine/modes/auto.py)
+        if config.mode == "auto":  # by device, timing and recent acceptance (engine/decoding/modes/auto.py)
             mode = self.auto.mode()
             return mode, (["auto: recent drafts have not outrun AR on this device; running AR"] if mode == "ar" else [])
         return (f"self-spec-{config.speculation}" if config.mode == "self-spec" else config.mode), []
@@ -122,49 +136,76 @@ class Engine:
         fim_stops = self.fim_format.stop_ids(self.tokenizer) if self.fim_format else set()
         return fim_stops | {self.tokenizer.eos_id}
 
-    def _prompt(self, request: Request, budget: int) -> tuple[list[int], HealConstraint | None, list[str], bool]:
-        """Prompt ids within `budget` tokens, the token-healing constraint for what was backed
-        off, notes, and whether the prompt was cut to fit."""
+    def _prompt(self, request: Request, budget: int) -> Prompt:
+        """The prompt within `budget` tokens: context chunks first (at most CONTEXT_SHARE of the
+        budget), then the request's own text in what is left."""
         tok, heal = self.tokenizer, request.config.heal
+        if request.messages is not None:
+            return Prompt(self._chat_ids(request, budget))
         notes: list[str] = []
-        if request.is_fim and self.fim_format is None:
+        fim_format = self.fim_format if request.is_fim else None
+        if request.is_fim and fim_format is None:
             notes.append(f"{self.name} has no fill-in-the-middle tokens: completing the prefix only")
-        if request.is_fim and self.fim_format is not None:
-            fmt = self.fim_format
-            prefix, suffix = fim.fit(tok, request.prefix or "", request.suffix, budget - fmt.overhead(tok))
+        room = budget - (fim_format.overhead(tok) if fim_format else len(tok.template_prefix))
+        context, chunks = fim.context_ids(tok, self.fim_format, request.context, int(room * fim.CONTEXT_SHARE))
+        room -= len(context)
+        if chunks < len(request.context):
+            notes.append(f"{len(request.context) - chunks} of {len(request.context)} context chunks (the oldest) "
+                         f"left out to fit the context window ({self.context_window})")
+        if fim_format is not None:
+            prefix, suffix = fim.fit(tok, request.prefix or "", request.suffix, room)
             trimmed = (prefix, suffix) != (request.prefix or "", request.suffix)
             if trimmed:
                 notes.append(f"context trimmed around the cursor to fit the context window ({self.context_window})")
             prefix, constraint = heal_prompt(tok, prefix) if heal else (prefix, None)
-            return fmt.ids(tok, prefix, suffix), constraint, notes, trimmed
+            return Prompt(fim_format.ids(tok, prefix, suffix, context), constraint, notes,
+                          trimmed or chunks < len(request.context), chunks, len(context))
         text = request.prompt if request.prompt is not None else (request.prefix or "")
         kept, constraint = heal_prompt(tok, text) if heal else (text, None)
         body = tok.encode(kept)
-        room = budget - len(tok.template_prefix)
         truncated = len(body) > room
         if truncated:
             notes.append(f"prompt truncated to its last {room} tokens (context window {self.context_window})")
-            body = body[len(body) - room:]
-        ids = tok.template_prefix + body
+            body = body[len(body) - room:] if room > 0 else []
+        ids = tok.template_prefix + context + body
         if not ids:
             ids = [tok.bos_id if tok.bos_id is not None else tok.eos_id]
-        return ids, constraint, notes, truncated
+        return Prompt(ids, constraint, notes, truncated or chunks < len(request.context), chunks, len(context))
+
+    def _chat_ids(self, request: Request, budget: int) -> list[int]:
+        """A chat's prompt, whole: a template cut to fit would be no conversation."""
+        ids = self.tokenizer.chat_ids(request.messages)
+        if len(ids) > budget:
+            raise RequestError(f"the conversation is {len(ids)} tokens; the context window ({self.context_window}) "
+                               f"leaves {budget} for it with {request.config.max_new_tokens} new tokens")
+        return ids
+
+    def _budget(self, config: GenerationConfig) -> int:
+        """Prompt tokens the window leaves beside the completion; the same prompt in every mode."""
+        window = self.context_window
+        return max(window // 2, window - config.max_new_tokens)
 
     def validate(self, request: Request) -> GenerationConfig:
         """The request's config with the checkpoint's defaults filled in; RequestError if unservable
         (the cache is sized for the request up front, so a huge token count must not get that far)."""
         config = request.config.validate()
+        if request.messages is not None and (request.prompt, request.prefix, request.suffix) != (None, None, None):
+            raise RequestError("give messages, or a prompt, or a prefix and suffix: not several")
+        if request.messages is not None and not self.tokenizer.chat_template:
+            raise RequestError(f"{self.name} has no chat template, so it cannot chat: use it for completion and "
+                               "fill-in-the-middle, or load an instruct checkpoint")
         if config.max_new_tokens > self.context_window:
             raise RequestError(f"at most {self.context_window} new tokens (the model's context window), "
                                f"asked for {config.max_new_tokens}")
+        if request.messages is not None:  # checked here so a server answers 400 before it streams
+            self._chat_ids(request, self._budget(config))
         return config.replace(block_size=config.block_size or self.default_block_size,
                                 threshold=self.default_threshold if config.threshold is None else config.threshold)
 
     def _run(self, request: Request, cancelled) -> Iterator[Event]:
         config = self.validate(request)
-        window = self.context_window
-        budget = max(window // 2, window - config.max_new_tokens)  # the same prompt in every mode
-        ids, heal, prompt_notes, truncated = self._prompt(request, budget)
+        prompt = self._prompt(request, self._budget(config))
+        ids, heal, prompt_notes = prompt.ids, prompt.heal, prompt.notes
         with self._lock:
             # Decided here, not when queued, so `auto` sees the cycles of the generation just before.
             mode, notes = self.resolve_mode(config)
@@ -174,7 +215,10 @@ class Engine:
             for message in notes + prompt_notes:
                 yield Note(message)
             tok = self.tokenizer
-            seq = Sequence(tok, ids, config.max_new_tokens, self.stop_ids, config.stop, heal)
+            # A chat turn ends at any control token (its template's end of turn, whatever EOS says).
+            chat = request.messages is not None
+            stop_ids = self.stop_ids | (tok.special_ids - {tok.mask_id}) if chat else self.stop_ids
+            seq = Sequence(tok, ids, config.max_new_tokens, stop_ids, config.stop, heal)
             block = config.block_size
             runner = self.runner
             widest = block * (block + 1) if mode == "self-spec-quadratic" else block  # tokens in one pass
@@ -185,8 +229,8 @@ class Engine:
                     break
                 common += 1
             runner.crop(common)
-            sampler = Sampler(config.temperature, config.top_p, config.seed, self.device)
-            ctx = Context(runner, seq, sampler, config, block, tok.mask_id, cancelled, auto)
+            sampler = Sampler(config.temperature, config.top_p, config.seed, self.device, config.top_k)
+            ctx = DecodeState(runner, seq, sampler, config, block, tok.mask_id, cancelled, auto)
             if not cancelled():
                 logits = runner.extend(ids[common:])
                 first, conf = ctx.pick_ar(logits)
@@ -212,4 +256,5 @@ class Engine:
                        tokens_per_second=n / seconds if seconds > 0 else 0.0, mode=seq.switched_to or mode,
                        stop_reason=seq.stop_reason, accepted_histogram=dict(sorted(seq.accepted.items())),
                        notes=notes + prompt_notes + seq.notes, prompt_token_ids=ids, tokens_cached=common,
-                       truncated=truncated)
+                       truncated=prompt.truncated, context_chunks=prompt.context_chunks,
+                       context_tokens=prompt.context_tokens)

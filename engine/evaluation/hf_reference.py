@@ -4,10 +4,10 @@ are dequantized: transformers then runs the weights the engine rounded to)."""
 
 from __future__ import annotations
 
-from engine.config import ModelConfig
-from engine.loading import hf_name
-from engine.model import NLDModel
-from engine.quantize import float_state_dict
+from engine.loading.checkpoint import hf_name
+from engine.model.config import ModelConfig
+from engine.model.network import NLDModel
+from engine.model.quantize import float_state_dict
 
 
 def ministral3_config(cfg: ModelConfig):

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from engine.config import ModelConfig, preset
-from engine.loading import Progress
-from engine.model import NLDModel
+from engine.loading.checkpoint import Progress
+from engine.model.config import ModelConfig, preset
+from engine.model.network import NLDModel
 
 _CHUNK_ELEMENTS = 1 << 24  # 32 MiB of bf16 per write, 64 MiB of fp32 while generating it
 
@@ -60,7 +60,7 @@ def _tokenizer():
     import builtins
     import keyword
 
-    from engine.training.tokenizer import build_tokenizer
+    from engine.prompts.bpe import build_tokenizer
 
     return build_tokenizer([" ".join(keyword.kwlist + sorted(n for n in dir(builtins) if not n.startswith("_")))], 512)
 

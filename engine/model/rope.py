@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from engine.config import ModelConfig
+from engine.model.config import ModelConfig
 
 
 def _yarn_mscale(scale: float, mscale: float) -> float:
