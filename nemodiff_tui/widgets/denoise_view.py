@@ -166,19 +166,20 @@ class DenoiseView(Widget, can_focus=True):
         assert trace is not None
         step, label = frame.step, self.get_component_rich_style("denoise--label")
         seconds = step.elapsed or 1e-9
-        fields = [("", trace.label), ("mode", trace.mode), ("block", str(step.block)), ("step", f"{step.step} {step.kind}"),
-                  ("NFE", str(step.nfe)), ("tok/fwd", f"{frame.n_tokens / max(step.nfe, 1):.2f}"),
-                  ("tok/s", f"{frame.n_tokens / seconds:.1f}")]
+        total = len(trace.frames)
+        if trace is not self.trace:
+            state = ("", "done · the next one is starting")
+        elif self.index is None:
+            state = ("", end_reason(trace))
+        else:
+            state = ("replay", f"{self.index + 1}/{total} {'▶' if self.playing else '⏸'}")
+        # What is shown and where it stands first: a narrow panel cuts the counters, not those.
+        fields = [("", trace.label), state, ("mode", trace.mode), ("block", str(step.block)),
+                  ("step", f"{step.step} {step.kind}"), ("NFE", str(step.nfe)),
+                  ("tok/fwd", f"{frame.n_tokens / max(step.nfe, 1):.2f}"), ("tok/s", f"{frame.n_tokens / seconds:.1f}")]
         if frame.accepted:
             recent = " ".join(map(str, frame.accepted[-8:]))
             fields.append(("accepted", f"{recent} · mean {sum(frame.accepted) / len(frame.accepted):.2f}"))
-        total = len(trace.frames)
-        if trace is not self.trace:
-            fields.append(("", "done · the next one is starting"))
-        elif self.index is None:
-            fields.append(("", end_reason(trace)))
-        else:
-            fields.append(("replay", f"{self.index + 1}/{total} {'▶' if self.playing else '⏸'}"))
         text = Text()
         for name, value in fields:
             if name:
