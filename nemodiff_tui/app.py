@@ -30,10 +30,11 @@ from engine.request import MODES, GenerationConfig, Request
 from nemodiff_tui.commands import NemodiffCommands
 from nemodiff_tui.completion import (Context, SuggestionCache, advance, context_after, context_at, cut, finish,
                                      next_line, next_word, printable, typed_since)
-from nemodiff_tui.config import Settings, config_path
+from nemodiff_tui.config import Settings, config_path, save_setting
 from nemodiff_tui.engine_factory import CompletionEngine, EngineFactory, Generation, TokenTexts
 from nemodiff_tui.engine_factory import engine_factory as default_factory
 from nemodiff_tui.files import DiskState, FileRefused, atomic_write, changed_on_disk, read_only, read_text
+from nemodiff_tui.highlight import lexer_for
 from nemodiff_tui.latency_log import LatencyLog
 from nemodiff_tui.messages import GenerationEvent, GenerationFailed, ModelFailed, ModelLoaded, ModelProgress
 from nemodiff_tui.themes import ThemedApp
@@ -177,6 +178,7 @@ class NemodiffApp(ThemedApp):
         if unknown:
             self._problems.append(f"[keys]: unknown binding ids {', '.join(unknown)} (see f1 for the ids)")
         self.set_keymap({k: v for k, v in self.settings.keys.items() if k in known})
+        self._problems += self._key_conflicts()
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
         else:
@@ -264,9 +266,9 @@ class NemodiffApp(ThemedApp):
         self._status()
 
     def set_mode(self, mode: str) -> None:
+        """The status line shows the new mode (a notification per f2 press stacked over the panel)."""
         self._reset()
         self.settings = self.settings.replace(mode=mode)
-        self.notify(f"Mode {mode}")
         self._status()
 
     def use_theme(self, name: str) -> None:
@@ -630,6 +632,17 @@ class NemodiffApp(ThemedApp):
                 self.query_one(StatusBar).show(f"Opening {path.name} ({len(text.encode()) / 1e6:.1f} MB)…")
                 await asyncio.sleep(0.05)  # lets the screen draw it
             await self.tabs.add_editor(self._editor(text, path, disk))
+        if existing is None and self.tabs.find(path) is not None:  # opened now
+            self._language_hint(path)
+
+    def _language_hint(self, path: Path) -> None:
+        """The demo model writes Python only: say so once per other language, not silently offer
+        poor suggestions."""
+        language = lexer_for(path.name).name
+        if self.settings.model == "demo" and language != "Python" and language not in self._notes:
+            self._notes.add(language)
+            self.notify(f"The demo model writes Python only: expect poor suggestions in {language} files. "
+                        "Load a code model with f4.", title="Demo model")
 
     def _typed_path(self, typed: str) -> Path | None:
         """A path typed in a dialog, `~` expanded; None (and a notification) when it cannot be one."""
@@ -768,9 +781,38 @@ class NemodiffApp(ThemedApp):
 
     # --- look -----------------------------------------------------------------------------------
 
-    def _theme_changed(self, _theme: Theme) -> None:
+    def _theme_changed(self, theme: Theme) -> None:
+        """Recolour the editors, and keep the choice for the next start (palette or f-key alike)."""
         for editor in self.tabs.editors:
             editor.set_syntax(self.syntax_styles())
+        if theme.name != self.settings.theme:
+            self.settings = self.settings.replace(theme=theme.name)
+            try:
+                save_setting(self.settings_path, "theme", theme.name)
+            except OSError as e:
+                self.notify(f"Theme not saved to {self.settings_path}: {e.strerror or e}", severity="warning")
+
+    def _key_conflicts(self) -> list[str]:
+        """`[keys]` remaps onto a key something else already takes: Textual would let one of the two
+        win without a word, so say which."""
+        editor: dict[str, str] = {}
+        for cls in reversed(CodeEditor.__mro__):
+            for b in getattr(cls, "BINDINGS", []):
+                if isinstance(b, Binding):
+                    editor.update({key.strip(): f"the editor's {b.description.lower()!r}" for key in b.key.split(",")})
+        app = {b.id: {key.strip() for key in self.settings.keys.get(b.id, b.key).split(",")}
+               for b in self.BINDINGS if isinstance(b, Binding) and b.id}
+        problems = []
+        for binding_id, keys in self.settings.keys.items():
+            for key in (key.strip() for key in keys.split(",")):
+                others = [repr(other) for other, taken in app.items() if other != binding_id and key in taken]
+                owner = others[0] if others else editor.get(key)
+                if owner is None and len(key) == 1 and key.isprintable():
+                    owner = "a character the editor types"
+                if owner is not None:
+                    problems.append(f"[keys]: {binding_id} = {key!r}: {self.key_names(key)} is already {owner}; "
+                                    "choose another key")
+        return problems
 
     def key_names(self, keys: str) -> str:
         """Keys as a user types them: `alt+]`, `ctrl+w`, not `alt+right_square_bracket`, `^w`."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from textual.command import CommandPalette
 
 from nemodiff_tui.app import NemodiffApp, Shown
+from nemodiff_tui.config import load_settings
 from nemodiff_tui.widgets.dialogs import ConfirmScreen, PromptScreen
 from nemodiff_tui.widgets.help import HelpScreen
 from tests.tui.pilot_helpers import wait_for
@@ -139,3 +140,48 @@ async def test_help_names_keys_as_typed_and_lists_the_panel_keys(settings, fake_
         assert rows["f8, alt+]"] == "next-suggestion" and rows["ctrl+w, alt+w"] == "close"
         assert rows["ctrl+home, ctrl+end"] == ""
         assert ("←", "Step back") in app.screen.panel
+
+
+async def test_key_remaps_onto_taken_keys_are_reported(settings, fake_engine):
+    notes: list = []
+    keys = {"accept": "tab,ctrl+k", "complete": "ctrl+o", "mode": "x", "panel": "f3,ctrl+t"}
+    app = make_app(settings.replace(keys=keys), fake_engine, notes=notes)
+    async with app.run_test(size=SIZE):
+        problems = [message for message, _ in notes if message.startswith("[keys]")]
+        assert len(problems) == 3, problems  # ctrl+t is free
+        assert any("ctrl+k" in p and "delete to line end" in p for p in problems)
+        assert any("ctrl+o" in p and "'open'" in p for p in problems)
+        assert any("'x'" in p and "types" in p for p in problems)
+
+
+async def test_a_theme_chosen_in_the_palette_is_saved_for_the_next_start(settings, fake_engine):
+    app = make_app(settings.replace(debounce_ms=10_000), fake_engine)
+    app.settings_path.parent.mkdir(parents=True, exist_ok=True)
+    app.settings_path.write_text('# mine\nmode = "ar"\n\n[keys]\naccept = "tab"\n')
+    async with app.run_test(size=SIZE) as pilot:
+        await run_command(pilot, app, "Theme: nemodiff-light")
+        assert app.theme == "nemodiff-light"
+    assert app.settings_path.read_text() == '# mine\nmode = "ar"\n\ntheme = "nemodiff-light"\n[keys]\naccept = "tab"\n'
+    settings_, problems = load_settings(app.settings_path)
+    assert settings_.theme == "nemodiff-light" and settings_.keys == {"accept": "tab"} and not problems
+
+
+async def test_mode_changes_do_not_stack_notifications(settings, fake_engine):
+    app = make_app(settings.replace(debounce_ms=10_000), fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.engine is not None)
+        app.clear_notifications()
+        await pilot.press("f2", "f2", "f2")
+        assert len(app._notifications) == 0
+        assert f"mode {app.settings.mode}" in str(app.query_one("#status-text").content)
+
+
+async def test_other_languages_get_a_one_line_hint_once(settings, fake_engine, tmp_path: Path):
+    for name in ("a.js", "b.js", "c.py"):
+        (tmp_path / name).write_text("x\n")
+    notes: list = []
+    app = make_app(settings.replace(debounce_ms=10_000), fake_engine, [tmp_path / n for n in ("a.js", "b.js", "c.py")],
+                   notes)
+    async with app.run_test(size=SIZE):
+        hints = [message for message, _ in notes if "Python only" in message]
+        assert len(hints) == 1 and "JavaScript" in hints[0]
