@@ -50,7 +50,9 @@ async def test_a_save_is_listed_previewed_and_accepted(tmp_path, app_on):
         await until(pilot, lambda: app.model_state == "fake")
         path.write_text("def f():\n    # <fill>\n")
         await until(pilot, lambda: any("ready" in row for row in rows(app)))
-        assert rows(app)[0].startswith(f"● {path}:2  ready")
+        assert rows(app)[0].startswith(f"● {tmp_path.name}/a.py:2  ready")  # within the watched folder
+        status = str(app.query_one("#status-text").content)
+        assert "watching 1 folder, 0 files" in status and "1 suggestion " in status + " "
         detail = str(app.query_one(SuggestionDetail).render())
         assert ANSWER in detail and f"+    {ANSWER}" in detail and "-    # <fill>" in detail
         assert app.denoise.trace is app.session.suggestions[0].trace and app.denoise.frame is not None
