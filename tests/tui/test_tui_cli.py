@@ -46,20 +46,3 @@ def test_missing_config_file_is_an_error(tmp_path: Path, started: list[NemodiffA
     assert run(parse("--config", str(tmp_path / "none.toml"))) == 2
     assert "no settings file" in capsys.readouterr().err and not started
 
-
-@pytest.mark.parametrize("argv", [["--bogus"], ["a.py", "--mode", "x"], ["complete", "--top-k", "x"]])
-def test_a_bad_flag_is_one_line(argv: list[str], capsys):
-    from nemodiff_tui.cli import main
-
-    with pytest.raises(SystemExit) as exit_:
-        main(argv)
-    err = capsys.readouterr().err
-    assert exit_.value.code == 2 and err.count("\n") == 1 and "error:" in err and "--help" in err
-
-
-@pytest.mark.parametrize("argv", [["complete", "--prompt", ""], ["complete", "--prefix", "", "--suffix", ""]])
-def test_complete_with_nothing_to_complete_fails(argv: list[str], capsys):
-    from nemodiff_tui.cli import main
-
-    assert main(argv) == 2
-    assert "nothing to" in capsys.readouterr().err
