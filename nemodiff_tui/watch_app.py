@@ -57,6 +57,7 @@ class WatchApp(ThemedApp):
     BINDINGS = [
         Binding("a", "accept", "Accept", tooltip="write the suggestion into the file (only if the file is unchanged)"),
         Binding("r", "reject", "Reject", tooltip="drop the suggestion"),
+        Binding("g", "retry", "Retry", tooltip="suggest again where the last suggestion was rejected (sampled)"),
         Binding("c", "copy", "Copy", tooltip="copy the suggestion's text to the clipboard"),
         Binding("f3", "toggle_panel", "Panel", tooltip="show or hide the denoising view"),
         Binding("f5", "replay", "Replay", tooltip="replay the suggestion's generation in slow motion"),
@@ -199,6 +200,9 @@ class WatchApp(ThemedApp):
         if s is not None:
             self.session.reject(s)
             self.notify(f"{display_path(s.path, self.session.folders)}:{s.line}: rejected")
+
+    def action_retry(self) -> None:
+        self.notify(self.session.retry())
 
     def action_copy(self) -> None:
         s = self._selected()

@@ -125,3 +125,22 @@ async def test_a_burst_of_changes_is_drawn_once(tmp_path, app_on, monkeypatch):
             app.post_message(WatchChanged(None))
         await pilot.pause(0.2)
         assert 1 <= len(drawn) <= 3
+
+
+async def test_retry_after_a_reject_asks_again_sampled(tmp_path, app_on):
+    app = app_on(tmp_path)
+    path = tmp_path / "a.py"
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.model_state == "fake")
+        await pilot.press("g")  # nothing rejected yet: nothing happens
+        path.write_text("x = <fill>\n")
+        await until(pilot, lambda: any("ready" in row for row in rows(app)))
+        await pilot.press("r")
+        await until(pilot, lambda: rows(app) == [])
+        await pilot.press("g")
+        await until(pilot, lambda: any("ready" in row for row in rows(app)))
+        (retried,) = app.session.suggestions
+        assert retried.line == 1 and retried.seed == 1
+        config = app.session._worker._engine.requests[-1].config
+        assert config.temperature > 0 and config.seed == 1
+        assert path.read_text() == "x = <fill>\n"
