@@ -11,6 +11,7 @@ from pathlib import Path
 from nemodiff_tui import files
 from nemodiff_tui.app import NemodiffApp, Shown
 from nemodiff_tui.config import Settings
+from nemodiff_tui.widgets.denoise_view import end_reason
 from nemodiff_tui.widgets.dialogs import ConfirmScreen
 from nemodiff_tui.widgets.editor import CodeEditor
 from nemodiff_tui.widgets.help import HelpScreen
@@ -179,6 +180,9 @@ async def test_stop_rule_cancels_the_generation(settings, fake_engine):
         assert app.shown.text == "    if n < 2:"
         assert fake_engine.generations[-1].cancelled
         assert app.latency.records[-1].stop_reason == "cancelled"
+        trace = app.denoise.trace  # the panel and the status line call it what it was
+        assert end_reason(trace) == "done: stop rule"
+        assert f"done {trace.n_tokens} tok" in str(app.query_one("#status-text").content)
 
 
 async def test_alternatives_are_sampled_and_cycled(settings, fake_engine):

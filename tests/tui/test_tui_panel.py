@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from nemodiff_tui.widgets.denoise_view import end_reason
 from tests.tui.fake_app import SampledEngine
 from tests.tui.fake_engine import FakeEngine
 from tests.tui.pilot_helpers import wait_for
@@ -27,20 +26,6 @@ async def test_the_panel_shows_the_generation_of_the_alternative_on_screen(setti
         assert "alternative 2" in str(app.denoise.render())
         await pilot.press("f8")
         assert app.denoise.trace is first
-
-
-async def test_a_stop_rule_is_no_cancellation_and_the_status_line_says_done(settings, fake_engine):
-    app = make_app(settings, fake_engine)
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.engine is not None)
-        editor = app.tabs.current
-        editor.insert("def fibonacci(n):\n)")
-        editor.move_cursor((1, 0))
-        app.action_complete()
-        await wait_for(pilot, lambda: app.shown is not None and app.shown.final)
-        assert end_reason(app.denoise.trace) == "done: stop rule"
-        trace = app.denoise.trace
-        assert f"done {trace.n_tokens} tok" in status(app) and "ms diffusion" in status(app)
 
 
 async def test_a_new_request_keeps_the_last_generation_on_the_panel_until_its_first_pass(settings):
