@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
 
-from engine.decoding.modes.ar import run_ar
 from engine.decoding.modes.auto import auto_policy
-from engine.decoding.modes.diffusion import run_diffusion
-from engine.decoding.modes.self_spec import run_linear, run_quadratic
+from engine.decoding.modes.run import run
 from engine.decoding.modes.state import DecodeState
 from engine.decoding.runner import HFRunner, NativeRunner
 from engine.decoding.sampling import Sampler
@@ -30,8 +29,7 @@ SMALL_MODEL_PARAMS = 100_000_000
 
 def cpu_threads_for(model) -> None:
     """Small models run on one CPU thread unless OMP_NUM_THREADS says otherwise: their matmuls are
-    too small to split, and OpenMP's fan-out costs more than it saves (measured 80x slower on a
-    busy 2-core machine for a 32-token pass of the tiny model)."""
+    too small to split, and OpenMP's fan-out costs more than it saves (docs/BENCHMARKS.md)."""
     if "OMP_NUM_THREADS" not in os.environ and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS:
         torch.set_num_threads(1)
 
@@ -52,9 +50,9 @@ class Prompt:
 class Generation:
     """An iterator of events for one request; `cancel()` (from any thread) stops it within one forward."""
 
-    def __init__(self, engine: "Engine", request: Request):
+    def __init__(self, run: Callable[[Callable[[], bool]], Iterator[Event]]):
         self._cancel = threading.Event()
-        self._events = engine._run(request, self._cancel.is_set)
+        self._events = run(self._cancel.is_set)  # a generator: nothing runs before the first event is asked for
 
     def __iter__(self) -> Iterator[Event]:
         return self._events
@@ -99,7 +97,7 @@ class Engine:
         self._lock = threading.Lock()
 
     def generate(self, request: Request) -> Generation:
-        return Generation(self, request)
+        return Generation(functools.partial(self._run, request))
 
     def complete(self, request: Request) -> Done:
         """Run a request to the end and return its final event."""
@@ -202,7 +200,7 @@ class Engine:
         return config.replace(block_size=config.block_size or self.default_block_size,
                                 threshold=self.default_threshold if config.threshold is None else config.threshold)
 
-    def _run(self, request: Request, cancelled) -> Iterator[Event]:
+    def _run(self, request: Request, cancelled: Callable[[], bool]) -> Iterator[Event]:
         config = self.validate(request)
         prompt = self._prompt(request, self._budget(config))
         ids, heal, prompt_notes = prompt.ids, prompt.heal, prompt.notes
@@ -212,7 +210,8 @@ class Engine:
             auto = self.auto if config.mode == "auto" else None
             if auto is not None:
                 auto.started(mode)
-            for message in notes + prompt_notes:
+            notes += prompt_notes
+            for message in notes:
                 yield Note(message)
             tok = self.tokenizer
             # A chat turn ends at any control token (its template's end of turn, whatever EOS says).
@@ -220,41 +219,11 @@ class Engine:
             stop_ids = self.stop_ids | (tok.special_ids - {tok.mask_id}) if chat else self.stop_ids
             seq = Sequence(tok, ids, config.max_new_tokens, stop_ids, config.stop, heal)
             block = config.block_size
-            runner = self.runner
             widest = block * (block + 1) if mode == "self-spec-quadratic" else block  # tokens in one pass
-            runner.reserve(len(ids) + config.max_new_tokens + block + 1, widest)
-            common = 0
-            for a, b in zip(runner.ids, ids[:-1]):
-                if a != b:
-                    break
-                common += 1
-            runner.crop(common)
+            self.runner.reserve(len(ids) + config.max_new_tokens + block + 1, widest)
+            cached = self.runner.reuse(ids)
             sampler = Sampler(config.temperature, config.top_p, config.seed, self.device, config.top_k)
-            ctx = DecodeState(runner, seq, sampler, config, block, tok.mask_id, cancelled, auto)
-            if not cancelled():
-                logits = runner.extend(ids[common:])
-                first, conf = ctx.pick_ar(logits)
-                step = ctx.ar_step_event("prefill", first, conf)
-                yield step
-                yield from ctx.emit([first])
-                if heal is not None:
-                    first = yield from run_ar(ctx, first, until=lambda: not heal.active)
-                if mode == "ar":
-                    yield from run_ar(ctx, first)
-                elif mode == "diffusion":
-                    yield from run_diffusion(ctx, first)
-                elif mode == "self-spec-linear":
-                    yield from run_linear(ctx, first)
-                else:
-                    yield from run_quadratic(ctx, first)
-            if not seq.finished:
-                seq.stop_reason = "cancelled"
-            seconds = seq.elapsed()
-            n = len(seq.out)
-            yield Done(text=seq.text, token_ids=list(seq.out), n_tokens=n, nfe=seq.nfe,
-                       tokens_per_forward=n / max(seq.nfe, 1), seconds=seconds,
-                       tokens_per_second=n / seconds if seconds > 0 else 0.0, mode=seq.switched_to or mode,
-                       stop_reason=seq.stop_reason, accepted_histogram=dict(sorted(seq.accepted.items())),
-                       notes=notes + prompt_notes + seq.notes, prompt_token_ids=ids, tokens_cached=common,
-                       truncated=prompt.truncated, context_chunks=prompt.context_chunks,
-                       context_tokens=prompt.context_tokens)
+            ctx = DecodeState(self.runner, seq, sampler, config, block, tok.mask_id, cancelled, auto)
+            yield from run(ctx, mode, ids[cached:])
+            yield seq.done(mode, notes, prompt_token_ids=ids, tokens_cached=cached, truncated=prompt.truncated,
+                           context_chunks=prompt.context_chunks, context_tokens=prompt.context_tokens)

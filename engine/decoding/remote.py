@@ -10,6 +10,7 @@ Cancelling closes the connection, which cancels the generation on a nemodiff ser
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -154,14 +155,13 @@ class RemoteEngine:
         self.tokenizer = RemoteTokenizer()
 
     def generate(self, request: Request) -> Generation:
-        return Generation(self, request)
+        return Generation(functools.partial(self._run, request))
 
     def resolve_mode(self, config: GenerationConfig) -> tuple[str, list[str]]:
         """The mode asked for (the server resolves "auto"; Done.mode says what ran)."""
         return (config.mode, []) if self.nemodiff else ("remote", [TEXT_ONLY])
 
     def _run(self, request: Request, cancelled: Callable[[], bool]) -> Iterator[Event]:
-        """Called by Generation, like Engine._run."""
         request.config.validate()  # the same one-line errors as the local engine, before any I/O
         t0 = time.perf_counter()
         commits: list[Commit] = []

@@ -8,6 +8,7 @@ Both keep the cached token ids so a new request reuses the longest common prompt
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 
 import torch
 
@@ -19,7 +20,28 @@ PREFILL_CHUNK = 1024  # tokens per causal pass when a prompt is appended: the to
 # [T, cache + T] mask, which for a 262k-token prompt in one pass is 68 GB
 
 
-class NativeRunner:
+class PrefixCache(ABC):
+    """What both runners share: the ids whose K/V the cache holds, so a request reuses its prefix."""
+
+    ids: list[int]
+
+    @abstractmethod
+    def crop(self, n: int) -> None:
+        """Drop every cached token from position `n` on."""
+
+    def reuse(self, prompt: list[int]) -> int:
+        """Keep the longest cached prefix of `prompt` but never its last token (its logits pick the
+        first new token), drop the rest of the cache, and return how many tokens were kept."""
+        common = 0
+        for a, b in zip(self.ids, prompt[:-1]):
+            if a != b:
+                break
+            common += 1
+        self.crop(common)
+        return common
+
+
+class NativeRunner(PrefixCache):
     native = True
 
     def __init__(self, model: NLDModel, capacity: int = 4096):
@@ -74,7 +96,7 @@ class NativeRunner:
         return self.logits(h[-1:])[0]
 
 
-class HFRunner:
+class HFRunner(PrefixCache):
     """The AR fallback: a `transformers` causal LM with its own dynamic cache."""
 
     native = False

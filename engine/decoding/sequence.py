@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from typing import Any
 
-from engine.events import Commit
+from engine.events import Commit, Done
 from engine.prompts.healing import HealConstraint
 from engine.prompts.tokenizer import StreamDecoder, Tokenizer
 
@@ -53,6 +54,19 @@ class Sequence:
             return True
         texts = self.tok.token_texts if self.stop else ()
         return token_id < len(texts) and any(s in texts[token_id] for s in self.stop)
+
+    def done(self, mode: str, notes: list[str], **prompt: Any) -> Done:
+        """The final event: what was written, how fast, and why it stopped ("cancelled" if it had
+        not); `prompt` holds Done's fields about the prompt (prompt_token_ids, tokens_cached, ...)."""
+        if not self.finished:
+            self.stop_reason = "cancelled"
+        seconds = self.elapsed()
+        n = len(self.out)
+        return Done(text=self.text, token_ids=list(self.out), n_tokens=n, nfe=self.nfe,
+                    tokens_per_forward=n / max(self.nfe, 1), seconds=seconds,
+                    tokens_per_second=n / seconds if seconds > 0 else 0.0, mode=self.switched_to or mode,
+                    stop_reason=self.stop_reason, accepted_histogram=dict(sorted(self.accepted.items())),
+                    notes=notes + self.notes, **prompt)
 
     def commit(self, ids: list[int]) -> Commit | None:
         new: list[int] = []

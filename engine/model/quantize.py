@@ -2,9 +2,8 @@
 is stored as int8 with one scale per output channel; activations, norms and attention stay bf16.
 
 Why: on a CPU a decode step is bound by its matmuls, and for a few rows torch's int8 kernel
-(`_weight_int8pack_mm`, the one gpt-fast's int8 mode uses) is about 4x faster than a bf16 matmul
-(the demo model's 25 weight matrices: 0.45 ms against 1.9 ms for one row, 1.7 against 2.8 ms for
-eight; docs/BENCHMARKS.md). That kernel costs in proportion to its rows, so passes wider than
+(`_weight_int8pack_mm`, the one gpt-fast's int8 mode uses) is several times faster than a bf16
+matmul (docs/BENCHMARKS.md, int8). That kernel costs in proportion to its rows, so passes wider than
 `INT8_ROWS` (prompts, quadratic self-spec) multiply by the dequantized weight in fp32 instead,
 and so do fp32 activations, which the kernel handles ten times slower than bf16 ones. Every mode
 runs on the same quantized weights, so self-speculation stays lossless against AR on them.

@@ -8,8 +8,8 @@ completion must start with code, not more whitespace. There we back off only wha
 would join to the code that follows (GPT-2-style BPE joins the last space to the next word: "\n",
 "       ", " return"), found by encoding the prompt with a probe character after it. The prompt
 then tokenizes as the whole file does, and one token finishes the indentation and starts the code.
-Backing off the whole indentation instead let the model spell it in pieces it never saw (measured
-on the demo model, docs/MODEL_CARD.md)."""
+Backing off the whole indentation instead lets the model spell it in pieces it never saw
+(docs/MODEL_CARD.md)."""
 
 from __future__ import annotations
 
@@ -77,9 +77,8 @@ class HealConstraint:
 
 class TokenIndex:
     """The token texts in sorted order, so the tokens that start with a string form one range
-    found by bisection: a constraint's candidates without a pass over the vocabulary. For a 131k
-    vocabulary (NLD's) that pass took 20-30 ms of every healed request; a lookup takes under
-    0.5 ms (1 ms for the common indentation case, then cached)."""
+    found by bisection: a constraint's candidates without a pass over the vocabulary, which for
+    NLD's 131k tokens would cost every healed request tens of milliseconds (docs/BENCHMARKS.md)."""
 
     def __init__(self, texts: list[str]):
         pairs = sorted((t, i) for i, t in enumerate(texts) if t)  # special tokens decode to ""

@@ -37,7 +37,8 @@ from engine.model.network import LoRA, NLDModel
 from engine.prompts.bpe import text_encoder
 from engine.training.data import TrainStream
 from engine.training.objective import training_mask
-from engine.training.trainer import fresh_dir, load_export, mixed_precision, replace_dir, save_bf16
+from engine.training.export import fresh_dir, load_export, replace_dir, save_bf16
+from engine.training.schedule import mixed_precision
 from kernels.ops import Pattern
 
 

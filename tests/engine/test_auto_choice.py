@@ -66,15 +66,15 @@ def test_auto_generations_feed_the_pool_and_start_in_ar_once_it_falls_short(tiny
 
 
 def test_a_generation_whose_drafts_never_match_switches_to_ar_and_says_so_in_done(tiny_engine, monkeypatch):
-    from engine.decoding.modes import self_spec
+    from engine.decoding.modes import auto
 
     _, ar = run(tiny_engine, prompt="x", mode="ar", max_new_tokens=40)
     monkeypatch.setattr(tiny_engine, "auto", AutoPolicy("linear", 1.0))
-    monkeypatch.setattr(self_spec, "AUTO_MIN_ACCEPTED", float("inf"))  # no draft is ever good enough
+    monkeypatch.setattr(auto, "GIVE_UP_BELOW", float("inf"))  # no draft is ever good enough
     events, done = run(tiny_engine, prompt="x", mode="auto", max_new_tokens=40)
     notes = [e.message for e in events if isinstance(e, Note)]
     assert notes == ["auto: drafts are almost never accepted on this prompt; continuing in AR mode"] == done.notes
-    assert done.mode == "ar" and sum(done.accepted_histogram.values()) == self_spec.AUTO_PROBE_CYCLES
+    assert done.mode == "ar" and sum(done.accepted_histogram.values()) == auto.GIVE_UP_AFTER
     assert done.token_ids == ar.token_ids
 
 

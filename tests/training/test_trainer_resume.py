@@ -10,7 +10,8 @@ from engine.evaluation import corpus
 from engine.model.config import ModelConfig
 from engine.model.network import NLDModel
 from engine.prompts.bpe import BOS, EOS, MASK, PAD
-from engine.training.trainer import lr_at, mixed_precision, train
+from engine.training.schedule import lr_at, mixed_precision
+from engine.training.trainer import train
 from tests.training.util import TINY
 
 

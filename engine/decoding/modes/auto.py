@@ -3,31 +3,23 @@ tokens per cycle it needs to outrun AR, both from passes timed on the loaded mod
 
 A linear cycle is two passes of B tokens (draft, verify). A quadratic cycle is one pass of
 B(B+1) tokens, but its pre-drafts cannot see the bonus token, so it accepts fewer tokens per
-cycle: 1.91 against linear's 2.71 for the demo model (docs/BENCHMARKS.md). On a CPU every token
-costs (the demo model's quadratic pass is 2.6x an AR step at B = 8, 21x at B = 32), so linear is
-chosen without timing quadratic. On a GPU a pass of B(B+1) tokens can cost about what one of B
-tokens does (eager passes are launch-bound; small blocks leave compute to spare) or several
-times more (3B shapes at B = 32 on an H200 under CUDA graphs: 13.6 ms against 2.8), so both are
-timed. Self-speculation emits its accepted tokens once per cycle, AR one token per step: it is
-the faster only while accepted tokens per cycle exceed cycle time over step time (the break-even,
-2.3 for the demo model in bf16 on this CPU, 3.0 in fp32, 3.3-3.4 with int8 weights, which speed
-up a one-token step more than a block pass).
+cycle (QUADRATIC_YIELD of linear's). On a CPU every token of a pass costs, so linear is chosen
+without timing quadratic; on a GPU a pass of B(B+1) tokens can cost about what one of B does
+(launch-bound eager passes, small blocks) or several times more, so both are timed.
+Self-speculation emits its accepted tokens once per cycle, AR one token per step: it is the
+faster only while accepted tokens per cycle exceed cycle time over step time (the break-even).
 
-One prompt's cycles are too few to judge by (the first bench prompt accepts 2.25 tokens per
-cycle with the demo model, the six together 2.71, against a bf16 break-even of 2.1-2.3), so
-judging each generation by its first four cycles, or the engine by its first 16, put bf16 runs
-into AR that linear self-spec outran (1.03x and 1.06x AR against linear's 1.13x, `nemodiff bench
---modes self-spec-linear auto`). The engine therefore pools its recent `auto` cycles and, once
-the pool holds MIN_EVIDENCE of them, starts generations in AR while the pool falls short of the
-break-even, running every PROBE_EVERY-th such generation as self-spec to notice a change (bf16:
-1.12x, as linear; fp32: 0.93x against linear's 0.85x).
+One prompt's cycles are too few to judge by, so the engine pools its recent `auto` cycles and,
+once the pool holds MIN_EVIDENCE of them, starts generations in AR while the pool falls short of
+the break-even, running every PROBE_EVERY-th such generation as self-spec to notice a change.
+The measurements behind these rules, and the rules tried first: docs/BENCHMARKS.md (`auto`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -42,6 +34,8 @@ ROUNDS = 5
 WINDOW = 256  # recent cycles pooled: about ten generations of 64 tokens at the demo model's acceptance
 MIN_EVIDENCE = 64  # cycles pooled before the pool is trusted: one prompt's acceptance varies too much
 PROBE_EVERY = 8
+GIVE_UP_AFTER = 4  # cycles after which a self-spec generation judges its own acceptance
+GIVE_UP_BELOW = 0.25  # mean accepted drafts per cycle below which it continues in AR
 
 
 @dataclass
@@ -75,6 +69,14 @@ class AutoPolicy:
             return "ar"
         return f"self-spec-{self.variant}"
 
+    def gives_up(self, cycle: int, accepted: Counter[int]) -> bool:
+        """Does a self-spec generation switch to AR now? Once, after GIVE_UP_AFTER cycles, if its
+        drafts (`accepted`: cycles by tokens accepted, bonus included) were almost never accepted."""
+        if cycle != GIVE_UP_AFTER:
+            return False
+        drafts = sum((k - 1) * v for k, v in accepted.items())
+        return drafts / max(sum(accepted.values()), 1) < GIVE_UP_BELOW
+
     def started(self, mode: str) -> None:
         with self._lock:
             self.skipped = self.skipped + 1 if mode == "ar" else 0
@@ -89,9 +91,8 @@ def choose(ar_s: float, linear_s: float, quadratic_s: float | None = None) -> Au
 
 def _best_seconds(runner: NativeRunner, passes: dict[str, Callable[[], None]]) -> dict[str, float]:
     """Best time of each pass over ROUNDS rounds that run them all in turn, after an untimed round
-    (allocations, kernel compiles): interleaved, so a warming or busy machine slows them alike. (Timed
-    one after the other, the AR step came first and cold: on a CPU the int8 demo model's break-even
-    read 2.9-3.0 at load against 3.4-3.7 once warm.)"""
+    (allocations, kernel compiles): interleaved, so a warming or busy machine slows them alike (one
+    after the other, the first pass would be timed cold)."""
     cuda = runner.device.type == "cuda"
     best = dict.fromkeys(passes, float("inf"))
     for i in range(ROUNDS + 1):

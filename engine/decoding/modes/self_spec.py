@@ -21,9 +21,6 @@ from engine.events import Event, Note, Step
 from kernels import ops
 from kernels.ops import Pattern
 
-AUTO_PROBE_CYCLES = 4  # cycles after which `auto` judges the acceptance
-AUTO_MIN_ACCEPTED = 0.25  # mean accepted drafts per cycle below which `auto` switches to AR
-
 
 @functools.lru_cache(maxsize=8)
 def quadratic_mask(n: int, device=None) -> torch.Tensor:
@@ -89,15 +86,6 @@ def _count_cycle(ctx: DecodeState, m: int) -> None:
         ctx.auto.record(m + 1)
 
 
-def _give_up(ctx: DecodeState, cycle: int) -> bool:
-    """`auto` only: after a few cycles, are the drafts (almost) never accepted?"""
-    if ctx.auto is None or cycle != AUTO_PROBE_CYCLES:
-        return False
-    hist = ctx.seq.accepted
-    drafts = sum((k - 1) * v for k, v in hist.items())
-    return drafts / max(sum(hist.values()), 1) < AUTO_MIN_ACCEPTED
-
-
 def _switch_to_ar(ctx: DecodeState, nxt: int) -> Iterator[Event]:
     note = "auto: drafts are almost never accepted on this prompt; continuing in AR mode"
     ctx.seq.switched_to = "ar"
@@ -110,7 +98,7 @@ def run_linear(ctx: DecodeState, nxt: int) -> Iterator[Event]:
     seq, runner = ctx.seq, ctx.runner
     cycle = 0
     while ctx.running:
-        if _give_up(ctx, cycle):
+        if ctx.auto is not None and ctx.auto.gives_up(cycle, seq.accepted):
             yield from _switch_to_ar(ctx, nxt)
             return
         n = min(ctx.block_size, seq.remaining + 1)
@@ -135,7 +123,7 @@ def run_quadratic(ctx: DecodeState, nxt: int) -> Iterator[Event]:
     yield _spec_step(ctx, "draft", 0, draft, [nxt])
     cycle = 0
     while ctx.running:
-        if _give_up(ctx, cycle):
+        if ctx.auto is not None and ctx.auto.gives_up(cycle, seq.accepted):
             yield from _switch_to_ar(ctx, draft[0])
             return
         n = len(draft)
