@@ -31,7 +31,7 @@ class Parser(argparse.ArgumentParser):
 def parser() -> tuple[argparse.ArgumentParser, set[str]]:
     """The headless subcommands, and their names."""
     p = Parser(prog="nemodiff", usage=USAGE, description=__doc__.splitlines()[0],
-                                epilog="With no COMMAND, nemodiff opens the editor app: nemodiff [FILE...] --help")
+               epilog="With no COMMAND, nemodiff opens the editor app: nemodiff [FILE...] --help")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     # prog: the subcommands' usage lines start `nemodiff serve`, not with the whole USAGE above
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True, prog="nemodiff")
