@@ -195,9 +195,7 @@ class NemodiffApp(ThemedApp):
     def on_unmount(self) -> None:
         if self._debounce is not None:
             self._debounce.stop()
-        if self._inflight is not None:  # not _cancel: the widgets its status update needs are gone
-            self._inflight.generation.cancel()
-            self._inflight = None
+        self._cancel()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
@@ -843,6 +841,8 @@ class NemodiffApp(ThemedApp):
         return f"done {trace.n_tokens} tok {trace.milliseconds:.0f} ms {trace.mode}"
 
     def _status(self) -> None:
+        if not self.query(EditorTabs) or not self.query(StatusBar):
+            return  # a message that arrives while the app shuts down: its widgets are gone
         model = f"{self.loading} (loading…)" if self.loading else (self.model_name or "no model")
         parts = [f"model {model}", f"mode {self.settings.mode}"]
         shown = self._shown
