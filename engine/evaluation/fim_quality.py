@@ -1,10 +1,13 @@
 """`nemodiff eval-fim`: fill-in-the-middle quality and speed on held-out code.
 
 A hole is `{"prefix", "suffix", "middle", "kind"}`: `line` (the middle is one whole line, without
-its indentation) and `span` (the rest of a line, cut at a random character) stop at the first
-newline; `block` (the body of a compound statement) stops at EOS / the FIM end, at a line
-indented less than the hole, or after 16 lines. Exact match ignores trailing whitespace; edit
-similarity is difflib's ratio. Holes from `make_holdout` come from modules never trained on.
+its indentation) and `span` (the rest of a line, cut at a random character) are one-line
+suggestions; `block` (the body of a compound statement) may have up to 16 lines. Each hole is
+filled by the editor's suggestion pipeline (`engine.prompts.suggestion`: EOS / the FIM end, a
+line indented less than the hole, the bracket right of the cursor, a loop, the filter on the
+final text), so the score is that of what an editor offers. Exact match ignores trailing
+whitespace; edit similarity is difflib's ratio. Holes from `make_holdout` come from modules never
+trained on.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine.events import Commit, Done
-from engine.prompts.stop_rules import cut, indentation
-from engine.request import GenerationConfig, Request
+from engine.events import Done
+from engine.prompts.stop_rules import indentation
+from engine.prompts.suggestion import Context, Pipeline, Rules
+from engine.request import GenerationConfig
 
 KINDS = ("line", "span", "block")
 MAX_BLOCK_LINES = 16
@@ -128,22 +132,13 @@ def edit_similarity(a: str, b: str) -> float:
 
 
 def fill(engine, hole: dict, config: GenerationConfig) -> tuple[str, Done]:
-    """Generate one hole's middle, applying its kind's stop rule while the text streams."""
-    block = hole["kind"] == "block"
-    config = config.replace(stop=[] if block else ["\n"], max_new_tokens=MAX_NEW[hole["kind"]])
-    min_indent = indentation(hole["prefix"].rsplit("\n", 1)[-1]) if block else None
-    gen = engine.generate(Request(prefix=hole["prefix"], suffix=hole["suffix"], config=config))
-    text, done = "", None
-    for event in gen:
-        if isinstance(event, Commit):
-            text += event.text
-            if block and cut(text, min_indent, MAX_BLOCK_LINES)[1]:
-                gen.cancel()
-        elif isinstance(event, Done):
-            done = event
-    if block:
-        text = cut(text, min_indent, MAX_BLOCK_LINES)[0]
-    return text, done
+    """The suggestion for one hole, through the suggestion pipeline with its kind's line limit."""
+    pipeline = Pipeline(Context.around(hole["prefix"], hole["suffix"]),
+                        Rules(max_lines=MAX_BLOCK_LINES if hole["kind"] == "block" else 1))
+    generation = engine.generate(pipeline.request(config.replace(max_new_tokens=MAX_NEW[hole["kind"]])))
+    for _ in pipeline.follow(generation):
+        pass
+    return pipeline.suggestion, pipeline.done
 
 
 @dataclass
