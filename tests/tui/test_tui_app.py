@@ -200,7 +200,7 @@ async def test_a_final_suggestion_stops_even_an_engine_faster_than_the_screen(se
             if text.count("\n") == 2:
                 break
         assert app.shown.text == "    if n < 2:\n        return n" and engine.generations[-1].cancelled
-        assert len(app.denoise.trace.frames) == steps
+        assert len(app.denoise.trace.frames) == steps + 1  # and the first block's masked input
 
 
 async def test_alternatives_are_sampled_and_cycled(settings, fake_engine):
