@@ -17,7 +17,7 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.events import MouseEvent
-from textual.geometry import Offset, Size
+from textual.geometry import Offset, Region, Size
 from textual.strip import Strip
 from rich.cells import cell_len
 from textual.document._document import Document, EditResult
@@ -285,6 +285,17 @@ class CodeEditor(TextArea):
     def clear_ghost(self) -> None:
         if self._ghost:
             self.show_ghost([], 1)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """TextArea's own (theme styles from CSS, then the lines), but the cursor line keeps only its
+        background: TextArea paints that style over the whole line, and its text colour wiped the
+        syntax colours and the ghost text's colour on the cursor's line."""
+        theme = self._theme
+        if theme is not None:
+            theme.apply_css(self)
+            if theme.cursor_line_style is not None:
+                theme.cursor_line_style = Style(bgcolor=theme.cursor_line_style.bgcolor)
+        return super(TextArea, self).render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
         if not self._ghost:

@@ -44,10 +44,16 @@ async def test_a_new_request_keeps_the_last_generation_on_the_panel_until_its_fi
         await wait_for(pilot, lambda: app.denoise.shown is not before)
 
 
-async def test_ghost_text_on_the_cursor_line_is_dimmed(settings, fake_engine):
+async def test_the_cursor_line_keeps_the_ghost_and_syntax_colours(settings, fake_engine):
     app = make_app(settings, fake_engine)
     async with app.run_test(size=SIZE) as pilot:
         await suggest(pilot, app)
         editor = app.tabs.current
-        segments = [s for s in editor.render_line(1) if "if n < 2" in s.text]
-        assert segments and all(s.style.dim and s.style.italic for s in segments)
+        on_cursor_line = [s for s in editor.render_line(1) if "if n < 2" in s.text]
+        below = [s for s in editor.render_line(2) if "return n" in s.text]
+        assert on_cursor_line and all(s.style.dim and s.style.italic for s in on_cursor_line)
+        assert {s.style.color for s in on_cursor_line} == {s.style.color for s in below}  # as dim as the rest
+        editor.move_cursor((0, 3))
+        await pilot.pause()
+        keyword = next(s for s in editor.render_line(0) if s.text == "def")
+        assert keyword.style.color != editor.rich_style.color  # syntax colour on the cursor's line
