@@ -1,6 +1,6 @@
 """Keystroke latency of the editor on a large file: how long the app takes to handle a key.
 
-    PYTHONPATH=. python benchmarks/editor_keystrokes.py [--kb 1024] [--keys 60] [--profile]
+    PYTHONPATH=. python tests/tui/keystroke_bench.py [--kb 1024] [--keys 60] [--profile]
 
 Opens a generated Python file of about `--kb` kB in the app (headless, on the recorded test
 engine, so no model work competes), then types, moves and deletes in the middle of it and prints
