@@ -151,10 +151,3 @@ def test_an_edited_checkpoint_gets_a_new_cache(tiny_checkpoint, tmp_path, monkey
     engine.load(str(ckpt), device="cpu", dtype="int8")
     assert len(list((tmp_path / "int8").iterdir())) == 2
 
-
-def test_the_pass_profile_times_each_width(tiny_checkpoint):
-    from engine.evaluation.pass_costs import profile
-
-    result = profile(str(tiny_checkpoint), "int8", [1, 8, 72], device="cpu", rounds=1)
-    assert list(result.pass_s) == [1, 8, 72] and all(0 < s < 60 for s in result.pass_s.values())
-    assert result.peak_rss_gb > 0 and "| 72 |" in result.table()
