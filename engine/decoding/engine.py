@@ -77,7 +77,7 @@ class Engine:
         self.device = loaded.device
         self.dtype = "int8" if loaded.int8 else str(loaded.dtype).removeprefix("torch.")  # for reports
         self.model = loaded.model.eval().requires_grad_(False)
-        if self.device.type == "cpu":  # before the timing of `auto` (int8 weights are not parameters, but an NLD embedding alone is large)
+        if self.device.type == "cpu":  # before auto's timing (int8 weights are no parameters; embeddings are)
             cpu_threads_for(self.model)
         self.model_config = loaded.config
         self.lora_loaded = loaded.lora_loaded

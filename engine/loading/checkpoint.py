@@ -375,7 +375,8 @@ def _assign_all(
     """Replace every meta parameter by its tensor, read and converted one at a time."""
     for done, name in enumerate(index, 1):
         module_name, _, leaf = name.rpartition(".")
-        setattr(model.get_submodule(module_name), leaf, nn.Parameter(_read(index, name, device).to(dtype), requires_grad=False))
+        tensor = _read(index, name, device).to(dtype)
+        setattr(model.get_submodule(module_name), leaf, nn.Parameter(tensor, requires_grad=False))
         if progress is not None:
             progress(done, len(index), name)
 

@@ -22,7 +22,7 @@ from torch import nn
 # (docs/BENCHMARKS.md, NLD-3B shapes).
 KERNEL_ROWS = 256
 KERNEL_ALIGN = 32  # the kernel crashes (it does not raise) on bf16 inputs whose width is not a multiple
-KERNEL_ADDRESS_ALIGN = 64  # the kernel crashes on weights at addresses that are not multiples
+KERNEL_ADDRESS_ALIGN = 64  # the kernel crashes on weights whose address is not a multiple (segfault)
 _CHUNK_ROWS = 4096  # rows quantized at once: bounds the fp32 temporary (the 3B head is 1.6 GB in fp32)
 
 

@@ -87,8 +87,8 @@ def test_a_prompt_computes_the_same_in_one_wide_pass_or_after_a_cached_prefix(in
     """Prompt chunks wider than KERNEL_ROWS take the dequantized path, other passes the int8 kernel:
     both sum in fp32 and round once, so a prompt's K/V do not depend on how much of it was cached,
     within two bf16 steps (the kernel blocks a wide pass's rows differently: about one output in
-    four thousand differs by two steps, most by none, but for sums that cancel to almost zero). Rounding the weight to bf16 first, as the wide
-    path once did, is off by several steps."""
+    four thousand differs by two steps, most by none, but for sums that cancel to almost zero).
+    Rounding the weight to bf16 first, as the wide path once did, is off by several steps."""
     torch.manual_seed(0)
     for layer in int8_engine.model.encoder.layers:
         for lin in (layer.self_attn.qkv, layer.self_attn.o_proj, layer.mlp.gate_up, layer.mlp.down_proj):
@@ -123,7 +123,9 @@ def _logits(eng, prompt):
     return out
 
 
-def test_a_second_int8_load_reads_the_cache_and_a_damaged_cache_is_rebuilt(tiny_checkpoint, tmp_path, monkeypatch, caplog):
+def test_a_second_int8_load_reads_the_cache_and_a_damaged_cache_is_rebuilt(
+    tiny_checkpoint, tmp_path, monkeypatch, caplog
+):
     monkeypatch.setenv("NEMODIFF_CACHE_DIR", str(tmp_path))
     prompt = [1] + list(range(20, 40))
     first = engine.load(str(tiny_checkpoint), device="cpu", dtype="int8")
