@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import torch
 
 from engine import fim
+from engine.copy_draft import CopyDrafter
 from engine.errors import RequestError
 from engine.events import Done, Event, Note
 from engine.healing import HealConstraint, heal_prompt
@@ -186,7 +187,8 @@ class Engine:
                 common += 1
             runner.crop(common)
             sampler = Sampler(config.temperature, config.top_p, config.seed, self.device)
-            ctx = Context(runner, seq, sampler, config, block, tok.mask_id, cancelled, auto)
+            copy = CopyDrafter(ids) if mode.startswith("self-spec") else None
+            ctx = Context(runner, seq, sampler, config, block, tok.mask_id, cancelled, auto, copy)
             if not cancelled():
                 logits = runner.extend(ids[common:])
                 first, conf = ctx.pick_ar(logits)
@@ -211,5 +213,6 @@ class Engine:
                        tokens_per_forward=n / max(seq.nfe, 1), seconds=seconds,
                        tokens_per_second=n / seconds if seconds > 0 else 0.0, mode=seq.switched_to or mode,
                        stop_reason=seq.stop_reason, accepted_histogram=dict(sorted(seq.accepted.items())),
+                       copy_drafted=seq.copy_drafted, copy_accepted=seq.copy_accepted,
                        notes=notes + prompt_notes + seq.notes, prompt_token_ids=ids, tokens_cached=common,
                        truncated=truncated)

@@ -31,6 +31,8 @@ class Sequence:
         self.stop_reason: str | None = None
         self.nfe = 0
         self.accepted = Counter()
+        self.copy_drafted = 0  # self-spec: copied drafts, and how many the verifier accepted
+        self.copy_accepted = 0
         self.switched_to: str | None = None  # the mode a generation changed to midway (auto: "ar")
         self.notes: list[str] = []  # notes raised midway, reported again in Done
         self.t0 = time.perf_counter()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from engine.copy_draft import CopyDrafter
 from engine.events import Event, Step
 from engine.request import GenerationConfig
 from engine.sampling import Sampler
@@ -27,6 +28,7 @@ class Context:
     mask_id: int | None
     cancelled: Callable[[], bool]
     auto: AutoPolicy | None = None  # mode "auto": pools acceptance; AR when drafts never match
+    copy: CopyDrafter | None = None  # self-spec: drafts copied from the prompt and output
 
     @property
     def running(self) -> bool:

@@ -31,7 +31,7 @@ def test_timing_leaves_the_cache_untouched(tiny_engine):
     runner.extend(list(range(10, 30)))
     k, length, ids = runner.cache.k[:, :, :, :20].clone(), runner.length, list(runner.ids)
     costs = time_passes(runner, 8, tiny_engine.tokenizer.mask_id, quadratic=True)
-    assert set(costs) == {"ar_s", "linear_s", "quadratic_s"} and all(s > 0 for s in costs.values())
+    assert set(costs) == {"ar_s", "linear_s", "verify_s", "quadratic_s"} and all(s > 0 for s in costs.values())
     assert runner.length == length and runner.ids == ids
     assert torch.equal(runner.cache.k[:, :, :, :20], k)
 
