@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-MIN_NGRAM = 2  # one token (a `(`, a space) matches everywhere and proposes noise
+MIN_NGRAM = 1
 MAX_NGRAM = 4
 
 

@@ -58,6 +58,7 @@ class Sequence:
 
     def commit(self, ids: list[int]) -> Commit | None:
         new: list[int] = []
+        delta = ""
         for i in ids:
             if self.finished:
                 break
@@ -67,11 +68,13 @@ class Sequence:
             new.append(i)
             if len(self.out) + len(new) >= self.max_new_tokens:
                 self.stop_reason = "length"
+            if self.stop:  # token by token: the tokens after the one that completes a stop string are not output
+                delta += self._visible(self.decoder.push([i]))
         self.out.extend(new)
-        raw = self.decoder.push(new)
-        if self.finished:
-            raw += self.decoder.flush()
-        delta = self._visible(raw)
+        if not self.stop:
+            delta = self._visible(self.decoder.push(new))
+        if self.finished and self.stop_reason != "stop":
+            delta += self._visible(self.decoder.flush())
         if not new and not delta:
             return None
         return Commit(token_ids=new, text=delta, n_tokens=len(self.out))
