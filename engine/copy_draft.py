@@ -45,13 +45,15 @@ class CopyDrafter:
         self._indexed = max(self._indexed, len(tokens))
 
     def propose(self, output: list[int], k: int) -> list[int]:
-        """Up to `k` tokens that followed the longest n-gram ending the prompt + `output` in an
-        earlier occurrence (its latest one); [] when no n-gram of at least `min_ngram` recurs."""
+        """`k` tokens that followed the longest n-gram ending the prompt + `output` in an earlier
+        occurrence (its latest one); [] when no n-gram of at least `min_ngram` recurs. A copy that
+        runs into the end of the text goes on copying itself: the text repeats with that period."""
         self.tokens.extend(output[len(self.tokens) - self._prompt:])
         self._catch_up()
         tokens = self.tokens
         for n in range(min(self.max_ngram, len(tokens)), self.min_ngram - 1, -1):
             end = self._index.get(tuple(tokens[-n:]))
             if end is not None:
-                return tokens[end:end + k]
+                period = len(tokens) - end
+                return [tokens[end + i % period] for i in range(k)]
         return []

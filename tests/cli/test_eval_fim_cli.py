@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from engine.eval_fim import Score, edit_similarity, make_holdout
+from engine.eval_fim import NEAR_CHARS, NEAR_RATIO, Score, edit_similarity, make_holdout
 from engine.stop_rules import cut
 from nemodiff_tui.cli import main
 
@@ -38,6 +38,18 @@ def test_every_mode_with_limit(capsys, tiny_checkpoint, holes_file):
     assert main(["eval-fim", str(holes_file), "--model", str(tiny_checkpoint), "--limit", "2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [r["mode"] for r in out] == ["ar", "diffusion", "self-spec"] and all(r["n"] == 2 for r in out)
+    assert "speedup_vs_ar" not in out[0] and all(r["speedup_vs_ar"] > 0 for r in out[1:])
+    assert out[2]["matches_ar"] is True and "matches_ar" not in out[1]  # fp32: self-spec writes what AR writes
+
+
+def test_copy_acceptance_is_reported_apart(capsys, tiny_checkpoint, tmp_path):
+    """A hole whose answer repeats its prefix: self-spec drafts copies, and the report counts them."""
+    path = tmp_path / "repeat.jsonl"
+    prefix = "x = 1\ny = 2\n" * 4
+    path.write_text(json.dumps({"prefix": prefix, "suffix": "\n", "middle": "x = 1", "kind": "line"}) + "\n")
+    assert main(["eval-fim", str(path), "--model", str(tiny_checkpoint), "--modes", "ar", "self-spec"]) == 0
+    out = capsys.readouterr().out
+    assert "copies accepted" in out and "equal to AR" in out and "x AR)" in out
 
 
 def test_bad_holes_file_is_one_line(capsys, tiny_checkpoint, tmp_path):
@@ -64,6 +76,14 @@ def test_block_stop_rules():
     assert cut(text, min_indent=4) == ("x = 1\n    y = 2", True)
     assert cut("a\n\n    b\n", min_indent=4) == ("a\n\n    b\n", False)  # blank lines never stop
     assert cut("a\nb\nc\nd", max_lines=2) == ("a\nb", True)
+
+
+def test_edit_holes_have_a_near_duplicate_just_above(tmp_path):
+    holes = make_holdout(5, seed=1, kinds=("edit",))
+    assert len(holes) == 5 and make_holdout(5, seed=1, kinds=("line",)) == make_holdout(5, seed=1)[:5]
+    for hole in holes:
+        assert hole["kind"] == "line" and hole["near"] != hole["middle"]
+        assert hole["near"] in hole["prefix"][-NEAR_CHARS:] and edit_similarity(hole["near"], hole["middle"]) >= NEAR_RATIO
 
 
 def test_holdout_is_deterministic_and_held_out():
