@@ -72,17 +72,20 @@ def _line_holes(path: str, text: str) -> list[dict]:
     return holes
 
 
-def _edit_holes(path: str, text: str) -> list[dict]:
-    """Line holes with a near-duplicate line at most NEAR_CHARS above them (the closest is `near`)."""
+def _edit_holes(line_holes: list[dict]) -> list[dict]:
+    """The line holes with a near-duplicate line at most NEAR_CHARS above them (the closest is `near`)."""
     holes = []
-    for hole in _line_holes(path, text):
+    for hole in line_holes:
         middle, above = hole["middle"], 0
+        m = difflib.SequenceMatcher(None, "", middle, autojunk=False)  # indexes the middle once
         for earlier in reversed(hole["prefix"].split("\n")[:-1]):
             above += len(earlier) + 1
             body = earlier.strip()
             if above > NEAR_CHARS:
                 break
-            if body != middle and edit_similarity(body, middle) >= NEAR_RATIO:
+            m.set_seq1(body)  # = edit_similarity(body, middle) >= NEAR_RATIO, cheap upper bounds first
+            if body != middle and m.real_quick_ratio() >= NEAR_RATIO and m.quick_ratio() >= NEAR_RATIO \
+                    and m.ratio() >= NEAR_RATIO:
                 holes.append(hole | {"near": body})
                 break
     return holes
@@ -138,10 +141,11 @@ def make_holdout(per_kind: int = 200, seed: int = 0, kinds: tuple[str, ...] = KI
     rng = random.Random(seed)
     pools: dict[str, list[dict]] = {k: [] for k in BUILT_KINDS}
     for path, text in holdout_files():
-        pools["line"] += _line_holes(path, text)
+        lines = _line_holes(path, text)
+        pools["line"] += lines
         pools["span"] += _span_holes(path, text, rng)
         pools["block"] += _block_holes(path, text)
-        pools["edit"] += _edit_holes(path, text)
+        pools["edit"] += _edit_holes(lines)
     out = []
     for kind in BUILT_KINDS:
         sample = rng.sample(pools[kind], min(per_kind, len(pools[kind])))

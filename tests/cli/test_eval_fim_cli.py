@@ -78,21 +78,24 @@ def test_block_stop_rules():
     assert cut("a\nb\nc\nd", max_lines=2) == ("a\nb", True)
 
 
-def test_edit_holes_have_a_near_duplicate_just_above(tmp_path):
-    holes = make_holdout(5, seed=1, kinds=("edit",))
-    assert len(holes) == 5 and make_holdout(5, seed=1, kinds=("line",)) == make_holdout(5, seed=1)[:5]
-    for hole in holes:
-        assert hole["kind"] == "line" and hole["near"] != hole["middle"]
-        assert hole["near"] in hole["prefix"][-NEAR_CHARS:] and edit_similarity(hole["near"], hole["middle"]) >= NEAR_RATIO
+def test_edit_holes_are_lines_with_a_near_duplicate_just_above():
+    from engine.eval_fim import _edit_holes, _line_holes
+
+    far = "    y = compute_something_else(x)\n" * (NEAR_CHARS // 30)  # pushes the first branch out of reach
+    text = "def f(x):\n    if x == 1:\n        return 'one'\n    elif x == 2:\n        return 'two'\n" + far + "    elif x == 3:\n"
+    holes = _edit_holes(_line_holes("m.py", text))
+    assert {h["middle"]: h["near"] for h in holes} == {"elif x == 2:": "if x == 1:", "return 'two'": "return 'one'"}
+    assert all(h["kind"] == "line" and h["middle"] in text for h in holes)
 
 
 def test_holdout_is_deterministic_and_held_out():
     from engine.training.corpus import HOLDOUT
 
-    a, b = make_holdout(5, seed=1), make_holdout(5, seed=1)
-    assert a == b and len(a) == 15
+    a, b = make_holdout(5, seed=1), make_holdout(5, seed=1, kinds=("line", "span", "block", "edit"))
+    assert a == b[:15] and len(a) == 15 and all(h.get("near") for h in b[15:]) and len(b) == 20
     for hole in a:
         top = hole["source"].split("/")[0].removesuffix(".py")
         name = hole["source"].split("/")[1].removesuffix(".py").removeprefix("test_") if top == "test" else top
         assert name in HOLDOUT
         assert hole["kind"] in ("line", "span", "block") and hole["middle"].strip()
+        assert "near" not in hole or edit_similarity(hole["near"], hole["middle"]) >= NEAR_RATIO
