@@ -51,6 +51,15 @@ def test_auto_runs_ar_while_pooled_drafts_fall_short_and_probes_now_and_then():
     assert auto.mode() == "self-spec-linear"
 
 
+def test_cycles_whose_copy_skipped_the_draft_pass_count_at_their_cost():
+    assert choose(1.0, 2.0, verify_s=0.8) == AutoPolicy("linear", 2.0, 0.4)
+    full, copied = AutoPolicy("linear", 2.5, 0.4), AutoPolicy("linear", 2.5, 0.4)
+    for _ in range(MIN_EVIDENCE):
+        full.record(2)  # 2 tokens per full cycle: short of 2.5
+        copied.record(2, draft_pass=False)  # the same tokens for 0.4 of the time: 5 per cycle's time
+    assert full.falling_short and not copied.falling_short
+
+
 def test_auto_generations_feed_the_pool_and_start_in_ar_once_it_falls_short(tiny_engine, monkeypatch):
     _, ar = run(tiny_engine, prompt="x", mode="ar", max_new_tokens=40)
     auto = AutoPolicy("linear", 9.0)  # no block of 8 can outrun this
