@@ -24,16 +24,16 @@ from textual.widgets import Footer, TabbedContent, TextArea
 
 from engine.events import Done, Note, Step
 from engine.request import MODES, GenerationConfig, Request
-from nemodiff_tui import backend
-from nemodiff_tui.backend import CompletionEngine, EngineFactory, Generation, TokenTexts
 from nemodiff_tui.commands import NemodiffCommands
 from nemodiff_tui.completion import (Context, SuggestionCache, advance, context_after, context_at, cut, finish,
                                      next_line, next_word, printable, typed_since)
 from nemodiff_tui.config import Settings, config_path
+from nemodiff_tui.engine_factory import CompletionEngine, EngineFactory, Generation, TokenTexts
+from nemodiff_tui.engine_factory import engine_factory as default_factory
 from nemodiff_tui.files import DiskState, FileRefused, atomic_write, changed_on_disk, read_text
+from nemodiff_tui.latency_log import LatencyLog
 from nemodiff_tui.messages import GenerationEvent, GenerationFailed, ModelFailed, ModelLoaded, ModelProgress
 from nemodiff_tui.themes import ThemedApp
-from nemodiff_tui.timing import LatencyLog
 from nemodiff_tui.trace import Trace
 from nemodiff_tui.widgets.denoise_view import DenoiseView
 from nemodiff_tui.widgets.dialogs import ConfirmScreen, PromptScreen
@@ -124,7 +124,7 @@ class NemodiffApp(ThemedApp):
         self.settings = settings or Settings()
         self.settings_path = settings_path or config_path()
         self._files = [Path(f).expanduser() for f in files]
-        self._factory = engine_factory or backend.engine_factory(self.settings.device, self.settings.dtype)
+        self._factory = engine_factory or default_factory(self.settings.device, self.settings.dtype)
         self._problems = list(problems)
         self.engine: CompletionEngine | None = None
         self.model_name: str | None = None

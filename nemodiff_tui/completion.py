@@ -16,8 +16,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine import stop_rules
-from engine.stop_rules import indentation
+from engine.prompts import stop_rules
+from engine.prompts.stop_rules import indentation
 
 PREFIX_SHARE = 0.75  # prefix:suffix = 3:1
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # never inserted into a user's file (tab and newline stay)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from engine.events import Event
-from nemodiff_tui.backend import CompletionEngine
+from nemodiff_tui.engine_factory import CompletionEngine
 
 
 class GenerationEvent(Message):

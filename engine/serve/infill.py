@@ -1,8 +1,9 @@
 """llama.cpp's `POST /infill`: the contract llama.vim and llama.vscode speak, mapped onto a
 fill-in-the-middle Request.
 
-The FIM prefix is the context chunks from other files (`input_extra`), then the lines above
-the cursor (`input_prefix`), then the cursor line up to the cursor (`prompt`); the suffix is
+The prompt is the context chunks from other files (`input_extra`, as the Request's `context`,
+which gets a fixed share of the budget: engine/prompts/fim.py), then the FIM prefix: the lines above the
+cursor (`input_prefix`) and the cursor line up to the cursor (`prompt`); the suffix is
 `input_suffix`. llama.cpp also puts the chunks first and `prompt` last; our Request has no slot
 after the middle marker, so `prompt` closes the prefix, which is the same text in the same place.
 """
@@ -18,19 +19,22 @@ from pydantic import BaseModel
 from starlette.requests import Request as HTTPRequest
 
 from engine.events import Commit, Done, Step
-from engine.request import GenerationConfig, Request
-from engine.serve.body import parse
+from engine.prompts.stop_rules import cut
+from engine.request import ContextChunk, GenerationConfig, Request
+from engine.serve.body import FieldError, parse
 from engine.serve.queue import CLIENT_GONE, EngineQueue, events
-from engine.stop_rules import cut
 
 STOP_TYPES = {"eos": "eos", "stop": "word", "length": "limit", "cancelled": "limit"}
+RANDOM_SEED = 0xFFFFFFFF  # llama.cpp's LLAMA_DEFAULT_SEED: "pick a random seed"
 
 
 class Chunk(BaseModel):
-    """Context from another file (llama.vim's ring buffer of recently used text)."""
+    """Context from another file (llama.vim's ring buffer of recently used text). llama.vim also
+    sends when it saw the chunk (`time`), which only orders the ring: the list is oldest first."""
 
     filename: str = "tmp"
     text: str = ""
+    time: list[float] | float | None = None
 
 
 class InfillBody(BaseModel):
@@ -42,34 +46,35 @@ class InfillBody(BaseModel):
     n_indent: int = 0
     t_max_predict_ms: int = 0  # 0 or negative: no time cap
     temperature: float = 0.0  # greedy unless asked: editors cache suggestions by context
+    top_k: int = 40  # llama.cpp's default; 0: off (only sampling, temperature > 0, uses it)
     top_p: float = 1.0
-    seed: int = -1  # negative: random
+    seed: int = -1  # negative or RANDOM_SEED: random
     stop: list[str] = []
     stream: bool = False
     response_fields: list[str] = []
-    # Accepted for compatibility, without effect: the engine samples with temperature and top_p
-    # only, always reuses the cached prompt prefix, and prefills the prompt in one pass.
-    top_k: int = 40
+    n_cmpl: int = 1  # completions per request: only 1
+    # Accepted without effect, as they only tune the server (docs/SERVING.md): the engine always
+    # reuses the cached prompt prefix, prefills the prompt in one pass, applies temperature, top-k
+    # and top-p in that order, and has one slot.
     samplers: list[str] | str = []
     cache_prompt: bool = True
     t_max_prompt_ms: int = -1
-
-
-def extra_context(chunks: list[Chunk]) -> str:
-    """The chunks as plain text before the prefix (special tokens in user text stay text)."""
-    return "".join(f"--- {c.filename} ---\n{c.text}{'' if c.text.endswith(chr(10)) else chr(10)}\n"
-                   for c in chunks)
+    id_slot: int = -1
 
 
 def to_request(body: InfillBody, mode: str) -> Request:
-    """The Request for an /infill body; the config is validated here so bad values get a 400."""
-    n = body.n_predict
-    config = GenerationConfig(
-        mode=mode, max_new_tokens=1 if n == 0 else n if n > 0 else GenerationConfig.max_new_tokens,
-        temperature=body.temperature, top_p=body.top_p, seed=body.seed if body.seed >= 0 else None,
-        stop=body.stop)
-    prefix = extra_context(body.input_extra) + body.input_prefix + body.prompt
-    return Request(prefix=prefix, suffix=body.input_suffix, config=config.validate())
+    """The Request for an /infill body; the config is validated here so bad values get a 400. A
+    warm-up (`n_predict: 0`) asks for the default length, so its prompt is the one the same request
+    would build to complete (the handler stops it after the prefill)."""
+    if body.n_cmpl != 1:
+        raise FieldError("n_cmpl", f"n_cmpl: this server gives 1 completion per request, asked for {body.n_cmpl}")
+    n = body.n_predict if body.n_predict > 0 else GenerationConfig.max_new_tokens
+    random = body.seed < 0 or body.seed == RANDOM_SEED
+    config = GenerationConfig(mode=mode, max_new_tokens=n, temperature=body.temperature, top_k=body.top_k,
+                              top_p=body.top_p, seed=None if random else body.seed, stop=body.stop)
+    context = [ContextChunk(c.filename, c.text) for c in body.input_extra]
+    return Request(prefix=body.input_prefix + body.prompt, suffix=body.input_suffix, config=config.validate(),
+                   context=context)
 
 
 class EditorStops:
@@ -130,6 +135,7 @@ def response(body: InfillBody, stops: EditorStops, done: Done, prompt_s: float, 
         "tokens_evaluated": prompt_n,
         "tokens_cached": done.tokens_cached,
         "truncated": done.truncated,
+        "input_extra_used": {"chunks": done.context_chunks, "of": len(body.input_extra), "tokens": done.context_tokens},
         "timings": {**rates("prompt", prompt_n, prompt_ms), **rates("predicted", predicted_n, predicted_ms)},
     }
 
@@ -159,6 +165,8 @@ def routes(queue: EngineQueue, mode: str, max_body: int) -> APIRouter:
             if isinstance(event, Step) and event.kind == "prefill":
                 prompt_s = event.elapsed
                 stops.start()
+                if body.n_predict == 0:  # a warm-up: the prompt is in the cache now
+                    job.cancel()
         if done is None:
             return Response(status_code=CLIENT_GONE)
         result = response(body, stops, done, prompt_s, queue.engine.name)

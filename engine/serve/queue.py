@@ -14,12 +14,15 @@ import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request as HTTPRequest
 
-from engine.engine import Engine, Generation
 from engine.events import Event
 from engine.request import Request
+
+if TYPE_CHECKING:  # torch: `nemodiff serve --help` and bad arguments answer before it loads
+    from engine.decoding.engine import Engine, Generation
 
 MAX_QUEUE = 8  # default: requests held at once, the running one included
 RETRY_AFTER_S = 1

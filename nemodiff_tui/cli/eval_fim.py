@@ -8,7 +8,7 @@ import sys
 
 from engine.errors import RequestError
 from engine.request import MODES
-from engine.eval_fim import BUILT_KINDS, KINDS
+from engine.evaluation.fim_quality import BUILT_KINDS, KINDS
 from nemodiff_tui.cli.common import add_generation_args, add_model_args, generation_config, load_engine, positive
 
 EVAL_MODES = ("ar", "diffusion", "self-spec")
@@ -59,7 +59,7 @@ def read_holes(path: str, limit: int | None) -> list[dict]:
 
 def run(args: argparse.Namespace) -> int:
     if args.make_holdout:
-        from engine.eval_fim import make_holdout
+        from engine.evaluation.fim_quality import make_holdout
 
         holes = make_holdout(args.per_kind, seed=args.seed or 0, kinds=tuple(args.kinds))
         with open(args.make_holdout, "w", encoding="utf-8") as f:
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         raise RequestError("give a JSONL file of holes, or --make-holdout OUT.jsonl")
     from tqdm import tqdm
 
-    from engine.eval_fim import evaluate
+    from engine.evaluation.fim_quality import evaluate
 
     holes = read_holes(args.data, args.limit)
     if not holes:

@@ -19,8 +19,8 @@ from typing import Literal
 
 from engine.events import Step
 from engine.request import GenerationConfig, Request
-from nemodiff_tui.backend import CompletionEngine, Generation, TokenTexts
 from nemodiff_tui.completion import Context, context_at, cut, finish
+from nemodiff_tui.engine_factory import CompletionEngine, Generation, TokenTexts
 from nemodiff_tui.trace import Trace
 from nemodiff_tui.watch.holes import Hole
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from engine.eval_fim import NEAR_CHARS, NEAR_RATIO, Score, edit_similarity, make_holdout
-from engine.stop_rules import cut
+from engine.evaluation.fim_quality import NEAR_CHARS, NEAR_RATIO, Score, edit_similarity, make_holdout
+from engine.prompts.stop_rules import cut
 from nemodiff_tui.cli import main
 
 HOLES = [
@@ -79,17 +79,18 @@ def test_block_stop_rules():
 
 
 def test_edit_holes_are_lines_with_a_near_duplicate_just_above():
-    from engine.eval_fim import _edit_holes, _line_holes
+    from engine.evaluation.fim_quality import _edit_holes, _line_holes
 
     far = "    y = compute_something_else(x)\n" * (NEAR_CHARS // 30)  # pushes the first branch out of reach
-    text = "def f(x):\n    if x == 1:\n        return 'one'\n    elif x == 2:\n        return 'two'\n" + far + "    elif x == 3:\n"
+    text = ("def f(x):\n    if x == 1:\n        return 'one'\n    elif x == 2:\n        return 'two'\n"
+            + far + "    elif x == 3:\n")
     holes = _edit_holes(_line_holes("m.py", text))
     assert {h["middle"]: h["near"] for h in holes} == {"elif x == 2:": "if x == 1:", "return 'two'": "return 'one'"}
     assert all(h["kind"] == "line" and h["middle"] in text for h in holes)
 
 
 def test_holdout_is_deterministic_and_held_out():
-    from engine.training.corpus import HOLDOUT
+    from engine.evaluation.corpus import HOLDOUT
 
     a, b = make_holdout(5, seed=1), make_holdout(5, seed=1, kinds=("line", "span", "block", "edit"))
     assert a == b[:15] and len(a) == 15 and all(h.get("near") for h in b[15:]) and len(b) == 20

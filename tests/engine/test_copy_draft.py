@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.copy_draft import CopyDrafter
+from engine.decoding.copy_draft import CopyDrafter
 
 
 def test_proposes_what_followed_the_longest_latest_match():

@@ -9,8 +9,8 @@ import pytest
 
 import engine
 from engine import GenerationConfig, Request
-from engine.loading import DEMO_DIR
-from engine.lossless import parted_at_tie
+from engine.evaluation.lossless import parted_at_tie
+from engine.loading.checkpoint import DEMO_DIR
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_self_spec_is_lossless_on_the_demo_model(demo):
 def test_copy_drafts_are_accepted_and_lossless_on_held_out_editing_holes(demo):
     """The first holes of the committed editing benchmark and plain line holes: self-spec writes what
     AR writes (or parts only at a rounding tie) while copies of the context are drafted and accepted."""
-    from engine.eval_fim import fill, same_as_ar
+    from engine.evaluation.fim_quality import fill, same_as_ar
 
     root = Path(__file__).parents[2] / "benchmarks"
     holes = [json.loads(line) for name, n in (("edit_holes.jsonl", 6), ("line_holes.jsonl", 3))

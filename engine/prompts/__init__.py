@@ -1,0 +1,2 @@
+"""Text in, tokens out and back: the tokenizer, the FIM prompt layout, token healing, the stop
+rules that cut a completion, and the byte-level BPE the demo and tiny checkpoints ship."""
