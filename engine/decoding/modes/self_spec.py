@@ -7,12 +7,12 @@ linear:    draft pass ([next, MASK x (B-1)], LoRA on, cache read-only) + causal 
 quadratic: one pass over B rows `[d_i, MASK x B]`: the row heads form the causal verifier and
            each row's masks pre-draft the next block as if d_0..d_i were accepted.
 
-Copy drafts (engine/decoding/copy_draft.py) come first where the text around the cursor has one; the
-verifier is unchanged, so the output is too. Linear verifies a copy without a draft pass, even a
-copy shorter than the block: filling its remaining slots costs a pass for the few tokens the
-model's draft adds after a fully accepted copy (on the demo model's editing holes, such cycles
-accepted 5.0 tokens in two passes against 3.8 in one; docs/BENCHMARKS.md). Quadratic, whose
-pass has the same cost either way, puts the copy in place of the pre-draft's first slots.
+Copy drafts (engine/decoding/copy_draft.py) come first where the text around the cursor has one;
+the verifier is unchanged, so the output is too. Linear verifies a copy without a draft pass,
+even a copy shorter than the block: filling its remaining slots costs a pass for the few tokens
+the model's draft adds after a fully accepted copy (on the demo model's editing holes, such
+cycles accepted 5.0 tokens in two passes against 3.8 in one; docs/BENCHMARKS.md). Quadratic,
+whose pass has the same cost either way, puts the copy in place of the pre-draft's first slots.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def _spec_step(ctx: DecodeState, kind: str, cycle: int, draft: list[int], accept
 
 def _count_cycle(ctx: DecodeState, m: int, copied: int, draft_pass: bool) -> None:
     """A verifying pass that accepted m drafts (the first `copied` of them copies) and the bonus
-    token; `auto` pools it with what the cycle cost (a copy that fills the block saves a pass)."""
+    token; `auto` pools it with what the cycle cost (a cycle that verified a copy ran no draft pass)."""
     seq = ctx.seq
     seq.nfe += 1
     seq.accepted[m + 1] += 1
