@@ -194,8 +194,8 @@ class RemoteEngine:
         payload = {"model": self.name, "max_tokens": config.max_new_tokens, "temperature": config.temperature,
                    "top_p": config.top_p, "stop": config.stop or None, "seed": config.seed, "stream": True,
                    "stream_options": {"include_usage": True}}
-        if request.is_fim:
-            payload.update(prompt=request.prefix or "", suffix=request.suffix)
+        if request.is_fim:  # an engine's raw text (nemodiff serve's rules off): the caller runs the pipeline
+            payload.update(prompt=request.prefix or "", suffix=request.suffix, stop_rules=False)
         else:
             payload["prompt"] = request.prompt if request.prompt is not None else request.prefix or ""
         yield Note(TEXT_ONLY)

@@ -1,10 +1,13 @@
 """`nemodiff eval-fim`: fill-in-the-middle quality and speed on held-out code.
 
 A hole is `{"prefix", "suffix", "middle", "kind"}`: `line` (the middle is one whole line, without
-its indentation) and `span` (the rest of a line, cut at a random character) stop at the first
-newline; `block` (the body of a compound statement) stops at EOS / the FIM end, at a line
-indented less than the hole, or after 16 lines. Exact match ignores trailing whitespace; edit
-similarity is difflib's ratio. Holes from `make_holdout` come from modules never trained on.
+its indentation) and `span` (the rest of a line, cut at a random character) are one-line
+suggestions; `block` (the body of a compound statement) may have up to 16 lines. Each hole is
+filled by the editor's suggestion pipeline (`engine.prompts.suggestion`: EOS / the FIM end, a
+line indented less than the hole, the bracket right of the cursor, a loop, the filter on the
+final text), so the score is that of what an editor offers. Exact match ignores trailing
+whitespace; edit similarity is difflib's ratio. Holes from `make_holdout` come from modules never
+trained on.
 
 `edit` holes are line holes that look like editing rather than fresh writing: the line has a
 near-duplicate earlier in the kept prefix (the next branch, the next test, the next field), named
@@ -18,10 +21,11 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine.events import Commit, Done
+from engine.events import Done
 from engine.evaluation.lossless import parted_at_tie
-from engine.prompts.stop_rules import cut, indentation
-from engine.request import GenerationConfig, Request
+from engine.prompts.stop_rules import indentation
+from engine.prompts.suggestion import Context, Pipeline, Rules
+from engine.request import GenerationConfig
 
 KINDS = ("line", "span", "block")
 BUILT_KINDS = KINDS + ("edit",)  # what make_holdout builds; an edit hole is a line hole
@@ -160,22 +164,13 @@ def edit_similarity(a: str, b: str) -> float:
 
 
 def fill(engine, hole: dict, config: GenerationConfig) -> tuple[str, Done]:
-    """Generate one hole's middle, applying its kind's stop rule while the text streams."""
-    block = hole["kind"] == "block"
-    config = config.replace(stop=[] if block else ["\n"], max_new_tokens=MAX_NEW[hole["kind"]])
-    min_indent = indentation(hole["prefix"].rsplit("\n", 1)[-1]) if block else None
-    gen = engine.generate(Request(prefix=hole["prefix"], suffix=hole["suffix"], config=config))
-    text, done = "", None
-    for event in gen:
-        if isinstance(event, Commit):
-            text += event.text
-            if block and cut(text, min_indent, MAX_BLOCK_LINES)[1]:
-                gen.cancel()
-        elif isinstance(event, Done):
-            done = event
-    if block:
-        text = cut(text, min_indent, MAX_BLOCK_LINES)[0]
-    return text, done
+    """The suggestion for one hole, through the suggestion pipeline with its kind's line limit."""
+    pipeline = Pipeline(Context.around(hole["prefix"], hole["suffix"]),
+                        Rules(max_lines=MAX_BLOCK_LINES if hole["kind"] == "block" else 1))
+    generation = engine.generate(pipeline.request(config.replace(max_new_tokens=MAX_NEW[hole["kind"]])))
+    for _ in pipeline.follow(generation):
+        pass
+    return pipeline.suggestion, pipeline.done
 
 
 @dataclass
@@ -221,19 +216,26 @@ class Score:
 
 
 def same_as_ar(engine, ar: tuple[str, Done], other: tuple[str, Done]) -> bool:
-    """Did a hole's prediction equal AR's, or part from it only at a rounding tie
-    (engine/evaluation/lossless.py)?"""
-    if ar[0] == other[0]:
-        return True
-    return parted_at_tie(engine, ar[1].prompt_token_ids, ar[1].token_ids, other[1].token_ids)
+    """Did a hole's generation write what AR wrote, or part from it only at a rounding tie
+    (engine/evaluation/lossless.py)? The pipeline cancels a generation where a rule fires, and a
+    self-spec cycle can run past that point: a cancelled stream is compared as far as it went."""
+    a, b = ar[1].token_ids, other[1].token_ids
+    if ar[1].stop_reason == "cancelled" and len(a) <= len(b):
+        b = b[:len(a)]
+    if other[1].stop_reason == "cancelled" and len(b) <= len(a):
+        a = a[:len(b)]
+    return ar[0] == other[0] or parted_at_tie(engine, ar[1].prompt_token_ids, a, b)
 
 
 def evaluate(engine, holes: list[dict], configs: list[GenerationConfig],
              progress: Callable[[int, int], None] | None = None) -> list[tuple[dict, dict]]:
     """(summary, exact match per kind, cut and near-duplicate) per config. The modes take turns on
     each hole, each paying its own prefill, so machine noise hits them alike. Where AR runs too,
-    every other mode's summary has its speed-up over AR, and a self-spec one says whether it wrote
-    what AR wrote on every hole (`matches_ar`)."""
+    every other mode's summary has its speed-up over AR (AR's seconds over its own, for the same
+    holes: a mode that verifies a block past the point where a rule ends the suggestion generates
+    tokens nobody sees, so tokens/s would flatter it), and a self-spec one says whether it wrote
+    what AR wrote on every hole (`matches_ar`) and AR's tokens over its forward passes
+    (`ar_tokens_per_forward`, the tokens per forward of the suggestions both wrote)."""
     scores = [Score() for _ in configs]
     done = 0
     for hole in holes:
@@ -248,8 +250,8 @@ def evaluate(engine, holes: list[dict], configs: list[GenerationConfig],
     for summary, score, config in zip(summaries, scores, configs):
         if ar is None or score is ar:
             continue
-        ar_tps = ar.summary("ar")["tokens_per_second"]
-        summary["speedup_vs_ar"] = summary["tokens_per_second"] / ar_tps if ar_tps else None
+        summary["speedup_vs_ar"] = ar.seconds / score.seconds if score.seconds else None
         if config.mode == "self-spec":
             summary["matches_ar"] = all(same_as_ar(engine, a, o) for a, o in zip(ar.outputs, score.outputs))
+            summary["ar_tokens_per_forward"] = ar.tokens / max(score.nfe, 1)
     return [(s, {k: v[0] / v[1] for k, v in sorted(score.by_group.items())}) for s, score in zip(summaries, scores)]

@@ -6,20 +6,21 @@ which gets a fixed share of the budget: engine/prompts/fim.py), then the FIM pre
 cursor (`input_prefix`) and the cursor line up to the cursor (`prompt`); the suffix is
 `input_suffix`. llama.cpp also puts the chunks first and `prompt` last; our Request has no slot
 after the middle marker, so `prompt` closes the prefix, which is the same text in the same place.
+
+The completion ends where the app's suggestion would (`engine.prompts.suggestion`: the block
+dedenting, one line when text follows the cursor, the bracket already right of the cursor, a
+loop), plus llama.cpp's `n_indent` and `t_max_predict_ms`; `"stop_rules": false` leaves only those.
 """
 
 from __future__ import annotations
-
-import time
-from collections.abc import Callable
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.requests import Request as HTTPRequest
 
-from engine.events import Commit, Done, Step
-from engine.prompts.stop_rules import cut
+from engine.events import Done, Step
+from engine.prompts.suggestion import Context, Pipeline, Rules
 from engine.request import ContextChunk, GenerationConfig, Request
 from engine.serve.body import FieldError, parse
 from engine.serve.queue import CLIENT_GONE, EngineQueue, events
@@ -50,6 +51,7 @@ class InfillBody(BaseModel):
     top_p: float = 1.0
     seed: int = -1  # negative or RANDOM_SEED: random
     stop: list[str] = []
+    stop_rules: bool = True  # nemodiff's: false turns the editor's stop rules off (llama.cpp's stay)
     stream: bool = False
     response_fields: list[str] = []
     n_cmpl: int = 1  # completions per request: only 1
@@ -77,33 +79,12 @@ def to_request(body: InfillBody, mode: str) -> Request:
                    context=context)
 
 
-class EditorStops:
-    """The stop rules an editor asks for, judged on the committed text: `n_indent` (end before
-    the first later line indented less) and `t_max_predict_ms` (once a newline was generated,
-    end when the prediction time is up)."""
-
-    def __init__(self, n_indent: int, t_max_predict_ms: int, clock: Callable[[], float] = time.monotonic):
-        self.n_indent = n_indent
-        self.t_max_s = t_max_predict_ms / 1000 if t_max_predict_ms > 0 else None
-        self.clock = clock
-        self.content = ""
-        self.fired = False
-        self._t0 = clock()
-
-    def start(self) -> None:
-        """The prompt is processed: the prediction clock starts now."""
-        self._t0 = self.clock()
-
-    def update(self, text: str = "") -> bool:
-        """Take newly committed text; True once a rule fired (`content` is then final)."""
-        if self.fired:
-            return True
-        self.content += text
-        if self.n_indent > 0:
-            self.content, self.fired = cut(self.content, min_indent=self.n_indent)
-        if self.t_max_s is not None and "\n" in self.content and self.clock() - self._t0 > self.t_max_s:
-            self.fired = True
-        return self.fired
+def rules(body: InfillBody) -> Rules:
+    """The stop rules an /infill body asks for: the editor's unless turned off, `n_indent` (end
+    before the first later line indented less) and `t_max_predict_ms` (once a newline was
+    generated, end when the prediction time is up)."""
+    cap = body.t_max_predict_ms / 1000 if body.t_max_predict_ms > 0 else None
+    return Rules(editor=body.stop_rules, n_indent=max(body.n_indent, 0), max_predict_s=cap)
 
 
 def select(response: dict, fields: list[str]) -> dict:
@@ -120,16 +101,16 @@ def select(response: dict, fields: list[str]) -> dict:
     return out
 
 
-def response(body: InfillBody, stops: EditorStops, done: Done, prompt_s: float, model: str) -> dict:
+def response(body: InfillBody, pipeline: Pipeline, done: Done, prompt_s: float, model: str) -> dict:
     warm = body.n_predict == 0
     prompt_n = len(done.prompt_token_ids) - done.tokens_cached
     predicted_n = 0 if warm else done.n_tokens
     prompt_ms = prompt_s * 1000
     predicted_ms = max(done.seconds - prompt_s, 0.0) * 1000
     return {
-        "content": "" if warm else stops.content,
+        "content": "" if warm else pipeline.suggestion,
         "stop": True,
-        "stop_type": "limit" if warm or stops.fired else STOP_TYPES[done.stop_reason],
+        "stop_type": "limit" if warm or pipeline.final else STOP_TYPES[done.stop_reason],
         "model": model,
         "tokens_predicted": predicted_n,
         "tokens_evaluated": prompt_n,
@@ -154,22 +135,20 @@ def routes(queue: EngineQueue, mode: str, max_body: int) -> APIRouter:
         body = await parse(client, max_body, InfillBody)
         if body.stream:
             raise HTTPException(400, "stream is not supported on /infill: use /v1/completions with stream")
-        job = queue.submit(to_request(body, mode))
-        stops = EditorStops(body.n_indent, body.t_max_predict_ms)
+        request = to_request(body, mode)
+        pipeline = Pipeline(Context.around(request.prefix, request.suffix), rules(body))
+        job = queue.submit(pipeline.request(request.config, request.context), pipeline)
         prompt_s, done = 0.0, None
         async for event in events(job, client):
             if isinstance(event, Done):
                 done = event
-            elif stops.update(event.text if isinstance(event, Commit) else ""):
-                job.cancel()
             if isinstance(event, Step) and event.kind == "prefill":
                 prompt_s = event.elapsed
-                stops.start()
                 if body.n_predict == 0:  # a warm-up: the prompt is in the cache now
                     job.cancel()
         if done is None:
             return Response(status_code=CLIENT_GONE)
-        result = response(body, stops, done, prompt_s, queue.engine.name)
+        result = response(body, pipeline, done, prompt_s, queue.engine.name)
         return JSONResponse(select(result, body.response_fields) if body.response_fields else result)
 
     return router

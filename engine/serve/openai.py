@@ -1,7 +1,12 @@
 """OpenAI's legacy `POST /v1/completions` (with `suffix` for fill-in-the-middle, as Continue and
 Twinny send it) and `GET /v1/models`, so OpenAI-compatible clients and nemodiff's own remote
 backend can use the server; the same API SGLang serves. The options OpenAI shares between its
-completion endpoints (`Options`) are served, or refused unless they would change nothing."""
+completion endpoints (`Options`) are served, or refused unless they would change nothing.
+
+With a `suffix` the completion ends where the app's suggestion would (`engine.prompts.suggestion`),
+unless the body says `"stop_rules": false`. A rule can take back text already generated (a loop
+is only known rounds later), so a streamed suggestion arrives as one chunk once it is final.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from pydantic import BaseModel
 from starlette.requests import Request as HTTPRequest
 
 from engine.events import OWNER, Commit, Done
+from engine.prompts.suggestion import Context, Pipeline
 from engine.request import GenerationConfig, Request
 from engine.serve import sse
 from engine.serve.body import FieldError, parse
@@ -68,6 +74,7 @@ class CompletionBody(Options):
     echo: bool | None = None  # refused when true, as are logprobs and best_of > 1: not served here
     logprobs: int | None = None
     best_of: int | None = None
+    stop_rules: bool | None = None  # nemodiff's: with a suffix, false turns the editor's stop rules off
 
 
 def to_request(body: CompletionBody, mode: str) -> Request:
@@ -85,8 +92,15 @@ def to_request(body: CompletionBody, mode: str) -> Request:
     return Request(prefix=prompts[0], suffix=body.suffix, config=config)
 
 
-def finish_reason(done: Done) -> str:
-    return "length" if done.stop_reason == "length" else "stop"
+def pipeline_for(request: Request, body: CompletionBody) -> Pipeline | None:
+    """The suggestion pipeline of a fill-in-the-middle request, unless the body turns it off."""
+    if not request.is_fim or body.stop_rules is False:
+        return None
+    return Pipeline(Context.around(request.prefix or "", request.suffix))
+
+
+def finish_reason(done: Done, pipeline: Pipeline | None = None) -> str:
+    return "length" if done.stop_reason == "length" and not (pipeline and pipeline.final) else "stop"
 
 
 def usage(done: Done) -> dict:
@@ -113,21 +127,25 @@ def routes(queue: EngineQueue, mode: str, max_body: int) -> APIRouter:
     @router.post("/v1/completions")
     async def completions(client: HTTPRequest) -> Response:
         body = await parse(client, max_body, CompletionBody)
-        job = queue.submit(to_request(body, mode))
+        request = to_request(body, mode)
+        pipeline = pipeline_for(request, body)
+        job = queue.submit(pipeline.request(request.config) if pipeline else request, pipeline)
         cid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
 
         def chunk(text: str, reason: str | None) -> dict:
             return {"id": cid, "object": "text_completion", "created": created, "model": model,
                     "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": reason}]}
 
-        return await answer(job, client, body, chunk, chunk)
+        return await answer(job, client, body, chunk, chunk, pipeline)
 
     return router
 
 
-async def answer(job: Job, client: HTTPRequest, body: Options, chunk: Shape, whole: Shape) -> Response:
+async def answer(job: Job, client: HTTPRequest, body: Options, chunk: Shape, whole: Shape,
+                 pipeline: Pipeline | None = None) -> Response:
     """The job's answer in OpenAI's shape, one JSON object or a stream: `whole(text, reason)` and
-    `chunk(delta, reason)` give the object of a whole answer and of a stream's event."""
+    `chunk(delta, reason)` give the object of a whole answer and of a stream's event. With a
+    suggestion `pipeline` the text is its suggestion, streamed as one chunk once final."""
     if not body.stream:
         done = None
         async for event in events(job, client):
@@ -135,15 +153,18 @@ async def answer(job: Job, client: HTTPRequest, body: Options, chunk: Shape, who
                 done = event
         if done is None:
             return Response(status_code=CLIENT_GONE)
-        return JSONResponse({**whole(done.text, finish_reason(done)), "usage": usage(done)})
+        text = pipeline.suggestion if pipeline else done.text
+        return JSONResponse({**whole(text, finish_reason(done, pipeline)), "usage": usage(done)})
 
     async def frames():
         try:
             async for event in events(job, client):
-                if isinstance(event, Commit) and event.text:
+                if isinstance(event, Commit) and event.text and not pipeline:
                     yield sse.frame(chunk(event.text, None))
                 elif isinstance(event, Done):
-                    yield sse.frame(chunk("", finish_reason(event)))
+                    if pipeline and pipeline.suggestion:
+                        yield sse.frame(chunk(pipeline.suggestion, None))
+                    yield sse.frame(chunk("", finish_reason(event, pipeline)))
                     if body.stream_options and body.stream_options.include_usage:
                         yield sse.frame({**chunk("", None), "choices": [], "usage": usage(event)})
             yield sse.frame(sse.DONE)

@@ -87,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(holes)} holes, model {eng.name}")
     for s, groups in results:
         detail = ", ".join(f"{k} {v:.1%}" for k, v in groups.items())
-        speed = f" ({s['speedup_vs_ar']:.2f}x AR)" if s.get("speedup_vs_ar") else ""
+        speed = f" ({s['speedup_vs_ar']:.2f}x AR's speed)" if s.get("speedup_vs_ar") else ""
+        if "ar_tokens_per_forward" in s:
+            speed += f", AR's tokens over its forwards {s['ar_tokens_per_forward']:.2f}"
         copies = (f", copies accepted {s['copy_accepted']}/{s['copy_drafted']} ({s['copy_acceptance']:.1%})"
                   if "copy_drafted" in s else "")
         same = {True: ", equal to AR", False: ", DIFFERS from AR"}.get(s.get("matches_ar"), "")

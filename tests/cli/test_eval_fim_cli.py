@@ -40,6 +40,7 @@ def test_every_mode_with_limit(capsys, tiny_checkpoint, holes_file):
     assert [r["mode"] for r in out] == ["ar", "diffusion", "self-spec"] and all(r["n"] == 2 for r in out)
     assert "speedup_vs_ar" not in out[0] and all(r["speedup_vs_ar"] > 0 for r in out[1:])
     assert out[2]["matches_ar"] is True and "matches_ar" not in out[1]  # fp32: self-spec writes what AR writes
+    assert out[2]["ar_tokens_per_forward"] > 0 and "ar_tokens_per_forward" not in out[1]
 
 
 def test_copy_acceptance_is_reported_apart(capsys, tiny_checkpoint, tmp_path):
@@ -49,7 +50,7 @@ def test_copy_acceptance_is_reported_apart(capsys, tiny_checkpoint, tmp_path):
     path.write_text(json.dumps({"prefix": prefix, "suffix": "\n", "middle": "x = 1", "kind": "line"}) + "\n")
     assert main(["eval-fim", str(path), "--model", str(tiny_checkpoint), "--modes", "ar", "self-spec"]) == 0
     out = capsys.readouterr().out
-    assert "copies accepted" in out and "equal to AR" in out and "x AR)" in out
+    assert "copies accepted" in out and "equal to AR" in out and "x AR's speed)" in out and "AR's tokens over its forwards" in out
 
 
 def test_bad_holes_file_is_one_line(capsys, tiny_checkpoint, tmp_path):

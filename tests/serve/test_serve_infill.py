@@ -1,12 +1,15 @@
 """POST /infill with the bodies llama.vim and llama.vscode send, the context chunks' budget,
-warm-ups, seeds, and the editor stop rules."""
+warm-ups, seeds, and the editor stop rules on /infill and /v1/completions with a suffix."""
 
 from __future__ import annotations
 
 import httpx
+import pytest
 
+from engine.prompts.suggestion import Rules
 from engine.request import ContextChunk
-from engine.serve.infill import EditorStops, InfillBody, select, to_request
+from engine.serve.infill import InfillBody, rules, select, to_request
+from tests.serve.util import sse
 
 CHUNKS = [{"text": "import os\n\ndef helper():\n    return os.getcwd()\n", "time": [1718, 420], "filename": "util.py"},
           {"text": "class Config:\n    debug = False\n", "time": [1718, 512], "filename": "config.py"}]
@@ -167,25 +170,51 @@ def test_random_seed_over_http(server):
     assert len({content(4294967295) for _ in range(3)}) > 1  # llama.cpp's "random" does not
 
 
-def test_n_indent_cuts_before_a_dedented_line():
-    stops = EditorStops(n_indent=4, t_max_predict_ms=0)
-    assert not stops.update("x = 1\n    y = 2\n")
-    assert not stops.update("  ")  # a line of only spaces does not count yet
-    assert stops.update("z = 3\n")
-    assert stops.content == "x = 1\n    y = 2" and stops.update("more")  # stays cut and fired
-
-
-def test_time_cap_fires_only_after_a_newline():
-    now = [0.0]
-    stops = EditorStops(n_indent=0, t_max_predict_ms=100, clock=lambda: now[0])
-    stops.start()
-    now[0] = 0.5
-    assert not stops.update("no newline yet")
-    assert stops.update("\nnext")
-    assert stops.content == "no newline yet\nnext"
-
-
 def test_response_fields_select_nested_values():
     response = {"content": "x", "timings": {"prompt_n": 3}, "truncated": False}
     assert select(response, ["content", "timings/prompt_n", "timings/nope", "missing"]) == \
         {"content": "x", "timings/prompt_n": 3}
+
+
+def test_the_body_picks_the_rules():
+    assert rules(InfillBody(**LLAMA_VIM)) == Rules(editor=True, n_indent=4, max_predict_s=1.5)
+    assert rules(InfillBody(stop_rules=False, n_indent=-1, t_max_predict_ms=0)) == Rules(editor=False)
+
+
+@pytest.fixture(scope="module")
+def demo_server():
+    """A server on the demo model, which writes real code: `path, 'rb') as f:` after `with open(`."""
+    import engine
+    from engine.serve.app import create_app
+    from tests.serve.util import serving
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        with serving(create_app(engine.load("demo", device="cpu"), mode="ar")) as url:
+            yield url
+
+
+OPEN = {"input_prefix": "import os\n\ndef read(path):\n", "prompt": "    with open(", "input_suffix": ")\n",
+        "n_predict": 16}
+
+
+def test_infill_ends_before_the_bracket_right_of_the_cursor(demo_server):
+    """The plugin inserted `inding)` before an existing `)`: the suggestion now ends before it."""
+    on = httpx.post(f"{demo_server}/infill", json=OPEN, timeout=60).json()
+    off = httpx.post(f"{demo_server}/infill", json={**OPEN, "stop_rules": False}, timeout=60).json()
+    assert off["content"].startswith("path, 'rb')") and "\n" in off["content"]  # the raw completion
+    assert on["content"] == "path, 'rb'" and on["stop_type"] == "limit"
+    assert on["timings"]["predicted_n"] < off["timings"]["predicted_n"] == 16  # stopped at the bracket
+
+
+def test_completions_with_a_suffix_apply_the_same_rules(demo_server):
+    body = {"prompt": OPEN["input_prefix"] + OPEN["prompt"], "suffix": OPEN["input_suffix"], "max_tokens": 16,
+            "temperature": 0}
+    on = httpx.post(f"{demo_server}/v1/completions", json=body, timeout=60).json()
+    off = httpx.post(f"{demo_server}/v1/completions", json={**body, "stop_rules": False}, timeout=60).json()
+    assert on["choices"][0]["text"] == "path, 'rb'" and on["choices"][0]["finish_reason"] == "stop"
+    assert off["choices"][0]["text"].startswith("path, 'rb')") and off["choices"][0]["finish_reason"] == "length"
+    with httpx.stream("POST", f"{demo_server}/v1/completions", json={**body, "stream": True}, timeout=60) as r:
+        chunks = sse(r.iter_lines())
+    texts = [c["choices"][0]["text"] for c in chunks[:-1]]
+    assert texts == ["path, 'rb'", ""] and chunks[-2]["choices"][0]["finish_reason"] == "stop"  # one chunk, final
