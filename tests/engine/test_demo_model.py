@@ -59,7 +59,7 @@ def test_copy_drafts_are_accepted_and_lossless_on_held_out_editing_holes(demo):
     AR writes (or parts only at a rounding tie) while copies of the context are drafted and accepted."""
     from engine.evaluation.fim_quality import fill, same_as_ar
 
-    root = Path(__file__).parents[2] / "benchmarks"
+    root = Path(__file__).parents[2] / "engine" / "evaluation"
     holes = [json.loads(line) for name, n in (("edit_holes.jsonl", 6), ("line_holes.jsonl", 3))
              for line in (root / name).read_text().splitlines()[:n]]
     copied = accepted = 0
