@@ -221,7 +221,7 @@ class Engine:
             seq = Sequence(tok, ids, config.max_new_tokens, stop_ids, config.stop, heal)
             block = config.block_size
             widest = block * (block + 1) if mode == "self-spec-quadratic" else block  # tokens in one pass
-            self.runner.reserve(len(ids) + config.max_new_tokens + block + 1, widest)
+            self.runner.reserve(len(ids) + config.max_new_tokens + block + 1, widest, block)
             cached = self.runner.reuse(ids)
             sampler = Sampler(config.temperature, config.top_p, config.seed, self.device, config.top_k)
             copy = CopyDrafter(ids) if mode.startswith("self-spec") else None
