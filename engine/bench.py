@@ -49,6 +49,7 @@ class Tally:
     seconds: float = 0.0
     n_tokens: int = 0
     nfe: int = 0
+    prefill_passes: int = 0
     accepted: Counter = field(default_factory=Counter)
     confidence: list[int] = field(default_factory=lambda: [0] * CONFIDENCE_BINS)
     outputs: list[list[int]] = field(default_factory=list)
@@ -66,7 +67,8 @@ class Tally:
         out = {
             "tokens_per_second": self.n_tokens / self.seconds if self.seconds else 0.0,
             "tokens_per_forward": self.n_tokens / self.nfe if self.nfe else None,
-            "nfe": self.nfe,
+            "nfe": self.nfe,  # forward passes after the prompt's (tokens_per_forward divides by these)
+            "prefill_passes": self.prefill_passes,  # NVIDIA's code counts these too: docs/REFERENCE_RULES.md
             "n_tokens": self.n_tokens,
             "seconds": self.seconds,
         }
@@ -136,6 +138,7 @@ def run_bench(engine: Engine, max_new_tokens: int = 64, modes: list[str] | None 
                 t.seconds += d.seconds
                 t.n_tokens += d.n_tokens
                 t.nfe += d.nfe
+                t.prefill_passes += d.prefill_passes
                 t.accepted.update(d.accepted_histogram)
                 t.outputs.append(d.token_ids)
                 done += 1
@@ -146,6 +149,7 @@ def run_bench(engine: Engine, max_new_tokens: int = 64, modes: list[str] | None 
             t.seconds += seconds
             t.n_tokens += len(ids)
             t.nfe += max(len(ids) - 1, 0)
+            t.prefill_passes += 1
             t.outputs.append(ids)
             done += 1
             if progress:

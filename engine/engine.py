@@ -212,4 +212,4 @@ class Engine:
                        tokens_per_second=n / seconds if seconds > 0 else 0.0, mode=seq.switched_to or mode,
                        stop_reason=seq.stop_reason, accepted_histogram=dict(sorted(seq.accepted.items())),
                        notes=notes + prompt_notes + seq.notes, prompt_token_ids=ids, tokens_cached=common,
-                       truncated=truncated)
+                       truncated=truncated, prefill_passes=runner.passes(len(ids) - common))

@@ -153,6 +153,7 @@ class Score:
     similarity: float = 0.0
     tokens: int = 0
     nfe: int = 0
+    prefill_passes: int = 0
     seconds: float = 0.0
     by_group: dict[str, list[int]] = field(default_factory=dict)  # group -> [exact, n]
 
@@ -163,6 +164,7 @@ class Score:
         self.similarity += edit_similarity(pred.rstrip(), hole["middle"].rstrip())
         self.tokens += done.n_tokens
         self.nfe += done.nfe
+        self.prefill_passes += done.prefill_passes
         self.seconds += done.seconds
         for group in (hole["kind"], f'{hole["kind"]}/{hole["cut"]}' if hole.get("cut") else None):
             if group:
@@ -174,6 +176,7 @@ class Score:
         return {"mode": mode, "n": self.n, "exact_match": self.exact / max(self.n, 1),
                 "edit_similarity": self.similarity / max(self.n, 1),
                 "tokens_per_forward": self.tokens / max(self.nfe, 1),
+                "nfe": self.nfe, "prefill_passes": self.prefill_passes,  # docs/REFERENCE_RULES.md
                 "tokens_per_second": self.tokens / self.seconds if self.seconds else 0.0}
 
 

@@ -58,7 +58,7 @@ class Done:
     text: str
     token_ids: list[int]
     n_tokens: int
-    nfe: int
+    nfe: int  # forward passes after the prompt's (the reference also counts the prefill: `prefill_passes`)
     tokens_per_forward: float
     seconds: float
     tokens_per_second: float
@@ -69,6 +69,7 @@ class Done:
     prompt_token_ids: list[int] = field(default_factory=list)
     tokens_cached: int = 0  # prompt tokens reused from the previous request's cache
     truncated: bool = False  # the prompt was trimmed to fit the context window
+    prefill_passes: int = 0  # causal passes that appended the (uncached part of the) prompt
     type: str = "done"
 
 

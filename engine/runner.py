@@ -64,6 +64,11 @@ class NativeRunner:
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.model.logits(hidden)
 
+    @staticmethod
+    def passes(n: int) -> int:
+        """Forward passes `extend` makes for n tokens."""
+        return -(-n // PREFILL_CHUNK)
+
     def extend(self, tokens: list[int]) -> torch.Tensor:
         """Causal passes (chunks of PREFILL_CHUNK) that append `tokens` to the cache; fp32 logits [V]
         after the last one."""
@@ -97,6 +102,11 @@ class HFRunner:
 
     def reserve(self, n: int, widest: int) -> None:
         """Dynamic caches grow on their own."""
+
+    @staticmethod
+    def passes(n: int) -> int:
+        """Forward passes `extend` makes for n tokens: one."""
+        return 1
 
     def crop(self, n: int) -> None:
         if n == 0:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,12 +61,13 @@ def _rest(model: NLDModel, hidden: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def collect(model: NLDModel, batches: list[torch.Tensor], s: Settings, gen: torch.Generator) -> Scored:
-    """Scored positions of both losses for `batches` of clean sequences [B, T], noised as in training."""
+def collect(model: NLDModel, batches: Iterable[tuple[torch.Tensor, int]], s: Settings, gen: torch.Generator) -> Scored:
+    """Scored positions of both losses for (clean sequences [B, T], block size) pairs, noised as in training."""
     hidden, log_rest, weight = [], [], []
-    for x0 in batches:
+    n = 0
+    for x0, block in batches:
+        n += 1
         t = x0.shape[1]
-        block = s.blocks[int(torch.randint(len(s.blocks), (1,), generator=gen))]
         h, noised, scored = joint_forward(model, x0, block, gen, s.eps, s.ordered_masking)
         ar_h = h[:, t:-1][scored]
         diff_h = h[:, :t][noised.masked]
@@ -73,7 +75,7 @@ def collect(model: NLDModel, batches: list[torch.Tensor], s: Settings, gen: torc
         hidden += [ar_h, diff_h]
         log_rest += [_rest(model, ar_h), _rest(model, diff_h)]
         weight += [torch.full((len(ar_h),), 1 / len(ar_h)), diff_w]
-    return Scored(torch.cat(hidden), torch.cat(log_rest), torch.cat(weight) / len(batches))
+    return Scored(torch.cat(hidden), torch.cat(log_rest), torch.cat(weight) / n)
 
 
 def mask_loss(row: torch.Tensor, scored: Scored) -> torch.Tensor:
@@ -123,7 +125,7 @@ def report(row: torch.Tensor, slots: dict[str, Scored]) -> dict[str, dict[str, f
     out = {}
     for name, scored in slots.items():
         p = mask_probability(row, scored)
-        out[name] = {"max": round(p.max().item(), 5), "mean": round(p.mean().item(), 6)}
+        out[name] = {"slots": len(p), "max": float(f"{p.max().item():.3g}"), "mean": float(f"{p.mean().item():.3g}")}
     return out
 
 
@@ -140,8 +142,10 @@ def retrain_mask_row(model_dir: str | Path, s: MaskRowSettings = MaskRowSettings
     encoder = text_encoder(PreTrainedTokenizerFast.from_pretrained(model_dir))
     held_out = eval_sequences(texts[1], encoder, ts.seq_len, 32)
     stream = TrainStream(texts[0], encoder, ts.seq_len, s.seed, ts.fim_rate)
-    scored = collect(model, [stream.next_batch(ts.batch_size) for _ in range(s.batches)], ts,
-                     torch.Generator().manual_seed(s.seed))
+    gen = torch.Generator().manual_seed(s.seed)
+    batches = ((stream.next_batch(ts.batch_size), ts.blocks[int(torch.randint(len(ts.blocks), (1,), generator=gen))])
+               for _ in range(s.batches))  # lazily: each block size is drawn just before its batch's noise
+    scored = collect(model, batches, ts, gen)
     weight = model.diffusion_head.weight
     mask_id = model.config.mask_token_id
     slots = held_out_slots(model, held_out)
