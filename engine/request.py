@@ -29,6 +29,7 @@ class GenerationConfig:
     max_new_tokens: int = 128
     temperature: float = 0.0
     top_p: float = 1.0
+    top_k: int = 0  # 0: no top-k cut
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
     heal: bool = True  # token healing at the cursor
@@ -56,6 +57,8 @@ class GenerationConfig:
             raise RequestError(f"at most {MAX_STOPS} stop strings of at most {MAX_STOP_CHARS} characters each")
         if not 0.0 < self.top_p <= 1.0:
             raise RequestError(f"top_p must lie in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise RequestError(f"top_k must be 0 (off) or positive, got {self.top_k}")
         return self
 
     def replace(self, **changes) -> "GenerationConfig":
@@ -63,13 +66,26 @@ class GenerationConfig:
 
 
 @dataclass
+class ContextChunk:
+    """Text from another file the completion may draw on (an editor's recently used code)."""
+
+    filename: str = "tmp"
+    text: str = ""
+
+
+@dataclass
 class Request:
-    """Plain completion of `prompt`, or fill-in-the-middle between `prefix` and `suffix`."""
+    """Plain completion of `prompt`, fill-in-the-middle between `prefix` and `suffix`, or the
+    next turn of a chat (`messages`: `{"role", "content"}` dicts, rendered by the tokenizer's
+    chat template). `context` chunks (oldest first) go before the prompt, within a share of it
+    (engine/prompts/fim.py, CONTEXT_SHARE)."""
 
     prompt: str | None = None
     prefix: str | None = None
     suffix: str | None = None
     config: GenerationConfig = field(default_factory=GenerationConfig)
+    context: list[ContextChunk] = field(default_factory=list)
+    messages: list[dict[str, str]] | None = None
 
     @property
     def is_fim(self) -> bool:

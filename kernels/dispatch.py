@@ -8,6 +8,8 @@ on a GPU gets gradients whatever the backend says.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,10 +41,20 @@ def using(name: str) -> Iterator[None]:
 
 
 def backend() -> str:
+    """The backend asked for; ValueError (one line for the CLI) when it is unknown, or is Triton
+    and Triton is not installed, rather than an ImportError at the first kernel call."""
     name = _backend or os.environ.get("NEMODIFF_KERNELS", "auto")
     if name not in BACKENDS:
         raise ValueError(f"NEMODIFF_KERNELS={name!r}: choose one of {', '.join(BACKENDS)}")
+    if name == "triton" and not triton_installed():
+        source = "--kernels triton" if _backend else "NEMODIFF_KERNELS=triton"
+        raise ValueError(f"{source}, but Triton is not installed: pip install triton, or use the torch kernels")
     return name
+
+
+@functools.cache
+def triton_installed() -> bool:
+    return importlib.util.find_spec("triton") is not None
 
 
 def use_triton(t: torch.Tensor) -> bool:

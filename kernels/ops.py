@@ -8,11 +8,11 @@ from __future__ import annotations
 import torch
 
 from kernels.attention_ref import Pattern, attention_ref
-from kernels.commit_ref import accept_length_ref, argmax_confidence_ref
 from kernels.dispatch import use_triton
 from kernels.rmsnorm_ref import rms_norm_ref
 from kernels.rope_ref import rope_ref
 from kernels.swiglu_ref import swiglu_ref
+from kernels.token_select_ref import accept_length_ref, argmax_confidence_ref
 
 __all__ = ["Pattern", "attention", "rms_norm", "rope", "swiglu", "argmax_confidence", "accept_length"]
 
@@ -51,7 +51,7 @@ def swiglu(gate, up) -> torch.Tensor:
 
 def argmax_confidence(logits, mask_id: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     if use_triton(logits):
-        from kernels.commit import argmax_confidence_triton
+        from kernels.token_select import argmax_confidence_triton
 
         return argmax_confidence_triton(logits, mask_id)
     return argmax_confidence_ref(logits, mask_id)
@@ -59,7 +59,7 @@ def argmax_confidence(logits, mask_id: int | None) -> tuple[torch.Tensor, torch.
 
 def accept_length(draft, target) -> int:
     if use_triton(draft):
-        from kernels.commit import accept_length_triton
+        from kernels.token_select import accept_length_triton
 
         return accept_length_triton(draft, target)
     return accept_length_ref(draft, target)

@@ -3,7 +3,8 @@
 One completion request is in flight at a time. It starts after a pause in typing (or on ctrl+g),
 runs in a thread worker that forwards the engine's events as messages, and is cancelled by the
 next edit or cursor move (the engine stops within one forward pass). The committed text streams
-into the ghost text through the stop rules of `completion`; a rule that fires cancels the rest.
+into the ghost text through the suggestion pipeline (`engine.prompts.suggestion`), run in the
+worker thread: a rule that fires cancels the rest before the engine's next forward pass.
 While a suggestion is shown, the next one is prefetched as if it were accepted (llama.vim does
 this), so accepting with tab shows the following suggestion at once.
 """
@@ -23,17 +24,18 @@ from textual.timer import Timer
 from textual.widgets import Footer, TabbedContent, TextArea
 
 from engine.events import Done, Note, Step
-from engine.request import MODES, GenerationConfig, Request
-from nemodiff_tui import backend
-from nemodiff_tui.backend import CompletionEngine, EngineFactory, Generation, TokenTexts
+from engine.prompts.suggestion import Context, Pipeline, Rules, printable
+from engine.request import MODES, GenerationConfig
 from nemodiff_tui.commands import NemodiffCommands
-from nemodiff_tui.completion import (Context, SuggestionCache, advance, context_after, context_at, cut, finish,
-                                     next_line, next_word, printable, typed_since)
+from nemodiff_tui.completion import (SuggestionCache, advance, context_after, context_at, next_line, next_word,
+                                     typed_since)
 from nemodiff_tui.config import Settings, config_path
+from nemodiff_tui.engine_factory import CompletionEngine, EngineFactory, Generation, TokenTexts
+from nemodiff_tui.engine_factory import engine_factory as default_factory
 from nemodiff_tui.files import DiskState, FileRefused, atomic_write, changed_on_disk, read_text
+from nemodiff_tui.latency_log import LatencyLog
 from nemodiff_tui.messages import GenerationEvent, GenerationFailed, ModelFailed, ModelLoaded, ModelProgress
 from nemodiff_tui.themes import ThemedApp
-from nemodiff_tui.timing import LatencyLog
 from nemodiff_tui.trace import Trace
 from nemodiff_tui.widgets.denoise_view import DenoiseView
 from nemodiff_tui.widgets.dialogs import ConfirmScreen, PromptScreen
@@ -52,8 +54,9 @@ class Inflight:
     editor: CodeEditor
     ctx: Context
     trace: Trace
+    pipeline: Pipeline  # where the suggestion ends: fed in the worker thread, read here once Done arrives
     alternative: int  # 0: the greedy suggestion; more are sampled after it when configured
-    kept: str = ""  # the committed text the stop rules keep
+    kept: str = ""  # the committed text the stop rules keep, as of the last event handled
     stopped: bool = False  # a stop rule fired: the rest is cancelled and not shown
     # A prefetch: the suggestion it assumes accepted (where it is shown, its text); None otherwise.
     assumes: tuple[Context, str] | None = None
@@ -124,7 +127,7 @@ class NemodiffApp(ThemedApp):
         self.settings = settings or Settings()
         self.settings_path = settings_path or config_path()
         self._files = [Path(f).expanduser() for f in files]
-        self._factory = engine_factory or backend.engine_factory(self.settings.device, self.settings.dtype)
+        self._factory = engine_factory or default_factory(self.settings.device, self.settings.dtype)
         self._problems = list(problems)
         self.engine: CompletionEngine | None = None
         self.model_name: str | None = None
@@ -376,24 +379,29 @@ class NemodiffApp(ThemedApp):
         self._serial += 1
         config = GenerationConfig(
             mode=self.settings.mode, max_new_tokens=self.settings.max_new_tokens,
-            temperature=self.settings.alternative_temperature if alternative else 0.0,
-            seed=alternative or None, stop=["\n"] if ctx.rest_of_line.strip() else [])
+            temperature=self.settings.alternative_temperature if alternative else 0.0, seed=alternative or None)
         mode = self.engine.resolve_mode(config)[0]
-        generation = self.engine.generate(Request(prefix=ctx.prefix, suffix=ctx.suffix, config=config))
+        pipeline = Pipeline(ctx, self.rules)
+        generation = self.engine.generate(pipeline.request(config))
         trace = Trace(mode, frozenset(self.engine.tokenizer.special_ids))
-        self._inflight = Inflight(self._serial, generation, editor, ctx, trace, alternative, assumes=assumes)
+        self._inflight = Inflight(self._serial, generation, editor, ctx, trace, pipeline, alternative,
+                                  assumes=assumes)
         if assumes is None:
             self.denoise.follow(trace)
             if alternative == 0:
                 self.latency.request(self.model_name or "", mode)
-        self._generate(self._serial, generation, self._texts)
+        self._generate(self._serial, generation, pipeline, self._texts)
+
+    @property
+    def rules(self) -> Rules:
+        return Rules(max_lines=self.settings.max_lines)
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
-    def _generate(self, serial: int, generation: Generation, texts: TokenTexts) -> None:
+    def _generate(self, serial: int, generation: Generation, pipeline: Pipeline, texts: TokenTexts) -> None:
         try:
-            for event in generation:
+            for event in pipeline.follow(generation):
                 slots = texts(event.tokens) if isinstance(event, Step) else ()
-                self.post_message(GenerationEvent(serial, event, slots))
+                self.post_message(GenerationEvent(serial, event, slots, pipeline.text, pipeline.final))
         except Exception as e:  # a failed generation is reported; the editor stays usable
             self.post_message(GenerationFailed(serial, f"{type(e).__name__}: {e}"))
 
@@ -417,10 +425,7 @@ class NemodiffApp(ThemedApp):
             self._finish(inflight)
             self.denoise.refresh()
             return
-        inflight.kept, stopped = cut(inflight.trace.text, inflight.ctx, self.settings.max_lines)
-        if stopped and not inflight.stopped:
-            inflight.stopped = True
-            inflight.generation.cancel()
+        inflight.kept, inflight.stopped = message.kept, message.final
         if not self._redraw_pending:  # once per batch of queued events: a fast engine outpaces drawing
             self._redraw_pending = True
             self.call_later(self._redraw)
@@ -454,7 +459,7 @@ class NemodiffApp(ThemedApp):
         self._inflight = None
         done = inflight.trace.done
         assert done is not None
-        final = finish(inflight.trace.text, inflight.ctx, self.settings.max_lines)
+        final = inflight.pipeline.suggestion
         if inflight.assumes is not None:  # a prefetch the cursor has not reached: kept for when it does
             self.cache.put(inflight.ctx.key, [final] if final else [])
             return
@@ -480,8 +485,8 @@ class NemodiffApp(ThemedApp):
         if self._shown is not None and self._shown.editor is not shown.editor:
             self._shown.editor.clear_ghost()
         before, self._shown = self._shown, shown
-        limit = 1 if shown.ctx.rest_of_line.strip() else self.settings.max_lines
-        shown.editor.show_ghost(pieces if pieces is not None else [(shown.text, "text")], limit)
+        pieces = pieces if pieces is not None else [(shown.text, "text")]
+        shown.editor.show_ghost(pieces, self.rules.lines(shown.ctx))
         if before is None or before.usable_keys != shown.usable_keys:
             self.refresh_bindings()  # the footer recomposes: not on every streamed token
         self._status()

@@ -1,12 +1,9 @@
-"""What to ask the engine for at the cursor, and which of its answer to show: headless, no Textual.
+"""What to ask the engine for at the cursor in an editor, and what to do with the answers: headless,
+no Textual. (Where a suggestion ends is the engine's pipeline, `engine.prompts.suggestion`.)
 
 The rules follow what users of llama.vim, Tabby, Continue and Copilot expect: a fill-in-the-middle
-context about 3:1 prefix:suffix; a suggestion stops where the code dedents below the cursor's
-block, stays on one line when text sits right of the cursor, ends before the bracket already
-right of the cursor, ends a loop after its first round, and is capped in lines; one that only
-repeats the rest of the line, the next line or the suffix, or begins with the line above again,
-is dropped, and whitespace is never offered. Suggestions are cached by (prefix, suffix), and
-typing the start of one keeps the rest.
+context about 3:1 prefix:suffix, from whole lines; partial accept by word and by line; suggestions
+cached by (prefix, suffix), and typing the start of one keeps the rest.
 """
 
 from __future__ import annotations
@@ -14,29 +11,11 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from engine import stop_rules
-from engine.stop_rules import indentation
+from engine.prompts.suggestion import Context
 
 PREFIX_SHARE = 0.75  # prefix:suffix = 3:1
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # never inserted into a user's file (tab and newline stay)
 _WORD = re.compile(r"\s*(\w+|[^\w\s]+)?")
-
-
-@dataclass(frozen=True)
-class Context:
-    """The text around the cursor that a request is made of, and what the rules need to know."""
-
-    prefix: str
-    suffix: str
-    line_before: str  # the cursor's line up to the cursor
-    rest_of_line: str  # the cursor's line after the cursor
-    next_line: str  # the next non-empty line below the cursor ("" at the end)
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.prefix, self.suffix
 
 
 def context_at(lines: Sequence[str], row: int, column: int, budget: int) -> Context:
@@ -82,65 +61,6 @@ def _fit(lines, budget: int) -> list[str]:
 
 def _size(lines: list[str]) -> int:
     return sum(len(text) + 1 for text in lines)
-
-
-def printable(text: str) -> str:
-    """`text` without control characters (tab and newline stay): never shown, never inserted."""
-    return _CONTROL.sub("", text)
-
-
-def cut(text: str, ctx: Context, max_lines: int | None) -> tuple[str, bool]:
-    """The part of streamed text `text` to show, and whether a stop rule fired (then stop generating).
-
-    Stops: a line that dedents below the block the cursor is in; a second line when text sits
-    right of the cursor; more than `max_lines` lines; the bracket or quote that already follows
-    the cursor (kept out: it is there); a loop (`5, 5, 5, ...`: one round of it is kept). When
-    the cursor sits in a line's leading whitespace the suggestion's first line sets the block's
-    indentation, so a new block body (after `def f():`) ends where the code dedents again.
-    """
-    text = printable(text)
-    lines = text.split("\n")
-    limit = 1 if ctx.rest_of_line.strip() else max_lines
-    if ctx.line_before.strip():
-        block = indentation(ctx.line_before)
-    else:
-        block = indentation(ctx.line_before + lines[0]) if lines[0].strip() else indentation(ctx.line_before)
-    text, fired = stop_rules.cut(text, min_indent=block, max_lines=limit)
-    rest = ctx.rest_of_line.strip()
-    closing = stop_rules.closing_at(text, rest[0]) if rest else None
-    if closing is not None:
-        text, fired = text[:closing], True
-    repeats_at = stop_rules.loop(text)
-    if repeats_at is not None:
-        text, fired = text[:repeats_at], True
-    return text, fired
-
-
-def finish(text: str, ctx: Context, max_lines: int) -> str:
-    """The suggestion to offer once generation ended: cut, trailing blank lines trimmed, and "" when
-    it is whitespace or only repeats what already follows the cursor."""
-    text = cut(text, ctx, max_lines)[0].rstrip()
-    if not text.strip() or repeats(text, ctx):
-        return ""
-    return text
-
-
-def repeats(text: str, ctx: Context) -> bool:
-    """Does the suggestion only say again the rest of the line, the next non-empty line or the
-    suffix, or does it begin by writing again the line above it (Continue drops those too)?"""
-    stripped = text.strip()
-    lines = text.split("\n")
-    first = next((i for i, line in enumerate(lines) if line.strip()), 0)
-    first_line = (ctx.line_before + lines[0]) if first == 0 else lines[first]
-    before = ctx.prefix.split("\n")[:-1] + ([] if first == 0 else [ctx.line_before + lines[0], *lines[1:first]])
-    above = next((line for line in reversed(before) if line.strip()), "")
-    rest, head = ctx.rest_of_line.strip(), lines[0].strip()
-    return bool(
-        (rest and head and rest.startswith(head))
-        or (ctx.next_line.strip() and first_line.strip() == ctx.next_line.strip())
-        or (above.strip() and first_line.strip() == above.strip())
-        or ctx.suffix.strip().startswith(stripped)
-    )
 
 
 def next_word(text: str) -> str:

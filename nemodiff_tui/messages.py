@@ -5,17 +5,20 @@ from __future__ import annotations
 from textual.message import Message
 
 from engine.events import Event
-from nemodiff_tui.backend import CompletionEngine
+from nemodiff_tui.engine_factory import CompletionEngine
 
 
 class GenerationEvent(Message):
-    """One engine event of generation `serial`, with the text of each slot when it is a Step."""
+    """One engine event of generation `serial`, with the text of each slot when it is a Step, and
+    the suggestion pipeline's state once it took the event (the text it keeps, whether it is final)."""
 
-    def __init__(self, serial: int, event: Event, texts: tuple[str, ...] = ()):
+    def __init__(self, serial: int, event: Event, texts: tuple[str, ...] = (), kept: str = "", final: bool = False):
         super().__init__()
         self.serial = serial
         self.event = event
         self.texts = texts
+        self.kept = kept
+        self.final = final
 
 
 class GenerationFailed(Message):

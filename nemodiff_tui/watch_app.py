@@ -19,8 +19,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, OptionList, Static
 
-from nemodiff_tui.backend import EngineFactory
 from nemodiff_tui.config import Settings
+from nemodiff_tui.engine_factory import EngineFactory
 from nemodiff_tui.messages import ModelFailed, ModelLoaded, ModelProgress
 from nemodiff_tui.themes import ThemedApp
 from nemodiff_tui.watch.session import WatchSession

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.random_checkpoint import write_random_checkpoint
+from engine.loading.random_checkpoint import write_random_checkpoint
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +20,7 @@ def fp32_on_every_cpu():
     """The default dtype on CPU depends on the CPU (bf16 where it is native): tests get fp32 on every
     machine, so exact comparisons hold; the tests of bf16 ask for it."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("engine.loading.cpu_has_bf16", lambda: False)
+        mp.setattr("engine.loading.checkpoint.cpu_has_bf16", lambda: False)
         yield
 
 

@@ -1,4 +1,4 @@
-"""The headless core never imports the UI (the import-linter contract in pyproject.toml)."""
+"""The layer contracts hold (import-linter, pyproject.toml; docs/ARCHITECTURE.md), and the core never imports the UI."""
 
 from __future__ import annotations
 

@@ -3,8 +3,7 @@
     from engine.serve.app import create_app
     app = create_app(engine.load("demo"), mode="self-spec")   # then run it with uvicorn
 
-Endpoints: POST /infill (llama.cpp), POST /v1/completions and GET /v1/models (OpenAI),
-POST /v1/denoise (every engine event, for remote viewers), GET /health. See docs/SERVING.md.
+Endpoints: POST /infill (llama.cpp), POST /v1/completions, POST /v1/chat/completions,
+GET /v1/models and GET /v1/models/{id} (OpenAI), POST /v1/denoise (every engine event, for
+remote viewers), GET /health. See docs/SERVING.md.
 """
-
-OWNER = "nemodiff"  # `owned_by` in /v1/models: how a client recognises a nemodiff server

@@ -1,31 +1,37 @@
 """The HTTP app: the engine behind a bounded queue, served to editors (/infill), OpenAI clients
-(/v1/completions, /v1/models) and remote viewers (/v1/denoise), plus an open /health."""
+(/v1/completions, /v1/chat/completions, /v1/models) and remote viewers (/v1/denoise), plus an
+open /health."""
 
 from __future__ import annotations
 
 import hmac
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, HTTPException
 from starlette.requests import Request as HTTPRequest
 
-from engine.engine import Engine
+from engine.decoding.engine import Engine
 from engine.request import MODES
-from engine.serve import denoise, infill, openai
+from engine.serve import chat, denoise, infill, openai
 from engine.serve.errors import HANDLED, error_response
 from engine.serve.queue import MAX_QUEUE, EngineQueue
 
 MAX_BODY = 2 * 1024 * 1024  # bytes; llama.vim's full context ring is about 100 kB
+log = logging.getLogger("nemodiff.serve")
 
 
 def bearer(api_key: str):
     """A dependency that refuses requests without `Authorization: Bearer <api_key>` (the scheme
-    in any case, as HTTP has it)."""
+    in any case, as HTTP has it), and logs each refusal: editor plugins show nothing for a 401."""
     expected = api_key.encode()
 
     async def check(client: HTTPRequest) -> None:
         scheme, _, given = client.headers.get("authorization", "").partition(" ")
         if not (scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected)):
+            peer = f"{client.client.host}:{client.client.port}" if client.client else "unknown client"
+            log.warning("refused %s %s from %s: %s API key", client.method, client.url.path, peer,
+                        "wrong" if scheme or given else "no")
             raise HTTPException(401, "missing or wrong API key: send Authorization: Bearer <key>",
                                 headers={"WWW-Authenticate": "Bearer"})
 
@@ -53,6 +59,7 @@ def create_app(engine: Engine, mode: str = "auto", api_key: str | None = None, m
     guarded = [Depends(bearer(api_key))] if api_key else []
     app.include_router(infill.routes(queue, mode, max_body), dependencies=guarded)
     app.include_router(openai.routes(queue, mode, max_body), dependencies=guarded)
+    app.include_router(chat.routes(queue, mode, max_body), dependencies=guarded)
     app.include_router(denoise.routes(queue, max_body), dependencies=guarded)
 
     @app.api_route("/health", methods=["GET", "HEAD"])  # HEAD: load balancers' health checks

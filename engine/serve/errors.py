@@ -1,5 +1,6 @@
 """How failures reach HTTP clients: a status code and the error object OpenAI and llama.cpp
-clients both read, `{"error": {"message", "type", "code"}}`, with one-line messages."""
+clients both read, `{"error": {"message", "type", "param", "code"}}`, with one-line messages
+(`param` names the request field at fault, or is null)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ log = logging.getLogger("nemodiff.serve")
 
 HANDLED = (HTTPException, NemodiffError, QueueFull)  # expected failures; anything else is a 500
 TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-         405: "invalid_request_error", 413: "invalid_request_error", 422: "invalid_request_error",
-         503: "server_busy"}
+         405: "invalid_request_error", 413: "invalid_request_error", 503: "server_busy"}
 
 
 def status_of(e: Exception) -> int:
@@ -38,7 +38,8 @@ def error_body(e: Exception) -> dict:
         message = str(e)
     else:
         message = f"internal error: {type(e).__name__}: {e}".splitlines()[0]
-    return {"error": {"message": message, "type": TYPES.get(status, "server_error"), "code": status}}
+    param = getattr(e, "param", None)  # body.FieldError's
+    return {"error": {"message": message, "type": TYPES.get(status, "server_error"), "param": param, "code": status}}
 
 
 def in_stream(e: Exception) -> dict:

@@ -14,12 +14,16 @@ import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request as HTTPRequest
 
-from engine.engine import Engine, Generation
 from engine.events import Event
+from engine.prompts.suggestion import Pipeline
 from engine.request import Request
+
+if TYPE_CHECKING:  # torch: `nemodiff serve --help` and bad arguments answer before it loads
+    from engine.decoding.engine import Engine, Generation
 
 MAX_QUEUE = 8  # default: requests held at once, the running one included
 RETRY_AFTER_S = 1
@@ -39,8 +43,10 @@ class QueueFull(Exception):
 class Job:
     """One request's generation: run by the worker thread, read by one handler on the event loop."""
 
-    def __init__(self, request: Request, loop: asyncio.AbstractEventLoop, release: Callable[[], None]):
+    def __init__(self, request: Request, loop: asyncio.AbstractEventLoop, release: Callable[[], None],
+                 pipeline: Pipeline | None = None):
         self.request = request
+        self.pipeline = pipeline  # run in the worker thread, so a rule that fires stops the next forward
         self._loop = loop
         self._items: asyncio.Queue = asyncio.Queue()
         self._cancelled = threading.Event()
@@ -78,7 +84,8 @@ class Job:
                 self._generation = engine.generate(self.request)
                 if self._cancelled.is_set():  # cancelled while the generation was being created
                     self._generation.cancel()
-                for event in self._generation:
+                generation = self._generation
+                for event in self.pipeline.follow(generation) if self.pipeline is not None else generation:
                     self._put(event)
         except Exception as e:  # handed to the handler, which answers with it
             self._put(e)
@@ -115,15 +122,16 @@ class EngineQueue:
         """Requests admitted and not finished, the running one included."""
         return self._held
 
-    def submit(self, request: Request) -> Job:
+    def submit(self, request: Request, pipeline: Pipeline | None = None) -> Job:
         """Queue a request (from the event loop), or refuse it: RequestError when the engine could
-        not serve it (checked now, so the client hears at once), QueueFull when every slot is taken."""
+        not serve it (checked now, so the client hears at once), QueueFull when every slot is taken.
+        With a `pipeline` (built for `request`), the job's events go through it."""
         self.engine.validate(request)
         with self._lock:
             if self._held >= self.max_queue:
                 raise QueueFull(self._held)
             self._held += 1
-        job = Job(request, asyncio.get_running_loop(), self._release)
+        job = Job(request, asyncio.get_running_loop(), self._release, pipeline)
         self._jobs.put(job)
         return job
 

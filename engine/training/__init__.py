@@ -1,1 +1,2 @@
-"""Training the bundled demo model: corpus, tokenizer, joint AR + diffusion objective, trainer."""
+"""Training the bundled demo model: corpus, tokenizer, joint AR + diffusion objective, and the run
+itself (settings, schedule, the loop in trainer.py, checkpoints, exports)."""

@@ -8,7 +8,8 @@ import dataclasses
 import torch
 
 from engine.errors import NemodiffError
-from engine.training.trainer import Settings, train
+from engine.training.settings import Settings
+from engine.training.trainer import train
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="anneal the learning rate linearly to zero over N steps, then stop (finishes a model)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="change a setting of a new run (repeatable): any field of engine.training.trainer."
+                        help="change a setting of a new run (repeatable): any field of engine.training.settings."
                              "Settings, e.g. batch_size=128 lr=8e-3 (a GPU) or num_hidden_layers=10; blocks=8,16,32")
     parser.add_argument("--stdlib", metavar="DIR",
                         help="read the corpus from this standard library instead of the running interpreter's "

@@ -27,9 +27,9 @@ from typing import Any
 import torch
 from tokenizers import Tokenizer
 
+from engine.prompts.bpe import BOS, EOS
 from engine.training.fim_transform import LINE_RATE, SPM_RATE, fim_example
 from engine.training.renaming import Renamer, substitute
-from engine.training.tokenizer import BOS, EOS
 
 _FIM_OVERHEAD = 5  # <s> <fim_prefix> <fim_suffix> <fim_middle> </s>
 _CUT_SLACK = 6  # tokenizing three pieces separately can take a few more tokens than the whole span

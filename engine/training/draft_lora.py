@@ -31,13 +31,14 @@ from safetensors.torch import load_file
 from tqdm import tqdm
 
 from engine.errors import NemodiffError
-from engine.loading import LORA_DIR, lora_name
-from engine.model import LoRA, NLDModel
-from engine.training import corpus
+from engine.evaluation import corpus
+from engine.loading.checkpoint import LORA_DIR, lora_name
+from engine.model.network import LoRA, NLDModel
+from engine.prompts.bpe import text_encoder
 from engine.training.data import TrainStream
 from engine.training.objective import training_mask
-from engine.training.tokenizer import text_encoder
-from engine.training.trainer import fresh_dir, load_export, mixed_precision, replace_dir, save_bf16
+from engine.training.export import fresh_dir, load_export, replace_dir, save_bf16
+from engine.training.schedule import mixed_precision
 from kernels import ops
 from kernels.ops import Pattern
 

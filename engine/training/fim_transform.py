@@ -5,15 +5,14 @@ the order the demo model is prompted in (`fim_order` in its config.json): the pr
 before the middle, so the cursor's context is the nearest thing the first token attends to, which
 a small model uses far better than a prefix end beyond the whole suffix (docs/MODEL_CARD.md). The
 rest (`1 - SPM_RATE`) stay PSM, `<s><fim_prefix>p<fim_suffix>s<fim_middle>m</s>`, the layout most
-FIM tools send. Until step 14,421 the shares were reversed (a quarter SPM).
+FIM tools send.
 
 Cuts fall at random character positions, mid-token included, because an editor's cursor does
 too; each piece is tokenized on its own, exactly as a prompt's prefix and suffix are. A share of
 the examples (`LINE_RATE`) is cut where an editor's cursor most often is instead: right after a
 line's indentation, with the middle running to the end of that line or of one of the next few.
 Random cuts alone fall inside an indentation more often than at its end, and a model trained
-only on them indents further at a cursor that already sits at the right column (measured on the
-demo model at step 8309, docs/MODEL_CARD.md).
+only on them indents further at a cursor that already sits at the right column (docs/MODEL_CARD.md).
 """
 
 from __future__ import annotations
@@ -21,10 +20,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from engine.training.tokenizer import BOS, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
+from engine.prompts.bpe import BOS, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
 
-SPM_RATE = 0.75  # share of FIM examples in SPM order (0.25 until step 14,421)
-LINE_RATE = 0.5  # share of FIM examples cut at a line's indentation (from step 8544 on)
+SPM_RATE = 0.75  # share of FIM examples in SPM order
+LINE_RATE = 0.5  # share of FIM examples cut at a line's indentation
 MAX_MIDDLE_LINES = 4
 
 
@@ -37,7 +36,7 @@ def split(text: str, rng: random.Random) -> tuple[str, str, str]:
 def split_at_line(text: str, rng: random.Random) -> tuple[str, str, str]:
     """(prefix, middle, suffix): the prefix ends at a random line's indentation, where the tokenizer
     splits it from the code (before its last space), so the cut tokenizes as the whole text does and
-    as a healed prompt does (engine/healing.py); the middle is the rest of that line, or runs on to
+    as a healed prompt does (engine/prompts/healing.py); the middle is the rest of that line, or runs on to
     the end of one of the next MAX_MIDDLE_LINES - 1 lines."""
     starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
     first = rng.randrange(len(starts))

@@ -27,12 +27,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from engine.model import NLDModel
-from engine.training import corpus
+from engine.evaluation import corpus
+from engine.model.network import NLDModel
+from engine.prompts.bpe import text_encoder
 from engine.training.data import TrainStream, eval_sequences
+from engine.training.export import load_export, save_bf16
 from engine.training.objective import add_noise, joint_forward, training_mask
-from engine.training.tokenizer import text_encoder
-from engine.training.trainer import Settings, load_export, save_bf16
+from engine.training.settings import Settings
 from kernels.ops import Pattern
 
 

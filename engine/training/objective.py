@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from engine.model import NLDModel
+from engine.model.network import NLDModel
 from kernels.ops import Pattern
 
 

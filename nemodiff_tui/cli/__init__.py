@@ -10,11 +10,14 @@ import argparse
 import os
 import sys
 
-# Idle OpenMP threads must sleep, not spin: on a busy machine spinning threads made training
-# steps 5x slower. Read when torch loads, so it is set before anything imports torch.
+# Idle OpenMP threads must sleep, not spin: on a busy machine spinning threads slow training
+# steps several-fold. Read when torch loads, so it is set before anything imports torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 USAGE = "nemodiff [--debug] [FILE...] [options]   or   nemodiff [--debug] COMMAND [options]"
+# The headless commands' names: a first word among them (or -h) builds their parser, which imports
+# torch (seconds); anything else opens the editor without waiting for it. A test keeps this in step.
+COMMANDS = ("complete", "eval-fim", "bench", "serve", "watch", "random-checkpoint", "train-demo", "train-draft")
 
 
 def parser() -> tuple[argparse.ArgumentParser, set[str]]:
@@ -22,11 +25,16 @@ def parser() -> tuple[argparse.ArgumentParser, set[str]]:
     p = argparse.ArgumentParser(prog="nemodiff", usage=USAGE, description=__doc__.splitlines()[0],
                                 epilog="With no COMMAND, nemodiff opens the editor app: nemodiff [FILE...] --help")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # prog: the subcommands' usage lines start `nemodiff serve`, not with the whole USAGE above
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True, prog="nemodiff")
     from nemodiff_tui.cli import bench, checkpoint, complete, eval_fim, serve, train, watch  # torch: seconds
+
+    from nemodiff_tui.cli.common import add_config_arg
 
     for command in (complete, eval_fim, bench, serve, watch, checkpoint, train):
         command.register(sub)
+    for command_parser in sub.choices.values():
+        add_config_arg(command_parser)
     return p, set(sub.choices)
 
 
@@ -42,16 +50,21 @@ def app_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    words = [a for a in argv if a != "--debug"]
     try:  # Ctrl-C while torch loads (the first seconds) ends quietly too
         from engine.errors import NemodiffError, kernels_clash_explained
 
-        argv = sys.argv[1:] if argv is None else argv
-        headless, names = parser()
+        command = words and (words[0] in COMMANDS or words[0] in ("-h", "--help"))
+        args = (parser()[0] if command else app_parser()).parse_args(argv)
     except KeyboardInterrupt:
         return 130
-    words = [a for a in argv if a != "--debug"]
-    args = (headless if words and (words[0] in names or words[0] in ("-h", "--help")) else app_parser()).parse_args(argv)
     try:
+        from nemodiff_tui.cli.common import resolve_settings
+
+        problems = resolve_settings(args).problems
+        if problems and not getattr(args, "shows_problems", False):
+            print(f"nemodiff: warning: {'; '.join(problems)}", file=sys.stderr)
         with kernels_clash_explained():  # any command that reaches transformers
             return args.run(args)
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do

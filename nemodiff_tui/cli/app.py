@@ -6,11 +6,10 @@ Settings come from the XDG config file (or `--config`); the options here overrid
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 from engine.request import MODES
-from nemodiff_tui.cli.common import DEVICE_HELP, DTYPE_HELP, MODEL_HELP, add_backend_args, with_flags
+from nemodiff_tui.cli.common import (DEVICE_HELP, DTYPE_HELP, MODEL_HELP, add_backend_args, add_config_arg,
+                                     resolve_settings)
 
 
 def add_app_args(p: argparse.ArgumentParser) -> None:
@@ -21,21 +20,17 @@ def add_app_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default=None, help=DTYPE_HELP)
     p.add_argument("--theme", default=None, help="nemodiff-dark (default), nemodiff-light, or a Textual theme")
     add_backend_args(p)
-    p.add_argument("--config", type=Path, default=None, metavar="PATH",
-                   help="settings file (default: $XDG_CONFIG_HOME/nemodiff/config.toml)")
+    add_config_arg(p)
+    p.set_defaults(shows_problems=True)  # in the app, as notifications
 
 
 def run(args: argparse.Namespace) -> int:
     from nemodiff_tui.app import NemodiffApp
-    from nemodiff_tui.backend import engine_factory
-    from nemodiff_tui.config import config_path, load_settings
+    from nemodiff_tui.engine_factory import engine_factory
 
-    path = args.config or config_path()
-    if args.config is not None and not path.is_file():
-        print(f"nemodiff: error: no settings file at {path}", file=sys.stderr)
-        return 2
-    settings, problems = load_settings(path)
-    settings = with_flags(settings, args, ("model", "mode", "device", "dtype", "theme"))
+    resolved = resolve_settings(args)
+    settings = resolved.settings
     factory = engine_factory(settings.device, settings.dtype, args.backend, args.backend_key)
-    NemodiffApp(args.files, settings, engine_factory=factory, problems=problems, settings_path=path).run()
+    NemodiffApp(args.files, settings, engine_factory=factory, problems=resolved.problems,
+                settings_path=resolved.path).run()
     return 0

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 
-from engine.bench import MODES
 from engine.errors import NemodiffError
 from nemodiff_tui.cli.common import add_model_args, load_engine, positive
 
@@ -18,14 +17,24 @@ def register(sub) -> None:
     add_model_args(p)
     p.add_argument("--max-new-tokens", type=positive, default=64)
     p.add_argument("--repeats", type=positive, default=1)
-    p.add_argument("--modes", nargs="+", default=None, choices=tuple(MODES), metavar="MODE",
+    p.add_argument("--modes", nargs="+", default=None, type=bench_mode, metavar="MODE",
                    help="subset of: ar diffusion self-spec-linear self-spec-quadratic auto (default: all but auto; "
                    "ar always runs: it is the baseline)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.add_argument("--plot", metavar="PNG", help="also save a bar chart (needs matplotlib)")
     p.add_argument("--kernels-bench", dest="kernel_bench", action="store_true",
-                   help="run the GPU kernel benchmark (python -m kernels.bench) instead")
+                   help="run the GPU kernel and forward benchmark (python -m engine.evaluation.gpu_bench) instead")
     p.set_defaults(run=run)
+
+
+def bench_mode(name: str) -> str:
+    """An argparse type: one of the benchmark's modes (looked up only when `bench` runs: the benchmark
+    module loads torch, which every other command, and the editor, would wait for)."""
+    from engine.evaluation.mode_bench import MODES
+
+    if name not in MODES:
+        raise argparse.ArgumentTypeError(f"invalid choice: {name!r} (choose from {', '.join(MODES)})")
+    return name
 
 
 def table(report: dict) -> str:
@@ -56,12 +65,12 @@ def table(report: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     if args.kernel_bench:
-        from kernels.bench import main as kernel_bench
+        from engine.evaluation.gpu_bench import main as gpu_bench
 
-        return kernel_bench([])
+        return gpu_bench([])
     from tqdm import tqdm
 
-    from engine.bench import run_bench
+    from engine.evaluation.mode_bench import run_bench
 
     if args.plot:
         pyplot()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.config import PRESETS
+from engine.model.config import PRESETS
 
 
 def register(sub) -> None:
@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from engine.errors import NemodiffError
-    from engine.random_checkpoint import write_random_checkpoint
+    from engine.loading.random_checkpoint import write_random_checkpoint
 
     out = Path(args.dir)
     if not args.dir or (out.exists() and (not out.is_dir() or any(out.iterdir()))):

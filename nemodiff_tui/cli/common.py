@@ -1,14 +1,16 @@
-"""Arguments shared by commands that load a model and generate."""
+"""Arguments shared by the commands, and the settings every command runs with."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
-from engine.errors import RequestError
+from engine.errors import NemodiffError, RequestError
 from engine.request import MODES, SCHEDULES, SPECULATIONS, GenerationConfig
-from nemodiff_tui.config import Settings, load_settings
+from nemodiff_tui.config import Settings, config_path, load_settings
 
 
 MODEL_HELP = "checkpoint directory, Hugging Face repo id, or 'demo' (default: the settings file's, else demo)"
@@ -40,18 +42,42 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
                    help="bearer token for --backend (default: $NEMODIFF_BACKEND_KEY)")
 
 
-def with_flags(settings: Settings, args: argparse.Namespace,
-               names: tuple[str, ...] = ("model", "device", "dtype", "mode")) -> Settings:
-    """`settings` under the command line: each flag given wins over the settings file (one rule for
-    the app and every command, so `model = "..."` in the file is the default everywhere)."""
-    return settings.replace(**{name: value for name in names if (value := getattr(args, name, None)) is not None})
+def add_config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=None, metavar="PATH",
+                   help="settings file (default: $XDG_CONFIG_HOME/nemodiff/config.toml)")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    settings: Settings  # the file's settings under the command line's flags
+    problems: list[str]  # what was wrong in the file (its defaults stand in)
+    path: Path  # the settings file read (or that would have been)
+
+
+FLAGS = ("model", "device", "dtype", "mode", "theme")  # the flags that are also settings
+
+
+def resolve_settings(args: argparse.Namespace) -> Resolved:
+    """The settings of this invocation, resolved once (the CLI's entry does it first) and kept on
+    `args`: each flag given wins over the settings file (`--config`, else the XDG path), which
+    wins over the defaults; one rule for the app and every command."""
+    resolved = getattr(args, "resolved", None)
+    if resolved is None:
+        given = getattr(args, "config", None)
+        path = given or config_path()
+        if given is not None and not path.is_file():
+            raise NemodiffError(f"no settings file at {path}")
+        settings, problems = load_settings(path)
+        flags = {name: value for name in FLAGS if (value := getattr(args, name, None)) is not None}
+        resolved = args.resolved = Resolved(settings.replace(**flags), problems, path)
+    return resolved
 
 
 def load_engine(args: argparse.Namespace):
     """The local engine of `--model`/`--device`/`--dtype`, else of the settings file."""
     import engine
 
-    settings = with_flags(load_settings()[0], args)
+    settings = resolve_settings(args).settings
     apply_kernels(args)
     return engine.load(settings.model, device=settings.device, dtype=settings.dtype)
 
@@ -59,7 +85,7 @@ def load_engine(args: argparse.Namespace):
 def open_engine(args: argparse.Namespace):
     """The engine a command runs on: the remote `--backend`, or the local model."""
     if getattr(args, "backend", None):
-        from engine.remote import connect
+        from engine.decoding.remote import connect
 
         return connect(args.backend, api_key=args.backend_key)
     return load_engine(args)
@@ -80,15 +106,10 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-heal", action="store_true", help="disable token healing at the cursor")
 
 
-def configured_mode() -> str:
-    """The `mode = "..."` line of the settings file: the one line that picks the decoding mode."""
-    return load_settings()[0].mode
-
-
 def generation_config(args: argparse.Namespace, mode: str | None = None) -> GenerationConfig:
-    """`--mode` wins, then the caller's default, then the settings file."""
+    """`mode` if the caller picks one, else `--mode`, else the settings file's."""
     return GenerationConfig(
-        mode=args.mode or mode or configured_mode(), speculation=args.speculation, block_size=args.block_size,
+        mode=mode or resolve_settings(args).settings.mode, speculation=args.speculation, block_size=args.block_size,
         threshold=args.threshold, schedule=args.schedule, max_steps=args.max_steps,
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p, seed=args.seed,
         stop=args.stop, heal=not args.no_heal,
@@ -96,10 +117,13 @@ def generation_config(args: argparse.Namespace, mode: str | None = None) -> Gene
 
 
 def apply_kernels(args: argparse.Namespace) -> None:
-    if getattr(args, "kernels", None):
-        from kernels.dispatch import set_backend
+    """`--kernels`, then a check of the backend asked for (by the flag or NEMODIFF_KERNELS), so a
+    missing Triton is one line before the model loads, not a traceback at the first forward."""
+    from kernels.dispatch import backend, set_backend
 
+    if getattr(args, "kernels", None):
         set_backend(args.kernels)
+    backend()
 
 
 def utf8(data: bytes, what: str) -> str:

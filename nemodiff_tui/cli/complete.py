@@ -7,9 +7,8 @@ import json
 import sys
 
 from engine.errors import RequestError
-from nemodiff_tui.completion import Context, cut
 from nemodiff_tui.cli.common import (add_backend_args, add_generation_args, add_model_args, generation_config,
-                                     open_engine, text_arg)
+                                     open_engine, resolve_settings, text_arg)
 
 
 def register(sub) -> None:
@@ -25,8 +24,9 @@ def register(sub) -> None:
     add_backend_args(p)
     add_generation_args(p)
     p.add_argument("--raw", action="store_true",
-                   help="fill-in-the-middle: print the whole generation, not stopping where the code "
-                        "dedents below the cursor's block (or at the line's end when text follows the cursor)")
+                   help="fill-in-the-middle: print the whole generation, without the editor's stop rules "
+                        "(the code dedenting below the cursor's block, the line's end when text follows the "
+                        "cursor, the bracket right of the cursor, a loop, max_lines of the settings file)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print one JSON object with the result and statistics")
     out.add_argument("--stream", action="store_true", help="print every engine event as one JSON line")
@@ -47,48 +47,41 @@ def build_request(args: argparse.Namespace):
     return Request(prompt=prompt, config=config)
 
 
-def suggestion_context(prefix: str, suffix: str) -> Context:
-    """The cursor's surroundings, as the app sees them, for its stop rules."""
-    rest_of_line, _, below = suffix.partition("\n")
-    following = next((line for line in below.split("\n") if line.strip()), "")
-    return Context(prefix, suffix, prefix.rpartition("\n")[2], rest_of_line, following)
-
-
 def run(args: argparse.Namespace) -> int:
     from engine.events import Commit, Done, to_json
+    from engine.prompts.suggestion import Context, Pipeline, Rules
 
     request = build_request(args)
     eng = open_engine(args)
-    ctx = suggestion_context(request.prefix or "", request.suffix) if request.is_fim and not args.raw else None
+    pipeline = None
+    if request.is_fim and not args.raw and not args.stream:  # the suggestion an editor would show
+        pipeline = Pipeline(Context.around(request.prefix or "", request.suffix),
+                            Rules(max_lines=resolve_settings(args).settings.max_lines))
+        request = pipeline.request(request.config)
     generation = eng.generate(request)
-    text = ""
-    done, stopped = None, False
-    for event in generation:
+    done = None
+    for event in pipeline.follow(generation) if pipeline is not None else generation:
         if args.stream:
             print(json.dumps(to_json(event)), flush=True)
-        elif isinstance(event, Commit) and not stopped:
-            text += event.text
-            if ctx is not None:
-                text, stopped = cut(text, ctx, max_lines=None)
-                if stopped:
-                    generation.cancel()  # the engine stops within one forward pass
-            elif not args.json:  # a plain completion prints as it commits; a FIM one once the rules
-                sys.stdout.write(event.text)  # are done with it (a loop is only known rounds later)
-                sys.stdout.flush()
+        elif isinstance(event, Commit) and pipeline is None and not args.json:
+            sys.stdout.write(event.text)  # a plain completion prints as it commits; a FIM one once the
+            sys.stdout.flush()  # pipeline is done with it (a loop is only known rounds later)
         if isinstance(event, Done):
             done = event
     if args.json:
         result = {
-            "text": text if ctx is not None else done.text, "prompt_token_ids": done.prompt_token_ids,
+            "text": pipeline.suggestion if pipeline is not None else done.text,
+            "prompt_token_ids": done.prompt_token_ids,
             "token_ids": done.token_ids, "n_tokens": done.n_tokens, "nfe": done.nfe,
             "tokens_per_forward": done.tokens_per_forward, "seconds": done.seconds,
             "tokens_per_second": done.tokens_per_second, "mode": done.mode, "model": eng.name,
-            "device": str(eng.device), "stop_reason": "stop_rule" if stopped else done.stop_reason,
+            "device": str(eng.device),
+            "stop_reason": "stop_rule" if pipeline is not None and pipeline.final else done.stop_reason,
             "accepted_histogram": done.accepted_histogram, "notes": done.notes,
         }
         print(json.dumps(result))
     elif not args.stream:
         for note in done.notes:
             print(f"note: {note}", file=sys.stderr)
-        sys.stdout.write(text.rstrip() + "\n" if ctx is not None else "\n")
+        sys.stdout.write(pipeline.suggestion + "\n" if pipeline is not None else "\n")
     return 0

@@ -52,7 +52,7 @@ def read_holes(path: str, limit: int | None) -> list[dict]:
 
 def run(args: argparse.Namespace) -> int:
     if args.make_holdout:
-        from engine.eval_fim import make_holdout
+        from engine.evaluation.fim_quality import make_holdout
 
         holes = make_holdout(args.per_kind, seed=args.seed or 0)
         with open(args.make_holdout, "w", encoding="utf-8") as f:
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         raise RequestError("give a JSONL file of holes, or --make-holdout OUT.jsonl")
     from tqdm import tqdm
 
-    from engine.eval_fim import evaluate
+    from engine.evaluation.fim_quality import evaluate
 
     holes = read_holes(args.data, args.limit)
     if not holes:

@@ -9,7 +9,7 @@ import sys
 
 from engine.request import MODES
 from engine.serve.queue import MAX_QUEUE
-from nemodiff_tui.cli.common import add_model_args, configured_mode, load_engine
+from nemodiff_tui.cli.common import add_model_args, load_engine, resolve_settings
 
 DEFAULT_PORT = 8012  # llama.cpp's, which llama.vim and llama.vscode use by default
 
@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"nemodiff: warning: serving on {args.host} without --api-key: anyone who can reach it can use it",
               file=sys.stderr)
     eng = load_engine(args)
-    app = create_app(eng, mode=args.mode or configured_mode(), api_key=args.api_key, max_queue=args.max_queue)
+    mode = resolve_settings(args).settings.mode
+    app = create_app(eng, mode=mode, api_key=args.api_key, max_queue=args.max_queue)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

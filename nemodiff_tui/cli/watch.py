@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 from engine.request import GenerationConfig
-from nemodiff_tui.cli.common import (add_backend_args, add_generation_args, add_model_args, apply_kernels,
-                                     generation_config, open_engine, with_flags)
 from nemodiff_tui import files
-from nemodiff_tui.config import Settings, load_settings
+from nemodiff_tui.cli.common import (add_backend_args, add_generation_args, add_model_args, apply_kernels,
+                                     generation_config, open_engine, resolve_settings)
+from nemodiff_tui.config import Settings
 from nemodiff_tui.watch import WatchError
 from nemodiff_tui.watch.holes import MARKER
 from nemodiff_tui.watch.ignore import MAX_BYTES
@@ -48,23 +48,24 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.json and not args.once:
         raise WatchError("--json goes with --once FILE")
-    settings, problems = load_settings()
-    config = generation_config(args, settings.mode)
+    resolved = resolve_settings(args)
+    settings = resolved.settings
+    config = generation_config(args)
     if args.once:
         return once(args, settings, config)
     if not args.paths:
         raise WatchError("give the files and folders to watch, or --once FILE")
-    from nemodiff_tui.backend import engine_factory
+    from nemodiff_tui.engine_factory import engine_factory
     from nemodiff_tui.watch.session import WatchSession
     from nemodiff_tui.watch_app import WatchApp
 
     apply_kernels(args)
     session = WatchSession([Path(p) for p in args.paths], config, marker=args.marker, max_bytes=args.max_bytes,
                            settings=settings)
-    settings = with_flags(settings, args).replace(mode=config.mode)
+    settings = settings.replace(mode=config.mode)
     session.start()
     try:
-        WatchApp(session, settings, engine_factory=engine_factory(settings.device, settings.dtype, args.backend, args.backend_key), problems=problems).run()
+        WatchApp(session, settings, engine_factory=engine_factory(settings.device, settings.dtype, args.backend, args.backend_key), problems=resolved.problems).run()
     finally:
         session.stop()
     return 0

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.request import GenerationConfig
-from nemodiff_tui.backend import CompletionEngine
 from nemodiff_tui.config import Settings
+from nemodiff_tui.engine_factory import CompletionEngine
 from nemodiff_tui.files import FileRefused
 from nemodiff_tui.watch import WatchError
 from nemodiff_tui.watch.accept import accept_suggestion

@@ -1,10 +1,10 @@
 """A suggestion for one hole of one saved version of a file, and the worker thread that generates them.
 
 A suggestion remembers the exact text (and its sha256) it was computed from: accepting it is only
-allowed while the file still holds that text. Generation reuses the editor's client-side rules
-(`completion`): the same context around the hole, the same stop rules while the text streams in,
-the same filter on the final text. The worker runs one generation at a time, in the order saves
-came; a newer save of a file cancels the queued and running generations of its older version.
+allowed while the file still holds that text. Generation is the editor's: the same context around
+the hole (`completion`), the same suggestion pipeline (`engine.prompts.suggestion`) for where it
+ends. The worker runs one generation at a time, in the order saves came; a newer save of a file
+cancels the queued and running generations of its older version.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Literal
 
 from engine.events import Step
-from engine.request import GenerationConfig, Request
-from nemodiff_tui.backend import CompletionEngine, Generation, TokenTexts
-from nemodiff_tui.completion import Context, context_at, cut, finish
+from engine.prompts.suggestion import Context, Pipeline, Rules
+from engine.request import GenerationConfig
+from nemodiff_tui.completion import context_at
+from nemodiff_tui.engine_factory import CompletionEngine, Generation, TokenTexts
 from nemodiff_tui.trace import Trace
 from nemodiff_tui.watch.holes import Hole
 
@@ -78,26 +79,21 @@ def generate(engine: CompletionEngine, s: Suggestion, config: GenerationConfig, 
              texts: TokenTexts | None = None, on_event: Callable[[Suggestion], None] | None = None) -> None:
     """Run `s` to the end on this thread: stream into `s.trace`, then set its text (status
     "ready") unless it was made stale meanwhile."""
-    ctx = s.context
-    config = config.replace(stop=[*config.stop, "\n"]) if ctx.rest_of_line.strip() else config
+    pipeline = Pipeline(s.context, Rules(max_lines=max_lines))
     s.trace = Trace(engine.resolve_mode(config)[0])
-    s.generation = engine.generate(Request(prefix=ctx.prefix, suffix=ctx.suffix, config=config))
+    s.generation = engine.generate(pipeline.request(config))
     if s.status != "denoising":  # cancelled between leaving the queue and now
         s.generation.cancel()
-    stopped = False
     try:
-        for event in s.generation:
+        for event in pipeline.follow(s.generation):
             s.trace.add(event, texts(event.tokens) if texts is not None and isinstance(event, Step) else ())
-            if not stopped and cut(s.trace.text, ctx, max_lines)[1]:
-                stopped = True
-                s.generation.cancel()
             if on_event is not None:
                 on_event(s)
     finally:
         s.generation = None
     done = s.trace.done
     if s.status == "denoising" and done is not None:
-        s.text = finish(s.trace.text, ctx, max_lines)
+        s.text = pipeline.suggestion
         s.mode, s.tokens_per_forward = done.mode, done.tokens_per_forward
         s.latency = time.monotonic() - s.saved_at
         s.status = "ready"

@@ -53,7 +53,7 @@ def test_auto_is_benched_on_request_and_checked_for_losslessness(capsys, tiny_ch
 def test_warmup_rounds_run_every_prompt_untimed(tiny_checkpoint):
     """On a GPU the first pass over the prompts compiles Triton variants: it is run, then dropped."""
     import engine
-    from engine.bench import prompts, run_bench
+    from engine.evaluation.mode_bench import prompts, run_bench
 
     eng = engine.load(str(tiny_checkpoint), device="cpu")
     seen = []

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from engine.eval_fim import Score, edit_similarity, make_holdout
-from engine.stop_rules import cut
+from engine.evaluation.fim_quality import Score, edit_similarity, make_holdout
+from engine.prompts.stop_rules import cut
 from nemodiff_tui.cli import main
 
 HOLES = [
@@ -68,7 +68,7 @@ def test_block_stop_rules():
 
 
 def test_holdout_is_deterministic_and_held_out():
-    from engine.training.corpus import HOLDOUT
+    from engine.evaluation.corpus import HOLDOUT
 
     a, b = make_holdout(5, seed=1), make_holdout(5, seed=1)
     assert a == b and len(a) == 15

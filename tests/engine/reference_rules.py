@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.model import NLDModel
+from engine.model.network import NLDModel
 from kernels.ops import Pattern
 
 

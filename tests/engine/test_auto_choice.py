@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from engine.decoding.modes.auto import MIN_EVIDENCE, PROBE_EVERY, QUADRATIC_YIELD, AutoPolicy, auto_policy, choose, time_passes
 from engine.events import Note
-from engine.modes.auto import MIN_EVIDENCE, PROBE_EVERY, QUADRATIC_YIELD, AutoPolicy, auto_policy, choose, time_passes
 from tests.engine.util import run
 
 
@@ -17,7 +17,7 @@ def test_quadratic_only_when_its_cycle_is_cheap_enough_to_outrun_its_lower_accep
 
 
 def test_a_cpu_never_times_a_quadratic_pass(tiny_engine, monkeypatch):
-    from engine.modes import auto
+    from engine.decoding.modes import auto
 
     monkeypatch.setattr(auto, "quadratic_pass", lambda *a: (_ for _ in ()).throw(AssertionError("timed")))
     choice = auto_policy(tiny_engine.runner, 8, tiny_engine.tokenizer.mask_id)
@@ -66,15 +66,15 @@ def test_auto_generations_feed_the_pool_and_start_in_ar_once_it_falls_short(tiny
 
 
 def test_a_generation_whose_drafts_never_match_switches_to_ar_and_says_so_in_done(tiny_engine, monkeypatch):
-    from engine.modes import self_spec
+    from engine.decoding.modes import auto
 
     _, ar = run(tiny_engine, prompt="x", mode="ar", max_new_tokens=40)
     monkeypatch.setattr(tiny_engine, "auto", AutoPolicy("linear", 1.0))
-    monkeypatch.setattr(self_spec, "AUTO_MIN_ACCEPTED", float("inf"))  # no draft is ever good enough
+    monkeypatch.setattr(auto, "GIVE_UP_BELOW", float("inf"))  # no draft is ever good enough
     events, done = run(tiny_engine, prompt="x", mode="auto", max_new_tokens=40)
     notes = [e.message for e in events if isinstance(e, Note)]
     assert notes == ["auto: drafts are almost never accepted on this prompt; continuing in AR mode"] == done.notes
-    assert done.mode == "ar" and sum(done.accepted_histogram.values()) == self_spec.AUTO_PROBE_CYCLES
+    assert done.mode == "ar" and sum(done.accepted_histogram.values()) == auto.GIVE_UP_AFTER
     assert done.token_ids == ar.token_ids
 
 
@@ -82,7 +82,7 @@ def test_passes_are_timed_on_the_threads_that_generation_uses(tiny_checkpoint, m
     """The engine picks its CPU thread count first: timed on torch's default threads, the int8 demo
     model's break-even read 2.7-2.8 instead of 3.3-3.4 (8-token passes split across cores, AR steps not)."""
     import engine
-    from engine import engine as engine_module
+    from engine.decoding import engine as engine_module
 
     seen = []
     real = engine_module.auto_policy

@@ -27,7 +27,7 @@ def test_cached_generation_equals_recompute(tiny_engine):
 
 def test_a_long_prompt_is_prefilled_in_chunks_with_the_same_result(tiny_engine, monkeypatch):
     """Chunks bound the causal mask (a 262k-token prompt in one pass would need 68 GB for it)."""
-    from engine import runner as runner_module
+    from engine.decoding import runner as runner_module
 
     runner = tiny_engine.runner
     ids = tiny_engine.tokenizer.encode("def forward(self, x):\n    return self.layer(x) + self.bias\n")

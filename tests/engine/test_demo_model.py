@@ -8,8 +8,8 @@ import pytest
 
 import engine
 from engine import GenerationConfig, Request
-from engine.loading import DEMO_DIR
-from engine.lossless import parted_at_tie
+from engine.evaluation.lossless import parted_at_tie
+from engine.loading.checkpoint import DEMO_DIR
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.commit_policy import EvenSchedule, Threshold
+from engine.decoding.commit_policy import EvenSchedule, Threshold
 from engine.events import MASKED, Commit, Step
 from tests.engine.util import run
 

@@ -11,8 +11,8 @@ from tokenizers import decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 import engine
-from engine import fim
-from engine.tokenizer import Tokenizer
+from engine.prompts import fim
+from engine.prompts.tokenizer import Tokenizer
 from tests.engine.util import run
 
 
@@ -121,3 +121,58 @@ def test_a_plain_completion_ends_at_a_fim_control_token(tiny_engine, monkeypatch
     monkeypatch.setattr(runner, "logits", favour_fim_suffix)
     done = run(tiny_engine, prompt="import os\n", mode=mode, max_new_tokens=16)[1]
     assert "<fim" not in done.text and fim_suffix not in done.token_ids and done.stop_reason == "eos"
+
+
+def chunks(n: int, lines: int = 6) -> list:
+    from engine.request import ContextChunk
+
+    return [ContextChunk(f"f{i}.py", "".join(f"v{i}_{j} = {j}\n" for j in range(lines))) for i in range(n)]
+
+
+def test_context_chunks_come_first_then_prefix_then_suffix(tiny_engine):
+    """llama.cpp's repo-level layout: `<file_sep>name\\ntext` per chunk, then the FIM prompt."""
+    from engine import GenerationConfig, Request
+
+    tok, context = tiny_engine.tokenizer, chunks(2)
+    request = Request(prefix="a = ", suffix="\nb = 2\n", context=context,
+                      config=GenerationConfig(mode="ar", max_new_tokens=2, heal=False))
+    done = tiny_engine.complete(request)
+    files = "".join(f"<file_sep>{c.filename}\n{c.text}" for c in context)
+    assert tok.decode(done.prompt_token_ids) == tok.decode(tok.template_prefix) + files + \
+        "<fim_prefix>a = <fim_suffix>\nb = 2\n<fim_middle>"
+    assert done.context_chunks == 2 and not done.truncated
+    assert done.context_tokens == sum(len(fim.chunk_ids(tok, tiny_engine.fim_format, c)) for c in context)
+
+
+def test_context_chunks_get_their_share_and_the_oldest_are_left_out(tiny_engine, monkeypatch):
+    monkeypatch.setattr(tiny_engine.model_config, "max_position_embeddings", 256)
+    from engine import GenerationConfig, Request
+
+    tok, context = tiny_engine.tokenizer, chunks(8)
+    prefix = "".join(f"line_{i} = {i}\n" for i in range(300))  # far more than the window
+    request = Request(prefix=prefix, suffix="\n", context=context,
+                      config=GenerationConfig(mode="ar", max_new_tokens=128))
+    done = tiny_engine.complete(request)
+    room = 128 - tiny_engine.fim_format.overhead(tok)
+    kept = [fim.chunk_ids(tok, tiny_engine.fim_format, c) for c in context]
+    n = done.context_chunks
+    assert 0 < n < len(context) and done.truncated
+    assert done.context_tokens == sum(map(len, kept[-n:])) <= room * fim.CONTEXT_SHARE
+    assert done.context_tokens + len(kept[-n - 1]) > room * fim.CONTEXT_SHARE  # the next older one did not fit
+    text = tok.decode(done.prompt_token_ids)
+    assert context[-1].text in text and context[-n].text in text and context[-n - 1].filename not in text
+    assert any("context chunks (the oldest) left out" in note for note in done.notes)
+    assert len(done.prompt_token_ids) <= 128  # the local text got the rest: the prefix was trimmed to fit
+
+
+def test_the_chunks_kept_do_not_depend_on_the_local_text(tiny_engine, monkeypatch):
+    """A warm-up with only the chunks and the completion that follows start with the same tokens."""
+    monkeypatch.setattr(tiny_engine.model_config, "max_position_embeddings", 256)
+    from engine import GenerationConfig, Request
+
+    config = GenerationConfig(mode="ar", max_new_tokens=128)  # not auto: it would learn from these
+    warm = tiny_engine.complete(Request(prefix="", suffix="", context=chunks(8), config=config))
+    full = tiny_engine.complete(Request(prefix="x = 1\n" * 300, suffix="\n", context=chunks(8), config=config))
+    start = len(tiny_engine.tokenizer.template_prefix) + warm.context_tokens
+    assert warm.context_chunks == full.context_chunks and warm.prompt_token_ids[:start] == full.prompt_token_ids[:start]
+    assert full.tokens_cached >= start

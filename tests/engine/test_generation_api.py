@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+import torch
 
 import engine
 from engine import Commit, Done, GenerationConfig, Note, Request, RequestError, Step
@@ -44,11 +45,23 @@ def test_cancel_from_another_thread(tiny_engine, monkeypatch):
 
 
 @pytest.mark.parametrize("bad", [dict(mode="fast"), dict(max_new_tokens=0), dict(speculation="cubic"),
-                                 dict(temperature=-1), dict(top_p=0), dict(block_size=1)])
+                                 dict(temperature=-1), dict(top_p=0), dict(block_size=1),
+                                 dict(top_k=-1)])
 def test_bad_requests_raise_one_line_errors(tiny_engine, bad):
     with pytest.raises(RequestError) as e:
         list(tiny_engine.generate(Request(prompt="x", config=GenerationConfig(**bad))))
     assert "\n" not in str(e.value)
+
+
+def test_top_k_keeps_only_the_k_likeliest_tokens():
+    from engine.decoding.sampling import Sampler
+
+    logits = torch.tensor([[0.0, 3.0, 1.0, 2.0, -1.0]])
+    probs = Sampler(1.0, 1.0, 0, torch.device("cpu"), top_k=2).probs(logits)
+    assert (probs[0, [0, 2, 4]] == 0).all() and torch.allclose(probs[0, [1, 3]], torch.softmax(torch.tensor([3.0, 2.0]), 0))
+    one = Sampler(5.0, 1.0, 0, torch.device("cpu"), top_k=1)
+    assert all(one.pick(logits)[0].item() == 1 for _ in range(20))  # top-k 1 is greedy at any temperature
+    assert torch.equal(Sampler(1.0, 1.0, 0, torch.device("cpu"), top_k=0).probs(logits), torch.softmax(logits, -1))
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +79,14 @@ def test_fallback_runs_ar_with_a_note(fallback_engine):
 
 
 def test_fallback_greedy_matches_its_own_generate(fallback_engine):
-    from engine.bench import hf_generate
+    from engine.evaluation.mode_bench import hf_generate
 
     _, done = run(fallback_engine, prompt="import os", mode="ar", max_new_tokens=10, heal=False)
     assert hf_generate(fallback_engine)(done.prompt_token_ids, 10)[0] == done.token_ids
 
 
 def test_auto_switches_to_ar_when_drafts_never_match(tiny_engine, monkeypatch):
-    from engine.modes import self_spec
+    from engine.decoding.modes import self_spec
 
     real = self_spec._draft
     monkeypatch.setattr(self_spec, "_draft", lambda ctx, nxt, n: [nxt] + [ctx.mask_id - 1] * (n - 1)

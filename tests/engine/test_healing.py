@@ -5,10 +5,10 @@ from __future__ import annotations
 from transformers import AutoTokenizer
 
 from engine.events import Step
-from engine.healing import HealConstraint, at_indentation, back_off
-from engine.loading import DEMO_DIR
+from engine.loading.checkpoint import DEMO_DIR
+from engine.prompts.healing import HealConstraint, at_indentation, back_off
+from engine.prompts.tokenizer import Tokenizer
 from engine.request import GenerationConfig, Request
-from engine.tokenizer import Tokenizer
 from tests.engine.util import run
 
 
@@ -36,8 +36,8 @@ def test_healing_off_keeps_the_prompt(tiny_engine):
     for prompt in ("import o", "def f():\n    "):
         _, done = run(tiny_engine, prompt=prompt, mode="ar", max_new_tokens=4, heal=False)
         assert done.prompt_token_ids[1:] == tiny_engine.tokenizer.encode(prompt)
-    _, constraint, _, _ = tiny_engine._prompt(Request(prompt="def f():\n    ", config=GenerationConfig(heal=False)), 64)
-    assert constraint is None  # not even the indentation rule
+    prompt = tiny_engine._prompt(Request(prompt="def f():\n    ", config=GenerationConfig(heal=False)), 64)
+    assert prompt.heal is None  # not even the indentation rule
 
 
 def test_fim_heals_the_prefix(tiny_engine):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.bench import hf_generate
+from engine.evaluation.mode_bench import hf_generate
 from tests.engine.util import run
 
 

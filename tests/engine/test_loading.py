@@ -15,10 +15,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from engine import loading
+from engine.decoding.engine import Engine
 from engine.errors import CheckpointError, NemodiffError
-from engine.engine import Engine
-from engine.loading import load_model
+from engine.loading import checkpoint as loading
+from engine.loading.checkpoint import load_model
 from engine.request import GenerationConfig, Request
 
 Tensors = dict[str, torch.Tensor]
@@ -110,7 +110,7 @@ def test_sharded_checkpoint_loads(tiny_checkpoint: Path, tmp_path: Path) -> None
 
 def test_cpu_default_dtype_is_bf16_only_where_it_is_native(tiny_checkpoint: Path, monkeypatch) -> None:
     for native, expected in ((True, torch.bfloat16), (False, torch.float32)):
-        monkeypatch.setattr("engine.loading.cpu_has_bf16", lambda: native)
+        monkeypatch.setattr("engine.loading.checkpoint.cpu_has_bf16", lambda: native)
         assert load_model(str(tiny_checkpoint), device="cpu").dtype == expected
 
 
@@ -334,7 +334,7 @@ def test_hugging_faces_kernels_package_gets_one_clear_line(llama_checkpoint: Pat
     dist = tmp_path / "kernels-0.18.5.dist-info"  # in the range transformers < 5.25 accepts
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: kernels\nVersion: 0.18.5\n")
-    code = ("import sys; from engine.loading import load_model; from engine.errors import NemodiffError\n"
+    code = ("import sys; from engine.loading.checkpoint import load_model; from engine.errors import NemodiffError\n"
             f"try: load_model({str(llama_checkpoint)!r}, dtype='fp32')\n"
             "except NemodiffError as e: sys.exit(str(e))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

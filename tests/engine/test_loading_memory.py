@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from engine.config import ModelConfig
-from engine.random_checkpoint import write_random_checkpoint
+from engine.loading.random_checkpoint import write_random_checkpoint
+from engine.model.config import ModelConfig
 
 PEAK_RSS = """
 import resource, sys, engine

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.lossless import first_difference, parted_at_tie
+from engine.evaluation.lossless import first_difference, parted_at_tie
 from tests.engine.util import run
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from engine.decoding.modes.self_spec import quadratic_mask
+from engine.evaluation.lossless import parted_at_tie
 from engine.events import Step
-from engine.lossless import parted_at_tie
-from engine.modes.self_spec import quadratic_mask
 from kernels.ops import Pattern
 from tests.engine.util import run
 

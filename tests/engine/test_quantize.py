@@ -10,9 +10,9 @@ import torch
 
 import engine
 from engine.errors import NemodiffError
-from engine.loading import load_model
-from engine.lossless import parted_at_tie
-from engine.quantize import INT8_ROWS, Int8Linear
+from engine.evaluation.lossless import parted_at_tie
+from engine.loading.checkpoint import load_model
+from engine.model.quantize import INT8_ROWS, Int8Linear
 from tests.engine.util import run
 
 

@@ -12,10 +12,10 @@ import torch
 from safetensors import safe_open
 from transformers import AutoTokenizer
 
-from engine import random_checkpoint
-from engine.config import ModelConfig, preset
-from engine.model import NLDModel
-from engine.random_checkpoint import write_random_checkpoint
+from engine.loading import random_checkpoint
+from engine.loading.random_checkpoint import write_random_checkpoint
+from engine.model.config import ModelConfig, preset
+from engine.model.network import NLDModel
 
 
 def _expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from engine.healing import HealConstraint
-from engine.sequence import Sequence
-from engine.tokenizer import StreamDecoder
+from engine.decoding.sequence import Sequence
+from engine.prompts.healing import HealConstraint
+from engine.prompts.tokenizer import StreamDecoder
 
 
 def seq_for(tok, **kw):

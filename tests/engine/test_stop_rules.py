@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.stop_rules import closing_at, loop
+from engine.prompts.stop_rules import closing_at, loop
 
 
 @pytest.mark.parametrize("text, kept", [

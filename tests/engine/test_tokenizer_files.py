@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import loading
-from engine.tokenizer import Tokenizer, TokenizerFiles
+from engine.loading import checkpoint as loading
+from engine.prompts.tokenizer import Tokenizer, TokenizerFiles
 
-DEMO = Path(loading.__file__).with_name("demo_model")
+DEMO = loading.DEMO_DIR
 TEXTS = ["def add(a, b):\n    return a + b\n", "x = '<fim_prefix></s><s>'  # spelled, not special", "é 日本語 🙂\t\r\n",
          "    ", "", "\x00\x7f"]
 

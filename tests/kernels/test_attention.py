@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from engine.decoding.modes.self_spec import quadratic_mask
 from kernels.attention import attention_triton
 from kernels.attention_ref import Pattern, attention_ref
-from engine.modes.self_spec import quadratic_mask
 
 TOL = {torch.float32: (2e-5, 1e-5), torch.float16: (2e-3, 2e-3), torch.bfloat16: (2e-2, 2e-2)}
 

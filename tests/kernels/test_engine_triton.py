@@ -21,10 +21,10 @@ def tiny(tiny_checkpoint):
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: "-".join(str(v) for v in m.values()))
 def test_triton_engine_matches_torch(tiny, mode, monkeypatch):
     import kernels.attention
-    import kernels.commit
+    import kernels.token_select
 
     calls = []
-    for module, name in ((kernels.attention, "attention_triton"), (kernels.commit, "argmax_confidence_triton")):
+    for module, name in ((kernels.attention, "attention_triton"), (kernels.token_select, "argmax_confidence_triton")):
         real = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
     request = Request(prompt="def forward(self, x", config=GenerationConfig(max_new_tokens=6, block_size=4, **mode))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.config import preset
-from engine.model import NLDModel
-from engine.modes.self_spec import quadratic_mask
+from engine.decoding.modes.self_spec import quadratic_mask
+from engine.model.config import preset
+from engine.model.network import NLDModel
 from kernels import dispatch
 from kernels.ops import Pattern
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.config import preset
-from engine.rope import Rotary
+from engine.model.config import preset
+from engine.model.rope import Rotary
 from kernels.rope import rope_triton
 from kernels.rope_ref import rope_ref
 

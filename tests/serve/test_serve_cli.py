@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import pytest
 from fastapi.testclient import TestClient
 
-from nemodiff_tui.cli import serve
+from kernels.dispatch import triton_installed
+from nemodiff_tui.cli import main, serve
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -56,3 +58,22 @@ def test_exposed_without_a_key_warns(monkeypatch, tiny_checkpoint, capsys):
 def test_bad_max_queue_is_an_error(tiny_checkpoint):
     with pytest.raises(ValueError, match="--max-queue"):
         serve.run(parse("--model", str(tiny_checkpoint), "--max-queue", "0"))
+
+
+def test_serve_help_has_its_own_usage_line(capsys):
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    assert capsys.readouterr().out.startswith("usage: nemodiff serve [-h] [--host HOST]")
+
+
+def test_triton_kernels_without_triton_are_one_line_and_exit_2(monkeypatch, tiny_checkpoint, capsys):
+    monkeypatch.setitem(sys.modules, "triton", None)  # as if Triton were not installed
+    monkeypatch.setenv("NEMODIFF_KERNELS", "triton")
+    monkeypatch.setattr("uvicorn.run", lambda app, **kw: pytest.fail("served without Triton"))
+    triton_installed.cache_clear()
+    try:
+        assert main(["serve", "--model", str(tiny_checkpoint), "--device", "cpu"]) == 2
+    finally:
+        triton_installed.cache_clear()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "NEMODIFF_KERNELS=triton, but Triton is not installed" in err

@@ -8,13 +8,13 @@ from tests.serve.util import sse
 
 # Continue's FIM request to an OpenAI-style /completions (core/llm/llms/Inception.ts, _streamFim):
 # prompt + suffix, streamed; unset options are dropped by JSON.stringify; no key gives "Bearer undefined".
+# A presence_penalty the user sets is refused (test_serve_fields.py).
 CONTINUE = {
     "model": "nemodiff",
     "prompt": "def fibonacci(n):\n    if n < 2:\n        return n\n    return ",
     "suffix": "\n\nprint(fibonacci(10))\n",
     "max_tokens": 24,
     "temperature": 0.0,
-    "presence_penalty": 1.5,
     "stop": ["<|endoftext|>", "\n\n", "\n \n"],
     "stream": True,
 }

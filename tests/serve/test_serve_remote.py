@@ -10,7 +10,7 @@ import pytest
 
 import engine
 from engine import Commit, Done, GenerationConfig, NemodiffError, Note, Request, RequestError, Step
-from engine.remote import TEXT_ONLY, connect
+from engine.decoding.remote import TEXT_ONLY, connect
 from engine.serve.app import create_app
 from tests.serve.util import serving, wait_for
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from transformers import PreTrainedTokenizerFast
 
-from engine.training.corpus import stdlib_root
-from engine.training.tokenizer import build_tokenizer
+from engine.evaluation.corpus import stdlib_root
+from engine.prompts.bpe import build_tokenizer
 
 
 @pytest.fixture(scope="session")

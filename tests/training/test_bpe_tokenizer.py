@@ -3,7 +3,7 @@ import time
 
 from transformers import AutoTokenizer
 
-from engine.training.tokenizer import BOS, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, FILE_SEP, MASK, PAD, UNK, build_tokenizer, text_encoder
+from engine.prompts.bpe import BOS, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, FILE_SEP, MASK, PAD, UNK, build_tokenizer, text_encoder
 
 
 def _random_unicode(rng: random.Random, n: int) -> str:

@@ -3,7 +3,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from engine.training.corpus import HOLDOUT, _is_holdout, holdout_files, stdlib_root, train_files
+from engine.evaluation.corpus import HOLDOUT, _is_holdout, holdout_files, stdlib_root, train_files
 from engine.training.trainer import train
 from tests.training.util import TINY
 

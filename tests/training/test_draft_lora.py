@@ -12,10 +12,11 @@ from safetensors.torch import load_file
 
 import engine
 from engine import GenerationConfig, Request
+from engine.prompts.bpe import MASK, PAD
 from engine.training.draft_lora import (DraftSettings, attach, distill_loss, draft_input, greedy_rollouts, lr_at,
                                        slot_weights, train_adapter)
-from engine.training.tokenizer import MASK, PAD
-from engine.training.trainer import load_export, train
+from engine.training.export import load_export
+from engine.training.trainer import train
 from tests.training.util import TINY
 
 DRAFT = DraftSettings(rank=8, alpha=16.0, lr=1e-2, warmup_steps=1, seq_len=TINY.seq_len, batch_size=2, blocks=(8,))

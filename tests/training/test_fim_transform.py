@@ -2,9 +2,9 @@ import random
 
 import pytest
 
+from engine.prompts.bpe import BOS, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, PAD, text_encoder
 from engine.training.data import TrainStream
 from engine.training.fim_transform import MAX_MIDDLE_LINES, fim_example, psm, split, split_at_line, spm
-from engine.training.tokenizer import BOS, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, PAD, text_encoder
 
 
 def test_split_cuts_at_characters_and_keeps_everything():

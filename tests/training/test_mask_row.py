@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from engine.config import preset
-from engine.model import NLDModel
+from engine.model.config import preset
+from engine.model.network import NLDModel
 from engine.training.mask_row import MaskRowSettings, collect, fit_row, mask_loss, mask_probability
 from engine.training.objective import joint_loss
-from engine.training.trainer import Settings
+from engine.training.settings import Settings
 
 
 def _model_and_batch():

@@ -2,9 +2,9 @@
 
 import pytest
 
+from engine.prompts.bpe import text_encoder
 from engine.training.data import TrainStream
 from engine.training.prefetch import Prefetcher
-from engine.training.tokenizer import text_encoder
 
 
 def test_prefetched_batches_are_the_streams_and_their_state_resumes_exactly(sample_texts, tiny_tokenizer):

@@ -2,10 +2,10 @@ import ast
 import random
 import re
 
-from engine.training.corpus import stdlib_root
+from engine.evaluation.corpus import stdlib_root
+from engine.prompts.bpe import text_encoder
 from engine.training.data import TrainStream
 from engine.training.renaming import Renamer, renamable, substitute
-from engine.training.tokenizer import text_encoder
 
 PROGRAM = '''\
 import os.path as osp

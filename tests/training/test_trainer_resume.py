@@ -5,12 +5,13 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
-from engine.config import ModelConfig
 from engine.errors import NemodiffError
-from engine.model import NLDModel
-from engine.training import corpus
-from engine.training.tokenizer import BOS, EOS, MASK, PAD
-from engine.training.trainer import lr_at, mixed_precision, train
+from engine.evaluation import corpus
+from engine.model.config import ModelConfig
+from engine.model.network import NLDModel
+from engine.prompts.bpe import BOS, EOS, MASK, PAD
+from engine.training.schedule import lr_at, mixed_precision
+from engine.training.trainer import train
 from tests.training.util import TINY
 
 
@@ -117,7 +118,7 @@ def test_a_run_from_an_export_warms_up_again():
 @pytest.mark.parametrize("native", [True, False])
 def test_training_uses_bf16_only_where_the_cpu_has_it(monkeypatch, native):
     # An AVX2 CPU emulates bf16: autocast there made a training step ~25x slower than fp32.
-    monkeypatch.setattr("engine.loading.cpu_has_bf16", lambda: native)
+    monkeypatch.setattr("engine.loading.checkpoint.cpu_has_bf16", lambda: native)
     a = torch.randn(4, 4)
     with mixed_precision(torch.device("cpu")):
         product = a @ a

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from engine.config import preset
-from engine.model import NLDModel
+from engine.model.config import preset
+from engine.model.network import NLDModel
 from engine.training.objective import add_noise, joint_loss, training_mask
 
 

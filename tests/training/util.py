@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.training.trainer import Settings
+from engine.training.settings import Settings
 
 # A model that trains in milliseconds: the trainer's code paths, none of its cost.
 TINY = Settings(vocab_size=512, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,

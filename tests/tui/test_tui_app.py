@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+from engine.events import Commit, Step
 from nemodiff_tui import files
 from nemodiff_tui.app import NemodiffApp, Shown
 from nemodiff_tui.config import Settings
@@ -179,6 +180,23 @@ async def test_stop_rule_cancels_the_generation(settings, fake_engine):
         assert app.shown.text == "    if n < 2:"
         assert fake_engine.generations[-1].cancelled
         assert app.latency.records[-1].stop_reason == "cancelled"
+
+
+async def test_a_final_suggestion_stops_even_an_engine_faster_than_the_screen(settings):
+    """The pipeline judges the events in the worker thread: no forward pass runs after the one whose
+    commit made the suggestion final, however far the engine is ahead of the app's messages."""
+    engine = FakeEngine.from_trace(delay=0)
+    app = make_app(settings.replace(max_lines=2), engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await suggest(pilot, app)
+        steps, text = 0, ""
+        for event in engine.events:  # the passes up to the commit that ends the second line
+            steps += isinstance(event, Step)
+            text += event.text if isinstance(event, Commit) else ""
+            if text.count("\n") == 2:
+                break
+        assert app.shown.text == "    if n < 2:\n        return n" and engine.generations[-1].cancelled
+        assert len(app.denoise.trace.frames) == steps
 
 
 async def test_alternatives_are_sampled_and_cycled(settings, fake_engine):

@@ -43,5 +43,7 @@ def test_defaults_and_a_broken_config(tmp_path: Path, started: list[NemodiffApp]
 
 
 def test_missing_config_file_is_an_error(tmp_path: Path, started: list[NemodiffApp], capsys):
-    assert run(parse("--config", str(tmp_path / "none.toml"))) == 2
+    from nemodiff_tui.cli import main
+
+    assert main(["--config", str(tmp_path / "none.toml")]) == 2
     assert "no settings file" in capsys.readouterr().err and not started

@@ -30,9 +30,9 @@ async def test_completion_on_the_tiny_checkpoint(tiny_checkpoint: Path):
 async def test_completion_through_a_backend_server(tiny_checkpoint: Path):
     """`nemodiff --backend URL`: the app on a RemoteEngine talking to a real `nemodiff serve`."""
     import engine
-    from engine.remote import connect
+    from engine.decoding.remote import connect
     from engine.serve.app import create_app
-    from nemodiff_tui.backend import engine_factory
+    from nemodiff_tui.engine_factory import engine_factory
     from tests.serve.util import serving
 
     with serving(create_app(engine.load(str(tiny_checkpoint), device="cpu"), mode="diffusion")) as url:

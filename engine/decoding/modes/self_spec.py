@@ -1,0 +1,141 @@
+"""Self-speculation: the model drafts a block bidirectionally and verifies it causally.
+
+Every emitted token is the causal (AR) choice given an already-verified prefix, so at
+temperature 0 the output equals AR greedy decoding, and at T > 0 every token is an AR sample.
+
+linear:    draft pass ([next, MASK x (B-1)], LoRA on, cache read-only) + causal verify pass.
+quadratic: one pass over B rows `[d_i, MASK x B]`: the row heads form the causal verifier and
+           each row's masks pre-draft the next block as if d_0..d_i were accepted.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+
+import torch
+
+from engine.decoding.modes.ar import run_ar
+from engine.decoding.modes.state import DecodeState
+from engine.events import Event, Note, Step
+from kernels import ops
+from kernels.ops import Pattern
+
+
+@functools.lru_cache(maxsize=8)
+def quadratic_mask(n: int, device=None) -> torch.Tensor:
+    """[n(n+1), n(n+1)] bool mask of the quadratic layout (row r = [d_r, MASK x n]); built once per
+    size and device (every cycle uses it), so callers must not modify it.
+
+    Row heads see the heads of rows 0..r (the causal verifier chain); the masks of row r see
+    all of row r and the heads of rows 0..r (a pre-draft assuming d_0..d_r are accepted).
+    """
+    w = n + 1
+    row = torch.arange(n * w, device=device) // w
+    col = torch.arange(n * w, device=device) % w
+    head_k = (col == 0)[None, :] & (row[None, :] <= row[:, None])
+    same_row = (row[None, :] == row[:, None]) & (col[:, None] > 0)
+    return head_k | same_row
+
+
+def quadratic_pass(runner, draft: list[int], mask_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass over rows `[d_i, MASK x n]` after the cache (read-only); hidden states [n(n+1), H]
+    and the row heads' indices into them."""
+    n = len(draft)
+    w = n + 1
+    device = runner.device
+    tokens = [t for d in draft for t in [d] + [mask_id] * n]
+    positions = runner.length + torch.arange(n, device=device).repeat_interleave(w) + torch.arange(w, device=device).repeat(n)
+    heads = torch.arange(n, device=device) * w
+    lora = torch.ones(n * w, dtype=torch.bool, device=device)
+    lora[heads] = False  # the adapter drafts; it never touches the verifier chain
+    return runner.forward(tokens, Pattern.MASK, positions, quadratic_mask(n, device), lora), heads
+
+
+def _draft(ctx: DecodeState, nxt: int, n: int) -> list[int]:
+    """One bidirectional pass over [nxt, MASK x (n-1)]; every mask filled with its argmax."""
+    runner = ctx.runner
+    hidden = runner.forward([nxt] + [ctx.mask_id] * (n - 1), Pattern.BIDIRECTIONAL, lora=True)
+    ids, _ = ops.argmax_confidence(runner.logits(hidden[1:]), ctx.mask_id)
+    ctx.seq.nfe += 1
+    return [nxt] + ids.tolist()
+
+
+def _accept(ctx: DecodeState, draft: list[int], logits: torch.Tensor) -> tuple[list[int], int]:
+    """AR choices a[i] after draft[:i+1]; accept a[0..m] where m = matching draft prefix length."""
+    a = ctx.sampler.pick(logits, ctx.mask_id)[0]
+    n = len(draft)
+    m = ops.accept_length(a[: n - 1], torch.tensor(draft[1:], device=a.device)) if n > 1 else 0
+    return a[: m + 1].tolist(), m
+
+
+def _spec_step(ctx: DecodeState, kind: str, cycle: int, draft: list[int], accepted: list[int]) -> Step:
+    n = len(draft)
+    ok = len(accepted)
+    return Step(kind=kind, block=cycle, step=0, nfe=ctx.seq.nfe, tokens=draft,
+                committed=[i < ok for i in range(n)], confidence=[1.0 if i < ok else 0.0 for i in range(n)],
+                commit_step=[0 if i < ok else -1 for i in range(n)], drafted=draft[1:], accepted=ok,
+                elapsed=ctx.seq.elapsed())
+
+
+def _count_cycle(ctx: DecodeState, m: int) -> None:
+    """A verifying pass that accepted m drafts and the bonus token (auto pools it too)."""
+    ctx.seq.nfe += 1
+    ctx.seq.accepted[m + 1] += 1
+    if ctx.auto is not None:
+        ctx.auto.record(m + 1)
+
+
+def _switch_to_ar(ctx: DecodeState, nxt: int) -> Iterator[Event]:
+    note = "auto: drafts are almost never accepted on this prompt; continuing in AR mode"
+    ctx.seq.switched_to = "ar"
+    ctx.seq.notes.append(note)
+    yield Note(note)
+    yield from run_ar(ctx, nxt)
+
+
+def run_linear(ctx: DecodeState, nxt: int) -> Iterator[Event]:
+    seq, runner = ctx.seq, ctx.runner
+    cycle = 0
+    while ctx.running:
+        if ctx.auto is not None and ctx.auto.gives_up(cycle, seq.accepted):
+            yield from _switch_to_ar(ctx, nxt)
+            return
+        n = min(ctx.block_size, seq.remaining + 1)
+        draft = _draft(ctx, nxt, n)
+        yield _spec_step(ctx, "draft", cycle, draft, [nxt])
+        if not ctx.running:
+            return
+        hidden = runner.forward(draft, Pattern.CAUSAL)
+        accepted, m = _accept(ctx, draft, runner.logits(hidden))
+        runner.keep(draft[: m + 1])  # = crop the staged verify chunk to L + m + 1
+        _count_cycle(ctx, m)
+        nxt = accepted[-1]
+        yield _spec_step(ctx, "verify", cycle, draft, draft[: m + 1])
+        yield from ctx.emit(accepted)
+        cycle += 1
+
+
+def run_quadratic(ctx: DecodeState, nxt: int) -> Iterator[Event]:
+    seq, runner = ctx.seq, ctx.runner
+    n = min(ctx.block_size, seq.remaining + 1)
+    draft = _draft(ctx, nxt, n)
+    yield _spec_step(ctx, "draft", 0, draft, [nxt])
+    cycle = 0
+    while ctx.running:
+        if ctx.auto is not None and ctx.auto.gives_up(cycle, seq.accepted):
+            yield from _switch_to_ar(ctx, draft[0])
+            return
+        n = len(draft)
+        w = n + 1
+        hidden, heads = quadratic_pass(runner, draft, ctx.mask_id)
+        accepted, m = _accept(ctx, draft, runner.logits(hidden[heads]))  # row-head logits only
+        runner.keep(draft[: m + 1], offsets=heads[: m + 1].tolist())
+        _count_cycle(ctx, m)
+        yield _spec_step(ctx, "quadratic", cycle, draft, draft[: m + 1])
+        yield from ctx.emit(accepted)
+        cycle += 1
+        # The accepted row's masks pre-drafted positions L+m+1...; the AR choice replaces the first.
+        n_next = min(ctx.block_size, seq.remaining + 1)
+        pre = ops.argmax_confidence(runner.logits(hidden[m * w + 1: m * w + 1 + n_next]), ctx.mask_id)[0]
+        draft = [accepted[-1]] + pre[1:].tolist()

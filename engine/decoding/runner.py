@@ -1,0 +1,148 @@
+"""Runs a model over one sequence and owns its cache: the only place forward passes happen.
+
+`NativeRunner` drives the NLD model with every attention pattern; `HFRunner` drives any
+`transformers` causal LM (the AR fallback) through the same `extend`/`crop` interface.
+Both keep the cached token ids so a new request reuses the longest common prompt prefix.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+
+import torch
+
+from engine.model.network import NLDModel
+from kernels.ops import Pattern
+
+
+PREFILL_CHUNK = 1024  # tokens per causal pass when a prompt is appended: the torch attention builds a
+# [T, cache + T] mask, which for a 262k-token prompt in one pass is 68 GB
+
+
+class PrefixCache(ABC):
+    """What both runners share: the ids whose K/V the cache holds, so a request reuses its prefix."""
+
+    ids: list[int]
+
+    @abstractmethod
+    def crop(self, n: int) -> None:
+        """Drop every cached token from position `n` on."""
+
+    def reuse(self, prompt: list[int]) -> int:
+        """Keep the longest cached prefix of `prompt` but never its last token (its logits pick the
+        first new token), drop the rest of the cache, and return how many tokens were kept."""
+        common = 0
+        for a, b in zip(self.ids, prompt[:-1]):
+            if a != b:
+                break
+            common += 1
+        self.crop(common)
+        return common
+
+
+class NativeRunner(PrefixCache):
+    native = True
+
+    def __init__(self, model: NLDModel, capacity: int = 4096):
+        self.model = model
+        self.device = model.encoder.embed_tokens.weight.device
+        self.cache = model.new_cache(capacity)
+        self.ids: list[int] = []  # token ids whose K/V the cache holds
+
+    @property
+    def length(self) -> int:
+        return self.cache.length
+
+    def reserve(self, n: int, widest: int) -> None:
+        """Make room for `n` tokens and a pass of `widest` staged ones, reallocating only when a
+        request outgrows the cache (a larger block than the checkpoint's can need more scratch)."""
+        cache = self.cache
+        if n > cache.capacity or widest > cache.scratch:
+            capacity = max(n, 2 * cache.capacity) if n > cache.capacity else cache.capacity
+            self.cache = self.model.new_cache(capacity, max(widest, cache.scratch))
+            self.ids = []
+
+    def crop(self, n: int) -> None:
+        self.cache.crop(n)
+        del self.ids[n:]
+
+    @torch.inference_mode()
+    def forward(self, tokens: list[int], pattern: Pattern, positions: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None, lora: bool | torch.Tensor = False) -> torch.Tensor:
+        """Hidden states [T, H] of a pass that reads the cache and stages (not commits) the chunk."""
+        t = torch.tensor(tokens, device=self.device)
+        if positions is None:
+            positions = torch.arange(self.length, self.length + len(tokens), device=self.device)
+        return self.model(t[None], positions, self.cache, pattern, mask, lora)[0]
+
+    def keep(self, tokens: list[int], offsets: list[int] | None = None) -> None:
+        """Commit the staged chunk's K/V: all of it, or only the chunk positions `offsets`."""
+        keep = None if offsets is None else torch.tensor(offsets, device=self.device)
+        self.cache.commit(len(tokens), keep)
+        self.ids.extend(tokens)
+
+    @torch.inference_mode()
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.model.logits(hidden)
+
+    @staticmethod
+    def passes(n: int) -> int:
+        """Forward passes `extend` makes for n tokens."""
+        return -(-n // PREFILL_CHUNK)
+
+    def extend(self, tokens: list[int]) -> torch.Tensor:
+        """Causal passes (chunks of PREFILL_CHUNK) that append `tokens` to the cache; fp32 logits [V]
+        after the last one."""
+        for start in range(0, len(tokens), PREFILL_CHUNK):
+            chunk = tokens[start:start + PREFILL_CHUNK]
+            h = self.forward(chunk, Pattern.CAUSAL)
+            self.keep(chunk)
+        return self.logits(h[-1:])[0]
+
+
+class HFRunner(PrefixCache):
+    """The AR fallback: a `transformers` causal LM with its own dynamic cache."""
+
+    native = False
+
+    def __init__(self, model, mask_id: int | None = None):
+        from transformers import DynamicCache
+
+        self.model = model
+        self.device = model.device
+        self.mask_id = mask_id
+        self._new_cache = lambda: DynamicCache(config=model.config)
+        self.cache = self._new_cache()
+        # transformers renamed `past_key_values` to `cache` (5.x); speak whichever this version knows.
+        self._cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        self.ids: list[int] = []
+
+    @property
+    def length(self) -> int:
+        return len(self.ids)
+
+    def reserve(self, n: int, widest: int) -> None:
+        """Dynamic caches grow on their own."""
+
+    @staticmethod
+    def passes(n: int) -> int:
+        """Forward passes `extend` makes for n tokens: one."""
+        return 1
+
+    def crop(self, n: int) -> None:
+        if n == 0:
+            self.cache = self._new_cache()
+        elif n < len(self.ids):
+            self.cache.crop(n - len(self.ids))  # a negative count drops that many tokens
+        del self.ids[n:]
+
+    @torch.inference_mode()
+    def extend(self, tokens: list[int]) -> torch.Tensor:
+        t = torch.tensor([tokens], device=self.device)
+        out = self.model(input_ids=t, use_cache=True, logits_to_keep=1, **{self._cache_kw: self.cache})
+        self.ids.extend(tokens)
+        logits = out.logits[0, -1].float()
+        if self.mask_id is not None:
+            logits[self.mask_id] = float("-inf")
+        return logits

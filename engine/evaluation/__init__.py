@@ -1,0 +1,3 @@
+"""Measuring the engine: `nemodiff bench` (modes) and the GPU forward benchmark, FIM quality on
+held-out code, the lossless rule, the transformers oracle and the corpus split they share
+with training."""

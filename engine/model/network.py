@@ -1,0 +1,200 @@
+"""The NLD decoder (Ministral-3 backbone), read top to bottom.
+
+Module names equal the checkpoint's tensor names (`encoder.layers.N.self_attn.q_proj.weight`,
+`diffusion_head.weight`), so an NLD `model.safetensors` loads without renaming.
+
+Every forward takes absolute positions and an attention pattern (causal, bidirectional over
+[cache + chunk], or an explicit chunk mask); it stages the chunk's K/V after the cache and the
+caller decides with `KVCache.commit` whether they stay. Without a cache (training) the
+pattern applies to the chunk alone.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.model.cache import KVCache
+from engine.model.config import ModelConfig
+from engine.model.rope import Rotary
+from kernels import ops
+from kernels.ops import Pattern
+
+
+def project(x: torch.Tensor, weight: torch.Tensor | nn.Module) -> torch.Tensor:
+    """`x @ weight.T` for a float weight; a quantized projection (engine/model/quantize.py) is a module."""
+    return weight(x) if isinstance(weight, nn.Module) else F.linear(x, weight)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return ops.rms_norm(x, self.weight, self.eps, residual)
+
+
+class LoRA(nn.Module):
+    """A low-rank delta `scale * B(A(x))`; NLD's linear-spec adapter sits on o_proj."""
+
+    def __init__(self, d_in: int, d_out: int, rank: int, scale: float):
+        super().__init__()
+        self.lora_A = nn.Linear(d_in, rank, bias=False)
+        self.lora_B = nn.Linear(rank, d_out, bias=False)
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lora_B(self.lora_A(x)) * self.scale
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_heads, self.n_kv, self.head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        inner = self.n_heads * self.head_dim
+        self.q_proj = nn.Linear(cfg.hidden_size, inner, bias=False)
+        self.k_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=False)
+        self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=False)
+        self.o_proj = nn.Linear(inner, cfg.hidden_size, bias=False)
+        self.o_lora: LoRA | None = None
+        # Inference-only weights (`NLDModel.fuse_projections`): fused q/k/v, and o_proj with the draft
+        # adapter merged in; tensors, or int8 modules after `engine.model.quantize.quantize_int8`.
+        self.qkv: torch.Tensor | nn.Module | None = None
+        self.o_draft: torch.Tensor | nn.Module | None = None
+
+    def forward(self, x, rope, cache: KVCache | None, layer: int, pattern: Pattern, mask, lora: bool | torch.Tensor):
+        b, t, _ = x.shape
+        if self.qkv is not None:
+            q, k, v = project(x, self.qkv).split([self.q_proj.out_features, self.k_proj.out_features,
+                                                  self.v_proj.out_features], dim=-1)
+        else:
+            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        q = q.view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
+        k = k.view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
+        v = v.view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
+        q, k = ops.rope(q, k, *rope)
+        cache_len = 0
+        if cache is not None:
+            cache_len = cache.length
+            k, v = cache.stage(layer, k, v)
+        o = ops.attention(q, k, v, cache_len, pattern, mask).transpose(1, 2).reshape(b, t, -1)
+        if lora is True and self.o_draft is not None:
+            return project(o, self.o_draft)
+        out = self.o_proj(o)
+        if self.o_lora is not None and lora is not False:
+            delta = self.o_lora(o)
+            out = out + (delta if lora is True else delta * lora.to(delta.dtype)[:, None])
+        return out
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+        self.gate_up: torch.Tensor | nn.Module | None = None  # fused gate/up weight, like Attention.qkv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gate_up is not None:
+            gate, up = project(x, self.gate_up).chunk(2, dim=-1)
+        else:
+            gate, up = self.gate_proj(x), self.up_proj(x)
+        return self.down_proj(ops.swiglu(gate, up))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.self_attn = Attention(cfg)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.mlp = MLP(cfg)
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        weight = torch.empty(cfg.vocab_size, cfg.hidden_size)
+        if not weight.is_meta:  # nn.Embedding's own N(0, 1); on the meta device (loading) that
+            nn.init.normal_(weight)  # initialisation would import torch._dynamo: a second per load
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size, _weight=weight)
+        self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.num_hidden_layers))
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+
+
+class NLDModel(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.encoder = Encoder(cfg)
+        self.diffusion_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+        self.rotary: Rotary | None = None  # built lazily on the weights' device
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        positions: torch.Tensor,
+        cache: KVCache | None = None,
+        pattern: Pattern = Pattern.CAUSAL,
+        mask: torch.Tensor | None = None,
+        lora: bool | torch.Tensor = False,
+    ) -> torch.Tensor:
+        """tokens [B, T], positions [T] -> final hidden states [B, T, hidden] (call `logits` on rows you need).
+
+        `lora` switches the linear-spec adapter on for every token, or (a bool [T]) for some tokens.
+        """
+        if self.rotary is None or self.rotary.inv_freq.device != tokens.device:
+            self.rotary = Rotary(self.config, tokens.device)
+        rope = self.rotary(positions, cache.k.shape[3] if cache is not None else None)
+        x = self.encoder.embed_tokens(tokens)
+        residual = None
+        for i, layer in enumerate(self.encoder.layers):
+            h, residual = layer.input_layernorm(x, residual)
+            x = layer.self_attn(h, rope, cache, i, pattern, mask, lora)
+            h, residual = layer.post_attention_layernorm(x, residual)
+            x = layer.mlp(h)
+        return self.encoder.norm(x, residual)[0]
+
+    @torch.no_grad()
+    def fuse_projections(self) -> None:
+        """For inference: one matmul for q/k/v and one for gate/up per layer (fewer, larger kernels).
+        The original weights become views of the fused ones, so memory is not doubled and
+        `state_dict()` keeps the checkpoint's names.
+
+        On a CPU, where every small op costs, a draft adapter is also merged into a second o_proj
+        weight that whole-block draft passes use: one matmul instead of three (3 % of a linear
+        self-spec cycle for the demo model). A GPU keeps the adapter apart: a merged copy would
+        cost another o_proj per layer of its memory (1.2 GB for NLD 8B) to save two tiny kernels."""
+        for layer in self.encoder.layers:
+            attn = layer.self_attn
+            attn.qkv = _fuse(attn.q_proj, attn.k_proj, attn.v_proj)
+            layer.mlp.gate_up = _fuse(layer.mlp.gate_proj, layer.mlp.up_proj)
+            if attn.o_lora is not None and attn.o_proj.weight.device.type == "cpu":
+                delta = attn.o_lora.lora_B.weight.float() @ attn.o_lora.lora_A.weight.float() * attn.o_lora.scale
+                attn.o_draft = (attn.o_proj.weight.float() + delta).to(attn.o_proj.weight.dtype)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """fp32 logits over the full vocabulary, mask token included: confidences are its softmax, as in
+        NVIDIA's code; the mask id is kept out of the *choice* only (`Sampler.pick`, `ops.argmax_confidence`)."""
+        return self.diffusion_head(hidden).float()
+
+    def new_cache(self, capacity: int, scratch: int | None = None) -> KVCache:
+        """A cache for `capacity` tokens plus scratch room for a pass's staged chunk (by default the
+        widest at the checkpoint's block size: quadratic, B x (B+1))."""
+        cfg, w = self.config, self.encoder.embed_tokens.weight
+        scratch = scratch if scratch is not None else cfg.block_size * (cfg.block_size + 1)
+        return KVCache(cfg.num_hidden_layers, cfg.num_key_value_heads, cfg.head_dim, capacity, scratch, w.device, w.dtype)
+
+
+def _fuse(*linears: nn.Linear) -> torch.Tensor:
+    fused = torch.cat([lin.weight for lin in linears])
+    start = 0
+    for lin in linears:
+        n = lin.out_features
+        lin.weight = nn.Parameter(fused[start:start + n], requires_grad=False)
+        start += n
+    return fused

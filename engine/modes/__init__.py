@@ -1,2 +1,0 @@
-"""Decoding modes. Each is a generator over one sequence that yields events and returns when
-the sequence is finished or cancelled; all share `Context` (runner, sequence, sampler)."""
