@@ -52,8 +52,8 @@ say "engine bench, Triton then torch kernels"
 timeout 100 $py - >"$out/bench.json" 2>>"$log" <<'EOF' || say "engine bench failed: $?"
 import json
 import engine
-from engine.bench import run_bench
-from engine.modes.auto import time_passes
+from engine.evaluation.mode_bench import run_bench
+from engine.decoding.modes.auto import time_passes
 from kernels import dispatch
 eng = engine.load("engine/demo_model", dtype="bf16")
 reports = {"auto": {"variant": eng.auto.variant, "break_even": eng.auto.break_even}}

@@ -55,9 +55,9 @@ def _rope_fwd(Q, K, Cos, Sin, QScale, sqb, sqh, sqt, sqd, skb, skh, skt, skd, sc
 
 
 def rope_triton(
-    q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, q_scale: torch.Tensor
+    q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, q_scale: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """q [B, Hq, T, D], k [B, Hkv, T, D] (any strides, same dtype); cos, sin [T, D]; q_scale [T].
+    """q [B, Hq, T, D], k [B, Hkv, T, D] (any strides, same dtype); cos, sin [T, D]; q_scale [T] or None (1).
 
     Rotates q and k in place and returns them.
     """
@@ -67,7 +67,7 @@ def rope_triton(
     assert dim >= 2 and dim & (dim - 1) == 0, f"head_dim {dim} must be a power of two"
     cos, sin = cos.float(), sin.float()
     cos, sin = (c if c.stride(-1) == 1 else c.contiguous() for c in (cos, sin))
-    q_scale = q_scale.float().contiguous()
+    q_scale = torch.ones(t, device=q.device) if q_scale is None else q_scale.float().contiguous()
     if bsz * t == 0:
         return q, k
     _rope_fwd[(bsz * t,)](

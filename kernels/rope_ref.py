@@ -11,10 +11,13 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 def rope_ref(
-    q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, q_scale: torch.Tensor
+    q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, q_scale: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """q [B, Hq, T, D], k [B, Hkv, T, D]; cos, sin [T, D]; q_scale [T]. Returns rotated (q, k)."""
+    """q [B, Hq, T, D], k [B, Hkv, T, D]; cos, sin [T, D]; q_scale [T], or None where it is 1 (every
+    position below the original context: `engine.model.rope.Rotary`). Returns rotated (q, k)."""
     cos, sin = cos.to(q.dtype), sin.to(q.dtype)
-    q = (q * cos + _rotate_half(q) * sin) * q_scale.to(q.dtype)[:, None]
+    q = q * cos + _rotate_half(q) * sin
+    if q_scale is not None:
+        q = q * q_scale.to(q.dtype)[:, None]
     k = k * cos + _rotate_half(k) * sin
     return q, k

@@ -11,7 +11,9 @@ this), so accepting with tab shows the following suggestion at once.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from pathlib import Path
 from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.screen import ModalScreen
 from textual.theme import Theme
 from textual.timer import Timer
 from textual.widgets import Footer, TabbedContent, TextArea
@@ -29,10 +32,11 @@ from engine.request import MODES, GenerationConfig
 from nemodiff_tui.commands import NemodiffCommands
 from nemodiff_tui.completion import (SuggestionCache, advance, context_after, context_at, next_line, next_word,
                                      typed_since)
-from nemodiff_tui.config import Settings, config_path
+from nemodiff_tui.config import Settings, config_path, save_setting
 from nemodiff_tui.engine_factory import CompletionEngine, EngineFactory, Generation, TokenTexts
 from nemodiff_tui.engine_factory import engine_factory as default_factory
-from nemodiff_tui.files import DiskState, FileRefused, atomic_write, changed_on_disk, read_text
+from nemodiff_tui.files import DiskState, FileRefused, atomic_write, changed_on_disk, read_only, read_text
+from nemodiff_tui.highlight import lexer_for
 from nemodiff_tui.latency_log import LatencyLog
 from nemodiff_tui.messages import GenerationEvent, GenerationFailed, ModelFailed, ModelLoaded, ModelProgress
 from nemodiff_tui.themes import ThemedApp
@@ -43,6 +47,9 @@ from nemodiff_tui.widgets.editor import CodeEditor, GhostPiece
 from nemodiff_tui.widgets.help import HelpScreen
 from nemodiff_tui.widgets.status import StatusBar
 from nemodiff_tui.widgets.tabs import EditorTabs
+
+
+LARGE_FILE = 200_000  # characters; opening a larger file shows a progress line
 
 
 @dataclass
@@ -71,10 +78,25 @@ class Shown:
     alternatives: list[str]
     index: int = 0
     final: bool = True
+    traces: list[Trace | None] = dataclasses.field(default_factory=list)  # each alternative's generation
 
     @property
     def text(self) -> str:
         return self.alternatives[self.index]
+
+    @property
+    def trace(self) -> Trace | None:
+        """The generation of the alternative on screen (None: not known, e.g. a cache hit)."""
+        return self.traces[self.index] if self.index < len(self.traces) else None
+
+    def pairs(self) -> list[tuple[str, Trace | None]]:
+        """(text, generation) of every alternative."""
+        return list(zip(self.alternatives, self.traces + [None] * (len(self.alternatives) - len(self.traces))))
+
+    def rotated(self) -> list[tuple[str, Trace | None]]:
+        """`pairs`, the one on screen first."""
+        pairs = self.pairs()
+        return pairs[self.index:] + pairs[:self.index]
 
     @property
     def usable_keys(self) -> tuple[bool, bool]:
@@ -94,29 +116,33 @@ class NemodiffApp(ThemedApp):
                 tooltip="accept the suggestion's next line"),
         Binding("escape", "dismiss", "Dismiss", id="dismiss", priority=True, show=False,
                 tooltip="dismiss the suggestion and cancel its generation"),
-        Binding("alt+right_square_bracket", "cycle(1)", "Next", id="next-suggestion", priority=True,
+        Binding("f8,alt+right_square_bracket", "cycle(1)", "Next", id="next-suggestion", priority=True,
                 tooltip="next alternative suggestion"),
-        Binding("alt+left_square_bracket", "cycle(-1)", "Previous", id="previous-suggestion", priority=True,
+        Binding("shift+f8,alt+left_square_bracket", "cycle(-1)", "Previous", id="previous-suggestion", priority=True,
                 show=False, tooltip="previous alternative suggestion"),
         Binding("ctrl+g", "complete", "Complete", id="complete", tooltip="ask for a suggestion now"),
         Binding("ctrl+o", "open", "Open", id="open", tooltip="open a file in a new tab"),
         Binding("ctrl+s", "save", "Save", id="save", tooltip="save (atomically; asks if the file changed on disk)"),
         Binding("ctrl+n", "new", "New", id="new", show=False, tooltip="new scratch buffer"),
-        Binding("alt+w", "close", "Close", id="close", show=False, tooltip="close the tab (asks if unsaved)"),
-        Binding("alt+right", "next_tab(1)", "Next tab", id="next-tab", show=False, tooltip="next tab"),
-        Binding("alt+left", "next_tab(-1)", "Previous tab", id="previous-tab", show=False, tooltip="previous tab"),
+        Binding("ctrl+w,alt+w", "close", "Close", id="close", priority=True, show=False,
+                tooltip="close the tab (asks if unsaved)"),
+        Binding("ctrl+pagedown,alt+right", "next_tab(1)", "Next tab", id="next-tab", show=False, tooltip="next tab"),
+        Binding("ctrl+pageup,alt+left", "next_tab(-1)", "Previous tab", id="previous-tab", show=False,
+                tooltip="previous tab"),
+        Binding("ctrl+l", "go_to_line", "Go to line", id="go-to-line", show=False, tooltip="go to a line number"),
         Binding("f2", "next_mode", "Mode", id="mode", tooltip="next decoding mode (auto, ar, diffusion, self-spec)"),
         Binding("f3", "toggle_panel", "Panel", id="panel", tooltip="show or hide the denoising view"),
         Binding("f4", "switch_model", "Model", id="model", show=False, tooltip="load another model"),
         Binding("f5", "replay", "Replay", id="replay", tooltip="replay the last generation in slow motion"),
-        Binding("alt+comma", "replay_step(-1)", "Step back", id="replay-back", show=False,
+        Binding("shift+f9,alt+comma", "replay_step(-1)", "Step back", id="replay-back", priority=True, show=False,
                 tooltip="replay: one forward pass back"),
-        Binding("alt+full_stop", "replay_step(1)", "Step", id="replay-forward", show=False,
+        Binding("f9,alt+full_stop", "replay_step(1)", "Step", id="replay-forward", priority=True, show=False,
                 tooltip="replay: one forward pass on"),
         Binding("f1", "help", "Help", id="help", tooltip="this help"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, tooltip="quit (asks about unsaved changes)"),
     ]
     COMPLETION_ACTIONS = ("accept", "accept_word", "accept_line", "dismiss", "cycle")
+    EDITOR_ACTIONS = ("close", "replay_step", "go_to_line", "complete", "save", "open", "new")
 
     def __init__(self, files: Sequence[str | Path] = (), settings: Settings | None = None, *,
                  engine_factory: EngineFactory | None = None, problems: Sequence[str] = (),
@@ -133,6 +159,7 @@ class NemodiffApp(ThemedApp):
         self.model_name: str | None = None
         self.loading: str | None = None  # the model being loaded
         self.cache = SuggestionCache()
+        self._traces: OrderedDict[tuple[str, str], list[Trace | None]] = OrderedDict()  # by cache key
         self.latency = LatencyLog()
         self._texts: TokenTexts | None = None
         self._serial = 0
@@ -154,6 +181,7 @@ class NemodiffApp(ThemedApp):
         if unknown:
             self._problems.append(f"[keys]: unknown binding ids {', '.join(unknown)} (see f1 for the ids)")
         self.set_keymap({k: v for k, v in self.settings.keys.items() if k in known})
+        self._problems += self._key_conflicts()
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
         else:
@@ -239,9 +267,9 @@ class NemodiffApp(ThemedApp):
         self._status()
 
     def set_mode(self, mode: str) -> None:
+        """The status line shows the new mode (a notification per f2 press stacked over the panel)."""
         self._reset()
         self.settings = self.settings.replace(mode=mode)
-        self.notify(f"Mode {mode}")
         self._status()
 
     def use_theme(self, name: str) -> None:
@@ -263,6 +291,7 @@ class NemodiffApp(ThemedApp):
         self._cancel()
         self._hide()
         self.cache.clear()
+        self._traces.clear()
 
     # --- completion: when to ask ----------------------------------------------------------------
 
@@ -314,9 +343,9 @@ class NemodiffApp(ThemedApp):
         if shown is None or (shown.editor is editor and shown.ctx == ctx):
             return ctx
         typed = typed_since(shown.ctx, ctx) if shown.editor is editor else None
-        rest = advance(shown.alternatives[shown.index:] + shown.alternatives[:shown.index], typed) if typed else []
+        rest = [(left[0], trace) for text, trace in shown.rotated() if typed and (left := advance([text], typed))]
         if rest and editor.selection.is_empty:
-            self._show(Shown(editor, ctx, rest, 0, shown.final))
+            self._show(Shown(editor, ctx, [text for text, _ in rest], 0, shown.final, [t for _, t in rest]))
         else:
             self._hide()
         return ctx
@@ -359,7 +388,8 @@ class NemodiffApp(ThemedApp):
         ctx = self._cursor_context(editor)
         cached = self.cache.get(ctx.key)
         if cached:
-            self._show(Shown(editor, ctx, cached))
+            traces = self._traces.get(ctx.key, [])
+            self._show(Shown(editor, ctx, cached, traces=traces if len(traces) == len(cached) else []))
         elif self._inflight is not None and self._inflight.editor is editor and self._inflight.ctx == ctx:
             return  # already on its way (a prefetch the cursor reached)
         elif cached is None or manual:
@@ -383,14 +413,15 @@ class NemodiffApp(ThemedApp):
         mode = self.engine.resolve_mode(config)[0]
         pipeline = Pipeline(ctx, self.rules)
         generation = self.engine.generate(pipeline.request(config))
-        trace = Trace(mode, frozenset(self.engine.tokenizer.special_ids))
+        label = "prefetch" if assumes else f"alternative {alternative + 1}" if alternative else "suggestion"
+        trace = Trace(mode, frozenset(self.engine.tokenizer.special_ids), label)
         self._inflight = Inflight(self._serial, generation, editor, ctx, trace, pipeline, alternative,
                                   assumes=assumes)
-        if assumes is None:
+        if assumes is None and alternative == 0:  # the panel shows the generation of what is on screen
             self.denoise.follow(trace)
-            if alternative == 0:
-                self.latency.request(self.model_name or "", mode)
+            self.latency.request(self.model_name or "", mode)
         self._generate(self._serial, generation, pipeline, self._texts)
+        self._status()
 
     @property
     def rules(self) -> Rules:
@@ -409,6 +440,7 @@ class NemodiffApp(ThemedApp):
         if self._inflight is not None:
             self._inflight.generation.cancel()
             self._inflight = None
+            self._status()
 
     # --- completion: what the engine says -------------------------------------------------------
 
@@ -418,6 +450,7 @@ class NemodiffApp(ThemedApp):
             return
         event = message.event
         inflight.trace.add(event, message.texts)
+        inflight.trace.stopped = message.final  # a stop rule's cancel, which the panel must not call a cancel
         if isinstance(event, Note) and event.message not in self._notes:
             self._notes.add(event.message)
             self.notify(event.message, title="Engine")
@@ -461,29 +494,43 @@ class NemodiffApp(ThemedApp):
         assert done is not None
         final = inflight.pipeline.suggestion
         if inflight.assumes is not None:  # a prefetch the cursor has not reached: kept for when it does
-            self.cache.put(inflight.ctx.key, [final] if final else [])
+            self._remember(inflight.ctx, [final] if final else [], [inflight.trace])
             return
         shown = self._shown
-        earlier = shown.alternatives if inflight.alternative and shown is not None and shown.final else []
-        alternatives = earlier + ([final] if final and final not in earlier else [])
+        earlier = shown.pairs() if inflight.alternative and shown is not None and shown.final else []
+        if final and final not in [text for text, _ in earlier]:
+            earlier.append((final, inflight.trace))
+        alternatives, traces = [text for text, _ in earlier], [trace for _, trace in earlier]
         if inflight.alternative == 0:
             self.latency.done(done)
             if self.latency.error:
                 self.notify(self.latency.error, severity="warning", timeout=10)
                 self.latency.error = None
-        self.cache.put(inflight.ctx.key, alternatives)
+        self._remember(inflight.ctx, alternatives, traces)
         if alternatives:
-            self._show(Shown(inflight.editor, inflight.ctx, alternatives, shown.index if earlier else 0))
+            index = shown.index if inflight.alternative and shown is not None and shown.final else 0
+            self._show(Shown(inflight.editor, inflight.ctx, alternatives, index, traces=traces))
         else:
             self._hide()
         if inflight.alternative + 1 < self.settings.alternatives:
             self._start(inflight.editor, inflight.ctx, inflight.alternative + 1)
         elif alternatives and self.settings.prefetch:
             self._prefetch(inflight.editor, inflight.ctx, alternatives[0])
+        self._status()
+
+    def _remember(self, ctx: Context, alternatives: list[str], traces: list[Trace | None]) -> None:
+        """Cache final suggestions, and their generations for the panel while they are cached."""
+        self.cache.put(ctx.key, alternatives)
+        self._traces[ctx.key] = traces
+        self._traces.move_to_end(ctx.key)
+        while len(self._traces) > self.cache.capacity:
+            self._traces.popitem(last=False)
 
     def _show(self, shown: Shown, pieces: list[GhostPiece] | None = None) -> None:
         if self._shown is not None and self._shown.editor is not shown.editor:
             self._shown.editor.clear_ghost()
+        if shown.final and shown.trace is not None:
+            self.denoise.follow(shown.trace)
         before, self._shown = self._shown, shown
         pieces = pieces if pieces is not None else [(shown.text, "text")]
         shown.editor.show_ghost(pieces, self.rules.lines(shown.ctx))
@@ -503,6 +550,8 @@ class NemodiffApp(ThemedApp):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Completion keys act only while the editor shows a suggestion; otherwise the key does
         what it does without one (tab indents, escape leaves the editor, ctrl+right moves)."""
+        if action in self.EDITOR_ACTIONS and isinstance(self.screen, ModalScreen):
+            return False  # a dialog has the keys (ctrl+w deletes a word in its input)
         if action not in self.COMPLETION_ACTIONS:
             return True
         shown = self._shown
@@ -535,10 +584,16 @@ class NemodiffApp(ThemedApp):
 
     def action_cycle(self, step: int) -> None:
         shown = self._shown
-        assert shown is not None
+        if shown is None or len(shown.alternatives) < 2:  # from the palette: the keys are off then
+            self.notify("No alternative suggestions shown (set alternatives = 2 or more)", severity="warning")
+            return
         self._show(dataclasses.replace(shown, index=(shown.index + step) % len(shown.alternatives)))
 
     # --- the denoising view ---------------------------------------------------------------------
+
+    def action_focus_editor(self) -> None:
+        if self.tabs.current is not None:
+            self.tabs.current.focus()
 
     def action_toggle_panel(self) -> None:
         self.denoise.display = not self.denoise.display
@@ -577,7 +632,21 @@ class NemodiffApp(ThemedApp):
             self.notify(f"{path} mixes line endings or has form feeds or Unicode line separators, which the "
                         "editor would rewrite on save: not opened", title="Not opened", severity="error", timeout=10)
         else:
+            if len(text) > LARGE_FILE:  # a few seconds on a slow machine: say what is going on
+                self.query_one(StatusBar).show(f"Opening {path.name} ({len(text.encode()) / 1e6:.1f} MB)…")
+                await asyncio.sleep(0.05)  # lets the screen draw it
             await self.tabs.add_editor(self._editor(text, path, disk))
+        if existing is None and self.tabs.find(path) is not None:  # opened now
+            self._language_hint(path)
+
+    def _language_hint(self, path: Path) -> None:
+        """The demo model writes Python only: say so once per other language, not silently offer
+        poor suggestions."""
+        language = lexer_for(path.name).name
+        if self.settings.model == "demo" and language != "Python" and language not in self._notes:
+            self._notes.add(language)
+            self.notify(f"The demo model writes Python only: expect poor suggestions in {language} files. "
+                        "Load a code model with f4.", title="Demo model")
 
     def _typed_path(self, typed: str) -> Path | None:
         """A path typed in a dialog, `~` expanded; None (and a notification) when it cannot be one."""
@@ -599,22 +668,77 @@ class NemodiffApp(ThemedApp):
 
     def action_save(self) -> None:
         editor = self.tabs.current
-        if editor is None:
-            return
-        if editor.path is not None:
+        if editor is not None and editor.path is not None:
             self._save(editor, editor.path)
+        else:
+            self.action_save_as()
+
+    def action_save_as(self) -> None:
+        editor = self.tabs.current
+        if editor is None:
             return
 
         def chosen(typed: str | None) -> None:
             if typed and (path := self._typed_path(typed)) is not None:
                 self._save(editor, path)
 
-        self.push_screen(PromptScreen("Save scratch buffer as", placeholder="path/to/file.py"), chosen)
+        question = "Save as" if editor.path else "Save scratch buffer as"
+        self.push_screen(PromptScreen(question, str(editor.path or ""), placeholder="path/to/file.py"), chosen)
+
+    def action_reload(self) -> None:
+        """Read the file again from disk (asks first when that drops unsaved changes)."""
+        editor = self.tabs.current
+        if editor is None or editor.path is None:
+            self.notify("A scratch buffer has no file to reload", severity="warning")
+            return
+        path = editor.path
+
+        def reload(ok: bool | None = True) -> None:
+            if not ok:
+                return
+            try:
+                text, disk = read_text(path)
+            except FileRefused as e:
+                self.notify(str(e), title="Not reloaded", severity="error", timeout=10)
+                return
+            self._cancel()
+            self._hide()
+            editor.load_text(text)
+            editor.mark_saved(path, disk)
+            self.tabs.relabel(editor)
+            self.notify(f"Reloaded {path}")
+
+        if editor.modified:
+            self.push_screen(ConfirmScreen(f"Drop the unsaved changes in {editor.title} and reload it from disk?",
+                                           "Reload"), reload)
+        else:
+            reload()
+
+    def action_go_to_line(self) -> None:
+        editor = self.tabs.current
+        if editor is None:
+            return
+
+        def chosen(typed: str | None) -> None:
+            if typed is None:
+                return
+            if not typed.isdigit():
+                self.notify(f"{typed!r} is not a line number", severity="warning")
+                return
+            editor.go_to_line(int(typed))
+            editor.focus()
+
+        lines = editor.document.line_count
+        self.push_screen(PromptScreen(f"Go to line (1-{lines})", placeholder=str(editor.cursor_location[0] + 1)), chosen)
 
     def _save(self, editor: CodeEditor, path: Path, force: bool = False) -> None:
         """Write atomically; ask first when the file changed on disk since it was opened (or, for a
         new path, when it exists)."""
         try:
+            if read_only(path):
+                self.notify(f"{path} is read-only: not saved. Save as… (ctrl+p) writes it elsewhere.",
+                            title="Not saved", severity="error", timeout=10)
+                return
             changed = changed_on_disk(path, editor.disk if path == editor.path else None)
             if changed and not force:
                 what = "changed on disk since it was opened" if path == editor.path else "already exists"
@@ -661,22 +785,77 @@ class NemodiffApp(ThemedApp):
 
     # --- look -----------------------------------------------------------------------------------
 
-    def _theme_changed(self, _theme: Theme) -> None:
+    def _theme_changed(self, theme: Theme) -> None:
+        """Recolour the editors, and keep the choice for the next start (palette or f-key alike)."""
         for editor in self.tabs.editors:
             editor.set_syntax(self.syntax_styles())
+        if theme.name != self.settings.theme:
+            self.settings = self.settings.replace(theme=theme.name)
+            try:
+                save_setting(self.settings_path, "theme", theme.name)
+            except OSError as e:
+                self.notify(f"Theme not saved to {self.settings_path}: {e.strerror or e}", severity="warning")
+
+    def _key_conflicts(self) -> list[str]:
+        """`[keys]` remaps onto a key something else already takes: Textual would let one of the two
+        win without a word, so say which."""
+        editor: dict[str, str] = {}
+        for cls in reversed(CodeEditor.__mro__):
+            for b in getattr(cls, "BINDINGS", []):
+                if isinstance(b, Binding):
+                    editor.update({key.strip(): f"the editor's {b.description.lower()!r}" for key in b.key.split(",")})
+        app = {b.id: {key.strip() for key in self.settings.keys.get(b.id, b.key).split(",")}
+               for b in self.BINDINGS if isinstance(b, Binding) and b.id}
+        problems = []
+        for binding_id, keys in self.settings.keys.items():
+            for key in (key.strip() for key in keys.split(",")):
+                others = [repr(other) for other, taken in app.items() if other != binding_id and key in taken]
+                owner = others[0] if others else editor.get(key)
+                if owner is None and len(key) == 1 and key.isprintable():
+                    owner = "a character the editor types"
+                if owner is not None:
+                    problems.append(f"[keys]: {binding_id} = {key!r}: {self.key_names(key)} is already {owner}; "
+                                    "choose another key")
+        return problems
+
+    def key_names(self, keys: str) -> str:
+        """Keys as a user types them: `alt+]`, `ctrl+w`, not `alt+right_square_bracket`, `^w`."""
+        shown = (self.get_key_display(Binding(key.strip(), "")) for key in keys.split(","))
+        return ", ".join("ctrl+" + name[1:] if name.startswith("^") else name for name in shown)
 
     def action_help(self) -> None:
-        keys = [(self.settings.keys.get(b.id, b.key), b.id, b.tooltip or b.description)
+        keys = [(self.key_names(self.settings.keys.get(b.id, b.key)), b.tooltip or b.description, b.id)
                 for b in self.BINDINGS if isinstance(b, Binding) and b.id]
-        keys.append(("ctrl+p", "", "command palette: mode, model, theme, replay"))
-        self.push_screen(HelpScreen(keys, str(self.settings_path)))
+        keys += [(self.key_names(key), text, "") for key, text in CodeEditor.KEYS]
+        keys.append(("ctrl+p", "command palette: mode, model, theme, save as, reload, …", ""))
+        panel = [(self.key_names(b.key), b.description) for b in DenoiseView.BINDINGS if isinstance(b, Binding)]
+        self.push_screen(HelpScreen(keys, panel, str(self.settings_path)))
+
+    def _generation_shown(self) -> str | None:
+        """The status of the suggestion on screen (llama.vim's info line): generating or done, its
+        tokens, milliseconds and mode; "cached" when it came from the cache."""
+        inflight, shown = self._inflight, self._shown
+        if inflight is not None and inflight.alternative == 0 and inflight.assumes is None and (
+                shown is None or not shown.final):
+            trace = inflight.trace
+            return f"generating {trace.n_tokens} tok {trace.milliseconds:.0f} ms {trace.mode}"
+        if shown is None:
+            return None
+        trace = shown.trace
+        if trace is None or trace.done is None:
+            return "cached"
+        return f"done {trace.n_tokens} tok {trace.milliseconds:.0f} ms {trace.mode}"
 
     def _status(self) -> None:
+        if not self.query(EditorTabs) or not self.query(StatusBar):
+            return  # a message that arrives while the app shuts down: its widgets are gone
         model = f"{self.loading} (loading…)" if self.loading else (self.model_name or "no model")
         parts = [f"model {model}", f"mode {self.settings.mode}"]
         shown = self._shown
         if shown is not None and len(shown.alternatives) > 1:
             parts.append(f"suggestion {shown.index + 1}/{len(shown.alternatives)}")
+        if (generation := self._generation_shown()) is not None:
+            parts.append(generation)
         editor = self.tabs.current
         if editor is not None:
             row, column = editor.cursor_location

@@ -1,4 +1,4 @@
-"""The command palette (ctrl+p): switch mode, model and theme, replay the last generation."""
+"""The command palette (ctrl+p): mode, model, theme, replay, files, tabs and suggestions by name."""
 
 from __future__ import annotations
 
@@ -31,6 +31,13 @@ class NemodiffCommands(Provider):
             ("Toggle denoising view", app.action_toggle_panel, "show or hide the denoising panel (f3)"),
             ("Open file…", app.action_open, "open a file in a new tab (ctrl+o)"),
             ("New scratch buffer", app.action_new, "an empty buffer (ctrl+n)"),
+            ("Save", app.action_save, "save the file (ctrl+s)"),
+            ("Save as…", app.action_save_as, "save the buffer under another name"),
+            ("Reload from disk", app.action_reload, "read the file again (asks if unsaved)"),
+            ("Close tab", app.action_close, "close the tab (ctrl+w; asks if unsaved)"),
+            ("Go to line…", app.action_go_to_line, "move the cursor to a line (ctrl+l)"),
+            ("Next suggestion", partial(app.action_cycle, 1), "next alternative suggestion (f8)"),
+            ("Previous suggestion", partial(app.action_cycle, -1), "previous alternative suggestion (shift+f8)"),
         ]
         return commands
 

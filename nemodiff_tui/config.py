@@ -6,7 +6,7 @@
     theme = "nemodiff-light"
     debounce_ms = 300
     [keys]              # binding id = keys, as in the f1 help
-    accept = "tab,ctrl+l"
+    accept = "tab,ctrl+t"
 
 A broken file never stops the app: its problems are reported and the defaults stay.
 """
@@ -14,7 +14,9 @@ A broken file never stops the app: its problems are reported and the defaults st
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,3 +109,23 @@ def _check(name: str, value: Any, default: Any) -> str | None:
     if isinstance(default, int) and not isinstance(default, bool) and value < 0:
         return "must not be negative"
     return None
+
+
+def save_setting(path: Path, name: str, value: str) -> None:
+    """Set top-level string setting `name` in the TOML file at `path`, keeping every other line
+    (comments included); the file is created when missing."""
+    from nemodiff_tui.files import atomic_write
+
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        lines = []
+    line = f"{name} = {json.dumps(value)}"  # a JSON string is a TOML basic string
+    top = next((i for i, text in enumerate(lines) if text.lstrip().startswith("[")), len(lines))
+    at = next((i for i in range(top) if re.match(rf"\s*{re.escape(name)}\s*=", lines[i])), None)
+    if at is None:
+        lines.insert(top, line)
+    else:
+        lines[at] = line
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, "\n".join(lines) + "\n")

@@ -2,7 +2,8 @@
 
 Only UTF-8 text up to `MAX_BYTES` is opened (anything else is refused with a reason, the file
 untouched). A save writes a temporary file next to the target, fsyncs it and renames it over the
-target, so a full disk or a crash leaves the original intact. What was on disk at open/save time
+target, so a full disk or a crash leaves the original intact; the target's mode, owner and group
+are kept, and a read-only file is never written. What was on disk at open/save time
 is remembered, so a save can refuse to overwrite changes made by someone else.
 """
 
@@ -82,30 +83,68 @@ def changed_on_disk(path: Path, known: DiskState | None) -> bool:
     return hashlib.sha256(path.read_bytes()).hexdigest() != known.sha256
 
 
+def read_only(path: Path) -> bool:
+    """Is `path` a file the user may not write? A rename over it would succeed anyway (it needs
+    only the directory's permission), so a save must ask this first. Root may write anything, so
+    for root a file without any write bit (0o444) counts as read-only too."""
+    target = Path(os.path.realpath(path))
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return False
+    effective = os.access in os.supports_effective_ids  # the ids a write would run under
+    return not os.access(target, os.W_OK, effective_ids=effective) or not mode & 0o222
+
+
 def atomic_write(path: Path, text: str) -> DiskState:
     """Write `text` to `path` atomically (temp file in the same directory, fsync, rename).
 
-    Keeps the file's permissions and writes through a symlink to its target. On any OSError the
-    temporary file is removed and the original is untouched.
+    Keeps the file's permissions, owner and group and writes through a symlink to its target. A
+    file whose owner or group the rename cannot keep (someone else's file in a shared group), or
+    that has hard links, is rewritten in place instead, as vim does: only that way is it still
+    the same file. On any OSError the temporary file is removed and the original is untouched.
     """
     target = Path(os.path.realpath(path))
     data = text.encode("utf-8")
     try:
-        mode = stat.S_IMODE(target.stat().st_mode)
+        st: os.stat_result | None = target.stat()
     except FileNotFoundError:
-        mode = NEW_FILE_MODE
+        st = None
+    if st is not None and st.st_nlink > 1:
+        return _write_in_place(target, data)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".nemodiff-tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, mode)
+        os.chmod(tmp, stat.S_IMODE(st.st_mode) if st else NEW_FILE_MODE)
+        if st is not None and not _same_owner(tmp, st):
+            try:
+                os.chown(tmp, st.st_uid, st.st_gid)
+            except PermissionError:
+                Path(tmp).unlink()
+                return _write_in_place(target, data)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(target.parent)
+    return _state(target, data)
+
+
+def _same_owner(path: str, st: os.stat_result) -> bool:
+    mine = os.stat(path)
+    return (mine.st_uid, mine.st_gid) == (st.st_uid, st.st_gid)
+
+
+def _write_in_place(target: Path, data: bytes) -> DiskState:
+    """Overwrite the file itself (its inode, so owner, mode and links stay): not atomic."""
+    with target.open("r+b") as f:
+        f.write(data)
+        f.truncate()
+        f.flush()
+        os.fsync(f.fileno())
     return _state(target, data)
 
 

@@ -40,6 +40,11 @@ class WatchChanged(Message):
         self.suggestion = suggestion
 
 
+def count(n: int, noun: str) -> str:
+    """`1 folder`, `2 folders`."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 class WatchApp(ThemedApp):
     CSS_PATH = "nemodiff.tcss"
     TITLE = "nemodiff watch"
@@ -52,6 +57,7 @@ class WatchApp(ThemedApp):
     BINDINGS = [
         Binding("a", "accept", "Accept", tooltip="write the suggestion into the file (only if the file is unchanged)"),
         Binding("r", "reject", "Reject", tooltip="drop the suggestion"),
+        Binding("g", "retry", "Retry", tooltip="suggest again where the last suggestion was rejected (sampled)"),
         Binding("c", "copy", "Copy", tooltip="copy the suggestion's text to the clipboard"),
         Binding("f3", "toggle_panel", "Panel", tooltip="show or hide the denoising view"),
         Binding("f5", "replay", "Replay", tooltip="replay the suggestion's generation in slow motion"),
@@ -71,9 +77,9 @@ class WatchApp(ThemedApp):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="watch-main"):
-            yield SuggestionList(id="suggestions")
+            yield SuggestionList(self.session.folders, id="suggestions")
             with VerticalScroll(id="detail-scroll"):
-                yield SuggestionDetail(id="detail")
+                yield SuggestionDetail(self.session.folders, id="detail")
         yield DenoiseView(self.settings.replay_fps, id="denoise")
         yield Static(id="activity")
         yield StatusBar(id="status")
@@ -161,7 +167,7 @@ class WatchApp(ThemedApp):
         self._follow()
         self._detail()
         log = list(self.session.log)[-LOG_LINES:]
-        lines = [Text(f"{display_path(path)}: {what}", no_wrap=True, overflow="ellipsis") for path, what in log]
+        lines = [Text(f"{display_path(path, self.session.folders)}: {what}", no_wrap=True, overflow="ellipsis") for path, what in log]
         self.query_one("#activity", Static).update(Text("\n").join(lines))
         self._status()
 
@@ -170,9 +176,9 @@ class WatchApp(ThemedApp):
 
     def _status(self) -> None:
         session = self.session
-        parts = [f"watching {len(session.folders)} folders, {len(session.files)} files",
+        parts = [f"watching {count(len(session.folders), 'folder')}, {count(len(session.files), 'file')}",
                  f"model {self.model_state}", f"mode {self.settings.mode}",
-                 f"{len(self._rows)} suggestions", f"{len(session.skipped)} skipped"]
+                 count(len(self._rows), "suggestion"), f"{len(session.skipped)} skipped"]
         self.query_one(StatusBar).show("  │  ".join(parts))
 
     # --- keys -----------------------------------------------------------------------------------
@@ -193,7 +199,10 @@ class WatchApp(ThemedApp):
         s = self._selected()
         if s is not None:
             self.session.reject(s)
-            self.notify(f"{display_path(s.path)}:{s.line}: rejected")
+            self.notify(f"{display_path(s.path, self.session.folders)}:{s.line}: rejected")
+
+    def action_retry(self) -> None:
+        self.notify(self.session.retry())
 
     def action_copy(self) -> None:
         s = self._selected()

@@ -220,7 +220,7 @@ class Engine:
             seq = Sequence(tok, ids, config.max_new_tokens, stop_ids, config.stop, heal)
             block = config.block_size
             widest = block * (block + 1) if mode == "self-spec-quadratic" else block  # tokens in one pass
-            self.runner.reserve(len(ids) + config.max_new_tokens + block + 1, widest)
+            self.runner.reserve(len(ids) + config.max_new_tokens + block + 1, widest, block)
             cached = self.runner.reuse(ids)
             sampler = Sampler(config.temperature, config.top_p, config.seed, self.device, config.top_k)
             ctx = DecodeState(self.runner, seq, sampler, config, block, tok.mask_id, cancelled, auto)

@@ -8,11 +8,15 @@ Both keep the cached token ids so a new request reuses the longest common prompt
 from __future__ import annotations
 
 import inspect
+import os
 from abc import ABC, abstractmethod
 
 import torch
 
+from engine.decoding.graphs import StaticPasses
+from engine.model.masks import MaskBook
 from engine.model.network import NLDModel
+from kernels.dispatch import use_triton
 from kernels.ops import Pattern
 
 
@@ -47,21 +51,52 @@ class NativeRunner(PrefixCache):
     def __init__(self, model: NLDModel, capacity: int = 4096):
         self.model = model
         self.device = model.encoder.embed_tokens.weight.device
-        self.cache = model.new_cache(capacity)
         self.ids: list[int] = []  # token ids whose K/V the cache holds
+        # CUDA graphs for the passes decoding repeats (engine/decoding/graphs.py); never on a CPU.
+        self.graphs = self.device.type == "cuda" and os.environ.get("NEMODIFF_CUDA_GRAPHS", "1") != "0"
+        self.static: StaticPasses | None = None
+        self._allocate(model.new_cache(capacity))
+        self.use_block(model.config.block_size)
+
+    def _allocate(self, cache) -> None:
+        """The cache and what is sized by it: the torch path's masks, the host buffer a pass's token
+        ids are written into (pinned on a GPU, so the copy to it needs no staging) and the graphs."""
+        self.cache = cache
+        room = cache.k.shape[3]
+        self.masks = MaskBook(room, self.device)
+        host = torch.zeros(room, dtype=torch.long, pin_memory=self.device.type == "cuda")
+        self._host, self._host_np = host, host.numpy()
+        self._tokens = host if self.device.type == "cpu" else torch.zeros(room, dtype=torch.long, device=self.device)
+        if self.graphs:  # graphs record the cache's addresses: a new cache needs new ones
+            widths, failed = (self.static.widths, self.static.failed) if self.static else ({1}, None)
+            self.static = StaticPasses(self.model, cache, capture=True)
+            self.static.widths, self.static.failed = set(widths), failed
+
+    @property
+    def graph_note(self) -> str | None:
+        """Why CUDA graphs are off after a failed capture (None while they work or on a CPU)."""
+        return self.static.failed if self.static else None
+
+    def use_block(self, block: int) -> None:
+        """Passes of B and B(B+1) tokens will run (a request's block size): graph them on a GPU."""
+        if self.static is not None:
+            self.static.use_block(block)
 
     @property
     def length(self) -> int:
         return self.cache.length
 
-    def reserve(self, n: int, widest: int) -> None:
+    def reserve(self, n: int, widest: int, block: int | None = None) -> None:
         """Make room for `n` tokens and a pass of `widest` staged ones, reallocating only when a
-        request outgrows the cache (a larger block than the checkpoint's can need more scratch)."""
+        request outgrows the cache (a larger block than the checkpoint's can need more scratch);
+        `block` is the request's block size (its passes get graphs on a GPU)."""
         cache = self.cache
         if n > cache.capacity or widest > cache.scratch:
             capacity = max(n, 2 * cache.capacity) if n > cache.capacity else cache.capacity
-            self.cache = self.model.new_cache(capacity, max(widest, cache.scratch))
+            self._allocate(self.model.new_cache(capacity, max(widest, cache.scratch)))
             self.ids = []
+        if block is not None:
+            self.use_block(block)
 
     def crop(self, n: int) -> None:
         self.cache.crop(n)
@@ -70,11 +105,29 @@ class NativeRunner(PrefixCache):
     @torch.inference_mode()
     def forward(self, tokens: list[int], pattern: Pattern, positions: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None, lora: bool | torch.Tensor = False) -> torch.Tensor:
-        """Hidden states [T, H] of a pass that reads the cache and stages (not commits) the chunk."""
-        t = torch.tensor(tokens, device=self.device)
-        if positions is None:
-            positions = torch.arange(self.length, self.length + len(tokens), device=self.device)
-        return self.model(t[None], positions, self.cache, pattern, mask, lora)[0]
+        """Hidden states [T, H] of a pass that reads the cache and stages (not commits) the chunk
+        (at the positions after the cache unless given). On a GPU, a graphed pass returns a static
+        buffer: valid until the next pass."""
+        t = self.token_ids(tokens)
+        if self.static is not None:
+            key = self.static.key(len(tokens), self.length, pattern, positions, lora)
+            out = self.static.run(key, t, self.length, positions, mask, lora) if key else None
+            if out is not None:
+                return out
+        if not use_triton(self.model.encoder.embed_tokens.weight):
+            mask = self.masks.full(pattern, len(tokens), self.length, mask)  # built once per shape
+            pattern = Pattern.MASK if mask is not None else Pattern.BIDIRECTIONAL
+        return self.model(t[None], self.length if positions is None else positions, self.cache, pattern, mask, lora)[0]
+
+    def token_ids(self, tokens: list[int]) -> torch.Tensor:
+        """`tokens` as a device tensor: written into a preallocated buffer, not a new tensor per pass."""
+        n = len(tokens)
+        if n > len(self._host):
+            return torch.tensor(tokens, device=self.device)  # wider than any pass the cache has room for
+        self._host_np[:n] = tokens
+        if self._tokens is self._host:
+            return self._host[:n]
+        return self._tokens[:n].copy_(self._host[:n])
 
     def keep(self, tokens: list[int], offsets: list[int] | None = None) -> None:
         """Commit the staged chunk's K/V: all of it, or only the chunk positions `offsets`."""
@@ -122,7 +175,7 @@ class HFRunner(PrefixCache):
     def length(self) -> int:
         return len(self.ids)
 
-    def reserve(self, n: int, widest: int) -> None:
+    def reserve(self, n: int, widest: int, block: int | None = None) -> None:
         """Dynamic caches grow on their own."""
 
     @staticmethod

@@ -24,6 +24,7 @@ import torch
 
 from engine.decoding.engine import Engine
 from engine.evaluation.lossless import parted_at_tie
+from engine.evaluation.pass_profile import profile_engine
 from engine.events import Done, Step
 from engine.request import GenerationConfig, Request
 
@@ -166,6 +167,8 @@ def run_bench(engine: Engine, max_new_tokens: int = 64, modes: list[str] | None 
             for m in spec + ["hf-generate"]}
     return {"device": device_name(engine.device), "model": engine.name, "dtype": engine.dtype,
             "max_new_tokens": max_new_tokens, "prompts": len(reqs), "repeats": repeats, "results": results,
+            # per pass width: time, weight-matmul time, overhead factor (engine/evaluation/pass_profile.py)
+            "profile": profile_engine(engine) if engine.native else None,
             "lossless": {m: same[m] for m in spec},
             "parted_at_ties": {m: len(differing[m]) for m in spec if same[m]},
             # transformers on the same weights: equal to our AR, or parting only at rounding ties

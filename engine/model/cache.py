@@ -17,18 +17,22 @@ class KVCache:
         shape = (n_layers, 1, kv_heads, capacity + scratch, head_dim)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.layers = list(zip(self.k.unbind(0), self.v.unbind(0)))  # per-layer views, taken once
         self.capacity = capacity
         self.scratch = scratch  # room after `capacity` for the staged chunk of the widest pass
         self.length = 0
 
     def stage(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write a chunk's K/V [1, Hkv, T, D] after the cache; return the [cache + chunk] views."""
-        end = self.length + k.shape[2]
+        """Write a chunk's K/V [1, Hkv, T, D] after the cache; return the [cache + chunk] views.
+        (`narrow` on the layer's view: tuple indexing costs several view ops per call.)"""
+        t = k.shape[2]
+        end = self.length + t
         if end > self.k.shape[3]:
             raise ValueError(f"context full: {end} tokens exceed the cache's {self.capacity} + scratch")
-        self.k[layer, :, :, self.length:end] = k
-        self.v[layer, :, :, self.length:end] = v
-        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+        lk, lv = self.layers[layer]
+        lk.narrow(2, self.length, t).copy_(k)
+        lv.narrow(2, self.length, t).copy_(v)
+        return lk.narrow(2, 0, end), lv.narrow(2, 0, end)
 
     def commit(self, n: int, keep: torch.Tensor | None = None) -> None:
         """Make `n` staged chunk entries part of the cache: the first n, or the chunk offsets `keep`."""

@@ -23,18 +23,22 @@ from kernels.ops import Pattern
 
 
 def project(x: torch.Tensor, weight: torch.Tensor | nn.Module) -> torch.Tensor:
-    """`x @ weight.T` for a float weight; a quantized projection (engine/model/quantize.py) is a module."""
-    return weight(x) if isinstance(weight, nn.Module) else F.linear(x, weight)
+    """`x @ weight.T` for a float weight or an `nn.Linear` (without a module call: a few us each on
+    a CPU); a quantized projection (engine/model/quantize.py) is a module of its own."""
+    if isinstance(weight, torch.Tensor):
+        return F.linear(x, weight)
+    if type(weight) is nn.Linear:
+        return F.linear(x, weight.weight, weight.bias)
+    return weight(x)
 
 
 class RMSNorm(nn.Module):
+    """The norm's weight; `NLDModel.forward` applies it with `ops.rms_norm` (residual add folded in)."""
+
     def __init__(self, dim: int, eps: float):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(dim))
         self.eps = eps
-
-    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        return ops.rms_norm(x, self.weight, self.eps, residual)
 
 
 class LoRA(nn.Module):
@@ -55,6 +59,7 @@ class Attention(nn.Module):
         super().__init__()
         self.n_heads, self.n_kv, self.head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
         inner = self.n_heads * self.head_dim
+        self.widths = [inner, self.n_kv * self.head_dim, self.n_kv * self.head_dim]  # of q, k, v
         self.q_proj = nn.Linear(cfg.hidden_size, inner, bias=False)
         self.k_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=False)
         self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=False)
@@ -68,8 +73,7 @@ class Attention(nn.Module):
     def forward(self, x, rope, cache: KVCache | None, layer: int, pattern: Pattern, mask, lora: bool | torch.Tensor):
         b, t, _ = x.shape
         if self.qkv is not None:
-            q, k, v = project(x, self.qkv).split([self.q_proj.out_features, self.k_proj.out_features,
-                                                  self.v_proj.out_features], dim=-1)
+            q, k, v = project(x, self.qkv).split(self.widths, dim=-1)
         else:
             q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
         q = q.view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
@@ -83,7 +87,7 @@ class Attention(nn.Module):
         o = ops.attention(q, k, v, cache_len, pattern, mask).transpose(1, 2).reshape(b, t, -1)
         if lora is True and self.o_draft is not None:
             return project(o, self.o_draft)
-        out = self.o_proj(o)
+        out = project(o, self.o_proj)
         if self.o_lora is not None and lora is not False:
             delta = self.o_lora(o)
             out = out + (delta if lora is True else delta * lora.to(delta.dtype)[:, None])
@@ -103,7 +107,7 @@ class MLP(nn.Module):
             gate, up = project(x, self.gate_up).chunk(2, dim=-1)
         else:
             gate, up = self.gate_proj(x), self.up_proj(x)
-        return self.down_proj(ops.swiglu(gate, up))
+        return project(ops.swiglu(gate, up), self.down_proj)
 
 
 class DecoderLayer(nn.Module):
@@ -137,27 +141,33 @@ class NLDModel(nn.Module):
     def forward(
         self,
         tokens: torch.Tensor,
-        positions: torch.Tensor,
+        positions: torch.Tensor | int,
         cache: KVCache | None = None,
         pattern: Pattern = Pattern.CAUSAL,
         mask: torch.Tensor | None = None,
         lora: bool | torch.Tensor = False,
     ) -> torch.Tensor:
-        """tokens [B, T], positions [T] -> final hidden states [B, T, hidden] (call `logits` on rows you need).
+        """tokens [B, T], positions [T] (or the first of T consecutive ones) -> final hidden states
+        [B, T, hidden] (call `logits` on rows you need).
 
         `lora` switches the linear-spec adapter on for every token, or (a bool [T]) for some tokens.
+        `mask` is Pattern.MASK's [T, T] chunk mask, or on the torch path the pass's whole
+        [T, cache + T] mask (`engine.model.masks`). The norms are called as functions, not modules:
+        a module call costs more than a small op does.
         """
         if self.rotary is None or self.rotary.inv_freq.device != tokens.device:
             self.rotary = Rotary(self.config, tokens.device)
-        rope = self.rotary(positions, cache.k.shape[3] if cache is not None else None)
-        x = self.encoder.embed_tokens(tokens)
+        cos, sin, q_scale = self.rotary(positions, cache.k.shape[3] if cache is not None else None, tokens.shape[1])
+        x = F.embedding(tokens, self.encoder.embed_tokens.weight)
+        rope = cos.to(x.dtype), sin.to(x.dtype), q_scale  # rounded once per pass, as every layer would
         residual = None
+        eps = self.config.rms_norm_eps
         for i, layer in enumerate(self.encoder.layers):
-            h, residual = layer.input_layernorm(x, residual)
+            h, residual = ops.rms_norm(x, layer.input_layernorm.weight, eps, residual)
             x = layer.self_attn(h, rope, cache, i, pattern, mask, lora)
-            h, residual = layer.post_attention_layernorm(x, residual)
+            h, residual = ops.rms_norm(x, layer.post_attention_layernorm.weight, eps, residual)
             x = layer.mlp(h)
-        return self.encoder.norm(x, residual)[0]
+        return ops.rms_norm(x, self.encoder.norm.weight, eps, residual)[0]
 
     @torch.no_grad()
     def fuse_projections(self) -> None:

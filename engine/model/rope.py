@@ -44,7 +44,7 @@ class Rotary:
     """cos/sin [T, head_dim] (fp32) and the query scale [T] for absolute positions.
 
     With a `bound` (the cache's size: every cached position lies below it) they come from tables
-    built once and grown by doubling, so a decode step is three lookups; without one (training,
+    built once and grown by doubling, so a decode step is three views; without one (training,
     tests at arbitrary positions) they are computed directly.
     """
 
@@ -66,10 +66,16 @@ class Rotary:
             q_scale = 1 + self.beta * torch.log(1 + torch.floor(positions.float() / self.orig_max))
         return cos, sin, q_scale
 
-    def __call__(self, positions: torch.Tensor, bound: int | None = None):
+    def __call__(self, positions: torch.Tensor | int, bound: int | None = None, t: int = 0):
+        """Tables at `positions`, or at the `t` positions from an int `positions` on (views, no
+        lookup). The query scale is None where it is 1 at every position below `bound`."""
         if bound is None:
+            if isinstance(positions, int):
+                positions = torch.arange(positions, positions + t, device=self.inv_freq.device)
             return self.compute(positions)
         if bound > len(self.tables[0]):
             size = max(bound, 2 * len(self.tables[0]))
             self.tables = self.compute(torch.arange(size, device=self.inv_freq.device))
-        return tuple(t[positions] for t in self.tables)
+        cos, sin, q_scale = (tab[positions:positions + t] if isinstance(positions, int) else tab[positions]
+                             for tab in self.tables)
+        return cos, sin, (None if self.beta is None or bound <= self.orig_max else q_scale)

@@ -20,10 +20,18 @@ USAGE = "nemodiff [--debug] [FILE...] [options]   or   nemodiff [--debug] COMMAN
 COMMANDS = ("complete", "eval-fim", "bench", "serve", "watch", "random-checkpoint", "train-demo", "train-draft")
 
 
+class Parser(argparse.ArgumentParser):
+    """Bad arguments are one line that says where the usage is, not the usage block and then the
+    error (subcommands' parsers are of this class too)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> tuple[argparse.ArgumentParser, set[str]]:
     """The headless subcommands, and their names."""
-    p = argparse.ArgumentParser(prog="nemodiff", usage=USAGE, description=__doc__.splitlines()[0],
-                                epilog="With no COMMAND, nemodiff opens the editor app: nemodiff [FILE...] --help")
+    p = Parser(prog="nemodiff", usage=USAGE, description=__doc__.splitlines()[0],
+               epilog="With no COMMAND, nemodiff opens the editor app: nemodiff [FILE...] --help")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     # prog: the subcommands' usage lines start `nemodiff serve`, not with the whole USAGE above
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True, prog="nemodiff")
@@ -40,7 +48,7 @@ def parser() -> tuple[argparse.ArgumentParser, set[str]]:
 
 def app_parser() -> argparse.ArgumentParser:
     """`nemodiff [FILE...]`: the editor app."""
-    p = argparse.ArgumentParser(prog="nemodiff", description="The nemodiff editor: completion and FIM as you type.")
+    p = Parser(prog="nemodiff", description="The nemodiff editor: completion and FIM as you type.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     from nemodiff_tui.cli import app
 

@@ -7,6 +7,7 @@ import json
 import sys
 
 from engine.errors import NemodiffError
+from engine.evaluation.pass_profile import table as profile_table
 from nemodiff_tui.cli.common import add_model_args, load_engine, positive
 
 COLUMNS = ("tokens_per_second", "tokens_per_forward", "nfe", "n_tokens", "mean_accepted_length", "speedup_vs_ar")
@@ -22,6 +23,8 @@ def register(sub) -> None:
                    "ar always runs: it is the baseline)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.add_argument("--plot", metavar="PNG", help="also save a bar chart (needs matplotlib)")
+    p.add_argument("--profile", action="store_true",
+                   help="only time each pass width (1, B, B(B+1), a prompt chunk) against its weight matmuls")
     p.add_argument("--kernels-bench", dest="kernel_bench", action="store_true",
                    help="run the GPU kernel and forward benchmark (python -m engine.evaluation.gpu_bench) instead")
     p.set_defaults(run=run)
@@ -60,6 +63,8 @@ def table(report: dict) -> str:
         if "confidence_histogram" in r:
             counts = ", ".join(f"{k / 10:.1f}+: {v}" for k, v in enumerate(r["confidence_histogram"]))
             lines.append(f"{mode}: masked slots by confidence at each denoising pass: {counts}")
+    if report.get("profile"):
+        lines += ["", profile_table(report["profile"])]
     return "\n".join(lines).rstrip()
 
 
@@ -75,6 +80,15 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         pyplot()
     eng = load_engine(args)
+    if args.profile:
+        from engine.evaluation.mode_bench import device_name
+        from engine.evaluation.pass_profile import profile_engine
+
+        report = {"device": device_name(eng.device), "model": eng.name, "dtype": eng.dtype,
+                  "profile": profile_engine(eng)}
+        print(json.dumps(report) if args.json else f"model {eng.name} ({eng.dtype}) on {report['device']}\n\n"
+              + profile_table(report["profile"]))
+        return 0
     with tqdm(desc="bench", unit="run", file=sys.stderr) as bar:
         def progress(done: int, total: int, what: str) -> None:
             bar.total = total

@@ -40,9 +40,11 @@ def build_request(args: argparse.Namespace):
     suffix = text_arg(args.suffix, args.suffix_file, "suffix")
     config = generation_config(args)
     if prefix is not None or suffix is not None:
+        if not prefix and not suffix:
+            raise RequestError("nothing to fill in: --prefix and --suffix are both empty")
         return Request(prefix=prefix or "", suffix=suffix or "", config=config)
     prompt = text_arg(args.prompt, args.prompt_file, "prompt", stdin=True)
-    if prompt is None:
+    if not prompt:  # none, or empty (an empty pipe): there is nothing to complete
         raise RequestError("nothing to complete: give --prompt, --prompt-file, stdin, or --prefix/--suffix")
     return Request(prompt=prompt, config=config)
 

@@ -95,8 +95,8 @@ def once(args: argparse.Namespace, settings: Settings, config: GenerationConfig)
     if args.json:
         print(json.dumps({"path": str(path), "sha256": sha256, "suggestions": [s.to_json() for s in suggestions]}))
     elif not suggestions:
-        print(f"{path}: no {args.marker} marker")
+        print(f"{args.once}: no {args.marker} marker")
     else:
         for s in suggestions:
-            print(f"{path}:{s.line}:{s.column}: ({s.mode}, {s.tokens_per_forward:.2f} tokens/forward)\n{s.text}")
+            print(f"{args.once}:{s.line}:{s.column}: ({s.mode}, {s.tokens_per_forward:.2f} tokens/forward)\n{s.text}")
     return 0

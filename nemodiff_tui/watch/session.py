@@ -61,6 +61,7 @@ class WatchSession:
         self.context_chars = settings.context_chars
         self.on_change = on_change or (lambda s: None)  # may be set later (the app sets it)
         self.skipped: dict[Path, str] = {}
+        self.rejected: list[Suggestion] = []  # what `retry` asks again for, the latest last
         self.log: deque[tuple[Path, str]] = deque(maxlen=500)  # what happened, newest last
         self._seen: dict[Path, Seen] = {}
         self._suggestions: list[Suggestion] = []
@@ -240,5 +241,25 @@ class WatchSession:
                 self._worker.cancel([s])
                 s.status = "rejected"
                 self._suggestions.remove(s)
+                self.rejected.append(s)
         self.on_change(None)
+
+    def retry(self) -> str:
+        """Ask again, sampled, where the last suggestion was rejected (while its file is unchanged).
+        Returns what happened, for the user."""
+        with self._lock:
+            if not self.rejected:
+                return "Nothing rejected to retry"
+            old = self.rejected.pop()
+            seen = self._seen.get(old.path)
+            if seen is None or seen.sha256 != old.sha256:
+                return f"{old.path.name} changed since: its next save gets a new suggestion"
+            new = Suggestion.at(next(self._ids), old.path, old.source, old.sha256, old.hole, self.context_chars,
+                                time.monotonic())
+            new.seed = (old.seed or 0) + 1
+            self._suggestions.append(new)
+            self._worker.submit([new])
+            self.log.append((old.path, f"line {old.line}: suggesting again (sampled)"))
+        self.on_change(None)
+        return f"{old.path.name}: line {old.line}: suggesting again"
 

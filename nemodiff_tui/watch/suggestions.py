@@ -26,6 +26,7 @@ from nemodiff_tui.trace import Trace
 from nemodiff_tui.watch.holes import Hole
 
 Status = Literal["pending", "denoising", "ready", "stale", "accepted", "rejected", "failed"]
+RETRY_TEMPERATURE = 0.8  # as the app's sampled alternatives
 OPEN: tuple[Status, ...] = ("pending", "denoising", "ready")  # what a newer version of the file replaces
 
 
@@ -46,6 +47,7 @@ class Suggestion:
     error: str = ""
     trace: Trace | None = None
     generation: Generation | None = field(default=None, repr=False)
+    seed: int | None = None  # a retry samples (at RETRY_TEMPERATURE, this seed); None: greedy
 
     @classmethod
     def at(cls, id: int, path: Path, source: str, sha256: str, hole: Hole, context_chars: int,
@@ -80,6 +82,8 @@ def generate(engine: CompletionEngine, s: Suggestion, config: GenerationConfig, 
     """Run `s` to the end on this thread: stream into `s.trace`, then set its text (status
     "ready") unless it was made stale meanwhile."""
     pipeline = Pipeline(s.context, Rules(max_lines=max_lines))
+    if s.seed is not None:  # greedy decoding would give the rejected text again
+        config = config.replace(temperature=RETRY_TEMPERATURE, seed=s.seed)
     s.trace = Trace(engine.resolve_mode(config)[0])
     s.generation = engine.generate(pipeline.request(config))
     if s.status != "denoising":  # cancelled between leaving the queue and now

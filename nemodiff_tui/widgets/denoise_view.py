@@ -57,16 +57,24 @@ def cell_text(text: str, masked: bool) -> str:
     return shown.ljust(CELL_WIDTH)
 
 
+def end_reason(trace: Trace) -> str:
+    """How a generation stands, in words: a stop rule's cut is no cancellation."""
+    if trace.done is None:
+        return "live"
+    return "done: stop rule" if trace.stopped else f"done: {trace.done.stop_reason}"
+
+
 class DenoiseView(Widget, can_focus=True):
     """Shows the frame a `Trace` is at: the latest one live, or any one in replay."""
 
     COMPONENT_CLASSES = {f"denoise--{kind}" for kind in KINDS} | {"denoise--label"}
     BINDINGS = [
-        Binding("left", "step(-1)", "Back", show=True),
-        Binding("right", "step(1)", "Forward", show=True),
+        Binding("left", "step(-1)", "Step back", show=True),
+        Binding("right", "step(1)", "Step on", show=True),
         Binding("space", "play", "Play/pause"),
-        Binding("home", "jump(0)", "First", show=False),
-        Binding("end", "jump(-1)", "Last", show=False),
+        Binding("home", "jump(0)", "First step", show=False),
+        Binding("end", "jump(-1)", "Last step", show=False),
+        Binding("escape,tab", "app.focus_editor", "Back to the editor"),
     ]
 
     def __init__(self, fps: float = 4.0, id: str | None = None):
@@ -75,20 +83,32 @@ class DenoiseView(Widget, can_focus=True):
         self.trace: Trace | None = None
         self.index: int | None = None  # replay position; None follows the trace live
         self._player: Timer | None = None
+        self._previous: Trace | None = None  # shown until `trace` has its first frame
 
     @property
     def playing(self) -> bool:
         return self._player is not None
 
     @property
+    def shown(self) -> Trace | None:
+        """The trace on screen: the followed one, or the one before it until it has a frame (no
+        flash of an empty panel at every request)."""
+        return self.trace if self.trace is not None and self.trace.frames else self._previous
+
+    @property
     def frame(self) -> Frame | None:
-        if self.trace is None or not self.trace.frames:
+        trace = self.shown
+        if trace is None or not trace.frames:
             return None
-        return self.trace.frames[-1 if self.index is None else self.index]
+        return trace.frames[-1 if self.index is None or trace is not self.trace else self.index]
 
     def follow(self, trace: Trace) -> None:
         """Show `trace` live from now on (stops a replay)."""
+        if trace is self.trace:
+            return
         self._pause()
+        if self.trace is not None and self.trace.frames:
+            self._previous = self.trace
         self.trace, self.index = trace, None
         self.refresh()
 
@@ -142,26 +162,29 @@ class DenoiseView(Widget, can_focus=True):
         return Text("\n").join([self._stats(frame), *self._grid(frame), self._legend(frame)])
 
     def _stats(self, frame: Frame) -> Text:
-        assert self.trace is not None
+        trace = self.shown
+        assert trace is not None
         step, label = frame.step, self.get_component_rich_style("denoise--label")
         seconds = step.elapsed or 1e-9
-        fields = [("mode", self.trace.mode), ("block", str(step.block)), ("step", f"{step.step} {step.kind}"),
-                  ("NFE", str(step.nfe)), ("tok/fwd", f"{frame.n_tokens / max(step.nfe, 1):.2f}"),
-                  ("tok/s", f"{frame.n_tokens / seconds:.1f}")]
+        total = len(trace.frames)
+        if trace is not self.trace:
+            state = ("", "done · the next one is starting")
+        elif self.index is None:
+            state = ("", end_reason(trace))
+        else:
+            state = ("replay", f"{self.index + 1}/{total} {'▶' if self.playing else '⏸'}")
+        # What is shown and where it stands first: a narrow panel cuts the counters, not those.
+        fields = [("", trace.label), state, ("mode", trace.mode), ("block", str(step.block)),
+                  ("step", f"{step.step} {step.kind}"), ("NFE", str(step.nfe)),
+                  ("tok/fwd", f"{frame.n_tokens / max(step.nfe, 1):.2f}"), ("tok/s", f"{frame.n_tokens / seconds:.1f}")]
         if frame.accepted:
             recent = " ".join(map(str, frame.accepted[-8:]))
             fields.append(("accepted", f"{recent} · mean {sum(frame.accepted) / len(frame.accepted):.2f}"))
-        total = len(self.trace.frames)
-        if self.index is None:
-            done = self.trace.done
-            fields.append(("", f"done: {done.stop_reason}" if done else "live"))
-        else:
-            fields.append(("replay", f"{self.index + 1}/{total} {'▶' if self.playing else '⏸'}"))
         text = Text()
         for name, value in fields:
             if name:
                 text.append(f"{name} ", label)
-            text.append(f"{value}   ")
+            text.append(f"{value}  ")
         return text
 
     def _grid(self, frame: Frame) -> list[Text]:

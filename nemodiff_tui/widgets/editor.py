@@ -14,9 +14,16 @@ from typing import Literal
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
+from textual.binding import Binding
 from textual.events import MouseEvent
-from textual.geometry import Offset, Size
+from textual.geometry import Offset, Region, Size
 from textual.strip import Strip
+from rich.cells import cell_len
+from textual.document._document import Document, EditResult
+from textual.document._document_navigator import DocumentNavigator
+from textual.document._wrapped_document import WrappedDocument
+from textual.expand_tabs import get_tab_widths
 from textual.widgets import TextArea
 from textual.widgets.text_area import Location
 
@@ -27,6 +34,7 @@ GhostKind = Literal["text", "guess", "masked"]
 GhostPiece = tuple[str, GhostKind]
 MASK_GLYPH = "·"  # one per still-masked slot
 LEX_ABOVE, LEX_BELOW = 100, 50  # lines highlighted around the visible ones
+OPENS_BLOCK = (":", "{", "(", "[")  # a line ending in one of these indents the next one a level more
 
 
 def ghost_lines(pieces: list[GhostPiece], max_lines: int) -> list[list[GhostPiece]]:
@@ -43,10 +51,85 @@ def ghost_lines(pieces: list[GhostPiece], max_lines: int) -> list[list[GhostPiec
     return lines
 
 
+class CodeDocument(Document):
+    """A Document that keeps its text and its lines' widths between edits.
+
+    TextArea joins the whole text once per drawn line (to decide on a placeholder) and measures
+    every line's width after each edit: on a 1 MB file those made a keystroke take most of a
+    second. Here the text is joined once per edit and only the edited lines are measured again.
+    """
+
+    _text: str | None = None
+    _widths: list[int] | None = None  # cell width of every line, tabs expanded to _tab_width
+    _tab_width = 0
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = super().text
+        return self._text
+
+    def replace_range(self, start: Location, end: Location, text: str) -> EditResult:
+        top, bottom = sorted((start, end))
+        result = super().replace_range(start, end, text)
+        self._text = None
+        if self._widths is not None:
+            rows = self.lines[top[0]:result.end_location[0] + 1]
+            self._widths[top[0]:bottom[0] + 1] = [cell_len(line.expandtabs(self._tab_width)) for line in rows]
+        return result
+
+    def get_size(self, tab_width: int) -> Size:
+        if self._widths is None or tab_width != self._tab_width:
+            self._tab_width = tab_width
+            self._widths = [cell_len(line.expandtabs(tab_width)) for line in self.lines]
+        return Size(max(self._widths, default=0), self.line_count)
+
+
+class CountedWrappedDocument(WrappedDocument):
+    """TextArea asks the wrapped document's height once per drawn line, and WrappedDocument sums
+    over every line of the file each time: 40 lines drawn of a 1 MB file took seconds. The height
+    is counted once per (re)wrap here, where all changes of the wrapping pass. Without soft wrap
+    (the editor's case) a full wrap is one line per line, and only lines with tabs are measured."""
+
+    _height: int | None = None
+
+    def wrap(self, width: int, tab_width: int | None = None) -> None:
+        self._height = None
+        if width:
+            super().wrap(width, tab_width)
+            return
+        self._width = 0
+        self._tab_width = tab_width or self._tab_width
+        lines = self.document.lines
+        self._wrap_offsets = [[] for _ in lines]
+        self._offset_to_line_info = [(i, 0) for i in range(len(lines))]
+        self._line_index_to_offsets = [[i] for i in range(len(lines))]
+        self._tab_width_cache = [[w for _, w in get_tab_widths(line, self._tab_width)] if "\t" in line
+                                 else [0] if line else [] for line in lines]
+
+    def wrap_range(self, start: Location, old_end: Location, new_end: Location) -> None:
+        self._height = None
+        super().wrap_range(start, old_end, new_end)
+
+    @property
+    def height(self) -> int:
+        if self._height is None:
+            self._height = super().height
+        return self._height
+
+
 class CodeEditor(TextArea):
     """One open buffer: a file (or a scratch buffer when `path` is None) and its ghost text."""
 
     COMPONENT_CLASSES = TextArea.COMPONENT_CLASSES | {"editor--ghost", "editor--ghost-guess", "editor--ghost-masked"}
+    KEYS = [("ctrl+home,ctrl+end", "start / end of the file"), ("enter", "new line, indented like the one above"),
+            ("ctrl+z,ctrl+y", "undo / redo"), ("f6,f7", "select line / select all")]  # for the help
+    BINDINGS = [
+        Binding("ctrl+home", "document_edge(False)", "Start of file", show=False),
+        Binding("ctrl+end", "document_edge(True)", "End of file", show=False),
+        Binding("ctrl+shift+home", "document_edge(False, True)", "Select to start of file", show=False),
+        Binding("ctrl+shift+end", "document_edge(True, True)", "Select to end of file", show=False),
+    ]
 
     def __init__(self, text: str = "", path: Path | None = None, disk: DiskState | None = None, *,
                  syntax: SyntaxStyles[Style], cursor_blink: bool = True, id: str | None = None):
@@ -63,12 +146,23 @@ class CodeEditor(TextArea):
         self._ghost: list[list[GhostPiece]] = []
         self._ghost_row = 0
 
+    def _set_document(self, text: str, language: str | None) -> None:
+        """TextArea's own, for a plain-text document (Pygments colours it, not tree-sitter), built
+        of the classes above that keep a 1 MB file fast."""
+        self._highlight_query = None
+        self.document = CodeDocument(text)
+        self.wrapped_document = CountedWrappedDocument(self.document, tab_width=self.indent_width)
+        self.navigator = DocumentNavigator(self.wrapped_document)
+        self._build_highlight_map()
+        self.move_cursor((0, 0))
+        self._rewrap_and_refresh_virtual_size()
+
     @staticmethod
     def keeps(text: str) -> bool:
         """Would the editor save `text` as it is? It splits lines at every Unicode line break and
         rejoins them with the file's first newline style, so mixed CRLF/LF, lone CRs, form feeds
         and U+2028 would all change in lines the user never touched."""
-        return TextArea(text).text == text
+        return Document(text).text == text
 
     @property
     def title(self) -> str:
@@ -89,6 +183,41 @@ class CodeEditor(TextArea):
         """Leave tab to the app's accept binding, which declines it when no suggestion is shown
         (then tab indents here as usual); TextArea would hide it from every binding."""
         return key != "tab" and super().check_consume_key(key, character)
+
+    async def _on_key(self, event: events.Key) -> None:
+        """Escape stays in the editor (TextArea would move focus away; the app's escape dismisses a
+        suggestion), and enter indents the new line like the one before (a level more after `:`)."""
+        if event.key == "escape":
+            event.stop()
+            event.prevent_default()
+        elif event.key == "enter" and not self.read_only:
+            event.stop()
+            event.prevent_default()
+            self._restart_blink()
+            start, end = self.selection
+            self._replace_via_keyboard("\n" + self.new_line_indent(), start, end)
+        else:
+            await super()._on_key(event)
+
+    def new_line_indent(self) -> str:
+        """The indentation of a line started at the cursor: the cursor line's, a level more when
+        the text before the cursor opens a block."""
+        row, column = self.cursor_location
+        before = self.document[row][:column]
+        indent = before[: len(before) - len(before.lstrip())]
+        if before.rstrip().endswith(OPENS_BLOCK):
+            indent += "\t" if self.indent_type == "tabs" else " " * self.indent_width
+        return indent
+
+    def action_document_edge(self, end: bool, select: bool = False) -> None:
+        """ctrl+home / ctrl+end: to the start or the end of the file."""
+        last = self.document.line_count - 1
+        self.move_cursor((last, len(self.document[last])) if end else (0, 0), select=select)
+
+    def go_to_line(self, line: int) -> None:
+        """Put the cursor at the start of 1-based `line` (clamped to the file) and centre it."""
+        row = min(max(line, 1), self.document.line_count) - 1
+        self.move_cursor((row, 0), center=True)
 
     # --- highlighting ---------------------------------------------------------------------------
 
@@ -156,6 +285,17 @@ class CodeEditor(TextArea):
     def clear_ghost(self) -> None:
         if self._ghost:
             self.show_ghost([], 1)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """TextArea's own (theme styles from CSS, then the lines), but the cursor line keeps only its
+        background: TextArea paints that style over the whole line, and its text colour wiped the
+        syntax colours and the ghost text's colour on the cursor's line."""
+        theme = self._theme
+        if theme is not None:
+            theme.apply_css(self)
+            if theme.cursor_line_style is not None:
+                theme.cursor_line_style = Style(bgcolor=theme.cursor_line_style.bgcolor)
+        return super(TextArea, self).render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
         if not self._ghost:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.style import Style
@@ -20,12 +21,15 @@ GLYPHS = {"pending": "…", "denoising": "◐", "ready": "●", "stale": "↻", 
           "rejected": "–"}
 
 
-def display_path(path: Path) -> str:
-    """`path` relative to the working folder when it is inside it."""
+def display_path(path: Path, roots: Sequence[Path] = ()) -> str:
+    """`path` relative to the working folder when it is inside it, else within the watched folder
+    it is in (`project/src/a.py`); absolute only when it is in neither."""
     try:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
-        return str(path)
+        pass
+    root = max((r for r in roots if path.is_relative_to(r)), key=lambda r: len(r.parts), default=None)
+    return str(path) if root is None else str(Path(root.name) / path.relative_to(root))
 
 
 def shown_text(s: Suggestion) -> str:
@@ -35,11 +39,11 @@ def shown_text(s: Suggestion) -> str:
     return s.trace.text
 
 
-def row(s: Suggestion) -> Text:
+def row(s: Suggestion, roots: Sequence[Path] = ()) -> Text:
     """One line of the list: status, where, and the start of the text."""
     first = next((line.strip() for line in shown_text(s).split("\n") if line.strip()), "")
     text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(f"{GLYPHS[s.status]} {display_path(s.path)}:{s.line}", "bold")
+    text.append(f"{GLYPHS[s.status]} {display_path(s.path, roots)}:{s.line}", "bold")
     text.append(f"  {s.status}", "dim")
     if s.latency is not None:
         text.append(f" {s.latency * 1000:.0f} ms", "dim")
@@ -94,8 +98,9 @@ def diff_preview(s: Suggestion, added: Style, removed: Style) -> Text:
 class SuggestionList(OptionList):
     """The open suggestions, one row each; keeps the highlighted suggestion across updates."""
 
-    def __init__(self, id: str | None = None):
+    def __init__(self, roots: Sequence[Path] = (), id: str | None = None):
         super().__init__(id=id)
+        self.roots = roots  # the watched folders: paths are shown within them
         self.suggestions: list[Suggestion] = []
 
     @property
@@ -107,12 +112,12 @@ class SuggestionList(OptionList):
         if [s.id for s in suggestions] == [s.id for s in self.suggestions]:  # the same rows: update them in place
             self.suggestions = suggestions
             for s in suggestions:
-                self.replace_option_prompt(str(s.id), row(s))
+                self.replace_option_prompt(str(s.id), row(s, self.roots))
             return
         selected = self.selected
         self.suggestions = suggestions
         self.clear_options()
-        self.add_options([Option(row(s), id=str(s.id)) for s in suggestions])
+        self.add_options([Option(row(s, self.roots), id=str(s.id)) for s in suggestions])
         if suggestions:
             self.highlighted = suggestions.index(selected) if selected in suggestions else 0
 
@@ -128,13 +133,17 @@ class SuggestionDetail(Static):
     SuggestionDetail > .detail--label { color: $text-muted; text-style: bold; }
     """
 
+    def __init__(self, roots: Sequence[Path] = (), id: str | None = None):
+        super().__init__(id=id)
+        self.roots = roots
+
     def show(self, s: Suggestion | None, syntax: SyntaxStyles[Style]) -> None:
         if s is None:
             self.update("No suggestion yet: save a watched file with a <fill> marker, "
                         "or change a file you saved before.")
             return
         label = self.get_component_rich_style("detail--label")
-        facts = f"{display_path(s.path)}:{s.line}:{s.column}  {s.status}  ({s.hole.rule})"
+        facts = f"{display_path(s.path, self.roots)}:{s.line}:{s.column}  {s.status}  ({s.hole.rule})"
         if s.mode:
             facts += f"  {s.mode}, {s.tokens_per_forward:.2f} tokens/forward"
         if s.error:

@@ -30,3 +30,17 @@ def test_unusable_inputs_are_one_line_errors(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, argv
     assert (tmp_path / "taken" / "config.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("argv", [["--bogus"], ["a.py", "--mode", "x"], ["complete", "--top-k", "x"]])
+def test_a_bad_flag_is_one_line(argv: list[str], capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and "error:" in err and "--help" in err
+
+
+@pytest.mark.parametrize("argv", [["complete", "--prompt", ""], ["complete", "--prefix", "", "--suffix", ""]])
+def test_complete_with_nothing_to_complete_fails(argv: list[str], capsys):
+    assert main(argv) == 2
+    assert "nothing to" in capsys.readouterr().err

@@ -26,6 +26,19 @@ def test_bench_json_has_every_mode_and_the_baseline(capsys, tiny_checkpoint):
     assert report["parted_at_ties"] == {"self-spec-linear": 0, "self-spec-quadratic": 0}  # fp32: identical
     assert report["hf_matches_ar"] is True and report["hf_parted_at_ties"] == 0  # fp32: transformers' own greedy output
     assert report["results"]["ar"]["speedup_vs_ar"] == 1.0
+    assert [p["name"] for p in report["profile"]] == ["ar", "block", "quadratic", "prefill"]
+
+
+def test_bench_profile_times_each_pass_width_against_its_matmuls(capsys, tiny_checkpoint):
+    assert main(["bench", "--model", str(tiny_checkpoint), "--profile", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    widths = {p["name"]: p["width"] for p in report["profile"]}
+    assert widths == {"ar": 1, "block": 32, "quadratic": 32 * 33, "prefill": 256}  # the tiny checkpoint: B = 32
+    for p in report["profile"]:
+        assert 0 < p["matmul_ms"] and 0 < p["pass_ms"] and p["overhead"] == p["pass_ms"] / p["matmul_ms"]
+        assert p["floor_ms"] is None  # a CPU: no bandwidth floor
+    assert main(["bench", "--model", str(tiny_checkpoint), "--profile"]) == 0
+    assert "| ar | 1 |" in capsys.readouterr().out
 
 
 def test_bench_table(capsys, tiny_checkpoint):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -201,3 +202,11 @@ def test_the_command_line_starts_without_importing_transformers():
     code = "import sys; from nemodiff_tui.cli import parser; parser(); print('transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_the_readme_prompt_example_prints_code_with_the_demo_model(capsys):
+    prompt = "def add(a, b):\n    return"
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "--prompt $'def add(a, b):\\n    return'" in readme and "printf 'def add(a, b):\\n    return'" in readme
+    code, out, _ = complete(capsys, "--prompt", prompt, "--mode", "ar", "--max-new-tokens", "6")
+    assert code == 0 and out.strip()  # not only whitespace

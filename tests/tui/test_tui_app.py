@@ -12,6 +12,7 @@ from engine.events import Commit, Step
 from nemodiff_tui import files
 from nemodiff_tui.app import NemodiffApp, Shown
 from nemodiff_tui.config import Settings
+from nemodiff_tui.widgets.denoise_view import end_reason
 from nemodiff_tui.widgets.dialogs import ConfirmScreen
 from nemodiff_tui.widgets.editor import CodeEditor
 from nemodiff_tui.widgets.help import HelpScreen
@@ -51,7 +52,7 @@ async def test_typing_triggers_a_suggestion_that_fills_in(settings, fake_engine)
     app = make_app(settings.replace(debounce_ms=300), fake_engine)  # a pause longer than between keys
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.engine is not None)
-        await pilot.press(*"def fibonacci(n):", "enter")
+        await pilot.press(*"def fibonacci(n):", "enter", "ctrl+u")  # the recorded answer brings its own indent
         await wait_for(pilot, lambda: app.shown is not None and app.shown.final)
         request = fake_engine.requests[-1]
         assert (request.prefix, request.suffix, request.config.mode) == ("def fibonacci(n):\n", "", "diffusion")
@@ -71,7 +72,7 @@ async def test_ghost_shows_provisional_slots_while_denoising(settings):
         await wait_for(pilot, lambda: app.engine is not None)
         app.action_complete()
         await wait_for(pilot, lambda: engine.generations and engine.generations[-1].held.is_set())
-        await wait_for(pilot, lambda: len(app.denoise.trace.frames) == 5)
+        await wait_for(pilot, lambda: len(app.denoise.trace.frames) == 6)  # 5 passes and the masked input
         kinds = {kind for line in app.tabs.current.ghost for _, kind in line}
         assert "text" in kinds and kinds & {"guess", "masked"}
         assert not app.shown.final
@@ -180,6 +181,9 @@ async def test_stop_rule_cancels_the_generation(settings, fake_engine):
         assert app.shown.text == "    if n < 2:"
         assert fake_engine.generations[-1].cancelled
         assert app.latency.records[-1].stop_reason == "cancelled"
+        trace = app.denoise.trace  # the panel and the status line call it what it was
+        assert end_reason(trace) == "done: stop rule"
+        assert f"done {trace.n_tokens} tok" in str(app.query_one("#status-text").content)
 
 
 async def test_a_final_suggestion_stops_even_an_engine_faster_than_the_screen(settings):
@@ -196,7 +200,7 @@ async def test_a_final_suggestion_stops_even_an_engine_faster_than_the_screen(se
             if text.count("\n") == 2:
                 break
         assert app.shown.text == "    if n < 2:\n        return n" and engine.generations[-1].cancelled
-        assert len(app.denoise.trace.frames) == steps
+        assert len(app.denoise.trace.frames) == steps + 1  # and the first block's masked input
 
 
 async def test_alternatives_are_sampled_and_cycled(settings, fake_engine):
@@ -386,7 +390,9 @@ async def test_mode_switch_help_and_replay(settings, fake_engine):
         await pilot.press("alt+comma")
         assert view.index == 1
         header, events = load_trace()
-        assert len(view.trace.frames) == sum(e.type == "step" for e in events)
+        steps = [e for e in events if e.type == "step"]
+        blocks = {e.block for e in steps if e.kind == "denoise"}  # each starts with its masked input
+        assert len(view.trace.frames) == len(steps) + len(blocks)
 
 
 async def test_settings_problems_are_notified(settings, fake_engine):

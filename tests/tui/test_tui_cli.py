@@ -47,3 +47,4 @@ def test_missing_config_file_is_an_error(tmp_path: Path, started: list[NemodiffA
 
     assert main(["--config", str(tmp_path / "none.toml")]) == 2
     assert "no settings file" in capsys.readouterr().err and not started
+

@@ -75,3 +75,55 @@ def test_full_disk_leaves_the_original_intact(tmp_path: Path, monkeypatch: pytes
         atomic_write(path, "new\n")
     assert path.read_text() == "original\n"
     assert [p.name for p in tmp_path.iterdir()] == ["a.py"]
+
+
+def test_read_only_files_are_recognised(tmp_path: Path):
+    path = tmp_path / "a.py"
+    path.write_text("x = 1\n")
+    assert not files.read_only(path) and not files.read_only(tmp_path / "new.py")
+    path.chmod(0o444)
+    assert files.read_only(path)  # also for root, who could write it
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing users needs root")
+def test_a_file_of_another_user_is_read_only_for_them_and_keeps_its_owner(tmp_path: Path):
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp())
+    try:
+        directory.chmod(0o777)  # the rename a save does needs only this
+        path = directory / "a.py"
+        path.write_text("x = 1\n")
+        path.chmod(0o644)
+        os.seteuid(65534)
+        try:
+            assert files.read_only(path)  # root's file: nobody may not overwrite it
+        finally:
+            os.seteuid(0)
+        os.chown(path, 65534, 65534)
+        path.chmod(0o640)
+        atomic_write(path, "x = 2\n")
+        st = path.stat()
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (65534, 65534, 0o640)
+        assert path.read_text() == "x = 2\n"
+        os.chown(path, 65534, 0)  # nobody's file in root's group: nobody cannot give a new file that group
+        os.seteuid(65534)
+        try:
+            atomic_write(path, "x = 3\n")  # so it is rewritten in place
+        finally:
+            os.seteuid(0)
+        st = path.stat()
+        assert (st.st_uid, st.st_gid, path.read_text()) == (65534, 0, "x = 3\n")
+        assert [p.name for p in directory.iterdir()] == ["a.py"]
+    finally:
+        for child in directory.iterdir():
+            child.unlink()
+        directory.rmdir()
+
+
+def test_a_hard_linked_file_is_written_in_place(tmp_path: Path):
+    path, other = tmp_path / "a.py", tmp_path / "b.py"
+    path.write_text("x = 1\n")
+    os.link(path, other)
+    atomic_write(path, "x = 2\n")
+    assert other.read_text() == "x = 2\n" and path.stat().st_ino == other.stat().st_ino

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from nemodiff_tui.app import NemodiffApp
 from nemodiff_tui.config import Settings
+from nemodiff_tui.widgets.dialogs import ConfirmScreen
 from tests.tui.fake_engine import FakeEngine
 from tests.tui.pilot_helpers import wait_for
 
@@ -47,7 +48,41 @@ def test_denoising_view_mid_generation(snap_compare, tmp_path: Path):
 
     async def run_before(pilot) -> None:
         await complete_at_end(pilot, app)
-        await wait_for(pilot, lambda: app.denoise.trace is not None and len(app.denoise.trace.frames) == 9)
+        await wait_for(pilot, lambda: app.denoise.trace is not None and len(app.denoise.trace.frames) == 10)  # 9 passes and the masked input
         app.clear_notifications()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_confirm_dialog_wraps_in_a_narrow_terminal(snap_compare, tmp_path: Path):
+    app = make_app(FakeEngine.from_trace(delay=0.0), tmp_path)
+
+    async def run_before(pilot) -> None:
+        await wait_for(pilot, lambda: app.engine is not None)
+        app.clear_notifications()
+        app.push_screen(ConfirmScreen("Unsaved changes in scratch, fib.py, a_long_file_name.py. Quit anyway?", "Quit"))
+
+    assert snap_compare(app, terminal_size=(50, 16), run_before=run_before)
+
+
+def test_help_names_keys_as_typed(snap_compare, tmp_path: Path):
+    app = make_app(FakeEngine.from_trace(delay=0.0), tmp_path)
+
+    async def run_before(pilot) -> None:
+        await wait_for(pilot, lambda: app.engine is not None)
+        app.clear_notifications()
+        await pilot.press("f1")
+
+    assert snap_compare(app, terminal_size=(100, 40), run_before=run_before)
+
+
+def test_replay_shows_a_block_of_masks(snap_compare, tmp_path: Path):
+    app = make_app(FakeEngine.from_trace(delay=0.0), tmp_path)
+
+    async def run_before(pilot) -> None:
+        await complete_at_end(pilot, app)
+        await wait_for(pilot, lambda: app.shown is not None and app.shown.final)
+        app.clear_notifications()
+        await pilot.press("f5", "f9")  # play from the start, pause one pass on: the block's masked input
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -49,7 +49,12 @@ def test_recorded_trace_replays_to_the_final_text():
         trace.add(event, tuple(header["tokens"][i] if i >= 0 else "" for i in getattr(event, "tokens", [])))
     assert trace.done is not None and trace.text == trace.done.text
     assert trace.text.startswith("    if n < 2:\n")
-    assert len(trace.frames) == trace.done.nfe + 1  # every forward pass, and the prefill
+    blocks = {f.step.block for f in trace.frames if f.step.kind == "denoise"}
+    assert len(trace.frames) == trace.done.nfe + 1 + len(blocks)  # every pass, the prefill, each block's input
+    first = next(i for i, f in enumerate(trace.frames) if f.step.kind == "denoise")
+    masked = cell_kinds(trace.frames[first].step)  # the block as the model first sees it: masks
+    assert masked[0] == "committed-now" and set(masked[1:]) == {"masked"}
+    assert "masked" not in cell_kinds(trace.frames[first + 1].step)  # the pass's own output: guesses
 
 
 def test_tail_ends_at_a_guessed_special_token():

@@ -50,7 +50,9 @@ async def test_a_save_is_listed_previewed_and_accepted(tmp_path, app_on):
         await until(pilot, lambda: app.model_state == "fake")
         path.write_text("def f():\n    # <fill>\n")
         await until(pilot, lambda: any("ready" in row for row in rows(app)))
-        assert rows(app)[0].startswith(f"● {path}:2  ready")
+        assert rows(app)[0].startswith(f"● {tmp_path.name}/a.py:2  ready")  # within the watched folder
+        status = str(app.query_one("#status-text").content)
+        assert "watching 1 folder, 0 files" in status and "1 suggestion " in status + " "
         detail = str(app.query_one(SuggestionDetail).render())
         assert ANSWER in detail and f"+    {ANSWER}" in detail and "-    # <fill>" in detail
         assert app.denoise.trace is app.session.suggestions[0].trace and app.denoise.frame is not None
@@ -123,3 +125,22 @@ async def test_a_burst_of_changes_is_drawn_once(tmp_path, app_on, monkeypatch):
             app.post_message(WatchChanged(None))
         await pilot.pause(0.2)
         assert 1 <= len(drawn) <= 3
+
+
+async def test_retry_after_a_reject_asks_again_sampled(tmp_path, app_on):
+    app = app_on(tmp_path)
+    path = tmp_path / "a.py"
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.model_state == "fake")
+        await pilot.press("g")  # nothing rejected yet: nothing happens
+        path.write_text("x = <fill>\n")
+        await until(pilot, lambda: any("ready" in row for row in rows(app)))
+        await pilot.press("r")
+        await until(pilot, lambda: rows(app) == [])
+        await pilot.press("g")
+        await until(pilot, lambda: any("ready" in row for row in rows(app)))
+        (retried,) = app.session.suggestions
+        assert retried.line == 1 and retried.seed == 1
+        config = app.session._worker._engine.requests[-1].config
+        assert config.temperature > 0 and config.seed == 1
+        assert path.read_text() == "x = <fill>\n"

@@ -1,0 +1,183 @@
+"""Where a pass's time goes: each pass width the modes use, timed whole and as its weight matmuls
+alone, on a loaded engine (`nemodiff bench --profile`).
+
+The ratio of the two is the overhead factor: 1.0 would be a pass that only multiplies by its
+weights. On a GPU a pass also has a floor, the time to read every weight once at the measured
+copy bandwidth, and the report gives the fraction of it the pass reaches.
+
+On a CPU where torch runs one thread (small models: `engine.engine.cpu_threads_for`) the clock is
+that thread's CPU time: on a shared machine the wall clock also counts the time other jobs hold
+the core (docs/BENCHMARKS.md). Elsewhere it is the wall clock (with a device synchronisation on
+a GPU).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+
+from engine.errors import NemodiffError
+from engine.model.network import project
+from engine.decoding.modes.self_spec import quadratic_pass
+from engine.decoding.runner import PREFILL_CHUNK, NativeRunner
+from kernels.ops import Pattern
+
+ROUNDS = 20
+BUDGET_S = 10.0  # fewer rounds (at least 3) where ROUNDS of them would take longer (a big model on a CPU)
+CONTEXT = 64  # cached tokens the passes attend over (they only stage theirs: the cache is left as it was)
+PREFILL = 256  # the prompt chunk timed: PREFILL_CHUNK is the widest, most prompts are shorter
+
+
+@dataclass
+class PassTiming:
+    name: str  # which pass: "ar", "block", "quadratic", "prefill"
+    width: int  # tokens in the pass
+    pass_ms: float  # the pass and the logits the mode takes from it, best of ROUNDS
+    matmul_ms: float  # the same weight matmuls (rows x weights) alone, best of ROUNDS
+    overhead: float  # pass_ms / matmul_ms
+    clock: str  # "thread" (CPU time of the one torch thread) or "wall"
+    floor_ms: float | None = None  # GPU: weight bytes / copy bandwidth
+    floor_fraction: float | None = None  # floor_ms / pass_ms
+
+
+def weights(runner: NativeRunner) -> list[tuple[torch.Tensor | torch.nn.Module, int]]:
+    """Every matmul weight of a layer pass (fused float tensor or int8 module) with its input width."""
+    cfg = runner.model.config
+    widths = (cfg.hidden_size, cfg.num_attention_heads * cfg.head_dim, cfg.hidden_size, cfg.intermediate_size)
+    return [(w, width) for layer in runner.model.encoder.layers
+            for w, width in zip((layer.self_attn.qkv, layer.self_attn.o_proj, layer.mlp.gate_up, layer.mlp.down_proj), widths)]
+
+
+def weight_bytes(runner: NativeRunner) -> int:
+    """Bytes a pass reads from its matmul weights (layers and LM head; the embedding is a lookup)."""
+    total = 0
+    for w in [w for w, _ in weights(runner)] + [runner.model.diffusion_head]:
+        if isinstance(w, torch.Tensor):
+            tensors = [w]
+        else:  # nn.Linear's parameters, or an int8 module's tensors (its int8 weight and scales)
+            tensors = list(w.parameters()) + [t for t in vars(w).values() if isinstance(t, torch.Tensor)]
+        total += sum(t.numel() * t.element_size() for t in tensors)
+    return total
+
+
+def copy_bandwidth(device: torch.device, mib: int = 512) -> float:
+    """Bytes per second of a device-to-device copy (read + write), best of a few."""
+    src = torch.empty(mib << 20, dtype=torch.uint8, device=device)
+    dst = torch.empty_like(src)
+    best = float("inf")
+    for _ in range(5):
+        torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        dst.copy_(src)
+        torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * src.numel() / best
+
+
+def clock(device: torch.device) -> str:
+    """"thread" (this thread's CPU time: a CPU with one torch thread) or "wall"."""
+    return "thread" if device.type == "cpu" and torch.get_num_threads() == 1 else "wall"
+
+
+def _best_ms(runner: NativeRunner, runs: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+    """Best time of each run over `rounds` rounds that run them all in turn (after one untimed
+    round): interleaved, so a busy machine slows them alike."""
+    cuda = runner.device.type == "cuda"
+    now = time.thread_time if clock(runner.device) == "thread" else time.perf_counter
+    best = dict.fromkeys(runs, float("inf"))
+    i = 0
+    while i <= rounds:
+        began = time.perf_counter()
+        for name, run in runs.items():
+            if cuda:
+                torch.cuda.synchronize(runner.device)
+            start = now()
+            run()
+            if cuda:
+                torch.cuda.synchronize(runner.device)
+            if i:
+                best[name] = min(best[name], now() - start)
+        if i == 1:
+            rounds = min(rounds, max(3, int(BUDGET_S / (time.perf_counter() - began))))
+        i += 1
+    return {k: v * 1e3 for k, v in best.items()}
+
+
+def profile_passes(runner: NativeRunner, block: int, mask_id: int, rounds: int = ROUNDS,
+                   context: int = CONTEXT, prefill: int | None = None) -> list[PassTiming]:
+    """Time the AR step (1 token), a block pass (B: a diffusion step, a linear draft or verify), a
+    quadratic pass (B(B+1)) and a prefill chunk on `runner`'s model after `context` cached tokens."""
+    model = runner.model
+    prefill = prefill or min(PREFILL, PREFILL_CHUNK, model.config.max_position_embeddings // 2)
+    quad = block * (block + 1)
+    runner.reserve(context + max(prefill, quad) + 1, max(prefill, quad))
+    runner.crop(0)
+    with torch.inference_mode():
+        runner.extend([mask_id] * context)
+    tokens = [mask_id] * max(prefill, block)
+    dtype = model.encoder.embed_tokens.weight.dtype
+    head = model.diffusion_head
+
+    def matmuls(rows: int, logit_rows: int) -> Callable[[], None]:
+        xs = {width: torch.randn(rows, width, dtype=dtype, device=runner.device) for _, width in weights(runner)}
+        h = torch.randn(logit_rows, head.in_features, dtype=dtype, device=runner.device)
+
+        @torch.inference_mode()
+        def run() -> None:
+            for w, width in weights(runner):
+                project(xs[width], w)
+            project(h, head)
+        return run
+
+    @torch.inference_mode()
+    def quadratic() -> None:
+        hidden, heads = quadratic_pass(runner, tokens[:block], mask_id)
+        model.logits(hidden[heads])
+        model.logits(hidden[1: block + 1])
+
+    passes = {  # name: (width, the pass, its matmuls alone)
+        "ar": (1, lambda: runner.logits(runner.forward(tokens[:1], Pattern.CAUSAL)), matmuls(1, 1)),
+        "block": (block, lambda: runner.logits(runner.forward(tokens[:block], Pattern.BIDIRECTIONAL)),
+                  matmuls(block, block)),
+        "quadratic": (quad, quadratic, matmuls(quad, 2 * block)),
+        "prefill": (prefill, lambda: runner.logits(runner.forward(tokens[:prefill], Pattern.CAUSAL)[-1:]),
+                    matmuls(prefill, 1)),
+    }
+    runs = {name: run for name, (_, run, _) in passes.items()}
+    runs |= {f"{name}/matmul": mm for name, (_, _, mm) in passes.items()}
+    best = _best_ms(runner, runs, rounds)
+    floor = None
+    if runner.device.type == "cuda":
+        floor = weight_bytes(runner) / copy_bandwidth(runner.device) * 1e3
+    runner.crop(0)
+    out = []
+    for name, (width, _, _) in passes.items():
+        t, mm = best[name], best[f"{name}/matmul"]
+        out.append(PassTiming(name, width, t, mm, t / mm, clock(runner.device), floor, floor / t if floor else None))
+    return out
+
+
+def profile_engine(engine, rounds: int = ROUNDS) -> list[dict]:
+    """`profile_passes` for a loaded native Engine at its checkpoint's block size, as dicts."""
+    if not engine.native:
+        raise NemodiffError(f"{engine.name} is not an NLD checkpoint: the pass profile needs the native engine")
+    passes = profile_passes(engine.runner, engine.default_block_size, engine.tokenizer.mask_id, rounds)
+    return [asdict(p) for p in passes]
+
+
+def table(passes: list[dict]) -> str:
+    """A markdown table of `profile_engine`'s passes; the floor columns only on a GPU."""
+    gpu = passes[0]["floor_ms"] is not None
+    head = "| pass | tokens | ms per pass | matmuls alone (ms) | overhead factor |" + (" floor (ms) | of floor |" if gpu else "")
+    lines = [head, "|---" * (7 if gpu else 5) + "|"]
+    if passes[0]["clock"] == "thread":
+        lines.insert(0, "(times: CPU time of the one torch thread, best of the rounds)\n")
+    for p in passes:
+        row = f"| {p['name']} | {p['width']} | {p['pass_ms']:.3f} | {p['matmul_ms']:.3f} | {p['overhead']:.2f} |"
+        if gpu:
+            row += f" {p['floor_ms']:.3f} | {p['floor_fraction']:.0%} |"
+        lines.append(row)
+    return "\n".join(lines)
