@@ -40,7 +40,7 @@ class Sampler:
     def pick(self, logits: torch.Tensor, mask_id: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Token ids [R] (never `mask_id`) and their probability [R] under the softmax of `logits` [R, V]
         over the full vocabulary, mask included: the diffusion confidence of NVIDIA's rule, in which
-        temperature and top-p shape the choice only."""
+        temperature, top-k and top-p shape the choice only."""
         if self.greedy:
             return ops.argmax_confidence(logits, mask_id)
         choice = logits
