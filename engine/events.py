@@ -40,6 +40,7 @@ class Step:
     commit_step: list[int]  # step at which each slot was committed, -1 while provisional
     drafted: list[int] | None = None  # self-spec: the drafted tokens
     accepted: int | None = None  # self-spec: how many were accepted this cycle (bonus included)
+    copied: int | None = None  # self-spec: drafted[:copied] were copied from the context (engine/copy_draft.py)
     elapsed: float = 0.0  # seconds since the generation started
     type: str = "step"
 
@@ -66,6 +67,8 @@ class Done:
     mode: str  # the mode that ran ("ar" once `auto` has switched to it midway)
     stop_reason: Literal["eos", "stop", "length", "cancelled"]
     accepted_histogram: dict[int, int] = field(default_factory=dict)  # self-spec: accepted length -> cycles
+    copy_drafted: int = 0  # self-spec: drafted tokens that were copies of the context
+    copy_accepted: int = 0  # ... and how many of them were accepted
     notes: list[str] = field(default_factory=list)
     prompt_token_ids: list[int] = field(default_factory=list)
     tokens_cached: int = 0  # prompt tokens reused from the previous request's cache

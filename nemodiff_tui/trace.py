@@ -23,6 +23,7 @@ class Frame:
     texts: tuple[str, ...]  # text of every slot's token ("" for a masked slot)
     n_tokens: int  # tokens committed once this pass's commits landed
     accepted: tuple[int, ...]  # self-spec: accepted length of every verify so far
+    copies: tuple[int, int] = (0, 0)  # self-spec: copied drafts accepted and verified so far
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Trace:
     text: str = ""  # committed text (append-only, authoritative)
     n_tokens: int = 0
     accepted: list[int] = field(default_factory=list)
+    copies: tuple[int, int] = (0, 0)  # copied drafts accepted, copied drafts verified
     notes: list[str] = field(default_factory=list)
     done: Done | None = None
 
@@ -44,12 +46,14 @@ class Trace:
         if isinstance(event, Step):
             if event.kind in ("verify", "quadratic") and event.accepted is not None:
                 self.accepted.append(event.accepted)
+                copied = event.copied or 0
+                self.copies = (self.copies[0] + min(event.accepted - 1, copied), self.copies[1] + copied)
             if event.kind == "denoise" and (not self.frames or self.frames[-1].step.block != event.block
                                             or self.frames[-1].step.kind != "denoise"):
                 masked = masked_input(event)
                 shown = tuple(text if ok else "" for text, ok in zip(texts, masked.committed))
-                self.frames.append(Frame(masked, shown, self.n_tokens, tuple(self.accepted)))
-            self.frames.append(Frame(event, texts, self.n_tokens, tuple(self.accepted)))
+                self.frames.append(Frame(masked, shown, self.n_tokens, tuple(self.accepted), self.copies))
+            self.frames.append(Frame(event, texts, self.n_tokens, tuple(self.accepted), self.copies))
         elif isinstance(event, Commit):
             self.text += event.text
             self.n_tokens = event.n_tokens

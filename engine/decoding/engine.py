@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from engine.decoding.copy_draft import CopyDrafter
 from engine.decoding.modes.auto import auto_policy
 from engine.decoding.modes.run import run
 from engine.decoding.modes.state import DecodeState
@@ -223,7 +224,8 @@ class Engine:
             self.runner.reserve(len(ids) + config.max_new_tokens + block + 1, widest, block)
             cached = self.runner.reuse(ids)
             sampler = Sampler(config.temperature, config.top_p, config.seed, self.device, config.top_k)
-            ctx = DecodeState(self.runner, seq, sampler, config, block, tok.mask_id, cancelled, auto)
+            copy = CopyDrafter(ids) if mode.startswith("self-spec") else None
+            ctx = DecodeState(self.runner, seq, sampler, config, block, tok.mask_id, cancelled, auto, copy)
             yield from run(ctx, mode, ids[cached:])
             yield seq.done(mode, notes, prompt_token_ids=ids, tokens_cached=cached, truncated=prompt.truncated,
                            context_chunks=prompt.context_chunks, context_tokens=prompt.context_tokens,

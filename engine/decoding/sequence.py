@@ -32,6 +32,8 @@ class Sequence:
         self.stop_reason: str | None = None
         self.nfe = 0
         self.accepted = Counter()
+        self.copy_drafted = 0  # self-spec: copied drafts, and how many the verifier accepted
+        self.copy_accepted = 0
         self.switched_to: str | None = None  # the mode a generation changed to midway (auto: "ar")
         self.notes: list[str] = []  # notes raised midway, reported again in Done
         self.t0 = time.perf_counter()
@@ -66,10 +68,12 @@ class Sequence:
                     tokens_per_forward=n / max(self.nfe, 1), seconds=seconds,
                     tokens_per_second=n / seconds if seconds > 0 else 0.0, mode=self.switched_to or mode,
                     stop_reason=self.stop_reason, accepted_histogram=dict(sorted(self.accepted.items())),
-                    notes=notes + self.notes, **prompt)
+                    copy_drafted=self.copy_drafted, copy_accepted=self.copy_accepted, notes=notes + self.notes,
+                    **prompt)
 
     def commit(self, ids: list[int]) -> Commit | None:
         new: list[int] = []
+        delta = ""
         for i in ids:
             if self.finished:
                 break
@@ -79,11 +83,13 @@ class Sequence:
             new.append(i)
             if len(self.out) + len(new) >= self.max_new_tokens:
                 self.stop_reason = "length"
+            if self.stop:  # token by token: tokens after the one that completes a stop string are not output
+                delta += self._visible(self.decoder.push([i]))
         self.out.extend(new)
-        raw = self.decoder.push(new)
-        if self.finished:
-            raw += self.decoder.flush()
-        delta = self._visible(raw)
+        if not self.stop:
+            delta = self._visible(self.decoder.push(new))
+        if self.finished and self.stop_reason != "stop":
+            delta += self._visible(self.decoder.flush())
         if not new and not delta:
             return None
         return Commit(token_ids=new, text=delta, n_tokens=len(self.out))

@@ -8,6 +8,10 @@ line indented less than the hole, the bracket right of the cursor, a loop, the f
 final text), so the score is that of what an editor offers. Exact match ignores trailing
 whitespace; edit similarity is difflib's ratio. Holes from `make_holdout` come from modules never
 trained on.
+
+`edit` holes are line holes that look like editing rather than fresh writing: the line has a
+near-duplicate earlier in the kept prefix (the next branch, the next test, the next field), named
+in `near`. They are scored as line holes and grouped as `line/near-duplicate`.
 """
 
 from __future__ import annotations
@@ -18,12 +22,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.events import Done
+from engine.evaluation.lossless import parted_at_tie
 from engine.prompts.stop_rules import indentation
 from engine.prompts.suggestion import Context, Pipeline, Rules
 from engine.request import GenerationConfig
 
 KINDS = ("line", "span", "block")
+BUILT_KINDS = KINDS + ("edit",)  # what make_holdout builds; an edit hole is a line hole
 MAX_BLOCK_LINES = 16
+NEAR_RATIO = 0.6  # difflib ratio from which an earlier line is a near-duplicate (an identical one is not)
+NEAR_CHARS = 300  # ... if it lies this close above the hole (the demo model sees about 150 tokens of prefix)
 PREFIX_CHARS, SUFFIX_CHARS = 600, 200  # context kept around each hole (the demo model saw 256 tokens)
 MAX_NEW = {"line": 48, "span": 48, "block": 160}
 
@@ -68,6 +76,25 @@ def _line_holes(path: str, text: str) -> list[dict]:
     return holes
 
 
+def _edit_holes(line_holes: list[dict]) -> list[dict]:
+    """The line holes with a near-duplicate line at most NEAR_CHARS above them (the closest is `near`)."""
+    holes = []
+    for hole in line_holes:
+        middle, above = hole["middle"], 0
+        m = difflib.SequenceMatcher(None, "", middle, autojunk=False)  # indexes the middle once
+        for earlier in reversed(hole["prefix"].split("\n")[:-1]):
+            above += len(earlier) + 1
+            body = earlier.strip()
+            if above > NEAR_CHARS:
+                break
+            m.set_seq1(body)  # = edit_similarity(body, middle) >= NEAR_RATIO, cheap upper bounds first
+            if body != middle and m.real_quick_ratio() >= NEAR_RATIO and m.quick_ratio() >= NEAR_RATIO \
+                    and m.ratio() >= NEAR_RATIO:
+                holes.append(hole | {"near": body})
+                break
+    return holes
+
+
 def _span_holes(path: str, text: str, rng: random.Random) -> list[dict]:
     holes, pos = [], 0
     prose = _prose_lines(text)
@@ -109,19 +136,24 @@ def _block_holes(path: str, text: str) -> list[dict]:
     return holes
 
 
-def make_holdout(per_kind: int = 200, seed: int = 0) -> list[dict]:
-    """Deterministic holes from the held-out stdlib modules (see engine.evaluation.corpus.HOLDOUT)."""
+def make_holdout(per_kind: int = 200, seed: int = 0, kinds: tuple[str, ...] = KINDS) -> list[dict]:
+    """Deterministic holes from the held-out stdlib modules (see engine.evaluation.corpus.HOLDOUT), of
+    `kinds` (any of BUILT_KINDS). Every pool is sampled whatever is asked, so a kind's holes do
+    not depend on which other kinds were asked for."""
     from engine.evaluation.corpus import holdout_files
 
     rng = random.Random(seed)
-    pools: dict[str, list[dict]] = {k: [] for k in KINDS}
+    pools: dict[str, list[dict]] = {k: [] for k in BUILT_KINDS}
     for path, text in holdout_files():
-        pools["line"] += _line_holes(path, text)
+        lines = _line_holes(path, text)
+        pools["line"] += lines
         pools["span"] += _span_holes(path, text, rng)
         pools["block"] += _block_holes(path, text)
+        pools["edit"] += _edit_holes(lines)
     out = []
-    for kind in KINDS:
-        out += rng.sample(pools[kind], min(per_kind, len(pools[kind])))
+    for kind in BUILT_KINDS:
+        sample = rng.sample(pools[kind], min(per_kind, len(pools[kind])))
+        out += sample if kind in kinds else []
     return out
 
 
@@ -150,7 +182,10 @@ class Score:
     nfe: int = 0
     prefill_passes: int = 0
     seconds: float = 0.0
+    copy_drafted: int = 0
+    copy_accepted: int = 0
     by_group: dict[str, list[int]] = field(default_factory=dict)  # group -> [exact, n]
+    outputs: list[tuple[str, Done]] = field(default_factory=list)  # per hole: the prediction, the Done
 
     def add(self, hole: dict, pred: str, done: Done) -> None:
         ok = pred.rstrip() == hole["middle"].rstrip()
@@ -161,27 +196,65 @@ class Score:
         self.nfe += done.nfe
         self.prefill_passes += done.prefill_passes
         self.seconds += done.seconds
-        for group in (hole["kind"], f'{hole["kind"]}/{hole["cut"]}' if hole.get("cut") else None):
+        self.copy_drafted += done.copy_drafted
+        self.copy_accepted += done.copy_accepted
+        self.outputs.append((pred, done))
+        for group in (hole["kind"], f'{hole["kind"]}/{hole["cut"]}' if hole.get("cut") else None,
+                      f'{hole["kind"]}/near-duplicate' if hole.get("near") else None):
             if group:
                 g = self.by_group.setdefault(group, [0, 0])
                 g[0] += ok
                 g[1] += 1
 
     def summary(self, mode: str) -> dict:
-        return {"mode": mode, "n": self.n, "exact_match": self.exact / max(self.n, 1),
-                "edit_similarity": self.similarity / max(self.n, 1),
-                "tokens_per_forward": self.tokens / max(self.nfe, 1),
-                "nfe": self.nfe, "prefill_passes": self.prefill_passes,  # docs/REFERENCE_RULES.md
-                "tokens_per_second": self.tokens / self.seconds if self.seconds else 0.0}
+        out = {"mode": mode, "n": self.n, "exact_match": self.exact / max(self.n, 1),
+               "edit_similarity": self.similarity / max(self.n, 1),
+               "tokens_per_forward": self.tokens / max(self.nfe, 1),
+               "nfe": self.nfe, "prefill_passes": self.prefill_passes,  # docs/REFERENCE_RULES.md
+               "tokens_per_second": self.tokens / self.seconds if self.seconds else 0.0}
+        if self.copy_drafted:
+            out |= {"copy_drafted": self.copy_drafted, "copy_accepted": self.copy_accepted,
+                    "copy_acceptance": self.copy_accepted / self.copy_drafted}
+        return out
 
 
-def evaluate(engine, holes: list[dict], config: GenerationConfig,
-             progress: Callable[[int, int], None] | None = None) -> tuple[dict, dict]:
-    """(summary, exact match per kind and per cut) for one mode."""
-    score = Score()
-    for i, hole in enumerate(holes):
-        pred, done = fill(engine, hole, config)
-        score.add(hole, pred, done)
-        if progress:
-            progress(i + 1, len(holes))
-    return score.summary(config.mode), {k: v[0] / v[1] for k, v in sorted(score.by_group.items())}
+def same_as_ar(engine, ar: tuple[str, Done], other: tuple[str, Done]) -> bool:
+    """Did a hole's generation write what AR wrote, or part from it only at a rounding tie
+    (engine/evaluation/lossless.py)? The pipeline cancels a generation where a rule fires, and a
+    self-spec cycle can run past that point: a cancelled stream is compared as far as it went."""
+    a, b = ar[1].token_ids, other[1].token_ids
+    if ar[1].stop_reason == "cancelled" and len(a) <= len(b):
+        b = b[:len(a)]
+    if other[1].stop_reason == "cancelled" and len(b) <= len(a):
+        a = a[:len(b)]
+    return ar[0] == other[0] or parted_at_tie(engine, ar[1].prompt_token_ids, a, b)
+
+
+def evaluate(engine, holes: list[dict], configs: list[GenerationConfig],
+             progress: Callable[[int, int], None] | None = None) -> list[tuple[dict, dict]]:
+    """(summary, exact match per kind, cut and near-duplicate) per config. The modes take turns on
+    each hole, each paying its own prefill, so machine noise hits them alike. Where AR runs too,
+    every other mode's summary has its speed-up over AR (AR's seconds over its own, for the same
+    holes: a mode that verifies a block past the point where a rule ends the suggestion generates
+    tokens nobody sees, so tokens/s would flatter it), and a self-spec one says whether it wrote
+    what AR wrote on every hole (`matches_ar`) and AR's tokens over its forward passes
+    (`ar_tokens_per_forward`, the tokens per forward of the suggestions both wrote)."""
+    scores = [Score() for _ in configs]
+    done = 0
+    for hole in holes:
+        for score, config in zip(scores, configs):
+            engine.runner.crop(0)
+            score.add(hole, *fill(engine, hole, config))
+            done += 1
+            if progress:
+                progress(done, len(holes) * len(configs))
+    summaries = [score.summary(config.mode) for score, config in zip(scores, configs)]
+    ar = next((score for score, config in zip(scores, configs) if config.mode == "ar"), None)
+    for summary, score, config in zip(summaries, scores, configs):
+        if ar is None or score is ar:
+            continue
+        summary["speedup_vs_ar"] = ar.seconds / score.seconds if score.seconds else None
+        if config.mode == "self-spec":
+            summary["matches_ar"] = all(same_as_ar(engine, a, o) for a, o in zip(ar.outputs, score.outputs))
+            summary["ar_tokens_per_forward"] = ar.tokens / max(score.nfe, 1)
+    return [(s, {k: v[0] / v[1] for k, v in sorted(score.by_group.items())}) for s, score in zip(summaries, scores)]

@@ -4,7 +4,8 @@ side by side in one run, over a fixed set of code prompts shipped with the packa
 Modes run round-robin per prompt so machine noise hits them alike; tokens per forward counts
 generated tokens over forward passes (prompt excluded); speed-ups are ratios against our AR.
 Where a mode's figure is held back by the model, the report shows why: self-spec's histogram of
-accepted lengths per cycle, and diffusion's histogram of the confidence every still-masked slot
+accepted lengths per cycle (and, apart, how many of its drafts were copies of the prompt and how
+many of those were accepted), and diffusion's histogram of the confidence every still-masked slot
 had at each denoising pass (what the commit threshold is compared against). A self-spec variant
 is lossless when every output equals AR's or parts from it only at a rounding tie
 (engine/evaluation/lossless.py); `parted_at_ties` counts the latter, which bf16 produces now and then.
@@ -52,6 +53,8 @@ class Tally:
     nfe: int = 0
     prefill_passes: int = 0
     accepted: Counter = field(default_factory=Counter)
+    copy_drafted: int = 0
+    copy_accepted: int = 0
     confidence: list[int] = field(default_factory=lambda: [0] * CONFIDENCE_BINS)
     outputs: list[list[int]] = field(default_factory=list)
 
@@ -76,6 +79,9 @@ class Tally:
         if cycles:
             out["mean_accepted_length"] = sum(k * v for k, v in self.accepted.items()) / cycles
             out["accepted_histogram"] = {k: self.accepted[k] for k in sorted(self.accepted)}
+        if self.copy_drafted:  # drafts copied from the prompt (engine/decoding/copy_draft.py), counted apart
+            out |= {"copy_drafted": self.copy_drafted, "copy_accepted": self.copy_accepted,
+                    "copy_acceptance": self.copy_accepted / self.copy_drafted}
         if any(self.confidence):
             out["confidence_histogram"] = list(self.confidence)  # slots per tenth of [0, 1]
         return out
@@ -141,6 +147,8 @@ def run_bench(engine: Engine, max_new_tokens: int = 64, modes: list[str] | None 
                 t.nfe += d.nfe
                 t.prefill_passes += d.prefill_passes
                 t.accepted.update(d.accepted_histogram)
+                t.copy_drafted += d.copy_drafted
+                t.copy_accepted += d.copy_accepted
                 t.outputs.append(d.token_ids)
                 done += 1
                 if progress:

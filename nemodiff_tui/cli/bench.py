@@ -60,6 +60,9 @@ def table(report: dict) -> str:
         if "accepted_histogram" in r:
             counts = ", ".join(f"{k}: {v}" for k, v in r["accepted_histogram"].items())
             lines.append(f"{mode}: cycles by tokens accepted (bonus included): {counts}")
+        if "copy_drafted" in r:
+            lines.append(f"{mode}: copied drafts accepted: {r['copy_accepted']} of {r['copy_drafted']} "
+                         f"({r['copy_acceptance']:.1%})")
         if "confidence_histogram" in r:
             counts = ", ".join(f"{k / 10:.1f}+: {v}" for k, v in enumerate(r["confidence_histogram"]))
             lines.append(f"{mode}: masked slots by confidence at each denoising pass: {counts}")

@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
             "tokens_per_second": done.tokens_per_second, "mode": done.mode, "model": eng.name,
             "device": str(eng.device),
             "stop_reason": "stop_rule" if pipeline is not None and pipeline.final else done.stop_reason,
-            "accepted_histogram": done.accepted_histogram, "notes": done.notes,
+            "accepted_histogram": done.accepted_histogram, "copy_drafted": done.copy_drafted,
+            "copy_accepted": done.copy_accepted, "notes": done.notes,
         }
         print(json.dumps(result))
     elif not args.stream:

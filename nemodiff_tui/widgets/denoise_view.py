@@ -19,21 +19,24 @@ from nemodiff_tui.trace import Frame, Trace
 
 CELL_WIDTH = 7  # characters of token text per cell (one more separates cells)
 LOW_CONFIDENCE = 0.5  # a slot committed below this confidence is marked
-KINDS = ("masked", "guess", "committed-now", "committed", "low-confidence", "drafted", "accepted", "rejected")
+KINDS = ("masked", "guess", "committed-now", "committed", "low-confidence", "drafted", "copied", "accepted",
+         "copy-accepted", "rejected")
 LEGEND = {
     "diffusion": ("masked", "guess", "committed-now", "committed", "low-confidence"),
-    "speculative": ("committed", "drafted", "accepted", "rejected"),
+    "speculative": ("committed", "drafted", "copied", "accepted", "copy-accepted", "rejected"),
 }
 
 
 def cell_kinds(step: Step) -> list[str]:
     """The state of every slot of a step, one of `KINDS`."""
     n = len(step.tokens)
+    copied = step.copied or 0  # drafted slots 1..copied came from a copy of the context
     if step.kind == "draft":
-        return ["committed"] + ["drafted"] * (n - 1)
+        return ["committed"] + ["copied" if i <= copied else "drafted" for i in range(1, n)]
     if step.kind in ("verify", "quadratic"):
         ok = step.accepted or 0
-        return ["committed"] + ["accepted" if i < ok else "rejected" for i in range(1, n)]
+        return ["committed"] + [("copy-accepted" if i <= copied else "accepted") if i < ok else "rejected"
+                                for i in range(1, n)]
     kinds = []
     for i in range(n):
         if not step.committed[i]:
@@ -180,6 +183,8 @@ class DenoiseView(Widget, can_focus=True):
         if frame.accepted:
             recent = " ".join(map(str, frame.accepted[-8:]))
             fields.append(("accepted", f"{recent} · mean {sum(frame.accepted) / len(frame.accepted):.2f}"))
+        if frame.copies[1]:
+            fields.append(("copies", f"{frame.copies[0]}/{frame.copies[1]} accepted"))
         text = Text()
         for name, value in fields:
             if name:

@@ -31,7 +31,7 @@ def test_timing_leaves_the_cache_untouched(tiny_engine):
     runner.extend(list(range(10, 30)))
     k, length, ids = runner.cache.k[:, :, :, :20].clone(), runner.length, list(runner.ids)
     costs = time_passes(runner, 8, tiny_engine.tokenizer.mask_id, quadratic=True)
-    assert set(costs) == {"ar_s", "linear_s", "quadratic_s"} and all(s > 0 for s in costs.values())
+    assert set(costs) == {"ar_s", "linear_s", "verify_s", "quadratic_s"} and all(s > 0 for s in costs.values())
     assert runner.length == length and runner.ids == ids
     assert torch.equal(runner.cache.k[:, :, :, :20], k)
 
@@ -49,6 +49,15 @@ def test_auto_runs_ar_while_pooled_drafts_fall_short_and_probes_now_and_then():
     for _ in range(MIN_EVIDENCE * 4):
         auto.record(3)  # the probes find drafts outrunning AR again
     assert auto.mode() == "self-spec-linear"
+
+
+def test_cycles_whose_copy_skipped_the_draft_pass_count_at_their_cost():
+    assert choose(1.0, 2.0, verify_s=0.8) == AutoPolicy("linear", 2.0, 0.4)
+    full, copied = AutoPolicy("linear", 2.5, 0.4), AutoPolicy("linear", 2.5, 0.4)
+    for _ in range(MIN_EVIDENCE):
+        full.record(2)  # 2 tokens per full cycle: short of 2.5
+        copied.record(2, draft_pass=False)  # the same tokens for 0.4 of the time: 5 per cycle's time
+    assert full.falling_short and not copied.falling_short
 
 
 def test_auto_generations_feed_the_pool_and_start_in_ar_once_it_falls_short(tiny_engine, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -51,6 +52,25 @@ def test_self_spec_is_lossless_on_the_demo_model(demo):
         spec = demo.complete(Request(prompt=prompt, config=GenerationConfig(
             mode="self-spec", speculation=speculation, max_new_tokens=40)))
         assert spec.token_ids == ar.token_ids
+
+
+def test_copy_drafts_are_accepted_and_lossless_on_held_out_editing_holes(demo):
+    """The first holes of the committed editing benchmark and plain line holes: self-spec writes what
+    AR writes (or parts only at a rounding tie) while copies of the context are drafted and accepted."""
+    from engine.evaluation.fim_quality import fill, same_as_ar
+
+    root = Path(__file__).parents[2] / "engine" / "evaluation"
+    holes = [json.loads(line) for name, n in (("edit_holes.jsonl", 6), ("line_holes.jsonl", 3))
+             for line in (root / name).read_text().splitlines()[:n]]
+    copied = accepted = 0
+    for hole in holes:
+        ar = fill(demo, hole, GenerationConfig(mode="ar"))
+        for speculation in ("linear", "quadratic"):
+            spec = fill(demo, hole, GenerationConfig(mode="self-spec", speculation=speculation))
+            assert same_as_ar(demo, ar, spec), (speculation, hole["middle"], ar[0], spec[0])
+            copied += spec[1].copy_drafted
+            accepted += spec[1].copy_accepted
+    assert 0 < accepted < copied
 
 
 def test_self_spec_is_lossless_in_bf16_up_to_rounding_ties(monkeypatch_module):

@@ -90,8 +90,9 @@ def test_auto_switches_to_ar_when_drafts_never_match(tiny_engine, monkeypatch):
     from engine.decoding.modes import self_spec
 
     real = self_spec._draft
-    monkeypatch.setattr(self_spec, "_draft", lambda ctx, nxt, n: [nxt] + [ctx.mask_id - 1] * (n - 1)
-                        if ctx.auto is not None else real(ctx, nxt, n))
+    monkeypatch.setattr(self_spec, "_draft", lambda ctx, head, n: head + [ctx.mask_id - 1] * (n - len(head))
+                        if ctx.auto is not None else real(ctx, head, n))
+    monkeypatch.setattr(self_spec, "_copy", lambda ctx, k: [])  # no copy of the context to draft either
     events, done = run(tiny_engine, prompt="x", mode="auto", max_new_tokens=30)
     assert any(isinstance(e, Note) and "AR" in e.message for e in events)
     _, ar = run(tiny_engine, prompt="x", mode="ar", max_new_tokens=30)

@@ -29,6 +29,14 @@ def test_stop_string_split_across_commits_is_held_back(tiny_engine):
     assert emitted == "a = 1" and s.stop_reason == "stop"
 
 
+def test_tokens_after_a_stop_string_are_not_output(tiny_engine):
+    tok = tiny_engine.tokenizer
+    s = seq_for(tok, stop=["\n"])
+    line, rest = tok.encode("a = 1\n"), tok.encode("b = 2\nc = 3")
+    c = s.commit(line + rest)  # a self-spec cycle can accept tokens past the end of a line
+    assert c.text == "a = 1" and s.stop_reason == "stop" and s.out == line
+
+
 def test_token_budget(tiny_engine):
     tok = tiny_engine.tokenizer
     s = seq_for(tok, max_new_tokens=3)

@@ -61,3 +61,16 @@ def test_tail_ends_at_a_guessed_special_token():
     trace = Trace("diffusion", special_ids=frozenset({9}))
     trace.add(denoise(1, [7, 8, 9, 8], [True, False, False, False], [0, -1, -1, -1]), ("a", "b", "<eos>", "b"))
     assert trace.tail() == [("b", False)]
+
+
+def test_copied_drafts_have_their_own_cells_and_count():
+    trace = Trace("self-spec-linear")
+    draft = Step("draft", 0, 0, 1, [1, 2, 3, 4], [True] + [False] * 3, [1, 0, 0, 0], [0, -1, -1, -1],
+                 drafted=[2, 3, 4], accepted=1, copied=2)
+    verify = Step("verify", 0, 0, 2, [1, 2, 3, 4], [True, True, False, False], [1, 1, 0, 0], [0, 0, -1, -1],
+                  drafted=[2, 3, 4], accepted=2, copied=2)
+    trace.add(draft, ("a", "b", "c", "d"))
+    trace.add(verify, ("a", "b", "c", "d"))
+    assert cell_kinds(draft) == ["committed", "copied", "copied", "drafted"]
+    assert cell_kinds(verify) == ["committed", "copy-accepted", "rejected", "rejected"]
+    assert trace.copies == (1, 2) and trace.frames[-1].copies == (1, 2) and trace.frames[0].copies == (0, 0)

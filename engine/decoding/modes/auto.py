@@ -13,6 +13,11 @@ One prompt's cycles are too few to judge by, so the engine pools its recent `aut
 once the pool holds MIN_EVIDENCE of them, starts generations in AR while the pool falls short of
 the break-even, running every PROBE_EVERY-th such generation as self-spec to notice a change.
 The measurements behind these rules, and the rules tried first: docs/BENCHMARKS.md (`auto`).
+
+Copy drafts (engine/decoding/copy_draft.py) change both sides of that sum: a linear cycle whose
+copy stands in for the draft runs no draft pass, so it costs a verify pass alone (`verify_share`
+of a full cycle). The pool therefore weighs each cycle by its cost: on text that repeats itself,
+cheap cycles that accept whole blocks keep self-spec on where model drafts alone fall short.
 """
 
 from __future__ import annotations
@@ -42,22 +47,24 @@ GIVE_UP_BELOW = 0.25  # mean accepted drafts per cycle below which it continues 
 class AutoPolicy:
     variant: str  # "linear" or "quadratic"
     break_even: float  # accepted tokens per cycle the variant needs to outrun AR on this device
+    verify_share: float = 1.0  # cost of a cycle without its draft pass (a copy drafted) over a full one
     recent: deque = field(default_factory=lambda: deque(maxlen=WINDOW), repr=False, compare=False)
     skipped: int = field(default=0, repr=False, compare=False)  # generations started in AR in a row
     # A generation records from its own thread while a UI thread may ask what the next one runs.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def record(self, accepted: int) -> None:
-        """One self-spec cycle's accepted tokens (bonus included)."""
+    def record(self, accepted: int, draft_pass: bool = True) -> None:
+        """One self-spec cycle's accepted tokens (bonus included), and whether it ran a draft pass."""
         with self._lock:
-            self.recent.append(accepted)
+            self.recent.append((accepted, 1.0 if draft_pass else self.verify_share))
 
     @property
     def falling_short(self) -> bool:
         """Do the pooled recent cycles accept fewer tokens than AR emits in the same time?"""
         with self._lock:
-            n, total = len(self.recent), sum(self.recent)
-        return n >= MIN_EVIDENCE and total / n < self.break_even
+            n = len(self.recent)
+            total, cost = sum(a for a, _ in self.recent), sum(c for _, c in self.recent)
+        return n >= MIN_EVIDENCE and total / cost < self.break_even
 
     def mode(self) -> str:
         """What the next `auto` generation runs: the variant, or AR while drafts fall short (but
@@ -82,11 +89,13 @@ class AutoPolicy:
             self.skipped = self.skipped + 1 if mode == "ar" else 0
 
 
-def choose(ar_s: float, linear_s: float, quadratic_s: float | None = None) -> AutoPolicy:
-    """The variant with more accepted tokens per second, given seconds per AR step and per cycle."""
+def choose(ar_s: float, linear_s: float, quadratic_s: float | None = None,
+           verify_s: float | None = None) -> AutoPolicy:
+    """The variant with more accepted tokens per second, given seconds per AR step and per cycle
+    (and per verify pass: what a linear cycle costs when a copy stands in for its draft)."""
     if quadratic_s is not None and quadratic_s < QUADRATIC_YIELD * linear_s:
         return AutoPolicy("quadratic", quadratic_s / ar_s)
-    return AutoPolicy("linear", linear_s / ar_s)
+    return AutoPolicy("linear", linear_s / ar_s, 1.0 if verify_s is None else verify_s / linear_s)
 
 
 def _best_seconds(runner: NativeRunner, passes: dict[str, Callable[[], None]]) -> dict[str, float]:
@@ -130,7 +139,7 @@ def time_passes(runner: NativeRunner, block: int, mask_id: int, quadratic: bool)
 
     passes = {"ar": ar, "draft": draft, "verify": verify} | ({"quadratic": quadratic_cycle} if quadratic else {})
     best = _best_seconds(runner, passes)
-    costs = {"ar_s": best["ar"], "linear_s": best["draft"] + best["verify"]}
+    costs = {"ar_s": best["ar"], "linear_s": best["draft"] + best["verify"], "verify_s": best["verify"]}
     if quadratic:
         costs["quadratic_s"] = best["quadratic"]
     return costs

@@ -6,6 +6,13 @@ temperature 0 the output equals AR greedy decoding, and at T > 0 every token is 
 linear:    draft pass ([next, MASK x (B-1)], LoRA on, cache read-only) + causal verify pass.
 quadratic: one pass over B rows `[d_i, MASK x B]`: the row heads form the causal verifier and
            each row's masks pre-draft the next block as if d_0..d_i were accepted.
+
+Copy drafts (engine/decoding/copy_draft.py) come first where the text around the cursor has one;
+the verifier is unchanged, so the output is too. Linear verifies a copy without a draft pass,
+even a copy shorter than the block: filling its remaining slots costs a pass for the few tokens
+the model's draft adds after a fully accepted copy (on the demo model's editing holes, such
+cycles accepted 5.0 tokens in two passes against 3.8 in one; docs/BENCHMARKS.md). Quadratic,
+whose pass has the same cost either way, puts the copy in place of the pre-draft's first slots.
 """
 
 from __future__ import annotations
@@ -52,13 +59,18 @@ def quadratic_pass(runner, draft: list[int], mask_id: int) -> tuple[torch.Tensor
     return runner.forward(tokens, Pattern.MASK, positions, quadratic_mask(n, device), lora), heads
 
 
-def _draft(ctx: DecodeState, nxt: int, n: int) -> list[int]:
-    """One bidirectional pass over [nxt, MASK x (n-1)]; every mask filled with its argmax."""
+def _copy(ctx: DecodeState, k: int) -> list[int]:
+    """Up to k tokens copied from the text around the cursor after the output so far ([] if none)."""
+    return ctx.copy.propose(ctx.seq.out, k) if ctx.copy is not None and k > 0 else []
+
+
+def _draft(ctx: DecodeState, head: list[int], n: int) -> list[int]:
+    """One bidirectional pass over [head, MASK x (n-len(head))]; every mask filled with its argmax."""
     runner = ctx.runner
-    hidden = runner.forward([nxt] + [ctx.mask_id] * (n - 1), Pattern.BIDIRECTIONAL, lora=True)
-    ids, _ = ops.argmax_confidence(runner.logits(hidden[1:]), ctx.mask_id)
+    hidden = runner.forward(head + [ctx.mask_id] * (n - len(head)), Pattern.BIDIRECTIONAL, lora=True)
+    ids, _ = ops.argmax_confidence(runner.logits(hidden[len(head):]), ctx.mask_id)
     ctx.seq.nfe += 1
-    return [nxt] + ids.tolist()
+    return head + ids.tolist()
 
 
 def _accept(ctx: DecodeState, draft: list[int], logits: torch.Tensor) -> tuple[list[int], int]:
@@ -69,21 +81,25 @@ def _accept(ctx: DecodeState, draft: list[int], logits: torch.Tensor) -> tuple[l
     return a[: m + 1].tolist(), m
 
 
-def _spec_step(ctx: DecodeState, kind: str, cycle: int, draft: list[int], accepted: list[int]) -> Step:
+def _spec_step(ctx: DecodeState, kind: str, cycle: int, draft: list[int], accepted: list[int], copied: int) -> Step:
     n = len(draft)
     ok = len(accepted)
     return Step(kind=kind, block=cycle, step=0, nfe=ctx.seq.nfe, tokens=draft,
                 committed=[i < ok for i in range(n)], confidence=[1.0 if i < ok else 0.0 for i in range(n)],
                 commit_step=[0 if i < ok else -1 for i in range(n)], drafted=draft[1:], accepted=ok,
-                elapsed=ctx.seq.elapsed())
+                copied=copied, elapsed=ctx.seq.elapsed())
 
 
-def _count_cycle(ctx: DecodeState, m: int) -> None:
-    """A verifying pass that accepted m drafts and the bonus token (auto pools it too)."""
-    ctx.seq.nfe += 1
-    ctx.seq.accepted[m + 1] += 1
+def _count_cycle(ctx: DecodeState, m: int, copied: int, draft_pass: bool) -> None:
+    """A verifying pass that accepted m drafts (the first `copied` of them copies) and the bonus
+    token; `auto` pools it with what the cycle cost (a cycle that verified a copy ran no draft pass)."""
+    seq = ctx.seq
+    seq.nfe += 1
+    seq.accepted[m + 1] += 1
+    seq.copy_drafted += copied
+    seq.copy_accepted += min(m, copied)
     if ctx.auto is not None:
-        ctx.auto.record(m + 1)
+        ctx.auto.record(m + 1, draft_pass)
 
 
 def _switch_to_ar(ctx: DecodeState, nxt: int) -> Iterator[Event]:
@@ -102,16 +118,19 @@ def run_linear(ctx: DecodeState, nxt: int) -> Iterator[Event]:
             yield from _switch_to_ar(ctx, nxt)
             return
         n = min(ctx.block_size, seq.remaining + 1)
-        draft = _draft(ctx, nxt, n)
-        yield _spec_step(ctx, "draft", cycle, draft, [nxt])
-        if not ctx.running:
-            return
+        draft = [nxt] + _copy(ctx, n - 1)
+        copied = len(draft) - 1
+        if not copied:  # a copy is verified on its own, even one shorter than the block (see above)
+            draft = _draft(ctx, draft, n)
+            yield _spec_step(ctx, "draft", cycle, draft, [nxt], copied)
+            if not ctx.running:
+                return
         hidden = runner.forward(draft, Pattern.CAUSAL)
         accepted, m = _accept(ctx, draft, runner.logits(hidden))
         runner.keep(draft[: m + 1])  # = crop the staged verify chunk to L + m + 1
-        _count_cycle(ctx, m)
+        _count_cycle(ctx, m, copied, not copied)
         nxt = accepted[-1]
-        yield _spec_step(ctx, "verify", cycle, draft, draft[: m + 1])
+        yield _spec_step(ctx, "verify", cycle, draft, draft[: m + 1], copied)
         yield from ctx.emit(accepted)
         cycle += 1
 
@@ -119,8 +138,11 @@ def run_linear(ctx: DecodeState, nxt: int) -> Iterator[Event]:
 def run_quadratic(ctx: DecodeState, nxt: int) -> Iterator[Event]:
     seq, runner = ctx.seq, ctx.runner
     n = min(ctx.block_size, seq.remaining + 1)
-    draft = _draft(ctx, nxt, n)
-    yield _spec_step(ctx, "draft", 0, draft, [nxt])
+    draft = [nxt] + _copy(ctx, n - 1)
+    copied = len(draft) - 1
+    if len(draft) < n:
+        draft = _draft(ctx, draft, n)
+        yield _spec_step(ctx, "draft", 0, draft, [nxt], copied)
     cycle = 0
     while ctx.running:
         if ctx.auto is not None and ctx.auto.gives_up(cycle, seq.accepted):
@@ -131,11 +153,16 @@ def run_quadratic(ctx: DecodeState, nxt: int) -> Iterator[Event]:
         hidden, heads = quadratic_pass(runner, draft, ctx.mask_id)
         accepted, m = _accept(ctx, draft, runner.logits(hidden[heads]))  # row-head logits only
         runner.keep(draft[: m + 1], offsets=heads[: m + 1].tolist())
-        _count_cycle(ctx, m)
-        yield _spec_step(ctx, "quadratic", cycle, draft, draft[: m + 1])
+        _count_cycle(ctx, m, copied, True)
+        yield _spec_step(ctx, "quadratic", cycle, draft, draft[: m + 1], copied)
         yield from ctx.emit(accepted)
         cycle += 1
-        # The accepted row's masks pre-drafted positions L+m+1...; the AR choice replaces the first.
+        # The accepted row's masks pre-drafted positions L+m+1...; the AR choice replaces the first,
+        # and a copy replaces the pre-draft where one exists.
         n_next = min(ctx.block_size, seq.remaining + 1)
-        pre = ops.argmax_confidence(runner.logits(hidden[m * w + 1: m * w + 1 + n_next]), ctx.mask_id)[0]
-        draft = [accepted[-1]] + pre[1:].tolist()
+        head = [accepted[-1]] + _copy(ctx, n_next - 1)
+        copied = len(head) - 1
+        if len(head) < n_next:
+            row = hidden[m * w + 1 + len(head): m * w + 1 + n_next]
+            head += ops.argmax_confidence(runner.logits(row), ctx.mask_id)[0].tolist()
+        draft = head

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from engine.decoding.copy_draft import CopyDrafter
 from engine.decoding.sampling import Sampler
 from engine.decoding.sequence import Sequence
 from engine.events import Event, Step
@@ -27,6 +28,7 @@ class DecodeState:
     mask_id: int | None
     cancelled: Callable[[], bool]
     auto: AutoPolicy | None = None  # mode "auto": pools acceptance; AR when drafts never match
+    copy: CopyDrafter | None = None  # self-spec: drafts copied from the prompt and output
 
     @property
     def running(self) -> bool:
