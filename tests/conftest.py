@@ -1,10 +1,18 @@
-"""Fixtures shared by every test package."""
+"""Fixtures shared by every test package.
+
+Triton kernels run under the CPU interpreter at tiny shapes (tests/kernels, the GPU benchmark's
+smoke run). `TRITON_INTERPRET` is read when a kernel is decorated, so it is set here, before any
+test module imports a `kernels.*` Triton module, whichever test directory runs first.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+os.environ["TRITON_INTERPRET"] = "1"
 
 from engine.loading.random_checkpoint import write_random_checkpoint
 

@@ -66,6 +66,17 @@ def loop(text: str) -> int | None:
     return None
 
 
+def first_loop(text: str, seen: int = 0) -> int | None:
+    """`loop` at the first end of `text` past `seen` characters where a loop shows. Every end is
+    checked, not only the last, so the cut is the same however the text arrived: a token at a time
+    (AR) or a verified block at a time (self-speculation), which can carry a loop several rounds on."""
+    for end in range(seen + 1, len(text) + 1):
+        at = loop(text[:end])
+        if at is not None:
+            return at
+    return None
+
+
 def closing_at(text: str, closer: str) -> int | None:
     """Where `text` (inserted at a cursor followed by `closer`) reaches that closer: the first
     `)`/`]`/`}` that closes a bracket opened before the text, or the first quote of the kind;

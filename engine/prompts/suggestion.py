@@ -69,8 +69,9 @@ def printable(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
-def cut(text: str, ctx: Context, rules: Rules) -> tuple[str, bool]:
-    """The part of streamed text `text` to keep, and whether a rule fired (then the text is final).
+def cut(text: str, ctx: Context, rules: Rules, seen: int = 0) -> tuple[str, bool]:
+    """The part of streamed text `text` to keep, and whether a rule fired (then the text is final);
+    `seen`: how much of it was kept before without a loop (its ends need no new loop check).
 
     Stops: a line that dedents below the block the cursor is in (or below `n_indent`); more lines
     than `rules.lines`; the bracket or quote that already follows the cursor (kept out: it is
@@ -91,7 +92,7 @@ def cut(text: str, ctx: Context, rules: Rules) -> tuple[str, bool]:
     closing = stop_rules.closing_at(text, rest[0]) if rest else None
     if closing is not None:
         text, fired = text[:closing], True
-    repeats_at = stop_rules.loop(text)
+    repeats_at = stop_rules.first_loop(text, seen)
     if repeats_at is not None:
         text, fired = text[:repeats_at], True
     return text, fired
@@ -163,7 +164,7 @@ class Pipeline:
             self._t0 = self.clock()  # the prediction time starts once the prompt is processed
         elif isinstance(event, Commit) and event.text:
             self.raw += event.text
-            self.text, self.final = cut(self.raw, self.ctx, self.rules)
+            self.text, self.final = cut(self.raw, self.ctx, self.rules, seen=len(self.text))
         cap = self.rules.max_predict_s
         if not self.final and cap is not None and "\n" in self.text and self.clock() - self._t0 > cap:
             self.final = True

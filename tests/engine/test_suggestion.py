@@ -62,6 +62,8 @@ SITUATIONS = {
         "xs = [", "]\n", "]", EDITOR, "", True),
     "a loop keeps its first round": (
         "    ", "\n", "A, b" + ", c" * 7, EDITOR, "A, b, c", True),
+    "a loop with text after it": (
+        "    ", "\n", "A, b" + ", c" * 7 + ", d", EDITOR, "A, b, c", True),
     "five rounds are not a loop yet": (
         "    ", "\n", "A, b" + ", c" * 5, EDITOR, "A, b" + ", c" * 5, False),
     "a loop of lines": (
@@ -111,6 +113,15 @@ def test_cursor_situations(prefix, suffix, generated, rules, offered, fired):
         assert generation.cancelled and generation.forwards == len(pipeline.raw) <= len(generated)
     else:
         assert not generation.cancelled and pipeline.raw == generated
+
+
+@pytest.mark.parametrize("prefix, suffix, generated, rules, offered, fired", SITUATIONS.values(), ids=SITUATIONS)
+def test_the_same_suggestion_when_the_text_arrives_in_one_block(prefix, suffix, generated, rules, offered, fired):
+    """Self-speculation commits a verified block at once: the rules must not depend on how the
+    text was split into commits (a loop inside the block fires as it would a token at a time)."""
+    pipeline = Pipeline(Context.around(prefix, suffix), rules)
+    list(pipeline.follow(Scripted([generated])))
+    assert pipeline.suggestion == offered and pipeline.final == fired
 
 
 def test_context_around_a_cursor():
