@@ -60,7 +60,7 @@ class Done:
     text: str
     token_ids: list[int]
     n_tokens: int
-    nfe: int
+    nfe: int  # forward passes after the prompt's (the reference also counts the prefill: `prefill_passes`)
     tokens_per_forward: float
     seconds: float
     tokens_per_second: float
@@ -75,6 +75,7 @@ class Done:
     truncated: bool = False  # the prompt was trimmed to fit the context window (context chunks left out included)
     context_chunks: int = 0  # the request's context chunks in the prompt (the newest ones)
     context_tokens: int = 0  # and their tokens
+    prefill_passes: int = 0  # causal passes that appended the (uncached part of the) prompt
     type: str = "done"
 
 

@@ -2,7 +2,9 @@
 
 `argmax_confidence_triton` reads each logit once: every lane keeps a running max, the index of
 its first occurrence and the sum of exp relative to that max (online softmax), so no fp32
-[R, V] temporary is ever made. The confidence of the argmax is exp(0) / sum = 1 / sum. Long rows
+[R, V] temporary is ever made. The mask id is skipped while scanning (it is never chosen) and its
+exp is added to the sum at the end, so the confidence of the argmax, exp(0) / sum = 1 / sum, is its
+probability under the full-vocabulary softmax, as NVIDIA's rule has it. Long rows
 are split across programs (few rows would otherwise leave most of the GPU idle) and the
 partial (max, sum, index) triples are merged by a second tiny kernel.
 Ties go to the lowest index, as `torch.max` does.
@@ -48,7 +50,7 @@ def _argmax_conf_partial(
     i = tl.min(tl.where(best == m, idx, 2147483647), 0)
     if FINAL:
         tl.store(Ids + row, i.to(tl.int64))
-        tl.store(Conf + row, 1.0 / s)
+        tl.store(Conf + row, 1.0 / _plus_mask_term(s, m_ref, L + row * sl, mask_id))
     else:
         n_splits = tl.num_programs(1)
         tl.store(PMax + row * n_splits + split, m)
@@ -57,7 +59,14 @@ def _argmax_conf_partial(
 
 
 @triton.jit
-def _argmax_conf_merge(PMax, PSum, PIdx, Ids, Conf, SPLITS: tl.constexpr, BLOCK_S: tl.constexpr):
+def _plus_mask_term(s, m_ref, row_ptr, mask_id):
+    """The softmax denominator `s` (relative to `m_ref`, mask skipped) with the mask id's exp added."""
+    x = tl.load(row_ptr + tl.maximum(mask_id, 0)).to(tl.float32)
+    return s + tl.where(mask_id >= 0, tl.math.exp2((x - m_ref) * _LOG2E), 0.0)
+
+
+@triton.jit
+def _argmax_conf_merge(L, sl, mask_id, PMax, PSum, PIdx, Ids, Conf, SPLITS: tl.constexpr, BLOCK_S: tl.constexpr):
     row = tl.program_id(0)
     s = tl.arange(0, BLOCK_S)
     ok = s < SPLITS
@@ -68,13 +77,14 @@ def _argmax_conf_merge(PMax, PSum, PIdx, Ids, Conf, SPLITS: tl.constexpr, BLOCK_
     m_ref = tl.where(m == float("-inf"), 0.0, m)
     total = tl.sum(total * tl.math.exp2((best - m_ref) * _LOG2E), 0)
     tl.store(Ids + row, tl.min(tl.where(best == m, idx, 2147483647), 0).to(tl.int64))
-    tl.store(Conf + row, 1.0 / total)
+    tl.store(Conf + row, 1.0 / _plus_mask_term(total, m_ref, L + row * sl, mask_id))
 
 
 def argmax_confidence_triton(
     logits: torch.Tensor, mask_id: int | None, *, num_splits: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """logits [..., V] (fp32/bf16/fp16) -> (ids int64 [...], conf fp32 [...]), `mask_id` never chosen.
+    """logits [..., V] (fp32/bf16/fp16) -> (ids int64 [...], conf fp32 [...]), `mask_id` never chosen
+    but inside the softmax that `conf` is taken from.
 
     `num_splits` overrides how many programs share a row (tests use it at tiny shapes).
     """
@@ -94,12 +104,13 @@ def argmax_confidence_triton(
     final = num_splits == 1
     part = [torch.empty(n_rows, num_splits, device=logits.device, dtype=dt)
             for dt in (torch.float32, torch.float32, torch.int32)] if not final else [conf, conf, conf]
+    mask = -1 if mask_id is None else mask_id
     _argmax_conf_partial[(n_rows, num_splits)](
-        rows, rows.stride(0), vocab, span, -1 if mask_id is None else mask_id, *part, ids, conf,
+        rows, rows.stride(0), vocab, span, mask, *part, ids, conf,
         BLOCK=block, FINAL=final, num_warps=8,
     )
     if not final:
-        _argmax_conf_merge[(n_rows,)](*part, ids, conf, SPLITS=num_splits,
+        _argmax_conf_merge[(n_rows,)](rows, rows.stride(0), mask, *part, ids, conf, SPLITS=num_splits,
                                       BLOCK_S=triton.next_power_of_2(num_splits), num_warps=1)
     return ids.view(lead), conf.view(lead)
 

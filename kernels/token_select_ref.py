@@ -6,14 +6,16 @@ import torch
 
 
 def argmax_confidence_ref(logits: torch.Tensor, mask_id: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per row: the argmax with `mask_id` excluded and its softmax probability (the confidence)."""
+    """Per row: the argmax with `mask_id` excluded and its probability under the softmax over the full
+    vocabulary, mask included (the confidence NVIDIA's rule thresholds; renormalising without the
+    mask would inflate it)."""
     logits = logits.float()
+    probs = torch.softmax(logits, dim=-1)
     if mask_id is not None:
         logits = logits.clone()
         logits[..., mask_id] = float("-inf")
-    probs = torch.softmax(logits, dim=-1)
-    conf, ids = probs.max(dim=-1)
-    return ids, conf
+    ids = logits.argmax(dim=-1)
+    return ids, probs.gather(-1, ids[..., None])[..., 0]
 
 
 def accept_length_ref(draft: torch.Tensor, target: torch.Tensor) -> int:

@@ -225,4 +225,5 @@ class Engine:
             ctx = DecodeState(self.runner, seq, sampler, config, block, tok.mask_id, cancelled, auto, copy)
             yield from run(ctx, mode, ids[cached:])
             yield seq.done(mode, notes, prompt_token_ids=ids, tokens_cached=cached, truncated=prompt.truncated,
-                           context_chunks=prompt.context_chunks, context_tokens=prompt.context_tokens)
+                           context_chunks=prompt.context_chunks, context_tokens=prompt.context_tokens,
+                           prefill_passes=self.runner.passes(len(ids) - cached))

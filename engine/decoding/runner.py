@@ -139,6 +139,11 @@ class NativeRunner(PrefixCache):
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.model.logits(hidden)
 
+    @staticmethod
+    def passes(n: int) -> int:
+        """Forward passes `extend` makes for n tokens."""
+        return -(-n // PREFILL_CHUNK)
+
     def extend(self, tokens: list[int]) -> torch.Tensor:
         """Causal passes (chunks of PREFILL_CHUNK) that append `tokens` to the cache; fp32 logits [V]
         after the last one."""
@@ -172,6 +177,11 @@ class HFRunner(PrefixCache):
 
     def reserve(self, n: int, widest: int, block: int | None = None) -> None:
         """Dynamic caches grow on their own."""
+
+    @staticmethod
+    def passes(n: int) -> int:
+        """Forward passes `extend` makes for n tokens: one."""
+        return 1
 
     def crop(self, n: int) -> None:
         if n == 0:

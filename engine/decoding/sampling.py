@@ -38,12 +38,14 @@ class Sampler:
         return probs
 
     def pick(self, logits: torch.Tensor, mask_id: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token ids [R] and their probability [R] (the diffusion confidence) from logits [R, V]."""
+        """Token ids [R] (never `mask_id`) and their probability [R] under the softmax of `logits` [R, V]
+        over the full vocabulary, mask included: the diffusion confidence of NVIDIA's rule, in which
+        temperature, top-k and top-p shape the choice only."""
         if self.greedy:
             return ops.argmax_confidence(logits, mask_id)
+        choice = logits
         if mask_id is not None:
-            logits = logits.clone()
-            logits[..., mask_id] = float("-inf")
-        probs = self.probs(logits)
-        ids = torch.multinomial(probs, 1, generator=self.generator)[:, 0]
-        return ids, probs.gather(-1, ids[:, None])[:, 0]
+            choice = logits.clone()
+            choice[..., mask_id] = float("-inf")
+        ids = torch.multinomial(self.probs(choice), 1, generator=self.generator)[:, 0]
+        return ids, torch.softmax(logits.float(), dim=-1).gather(-1, ids[:, None])[:, 0]

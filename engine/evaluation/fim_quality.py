@@ -180,6 +180,7 @@ class Score:
     similarity: float = 0.0
     tokens: int = 0
     nfe: int = 0
+    prefill_passes: int = 0
     seconds: float = 0.0
     copy_drafted: int = 0
     copy_accepted: int = 0
@@ -193,6 +194,7 @@ class Score:
         self.similarity += edit_similarity(pred.rstrip(), hole["middle"].rstrip())
         self.tokens += done.n_tokens
         self.nfe += done.nfe
+        self.prefill_passes += done.prefill_passes
         self.seconds += done.seconds
         self.copy_drafted += done.copy_drafted
         self.copy_accepted += done.copy_accepted
@@ -208,6 +210,7 @@ class Score:
         out = {"mode": mode, "n": self.n, "exact_match": self.exact / max(self.n, 1),
                "edit_similarity": self.similarity / max(self.n, 1),
                "tokens_per_forward": self.tokens / max(self.nfe, 1),
+               "nfe": self.nfe, "prefill_passes": self.prefill_passes,  # docs/REFERENCE_RULES.md
                "tokens_per_second": self.tokens / self.seconds if self.seconds else 0.0}
         if self.copy_drafted:
             out |= {"copy_drafted": self.copy_drafted, "copy_accepted": self.copy_accepted,

@@ -28,7 +28,11 @@ def parted_at_tie(engine, prompt_ids: list[int], ar: list[int], other: list[int]
     if i is None:
         return True
     engine.runner.crop(0)
-    top = engine.runner.extend(prompt_ids + ar[:i]).topk(2).values.float()
+    logits = engine.runner.extend(prompt_ids + ar[:i])
+    mask_id = engine.tokenizer.mask_id
+    if mask_id is not None:  # never a pick, so never one side of a tie
+        logits = logits.index_fill(-1, torch.tensor([mask_id], device=logits.device), float("-inf"))
+    top = logits.topk(2).values.float()
     if tol is None:
         dtype = next(engine.model.parameters()).dtype
         tol = TIE_EPS * torch.finfo(dtype).eps * max(1.0, float(top[0].abs()))

@@ -51,6 +51,7 @@ class Tally:
     seconds: float = 0.0
     n_tokens: int = 0
     nfe: int = 0
+    prefill_passes: int = 0
     accepted: Counter = field(default_factory=Counter)
     copy_drafted: int = 0
     copy_accepted: int = 0
@@ -70,7 +71,8 @@ class Tally:
         out = {
             "tokens_per_second": self.n_tokens / self.seconds if self.seconds else 0.0,
             "tokens_per_forward": self.n_tokens / self.nfe if self.nfe else None,
-            "nfe": self.nfe,
+            "nfe": self.nfe,  # forward passes after the prompt's (tokens_per_forward divides by these)
+            "prefill_passes": self.prefill_passes,  # NVIDIA's code counts these too: docs/REFERENCE_RULES.md
             "n_tokens": self.n_tokens,
             "seconds": self.seconds,
         }
@@ -143,6 +145,7 @@ def run_bench(engine: Engine, max_new_tokens: int = 64, modes: list[str] | None 
                 t.seconds += d.seconds
                 t.n_tokens += d.n_tokens
                 t.nfe += d.nfe
+                t.prefill_passes += d.prefill_passes
                 t.accepted.update(d.accepted_histogram)
                 t.copy_drafted += d.copy_drafted
                 t.copy_accepted += d.copy_accepted
@@ -155,6 +158,7 @@ def run_bench(engine: Engine, max_new_tokens: int = 64, modes: list[str] | None 
             t.seconds += seconds
             t.n_tokens += len(ids)
             t.nfe += max(len(ids) - 1, 0)
+            t.prefill_passes += 1
             t.outputs.append(ids)
             done += 1
             if progress:

@@ -192,10 +192,9 @@ class NLDModel(nn.Module):
                 attn.o_draft = attn.o_lora.merged(attn.o_proj.weight)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """fp32 logits with the mask token excluded (NLD engines never emit it)."""
-        out = self.diffusion_head(hidden).float()
-        out[..., self.config.mask_token_id] = float("-inf")
-        return out
+        """fp32 logits over the full vocabulary, mask token included: confidences are its softmax, as in
+        NVIDIA's code; the mask id is kept out of the *choice* only (`Sampler.pick`, `ops.argmax_confidence`)."""
+        return self.diffusion_head(hidden).float()
 
     def new_cache(self, capacity: int, scratch: int | None = None) -> KVCache:
         """A cache for `capacity` tokens plus scratch room for a pass's staged chunk (by default the

@@ -39,6 +39,7 @@ from engine.training.data import TrainStream
 from engine.training.objective import training_mask
 from engine.training.export import fresh_dir, load_export, replace_dir, save_bf16
 from engine.training.schedule import mixed_precision
+from kernels import ops
 from kernels.ops import Pattern
 
 
@@ -96,7 +97,7 @@ def greedy_rollouts(model: NLDModel, x0: torch.Tensor, block: int) -> torch.Tens
     for k in range(1, block):
         hidden = model(torch.cat([roll, x0], dim=1), positions, pattern=Pattern.MASK, mask=mask)
         at = (slot == k).nonzero(as_tuple=True)[0]
-        roll[:, at] = model.logits(hidden[:, at - 1]).argmax(-1)
+        roll[:, at] = ops.argmax_confidence(model.logits(hidden[:, at - 1]), model.config.mask_token_id)[0]
     return roll
 
 

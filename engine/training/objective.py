@@ -8,6 +8,10 @@ committed text and a partly masked block), so its logits predict the token at it
 
     L = L_AR + alpha * L_diff,  L_diff = sum over masked tokens of CE / p, divided by the token count
 
+Both cross-entropies are over the full vocabulary, mask token included, as in NVIDIA's training: the
+head's `<|mask|>` row is trained to stay improbable, which matters because inference thresholds the
+full-vocabulary softmax (a -inf mask logit here left that row untrained; docs/MODEL_CARD.md).
+
 Each block draws its own t ~ U(0, 1) and masks each token with p = (1 - eps) t + eps, so one
 sequence mixes nearly clean and nearly masked blocks. A share of blocks (`ordered`) is masked
 position-dependently instead (later tokens more often, as in Efficient-DLM), in its extreme form:
@@ -76,21 +80,27 @@ class Losses:
     diff: torch.Tensor
 
 
-def joint_loss(model: NLDModel, x0: torch.Tensor, block: int, gen: torch.Generator,
-               alpha: float = 0.3, eps: float = 1e-3, ordered: float = 0.0) -> Losses:
-    """The objective on a batch of clean sequences x0 [B, T]; the noise is drawn from `gen`."""
+def joint_forward(model: NLDModel, x0: torch.Tensor, block: int, gen: torch.Generator, eps: float = 1e-3,
+                  ordered: float = 0.0) -> tuple[torch.Tensor, Noised, torch.Tensor]:
+    """One pass over `[x_t | x_0]`: final hidden states [B, 2T, H], the noise drawn, and the AR targets'
+    mask [B, T-1] (clean positions whose next token is scored)."""
     cfg = model.config
-    mask_id, pad_id = cfg.mask_token_id, cfg.pad_token_id
     _, t = x0.shape
-    noised = add_noise(x0, block, mask_id, pad_id, gen, eps, ordered)
+    noised = add_noise(x0, block, cfg.mask_token_id, cfg.pad_token_id, gen, eps, ordered)
     positions = torch.arange(t, device=x0.device).repeat(2)
     mask = training_mask(t, block).to(x0.device)
     hidden = model(torch.cat([noised.tokens, x0], dim=1), positions, pattern=Pattern.MASK, mask=mask)
-
     targets = x0[:, 1:]
-    scored = (targets != pad_id) & (targets != mask_id)
-    ar = F.cross_entropy(model.logits(hidden[:, t:-1][scored]), targets[scored])
+    return hidden, noised, (targets != cfg.pad_token_id) & (targets != cfg.mask_token_id)
+
+
+def joint_loss(model: NLDModel, x0: torch.Tensor, block: int, gen: torch.Generator,
+               alpha: float = 0.3, eps: float = 1e-3, ordered: float = 0.0) -> Losses:
+    """The objective on a batch of clean sequences x0 [B, T]; the noise is drawn from `gen`."""
+    t = x0.shape[1]
+    hidden, noised, scored = joint_forward(model, x0, block, gen, eps, ordered)
+    ar = F.cross_entropy(model.logits(hidden[:, t:-1][scored]), x0[:, 1:][scored])
 
     ce = F.cross_entropy(model.logits(hidden[:, :t][noised.masked]), x0[noised.masked], reduction="none")
-    diff = (ce / noised.prob[noised.masked]).sum() / (x0 != pad_id).sum()
+    diff = (ce / noised.prob[noised.masked]).sum() / (x0 != model.config.pad_token_id).sum()
     return Losses(ar + alpha * diff, ar, diff)

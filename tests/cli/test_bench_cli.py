@@ -13,8 +13,9 @@ def test_bench_json_has_every_mode_and_the_baseline(capsys, tiny_checkpoint):
     assert set(report) >= {"device", "model", "results", "lossless"}
     assert set(report["results"]) == {"ar", "diffusion", "self-spec-linear", "self-spec-quadratic", "hf-generate"}
     for r in report["results"].values():
-        assert {"tokens_per_second", "tokens_per_forward", "nfe", "n_tokens", "speedup_vs_ar"} <= set(r)
+        assert {"tokens_per_second", "tokens_per_forward", "nfe", "prefill_passes", "n_tokens", "speedup_vs_ar"} <= set(r)
         assert r["n_tokens"] > 0 and r["tokens_per_second"] > 0
+        assert r["prefill_passes"] == report["prompts"]  # one causal pass per (short) prompt, not in nfe
     for mode in ("self-spec-linear", "self-spec-quadratic"):
         r = report["results"][mode]
         hist = {int(k): v for k, v in r["accepted_histogram"].items()}

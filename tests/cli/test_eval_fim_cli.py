@@ -29,8 +29,9 @@ def test_json_for_one_mode(capsys, tiny_checkpoint, holes_file):
     assert main(["eval-fim", str(holes_file), "--model", str(tiny_checkpoint), "--mode", "diffusion",
                  "--block-size", "4", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert set(r) == {"mode", "n", "exact_match", "edit_similarity", "tokens_per_forward", "tokens_per_second"}
-    assert r["mode"] == "diffusion" and r["n"] == 3
+    assert set(r) == {"mode", "n", "exact_match", "edit_similarity", "tokens_per_forward", "nfe", "prefill_passes",
+                      "tokens_per_second"}
+    assert r["mode"] == "diffusion" and r["n"] == 3 and r["prefill_passes"] == 3  # apart from nfe, as the reference counts
     assert 0 <= r["exact_match"] <= 1 and 0 <= r["edit_similarity"] <= 1 and r["tokens_per_forward"] >= 1
 
 

@@ -35,7 +35,8 @@ def test_cancel_stops_within_one_forward(tiny_engine):
 
 
 def test_cancel_from_another_thread(tiny_engine, monkeypatch):
-    monkeypatch.setattr(tiny_engine, "fim_format", None)  # its FIM tokens would end this random text early
+    # Random text must run on until the cancel: nothing may end it early, neither its FIM tokens nor EOS.
+    monkeypatch.setattr(type(tiny_engine), "stop_ids", set())
     gen = tiny_engine.generate(Request(prompt="x", config=GenerationConfig(mode="diffusion", max_new_tokens=2000, block_size=8)))
     timer = threading.Timer(0.2, gen.cancel)
     timer.start()

@@ -52,9 +52,10 @@ def _compile_all() -> None:
              dict(HAS_RESIDUAL=True, BLOCK=4096), ("eps",), num_warps=8)
     _compile(rope._rope_fwd, dict(Q="bf16", K="bf16", Cos="fp32", Sin="fp32", QScale="fp32"),
              dict(HALF=64, BLOCK_HQ=32, BLOCK_HKV=8, sqd=1, skd=1))
-    _compile(token_select._argmax_conf_partial, dict(L="bf16", PMax="fp32", PSum="fp32", PIdx="i32", Ids="i64", Conf="fp32"),
-             dict(BLOCK=2048, FINAL=False), num_warps=8)
-    _compile(token_select._argmax_conf_merge, dict(PMax="fp32", PSum="fp32", PIdx="i32", Ids="i64", Conf="fp32"),
+    for final in (False, True):
+        _compile(token_select._argmax_conf_partial, dict(L="bf16", PMax="fp32", PSum="fp32", PIdx="i32", Ids="i64",
+                                                         Conf="fp32"), dict(BLOCK=2048, FINAL=final), num_warps=8)
+    _compile(token_select._argmax_conf_merge, dict(L="bf16", PMax="fp32", PSum="fp32", PIdx="i32", Ids="i64", Conf="fp32"),
              dict(SPLITS=9, BLOCK_S=16), num_warps=1)
     _compile(token_select._accept_length, dict(D="i64", Tg="i64", Out="i32"), dict(BLOCK=64), num_warps=1)
     _compile(swiglu._swiglu_fwd, dict(G="bf16", U="bf16", Out="bf16"), dict(BLOCK=1024), aligned=("sg", "su", "so"))

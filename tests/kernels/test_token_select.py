@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -33,6 +35,17 @@ def test_ties_pick_the_lowest_index_like_torch(splits):
     logits[2, [3000, 3001]] = 5.0
     ids, _ = argmax_confidence_triton(logits, None, num_splits=splits)
     assert ids.tolist() == torch.max(logits, dim=-1).indices.tolist() == [9, 9, 3000]
+
+
+@pytest.mark.parametrize("splits", [1, 3])
+def test_confidence_keeps_the_mask_token_in_the_softmax(splits):
+    """NVIDIA's rule: the mask id is never chosen, but its probability stays in the softmax."""
+    logits = torch.full((2, 3000), -1e4)
+    logits[0, [7, 2900]] = 3.0  # the mask (7) ties the winner: it takes half the probability
+    logits[1, [7, 2900]] = torch.tensor([3.0 + math.log(3), 3.0])  # mask 3x as likely: the winner gets 1/4
+    for ids, conf in (argmax_confidence_triton(logits, 7, num_splits=splits), argmax_confidence_ref(logits, 7)):
+        assert ids.tolist() == [2900, 2900]
+        torch.testing.assert_close(conf, torch.tensor([0.5, 0.25]))
 
 
 def test_leading_dims_and_strided_rows():

@@ -127,3 +127,12 @@ def test_dropout_acts_only_in_train_mode_and_still_trains():
         opt.step()
         losses.append(loss.total.item())
     assert losses[-1] < 0.9 * losses[0]
+
+
+def test_the_mask_token_is_inside_both_softmaxes():
+    """NVIDIA trains with the mask token in the softmax, so the head's mask row learns to stay low."""
+    torch.manual_seed(0)
+    model = NLDModel(preset("tiny"))
+    x0 = torch.randint(9, 512, (2, 32))
+    joint_loss(model, x0, 8, torch.Generator().manual_seed(1)).total.backward()
+    assert model.diffusion_head.weight.grad[model.config.mask_token_id].abs().sum() > 0

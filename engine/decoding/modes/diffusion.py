@@ -1,7 +1,9 @@
 """Block diffusion with causal context (NLD's FastDiffuser).
 
 Per block: `[seed, MASK x (B-1)]` is denoised by bidirectional passes that read but never write
-the cache; each pass commits slots chosen by the commit policy (never re-masked); a committed
+the cache; each pass commits slots chosen by the commit policy (never re-masked) from each slot's
+confidence, the probability of its pick under the full-vocabulary softmax (NVIDIA's rule: the mask
+token is never picked but its probability counts; docs/REFERENCE_RULES.md); a committed
 EOS (or a token whose own text holds a stop string; one split across tokens is cut when it is
 committed) freezes the slots after it. One causal pass over the finished block then writes its
 exact K/V and yields the next seed, so the cache always equals what AR decoding would hold.
