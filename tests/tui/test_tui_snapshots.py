@@ -32,13 +32,17 @@ async def complete_at_end(pilot, app: NemodiffApp) -> None:
     app.action_complete()
 
 
+async def show_final_suggestion(pilot, app: NemodiffApp) -> None:
+    await complete_at_end(pilot, app)
+    await wait_for(pilot, lambda: app.shown is not None and app.shown.final)
+    app.clear_notifications()
+
+
 def test_editor_with_ghost_text(snap_compare, tmp_path: Path):
     app = make_app(FakeEngine.from_trace(delay=0.0), tmp_path)
 
     async def run_before(pilot) -> None:
-        await complete_at_end(pilot, app)
-        await wait_for(pilot, lambda: app.shown is not None and app.shown.final)
-        app.clear_notifications()
+        await show_final_suggestion(pilot, app)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
@@ -80,9 +84,7 @@ def test_replay_shows_a_block_of_masks(snap_compare, tmp_path: Path):
     app = make_app(FakeEngine.from_trace(delay=0.0), tmp_path)
 
     async def run_before(pilot) -> None:
-        await complete_at_end(pilot, app)
-        await wait_for(pilot, lambda: app.shown is not None and app.shown.final)
-        app.clear_notifications()
+        await show_final_suggestion(pilot, app)
         await pilot.press("f5", "f9")  # play from the start, pause one pass on: the block's masked input
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
