@@ -5,9 +5,7 @@ from __future__ import annotations
 from textual.document._document import Document
 from textual.document._wrapped_document import WrappedDocument
 
-from nemodiff_tui.app import NemodiffApp
 from nemodiff_tui.widgets.editor import CodeDocument, CountedWrappedDocument
-from tests.tui.pilot_helpers import wait_for
 
 TEXT = "a\tb\n\n  x = 1\n\t\tq = '日本'\nlast"
 EDITS = [((0, 1), (0, 1), "xyz\n\tnew"), ((2, 0), (3, 2), ""), ((0, 0), (0, 0), "wide 日本語 line\n"), ((1, 0), (4, 0), "z")]
