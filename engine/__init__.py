@@ -43,5 +43,18 @@ def load(model: str = "demo", device: str = "auto", dtype=None, progress=None) -
     return Engine(load_model(model, device=device, dtype=dtype, progress=progress))
 
 
-__all__ = ["load", "Engine", "Generation", "GenerationConfig", "Request", "Event", "Note", "Step", "Commit",
-           "Done", "NemodiffError", "CheckpointError", "RequestError"]
+__all__ = [
+    "load",
+    "Engine",
+    "Generation",
+    "GenerationConfig",
+    "Request",
+    "Event",
+    "Note",
+    "Step",
+    "Commit",
+    "Done",
+    "NemodiffError",
+    "CheckpointError",
+    "RequestError",
+]

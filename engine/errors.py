@@ -32,5 +32,7 @@ def kernels_clash_explained() -> Iterator[None]:
     except ImportError as e:
         if "from 'kernels'" not in str(e):
             raise
-        raise NemodiffError("Hugging Face's `kernels` package is installed and shadows nemodiff's kernels/ package, "
-                            "so transformers cannot load models: pip uninstall kernels, or use transformers<5.25") from None
+        raise NemodiffError(
+            "Hugging Face's `kernels` package is installed and shadows nemodiff's kernels/ package, "
+            "so transformers cannot load models: pip uninstall kernels, or use transformers<5.25"
+        ) from None

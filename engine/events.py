@@ -14,7 +14,9 @@ from typing import Any, Literal, Union
 
 PassKind = Literal["prefill", "ar", "denoise", "draft", "verify", "quadratic"]
 MASKED = -1  # token id shown for a still-masked slot
-OWNER = "nemodiff"  # `owned_by` in a nemodiff server's /v1/models: tells a remote client it can read these events
+OWNER = (
+    "nemodiff"  # `owned_by` in a nemodiff server's /v1/models: tells a remote client it can read these events
+)
 
 
 @dataclass
@@ -40,7 +42,9 @@ class Step:
     commit_step: list[int]  # step at which each slot was committed, -1 while provisional
     drafted: list[int] | None = None  # self-spec: the drafted tokens
     accepted: int | None = None  # self-spec: how many were accepted this cycle (bonus included)
-    copied: int | None = None  # self-spec: drafted[:copied] were copied from the context (engine/copy_draft.py)
+    copied: int | None = (
+        None  # self-spec: drafted[:copied] were copied from the context (engine/copy_draft.py)
+    )
     elapsed: float = 0.0  # seconds since the generation started
     type: str = "step"
 
@@ -72,7 +76,9 @@ class Done:
     notes: list[str] = field(default_factory=list)
     prompt_token_ids: list[int] = field(default_factory=list)
     tokens_cached: int = 0  # prompt tokens reused from the previous request's cache
-    truncated: bool = False  # the prompt was trimmed to fit the context window (context chunks left out included)
+    truncated: bool = (
+        False  # the prompt was trimmed to fit the context window (context chunks left out included)
+    )
     context_chunks: int = 0  # the request's context chunks in the prompt (the newest ones)
     context_tokens: int = 0  # and their tokens
     prefill_passes: int = 0  # causal passes that appended the (uncached part of the) prompt

@@ -54,7 +54,9 @@ class GenerationConfig:
         if self.seed is not None and self.seed not in SEED_RANGE:
             raise RequestError(f"seed must be a 64-bit integer, got {self.seed}")
         if len(self.stop) > MAX_STOPS or any(len(s) > MAX_STOP_CHARS for s in self.stop):
-            raise RequestError(f"at most {MAX_STOPS} stop strings of at most {MAX_STOP_CHARS} characters each")
+            raise RequestError(
+                f"at most {MAX_STOPS} stop strings of at most {MAX_STOP_CHARS} characters each"
+            )
         if not 0.0 < self.top_p <= 1.0:
             raise RequestError(f"top_p must lie in (0, 1], got {self.top_p}")
         if self.top_k < 0:

@@ -31,10 +31,31 @@ _LOG2E = 1.4426950408889634
 
 @triton.jit
 def _attn_tiles(
-    acc, m_i, l_i, q, k_base, v_base, mask_base, start, end, hi, t, row_ok, cache_len, qk_scale,
-    skn, skd, svn, svd, smj,
-    HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr, PATTERN: tl.constexpr,
-    MASKED: tl.constexpr, UPCAST: tl.constexpr, PRECISION: tl.constexpr,
+    acc,
+    m_i,
+    l_i,
+    q,
+    k_base,
+    v_base,
+    mask_base,
+    start,
+    end,
+    hi,
+    t,
+    row_ok,
+    cache_len,
+    qk_scale,
+    skn,
+    skd,
+    svn,
+    svd,
+    smj,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    PATTERN: tl.constexpr,
+    MASKED: tl.constexpr,
+    UPCAST: tl.constexpr,
+    PRECISION: tl.constexpr,
 ):
     """Online-softmax update of (acc, m_i, l_i) over keys [start, end) in BLOCK_N tiles.
 
@@ -54,8 +75,11 @@ def _attn_tiles(
                 visible = in_range[None, :] & row_ok[:, None]
             else:
                 j = n - cache_len
-                chunk = tl.load(mask_base + j[None, :] * smj,
-                                mask=row_ok[:, None] & ((j >= 0) & in_range)[None, :], other=0)
+                chunk = tl.load(
+                    mask_base + j[None, :] * smj,
+                    mask=row_ok[:, None] & ((j >= 0) & in_range)[None, :],
+                    other=0,
+                )
                 visible = ((chunk != 0) | (j < 0)[None, :]) & in_range[None, :]
             run = tl.sum(visible.to(tl.int32)) > 0  # MASK: skip tiles no row of this tile sees
         else:
@@ -90,11 +114,46 @@ def _attn_tiles(
 
 @triton.jit
 def _attn_fwd(
-    Q, K, V, Out, Mask, Part, Stats,
-    sqb, sqh, sqt, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, sot, sod, smi, smj,
-    HQ, HKV, T, N, cache_len, keys_per_split, qk_scale,
-    GROUP: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-    PATTERN: tl.constexpr, SPLIT: tl.constexpr, UPCAST: tl.constexpr, PRECISION: tl.constexpr,
+    Q,
+    K,
+    V,
+    Out,
+    Mask,
+    Part,
+    Stats,
+    sqb,
+    sqh,
+    sqt,
+    sqd,
+    skb,
+    skh,
+    skn,
+    skd,
+    svb,
+    svh,
+    svn,
+    svd,
+    sob,
+    soh,
+    sot,
+    sod,
+    smi,
+    smj,
+    HQ,
+    HKV,
+    T,
+    N,
+    cache_len,
+    keys_per_split,
+    qk_scale,
+    GROUP: tl.constexpr,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    PATTERN: tl.constexpr,
+    SPLIT: tl.constexpr,
+    UPCAST: tl.constexpr,
+    PRECISION: tl.constexpr,
 ):
     """One program: BLOCK_M packed (query, head-in-group) rows of one KV head, over one key split."""
     pid_m, pid_bh, pid_s = tl.program_id(0), tl.program_id(1), tl.program_id(2)
@@ -105,7 +164,9 @@ def _attn_fwd(
     hq = hkv * GROUP + g
     d = tl.arange(0, HEAD_DIM)
 
-    q = tl.load(Q + b * sqb + hq[:, None] * sqh + t[:, None] * sqt + d[None, :] * sqd, mask=row_ok[:, None], other=0.0)
+    q = tl.load(
+        Q + b * sqb + hq[:, None] * sqh + t[:, None] * sqt + d[None, :] * sqd, mask=row_ok[:, None], other=0.0
+    )
     if UPCAST:
         q = q.to(tl.float32)
 
@@ -129,17 +190,67 @@ def _attn_fwd(
     k_base = K + b * skb + hkv * skh
     v_base = V + b * svb + hkv * svh
     mask_base = Mask + t[:, None] * smi
-    acc, m_i, l_i = _attn_tiles(acc, m_i, l_i, q, k_base, v_base, mask_base, lo, full_end, hi, t, row_ok,
-                                cache_len, qk_scale, skn, skd, svn, svd, smj,
-                                HEAD_DIM, BLOCK_N, PATTERN, False, UPCAST, PRECISION)
-    acc, m_i, l_i = _attn_tiles(acc, m_i, l_i, q, k_base, v_base, mask_base, full_end, hi, hi, t, row_ok,
-                                cache_len, qk_scale, skn, skd, svn, svd, smj,
-                                HEAD_DIM, BLOCK_N, PATTERN, True, UPCAST, PRECISION)
+    acc, m_i, l_i = _attn_tiles(
+        acc,
+        m_i,
+        l_i,
+        q,
+        k_base,
+        v_base,
+        mask_base,
+        lo,
+        full_end,
+        hi,
+        t,
+        row_ok,
+        cache_len,
+        qk_scale,
+        skn,
+        skd,
+        svn,
+        svd,
+        smj,
+        HEAD_DIM,
+        BLOCK_N,
+        PATTERN,
+        False,
+        UPCAST,
+        PRECISION,
+    )
+    acc, m_i, l_i = _attn_tiles(
+        acc,
+        m_i,
+        l_i,
+        q,
+        k_base,
+        v_base,
+        mask_base,
+        full_end,
+        hi,
+        hi,
+        t,
+        row_ok,
+        cache_len,
+        qk_scale,
+        skn,
+        skd,
+        svn,
+        svd,
+        smj,
+        HEAD_DIM,
+        BLOCK_N,
+        PATTERN,
+        True,
+        UPCAST,
+        PRECISION,
+    )
 
     if SPLIT:
         n_splits = tl.num_programs(2)
         row_id = (b * HQ + hq) * T + t
-        tl.store(Part + (row_id[:, None] * n_splits + pid_s) * HEAD_DIM + d[None, :], acc, mask=row_ok[:, None])
+        tl.store(
+            Part + (row_id[:, None] * n_splits + pid_s) * HEAD_DIM + d[None, :], acc, mask=row_ok[:, None]
+        )
         tl.store(Stats + (row_id * n_splits + pid_s) * 2, m_i, mask=row_ok)
         tl.store(Stats + (row_id * n_splits + pid_s) * 2 + 1, l_i, mask=row_ok)
     else:
@@ -150,8 +261,18 @@ def _attn_fwd(
 
 @triton.jit
 def _attn_merge(
-    Part, Stats, Out, HQ, T, sob, soh, sot, sod,
-    SPLITS: tl.constexpr, BLOCK_S: tl.constexpr, HEAD_DIM: tl.constexpr,
+    Part,
+    Stats,
+    Out,
+    HQ,
+    T,
+    sob,
+    soh,
+    sot,
+    sod,
+    SPLITS: tl.constexpr,
+    BLOCK_S: tl.constexpr,
+    HEAD_DIM: tl.constexpr,
 ):
     """Merge the key splits of one query row: rescale each partial to the global max and sum."""
     row_id = tl.program_id(0)
@@ -224,18 +345,48 @@ def attention_triton(
         part = stats = out  # never read
     big_tile = block_m >= 128 and dim >= 128
     _attn_fwd[(m_tiles, bsz * hkv, num_splits)](
-        q, k, v, out, mask_u8, part, stats,
-        *q.stride(), *k.stride(), *v.stride(), *out.stride(), *mask_strides,
-        hq, hkv, t, n_keys, cache_len, keys_per_split, scale * _LOG2E,
-        GROUP=group, HEAD_DIM=dim, BLOCK_M=block_m, BLOCK_N=block_n, PATTERN=_PATTERN_ID[pattern], SPLIT=split,
+        q,
+        k,
+        v,
+        out,
+        mask_u8,
+        part,
+        stats,
+        *q.stride(),
+        *k.stride(),
+        *v.stride(),
+        *out.stride(),
+        *mask_strides,
+        hq,
+        hkv,
+        t,
+        n_keys,
+        cache_len,
+        keys_per_split,
+        scale * _LOG2E,
+        GROUP=group,
+        HEAD_DIM=dim,
+        BLOCK_M=block_m,
+        BLOCK_N=block_n,
+        PATTERN=_PATTERN_ID[pattern],
+        SPLIT=split,
         # The CPU interpreter's tl.dot multiplies bf16 operands as raw integers: compute in fp32 there.
         UPCAST=q.device.type != "cuda" and q.dtype == torch.bfloat16,
         PRECISION="ieee" if q.dtype == torch.float32 else "tf32",
-        num_warps=8 if big_tile else 4, num_stages=2 if big_tile else 3,
+        num_warps=8 if big_tile else 4,
+        num_stages=2 if big_tile else 3,
     )
     if split:
         _attn_merge[(bsz * hq * t,)](
-            part, stats, out, hq, t, *out.stride(),
-            SPLITS=num_splits, BLOCK_S=triton.next_power_of_2(num_splits), HEAD_DIM=dim, num_warps=4,
+            part,
+            stats,
+            out,
+            hq,
+            t,
+            *out.stride(),
+            SPLITS=num_splits,
+            BLOCK_S=triton.next_power_of_2(num_splits),
+            HEAD_DIM=dim,
+            num_warps=4,
         )
     return out

@@ -14,7 +14,9 @@ class Pattern(str, Enum):
     MASK = "mask"  # every query sees the cache; within the chunk an explicit [T, T] bool mask
 
 
-def full_mask(pattern: Pattern, t: int, cache_len: int, mask: torch.Tensor | None, device) -> torch.Tensor | None:
+def full_mask(
+    pattern: Pattern, t: int, cache_len: int, mask: torch.Tensor | None, device
+) -> torch.Tensor | None:
     """The [T, cache_len + T] boolean mask of `pattern`, or None when every key is visible. A
     Pattern.MASK mask that is already [T, cache_len + T] (built once per pass shape by the caller:
     `engine.model.masks`) is returned as it is."""
@@ -58,7 +60,9 @@ def attention_ref(
         q = q.view(b, hkv, hq // hkv, d)
     upcast = q.device.type == "cpu" and q.dtype != torch.float32
     qf, kf, vf = (q.float(), k.float(), v.float()) if upcast else (q, k, v)
-    out = F.scaled_dot_product_attention(qf, kf, vf, attn_mask=attn_mask, scale=scale, enable_gqa=hkv != hq and not packed)
+    out = F.scaled_dot_product_attention(
+        qf, kf, vf, attn_mask=attn_mask, scale=scale, enable_gqa=hkv != hq and not packed
+    )
     if upcast:
         out = out.to(q.dtype)
     return out.view(b, hq, t, d) if packed else out

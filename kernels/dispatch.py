@@ -48,7 +48,9 @@ def backend() -> str:
         raise ValueError(f"NEMODIFF_KERNELS={name!r}: choose one of {', '.join(BACKENDS)}")
     if name == "triton" and not triton_installed():
         source = "--kernels triton" if _backend else "NEMODIFF_KERNELS=triton"
-        raise ValueError(f"{source}, but Triton is not installed: pip install triton, or use the torch kernels")
+        raise ValueError(
+            f"{source}, but Triton is not installed: pip install triton, or use the torch kernels"
+        )
     return name
 
 

@@ -47,7 +47,19 @@ def rms_norm_triton(
     out2 = out.view(-1, hidden)
     block = triton.next_power_of_2(hidden)
     _rms_norm_fwd[(x2.shape[0],)](
-        x2, r2, weight.contiguous(), out2, total2, x2.stride(0), r2.stride(0), out2.stride(0), total2.stride(0),
-        hidden, eps, HAS_RESIDUAL=residual is not None, BLOCK=block, num_warps=max(1, min(16, block // 512)),
+        x2,
+        r2,
+        weight.contiguous(),
+        out2,
+        total2,
+        x2.stride(0),
+        r2.stride(0),
+        out2.stride(0),
+        total2.stride(0),
+        hidden,
+        eps,
+        HAS_RESIDUAL=residual is not None,
+        BLOCK=block,
+        num_warps=max(1, min(16, block // 512)),
     )
     return out, total

@@ -20,8 +20,24 @@ def _round(x, dtype: tl.constexpr):
 
 
 @triton.jit
-def _rotate(X, sb, sh, st, sd, b, t, n_heads, c1, c2, s1, s2, scale,
-            HALF: tl.constexpr, BLOCK_H: tl.constexpr, SCALED: tl.constexpr):
+def _rotate(
+    X,
+    sb,
+    sh,
+    st,
+    sd,
+    b,
+    t,
+    n_heads,
+    c1,
+    c2,
+    s1,
+    s2,
+    scale,
+    HALF: tl.constexpr,
+    BLOCK_H: tl.constexpr,
+    SCALED: tl.constexpr,
+):
     h = tl.arange(0, BLOCK_H)
     d = tl.arange(0, HALF)
     ptr = X + b * sb + t * st + h[:, None] * sh + d[None, :] * sd
@@ -39,8 +55,29 @@ def _rotate(X, sb, sh, st, sd, b, t, n_heads, c1, c2, s1, s2, scale,
 
 
 @triton.jit
-def _rope_fwd(Q, K, Cos, Sin, QScale, sqb, sqh, sqt, sqd, skb, skh, skt, skd, sct, sst, T, HQ, HKV,
-              HALF: tl.constexpr, BLOCK_HQ: tl.constexpr, BLOCK_HKV: tl.constexpr):
+def _rope_fwd(
+    Q,
+    K,
+    Cos,
+    Sin,
+    QScale,
+    sqb,
+    sqh,
+    sqt,
+    sqd,
+    skb,
+    skh,
+    skt,
+    skd,
+    sct,
+    sst,
+    T,
+    HQ,
+    HKV,
+    HALF: tl.constexpr,
+    BLOCK_HQ: tl.constexpr,
+    BLOCK_HKV: tl.constexpr,
+):
     pid = tl.program_id(0)
     b, t = pid // T, pid % T
     d = tl.arange(0, HALF)
@@ -71,8 +108,21 @@ def rope_triton(
     if bsz * t == 0:
         return q, k
     _rope_fwd[(bsz * t,)](
-        q, k, cos, sin, q_scale, *q.stride(), *k.stride(), cos.stride(0), sin.stride(0), t, hq, hkv,
-        HALF=dim // 2, BLOCK_HQ=triton.next_power_of_2(hq), BLOCK_HKV=triton.next_power_of_2(hkv),
+        q,
+        k,
+        cos,
+        sin,
+        q_scale,
+        *q.stride(),
+        *k.stride(),
+        cos.stride(0),
+        sin.stride(0),
+        t,
+        hq,
+        hkv,
+        HALF=dim // 2,
+        BLOCK_HQ=triton.next_power_of_2(hq),
+        BLOCK_HKV=triton.next_power_of_2(hkv),
         num_warps=4 if hq * dim >= 2048 else 1,
     )
     return q, k

@@ -25,7 +25,9 @@ def _swiglu_fwd(G, U, Out, sg, su, so, n_cols, BLOCK: tl.constexpr):
     u = tl.load(U + row * su + cols, mask=ok, other=0.0)
     gf = g.to(tl.float32)
     silu = (gf / (1.0 + tl.exp(-gf))).to(g.dtype)
-    tl.store(Out + row * so + cols, (silu.to(tl.float32) * u.to(tl.float32)).to(Out.dtype.element_ty), mask=ok)
+    tl.store(
+        Out + row * so + cols, (silu.to(tl.float32) * u.to(tl.float32)).to(Out.dtype.element_ty), mask=ok
+    )
 
 
 def swiglu_triton(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
@@ -37,6 +39,14 @@ def swiglu_triton(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
     g2, u2, o2 = rows_view(gate), rows_view(up), out.view(-1, gate.shape[-1])
     n_cols = o2.shape[1]
     _swiglu_fwd[(o2.shape[0], triton.cdiv(n_cols, _BLOCK))](
-        g2, u2, o2, g2.stride(0), u2.stride(0), o2.stride(0), n_cols, BLOCK=_BLOCK, num_warps=4,
+        g2,
+        u2,
+        o2,
+        g2.stride(0),
+        u2.stride(0),
+        o2.stride(0),
+        n_cols,
+        BLOCK=_BLOCK,
+        num_warps=4,
     )
     return out

@@ -24,8 +24,18 @@ _BLOCK_V = 2048
 
 @triton.jit
 def _argmax_conf_partial(
-    L, sl, V, span, mask_id, PMax, PSum, PIdx, Ids, Conf,
-    BLOCK: tl.constexpr, FINAL: tl.constexpr,
+    L,
+    sl,
+    V,
+    span,
+    mask_id,
+    PMax,
+    PSum,
+    PIdx,
+    Ids,
+    Conf,
+    BLOCK: tl.constexpr,
+    FINAL: tl.constexpr,
 ):
     """One (row, vocabulary span) program; FINAL (a single span) writes ids/conf directly."""
     row, split = tl.program_id(0), tl.program_id(1)
@@ -66,7 +76,9 @@ def _plus_mask_term(s, m_ref, row_ptr, mask_id):
 
 
 @triton.jit
-def _argmax_conf_merge(L, sl, mask_id, PMax, PSum, PIdx, Ids, Conf, SPLITS: tl.constexpr, BLOCK_S: tl.constexpr):
+def _argmax_conf_merge(
+    L, sl, mask_id, PMax, PSum, PIdx, Ids, Conf, SPLITS: tl.constexpr, BLOCK_S: tl.constexpr
+):
     row = tl.program_id(0)
     s = tl.arange(0, BLOCK_S)
     ok = s < SPLITS
@@ -102,16 +114,40 @@ def argmax_confidence_triton(
     span = triton.cdiv(triton.cdiv(vocab, num_splits), block) * block
     num_splits = triton.cdiv(vocab, span)
     final = num_splits == 1
-    part = [torch.empty(n_rows, num_splits, device=logits.device, dtype=dt)
-            for dt in (torch.float32, torch.float32, torch.int32)] if not final else [conf, conf, conf]
+    part = (
+        [
+            torch.empty(n_rows, num_splits, device=logits.device, dtype=dt)
+            for dt in (torch.float32, torch.float32, torch.int32)
+        ]
+        if not final
+        else [conf, conf, conf]
+    )
     mask = -1 if mask_id is None else mask_id
     _argmax_conf_partial[(n_rows, num_splits)](
-        rows, rows.stride(0), vocab, span, mask, *part, ids, conf,
-        BLOCK=block, FINAL=final, num_warps=8,
+        rows,
+        rows.stride(0),
+        vocab,
+        span,
+        mask,
+        *part,
+        ids,
+        conf,
+        BLOCK=block,
+        FINAL=final,
+        num_warps=8,
     )
     if not final:
-        _argmax_conf_merge[(n_rows,)](rows, rows.stride(0), mask, *part, ids, conf, SPLITS=num_splits,
-                                      BLOCK_S=triton.next_power_of_2(num_splits), num_warps=1)
+        _argmax_conf_merge[(n_rows,)](
+            rows,
+            rows.stride(0),
+            mask,
+            *part,
+            ids,
+            conf,
+            SPLITS=num_splits,
+            BLOCK_S=triton.next_power_of_2(num_splits),
+            num_warps=1,
+        )
     return ids.view(lead), conf.view(lead)
 
 
@@ -131,6 +167,14 @@ def accept_length_triton(draft: torch.Tensor, target: torch.Tensor) -> int:
     assert draft.dim() == 1 and draft.shape == target.shape, "draft and target must be 1-D of one length"
     n = draft.numel()
     out = torch.empty(1, device=draft.device, dtype=torch.int32)
-    _accept_length[(1,)](draft, target, draft.stride(0), target.stride(0), n, out,
-                         BLOCK=min(1024, max(16, triton.next_power_of_2(n))), num_warps=1)
+    _accept_length[(1,)](
+        draft,
+        target,
+        draft.stride(0),
+        target.stride(0),
+        n,
+        out,
+        BLOCK=min(1024, max(16, triton.next_power_of_2(n))),
+        num_warps=1,
+    )
     return int(out.item())

@@ -30,8 +30,15 @@ from engine.events import Done, Note, Step
 from engine.prompts.suggestion import Context, Pipeline, Rules, printable
 from engine.request import MODES, GenerationConfig
 from nemodiff_tui.commands import NemodiffCommands
-from nemodiff_tui.completion import (SuggestionCache, advance, context_after, context_at, next_line, next_word,
-                                     typed_since)
+from nemodiff_tui.completion import (
+    SuggestionCache,
+    advance,
+    context_after,
+    context_at,
+    next_line,
+    next_word,
+    typed_since,
+)
 from nemodiff_tui.config import Settings, config_path, save_setting
 from nemodiff_tui.engine_factory import CompletionEngine, EngineFactory, Generation, TokenTexts
 from nemodiff_tui.engine_factory import engine_factory as default_factory
@@ -91,12 +98,14 @@ class Shown:
 
     def pairs(self) -> list[tuple[str, Trace | None]]:
         """(text, generation) of every alternative."""
-        return list(zip(self.alternatives, self.traces + [None] * (len(self.alternatives) - len(self.traces))))
+        return list(
+            zip(self.alternatives, self.traces + [None] * (len(self.alternatives) - len(self.traces)))
+        )
 
     def rotated(self) -> list[tuple[str, Trace | None]]:
         """`pairs`, the one on screen first."""
         pairs = self.pairs()
-        return pairs[self.index:] + pairs[:self.index]
+        return pairs[self.index :] + pairs[: self.index]
 
     @property
     def usable_keys(self) -> tuple[bool, bool]:
@@ -110,43 +119,129 @@ class NemodiffApp(ThemedApp):
     COMMANDS = App.COMMANDS | {NemodiffCommands}
     BINDINGS = [
         Binding("tab", "accept", "Accept", id="accept", priority=True, tooltip="accept the whole suggestion"),
-        Binding("ctrl+right", "accept_word", "Word", id="accept-word", priority=True, show=False,
-                tooltip="accept the suggestion's next word"),
-        Binding("ctrl+down", "accept_line", "Line", id="accept-line", priority=True, show=False,
-                tooltip="accept the suggestion's next line"),
-        Binding("escape", "dismiss", "Dismiss", id="dismiss", priority=True, show=False,
-                tooltip="dismiss the suggestion and cancel its generation"),
-        Binding("f8,alt+right_square_bracket", "cycle(1)", "Next", id="next-suggestion", priority=True,
-                tooltip="next alternative suggestion"),
-        Binding("shift+f8,alt+left_square_bracket", "cycle(-1)", "Previous", id="previous-suggestion", priority=True,
-                show=False, tooltip="previous alternative suggestion"),
+        Binding(
+            "ctrl+right",
+            "accept_word",
+            "Word",
+            id="accept-word",
+            priority=True,
+            show=False,
+            tooltip="accept the suggestion's next word",
+        ),
+        Binding(
+            "ctrl+down",
+            "accept_line",
+            "Line",
+            id="accept-line",
+            priority=True,
+            show=False,
+            tooltip="accept the suggestion's next line",
+        ),
+        Binding(
+            "escape",
+            "dismiss",
+            "Dismiss",
+            id="dismiss",
+            priority=True,
+            show=False,
+            tooltip="dismiss the suggestion and cancel its generation",
+        ),
+        Binding(
+            "f8,alt+right_square_bracket",
+            "cycle(1)",
+            "Next",
+            id="next-suggestion",
+            priority=True,
+            tooltip="next alternative suggestion",
+        ),
+        Binding(
+            "shift+f8,alt+left_square_bracket",
+            "cycle(-1)",
+            "Previous",
+            id="previous-suggestion",
+            priority=True,
+            show=False,
+            tooltip="previous alternative suggestion",
+        ),
         Binding("ctrl+g", "complete", "Complete", id="complete", tooltip="ask for a suggestion now"),
         Binding("ctrl+o", "open", "Open", id="open", tooltip="open a file in a new tab"),
-        Binding("ctrl+s", "save", "Save", id="save", tooltip="save (atomically; asks if the file changed on disk)"),
+        Binding(
+            "ctrl+s", "save", "Save", id="save", tooltip="save (atomically; asks if the file changed on disk)"
+        ),
         Binding("ctrl+n", "new", "New", id="new", show=False, tooltip="new scratch buffer"),
-        Binding("ctrl+w,alt+w", "close", "Close", id="close", priority=True, show=False,
-                tooltip="close the tab (asks if unsaved)"),
-        Binding("ctrl+pagedown,alt+right", "next_tab(1)", "Next tab", id="next-tab", show=False, tooltip="next tab"),
-        Binding("ctrl+pageup,alt+left", "next_tab(-1)", "Previous tab", id="previous-tab", show=False,
-                tooltip="previous tab"),
-        Binding("ctrl+l", "go_to_line", "Go to line", id="go-to-line", show=False, tooltip="go to a line number"),
-        Binding("f2", "next_mode", "Mode", id="mode", tooltip="next decoding mode (auto, ar, diffusion, self-spec)"),
+        Binding(
+            "ctrl+w,alt+w",
+            "close",
+            "Close",
+            id="close",
+            priority=True,
+            show=False,
+            tooltip="close the tab (asks if unsaved)",
+        ),
+        Binding(
+            "ctrl+pagedown,alt+right",
+            "next_tab(1)",
+            "Next tab",
+            id="next-tab",
+            show=False,
+            tooltip="next tab",
+        ),
+        Binding(
+            "ctrl+pageup,alt+left",
+            "next_tab(-1)",
+            "Previous tab",
+            id="previous-tab",
+            show=False,
+            tooltip="previous tab",
+        ),
+        Binding(
+            "ctrl+l", "go_to_line", "Go to line", id="go-to-line", show=False, tooltip="go to a line number"
+        ),
+        Binding(
+            "f2",
+            "next_mode",
+            "Mode",
+            id="mode",
+            tooltip="next decoding mode (auto, ar, diffusion, self-spec)",
+        ),
         Binding("f3", "toggle_panel", "Panel", id="panel", tooltip="show or hide the denoising view"),
         Binding("f4", "switch_model", "Model", id="model", show=False, tooltip="load another model"),
         Binding("f5", "replay", "Replay", id="replay", tooltip="replay the last generation in slow motion"),
-        Binding("shift+f9,alt+comma", "replay_step(-1)", "Step back", id="replay-back", priority=True, show=False,
-                tooltip="replay: one forward pass back"),
-        Binding("f9,alt+full_stop", "replay_step(1)", "Step", id="replay-forward", priority=True, show=False,
-                tooltip="replay: one forward pass on"),
+        Binding(
+            "shift+f9,alt+comma",
+            "replay_step(-1)",
+            "Step back",
+            id="replay-back",
+            priority=True,
+            show=False,
+            tooltip="replay: one forward pass back",
+        ),
+        Binding(
+            "f9,alt+full_stop",
+            "replay_step(1)",
+            "Step",
+            id="replay-forward",
+            priority=True,
+            show=False,
+            tooltip="replay: one forward pass on",
+        ),
         Binding("f1", "help", "Help", id="help", tooltip="this help"),
-        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, tooltip="quit (asks about unsaved changes)"),
+        Binding(
+            "ctrl+q", "quit", "Quit", id="quit", priority=True, tooltip="quit (asks about unsaved changes)"
+        ),
     ]
     COMPLETION_ACTIONS = ("accept", "accept_word", "accept_line", "dismiss", "cycle")
     EDITOR_ACTIONS = ("close", "replay_step", "go_to_line", "complete", "save", "open", "new")
 
-    def __init__(self, files: Sequence[str | Path] = (), settings: Settings | None = None, *,
-                 engine_factory: EngineFactory | None = None, problems: Sequence[str] = (),
-                 settings_path: Path | None = None):
+    def __init__(
+        self,
+        files: Sequence[str | Path] = (),
+        settings: Settings | None = None,
+        *,
+        engine_factory: EngineFactory | None = None,
+        problems: Sequence[str] = (),
+        settings_path: Path | None = None,
+    ):
         """`engine_factory(model, progress)` builds the engine in a worker thread (default:
         `engine.load` on the settings' device); tests inject a recorded engine here."""
         super().__init__()
@@ -185,7 +280,9 @@ class NemodiffApp(ThemedApp):
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
         else:
-            self._problems.append(f"unknown theme {self.settings.theme!r}; themes: {', '.join(self.available_themes)}")
+            self._problems.append(
+                f"unknown theme {self.settings.theme!r}; themes: {', '.join(self.available_themes)}"
+            )
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         for path in self._files:
             await self.open_path(path)
@@ -263,7 +360,9 @@ class NemodiffApp(ThemedApp):
         self.loading = None
         self.query_one(StatusBar).progress(1, 1)
         keeps = f"; still using {self.model_name}" if self.model_name else ""
-        self.notify(f"Could not load model {message.model}: {message.error}{keeps}", severity="error", timeout=10)
+        self.notify(
+            f"Could not load model {message.model}: {message.error}{keeps}", severity="error", timeout=10
+        )
         self._status()
 
     def set_mode(self, mode: str) -> None:
@@ -283,8 +382,12 @@ class NemodiffApp(ThemedApp):
             if model:
                 self.load_model(model)
 
-        self.push_screen(PromptScreen("Load model: a checkpoint directory, a Hugging Face id, or demo",
-                                      self.model_name or "demo"), chosen)
+        self.push_screen(
+            PromptScreen(
+                "Load model: a checkpoint directory, a Hugging Face id, or demo", self.model_name or "demo"
+            ),
+            chosen,
+        )
 
     def _reset(self) -> None:
         """Suggestions from another model or mode are no longer valid."""
@@ -343,7 +446,9 @@ class NemodiffApp(ThemedApp):
         if shown is None or (shown.editor is editor and shown.ctx == ctx):
             return ctx
         typed = typed_since(shown.ctx, ctx) if shown.editor is editor else None
-        rest = [(left[0], trace) for text, trace in shown.rotated() if typed and (left := advance([text], typed))]
+        rest = [
+            (left[0], trace) for text, trace in shown.rotated() if typed and (left := advance([text], typed))
+        ]
         if rest and editor.selection.is_empty:
             self._show(Shown(editor, ctx, [text for text, _ in rest], 0, shown.final, [t for _, t in rest]))
         else:
@@ -373,8 +478,12 @@ class NemodiffApp(ThemedApp):
         if editor is None:
             return
         if self.engine is None:
-            self.notify(f"Model {self.loading} is still loading" if self.loading else "No model loaded (f4 loads one)",
-                        severity="warning")
+            self.notify(
+                f"Model {self.loading} is still loading"
+                if self.loading
+                else "No model loaded (f4 loads one)",
+                severity="warning",
+            )
             return
         self._request(editor, manual=True)
 
@@ -383,7 +492,12 @@ class NemodiffApp(ThemedApp):
         if self._debounce is not None:
             self._debounce.stop()
             self._debounce = None
-        if self.engine is None or not editor.is_attached or not editor.has_focus or not editor.selection.is_empty:
+        if (
+            self.engine is None
+            or not editor.is_attached
+            or not editor.has_focus
+            or not editor.selection.is_empty
+        ):
             return  # no model yet, a closed buffer, focus elsewhere, or a selection to type over
         ctx = self._cursor_context(editor)
         cached = self.cache.get(ctx.key)
@@ -402,21 +516,26 @@ class NemodiffApp(ThemedApp):
         if self.cache.get(ahead.key) is None:
             self._start(editor, ahead, 0, assumes=(origin, text))
 
-    def _start(self, editor: CodeEditor, ctx: Context, alternative: int,
-               assumes: tuple[Context, str] | None = None) -> None:
+    def _start(
+        self, editor: CodeEditor, ctx: Context, alternative: int, assumes: tuple[Context, str] | None = None
+    ) -> None:
         assert self.engine is not None and self._texts is not None
         self._cancel()
         self._serial += 1
         config = GenerationConfig(
-            mode=self.settings.mode, max_new_tokens=self.settings.max_new_tokens,
-            temperature=self.settings.alternative_temperature if alternative else 0.0, seed=alternative or None)
+            mode=self.settings.mode,
+            max_new_tokens=self.settings.max_new_tokens,
+            temperature=self.settings.alternative_temperature if alternative else 0.0,
+            seed=alternative or None,
+        )
         mode = self.engine.resolve_mode(config)[0]
         pipeline = Pipeline(ctx, self.rules)
         generation = self.engine.generate(pipeline.request(config))
         label = "prefetch" if assumes else f"alternative {alternative + 1}" if alternative else "suggestion"
         trace = Trace(mode, frozenset(self.engine.tokenizer.special_ids), label)
-        self._inflight = Inflight(self._serial, generation, editor, ctx, trace, pipeline, alternative,
-                                  assumes=assumes)
+        self._inflight = Inflight(
+            self._serial, generation, editor, ctx, trace, pipeline, alternative, assumes=assumes
+        )
         if assumes is None and alternative == 0:  # the panel shows the generation of what is on screen
             self.denoise.follow(trace)
             self.latency.request(self.model_name or "", mode)
@@ -556,7 +675,9 @@ class NemodiffApp(ThemedApp):
             return True
         shown = self._shown
         if shown is None or self.focused is not shown.editor:
-            return action == "dismiss" and self._inflight is not None and self.focused is self._inflight.editor
+            return (
+                action == "dismiss" and self._inflight is not None and self.focused is self._inflight.editor
+            )
         if action == "cycle":
             return len(shown.alternatives) > 1
         return action == "dismiss" or bool(shown.text)
@@ -609,7 +730,9 @@ class NemodiffApp(ThemedApp):
     # --- files ----------------------------------------------------------------------------------
 
     def _editor(self, text: str = "", path: Path | None = None, disk: DiskState | None = None) -> CodeEditor:
-        return CodeEditor(text, path, disk, syntax=self.syntax_styles(), cursor_blink=self.settings.cursor_blink)
+        return CodeEditor(
+            text, path, disk, syntax=self.syntax_styles(), cursor_blink=self.settings.cursor_blink
+        )
 
     async def open_path(self, path: Path) -> None:
         """Open `path` in a tab (a path that does not exist yet becomes a new file on save)."""
@@ -629,8 +752,13 @@ class NemodiffApp(ThemedApp):
             await self.tabs.add_editor(self._editor("", path))
             self.notify(f"{path}: new file, written on save")
         elif not CodeEditor.keeps(text):
-            self.notify(f"{path} mixes line endings or has form feeds or Unicode line separators, which the "
-                        "editor would rewrite on save: not opened", title="Not opened", severity="error", timeout=10)
+            self.notify(
+                f"{path} mixes line endings or has form feeds or Unicode line separators, which the "
+                "editor would rewrite on save: not opened",
+                title="Not opened",
+                severity="error",
+                timeout=10,
+            )
         else:
             if len(text) > LARGE_FILE:  # a few seconds on a slow machine: say what is going on
                 self.query_one(StatusBar).show(f"Opening {path.name} ({len(text.encode()) / 1e6:.1f} MB)…")
@@ -645,8 +773,11 @@ class NemodiffApp(ThemedApp):
         language = lexer_for(path.name).name
         if self.settings.model == "demo" and language != "Python" and language not in self._notes:
             self._notes.add(language)
-            self.notify(f"The demo model writes Python only: expect poor suggestions in {language} files. "
-                        "Load a code model with f4.", title="Demo model")
+            self.notify(
+                f"The demo model writes Python only: expect poor suggestions in {language} files. "
+                "Load a code model with f4.",
+                title="Demo model",
+            )
 
     def _typed_path(self, typed: str) -> Path | None:
         """A path typed in a dialog, `~` expanded; None (and a notification) when it cannot be one."""
@@ -683,7 +814,9 @@ class NemodiffApp(ThemedApp):
                 self._save(editor, path)
 
         question = "Save as" if editor.path else "Save scratch buffer as"
-        self.push_screen(PromptScreen(question, str(editor.path or ""), placeholder="path/to/file.py"), chosen)
+        self.push_screen(
+            PromptScreen(question, str(editor.path or ""), placeholder="path/to/file.py"), chosen
+        )
 
     def action_reload(self) -> None:
         """Read the file again from disk (asks first when that drops unsaved changes)."""
@@ -709,8 +842,12 @@ class NemodiffApp(ThemedApp):
             self.notify(f"Reloaded {path}")
 
         if editor.modified:
-            self.push_screen(ConfirmScreen(f"Drop the unsaved changes in {editor.title} and reload it from disk?",
-                                           "Reload"), reload)
+            self.push_screen(
+                ConfirmScreen(
+                    f"Drop the unsaved changes in {editor.title} and reload it from disk?", "Reload"
+                ),
+                reload,
+            )
         else:
             reload()
 
@@ -729,26 +866,38 @@ class NemodiffApp(ThemedApp):
             editor.focus()
 
         lines = editor.document.line_count
-        self.push_screen(PromptScreen(f"Go to line (1-{lines})", placeholder=str(editor.cursor_location[0] + 1)), chosen)
+        self.push_screen(
+            PromptScreen(f"Go to line (1-{lines})", placeholder=str(editor.cursor_location[0] + 1)), chosen
+        )
 
     def _save(self, editor: CodeEditor, path: Path, force: bool = False) -> None:
         """Write atomically; ask first when the file changed on disk since it was opened (or, for a
         new path, when it exists)."""
         try:
             if read_only(path):
-                self.notify(f"{path} is read-only: not saved. Save as… (ctrl+p) writes it elsewhere.",
-                            title="Not saved", severity="error", timeout=10)
+                self.notify(
+                    f"{path} is read-only: not saved. Save as… (ctrl+p) writes it elsewhere.",
+                    title="Not saved",
+                    severity="error",
+                    timeout=10,
+                )
                 return
             changed = changed_on_disk(path, editor.disk if path == editor.path else None)
             if changed and not force:
                 what = "changed on disk since it was opened" if path == editor.path else "already exists"
-                self.push_screen(ConfirmScreen(f"{path} {what}. Overwrite it?", "Overwrite"),
-                                 lambda ok: self._save(editor, path, force=True) if ok else None)
+                self.push_screen(
+                    ConfirmScreen(f"{path} {what}. Overwrite it?", "Overwrite"),
+                    lambda ok: self._save(editor, path, force=True) if ok else None,
+                )
                 return
             disk = atomic_write(path, editor.text)
         except OSError as e:
-            self.notify(f"Could not save {path}: {e.strerror or e}. The file on disk is unchanged.",
-                        title="Not saved", severity="error", timeout=10)
+            self.notify(
+                f"Could not save {path}: {e.strerror or e}. The file on disk is unchanged.",
+                title="Not saved",
+                severity="error",
+                timeout=10,
+            )
             return
         editor.mark_saved(path, disk)
         self.tabs.relabel(editor)
@@ -780,8 +929,10 @@ class NemodiffApp(ThemedApp):
         if not unsaved:
             self.exit()
             return
-        self.push_screen(ConfirmScreen(f"Unsaved changes in {', '.join(unsaved)}. Quit anyway?", "Quit"),
-                         lambda ok: self.exit() if ok else None)
+        self.push_screen(
+            ConfirmScreen(f"Unsaved changes in {', '.join(unsaved)}. Quit anyway?", "Quit"),
+            lambda ok: self.exit() if ok else None,
+        )
 
     # --- look -----------------------------------------------------------------------------------
 
@@ -803,9 +954,14 @@ class NemodiffApp(ThemedApp):
         for cls in reversed(CodeEditor.__mro__):
             for b in getattr(cls, "BINDINGS", []):
                 if isinstance(b, Binding):
-                    editor.update({key.strip(): f"the editor's {b.description.lower()!r}" for key in b.key.split(",")})
-        app = {b.id: {key.strip() for key in self.settings.keys.get(b.id, b.key).split(",")}
-               for b in self.BINDINGS if isinstance(b, Binding) and b.id}
+                    editor.update(
+                        {key.strip(): f"the editor's {b.description.lower()!r}" for key in b.key.split(",")}
+                    )
+        app = {
+            b.id: {key.strip() for key in self.settings.keys.get(b.id, b.key).split(",")}
+            for b in self.BINDINGS
+            if isinstance(b, Binding) and b.id
+        }
         problems = []
         for binding_id, keys in self.settings.keys.items():
             for key in (key.strip() for key in keys.split(",")):
@@ -814,8 +970,10 @@ class NemodiffApp(ThemedApp):
                 if owner is None and len(key) == 1 and key.isprintable():
                     owner = "a character the editor types"
                 if owner is not None:
-                    problems.append(f"[keys]: {binding_id} = {key!r}: {self.key_names(key)} is already {owner}; "
-                                    "choose another key")
+                    problems.append(
+                        f"[keys]: {binding_id} = {key!r}: {self.key_names(key)} is already {owner}; "
+                        "choose another key"
+                    )
         return problems
 
     def key_names(self, keys: str) -> str:
@@ -824,19 +982,28 @@ class NemodiffApp(ThemedApp):
         return ", ".join("ctrl+" + name[1:] if name.startswith("^") else name for name in shown)
 
     def action_help(self) -> None:
-        keys = [(self.key_names(self.settings.keys.get(b.id, b.key)), b.tooltip or b.description, b.id)
-                for b in self.BINDINGS if isinstance(b, Binding) and b.id]
+        keys = [
+            (self.key_names(self.settings.keys.get(b.id, b.key)), b.tooltip or b.description, b.id)
+            for b in self.BINDINGS
+            if isinstance(b, Binding) and b.id
+        ]
         keys += [(self.key_names(key), text, "") for key, text in CodeEditor.KEYS]
         keys.append(("ctrl+p", "command palette: mode, model, theme, save as, reload, …", ""))
-        panel = [(self.key_names(b.key), b.description) for b in DenoiseView.BINDINGS if isinstance(b, Binding)]
+        panel = [
+            (self.key_names(b.key), b.description) for b in DenoiseView.BINDINGS if isinstance(b, Binding)
+        ]
         self.push_screen(HelpScreen(keys, panel, str(self.settings_path)))
 
     def _generation_shown(self) -> str | None:
         """The status of the suggestion on screen (llama.vim's info line): generating or done, its
         tokens, milliseconds and mode; "cached" when it came from the cache."""
         inflight, shown = self._inflight, self._shown
-        if inflight is not None and inflight.alternative == 0 and inflight.assumes is None and (
-                shown is None or not shown.final):
+        if (
+            inflight is not None
+            and inflight.alternative == 0
+            and inflight.assumes is None
+            and (shown is None or not shown.final)
+        ):
             trace = inflight.trace
             return f"generating {trace.n_tokens} tok {trace.milliseconds:.0f} ms {trace.mode}"
         if shown is None:

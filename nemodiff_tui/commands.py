@@ -21,11 +21,15 @@ class NemodiffCommands(Provider):
             (f"Mode: {mode}", partial(app.set_mode, mode), "decoding mode of the next completions")
             for mode in MODES
         ]
-        commands.append(("Model: load…", app.action_switch_model, "a checkpoint directory, Hugging Face id or demo"))
+        commands.append(
+            ("Model: load…", app.action_switch_model, "a checkpoint directory, Hugging Face id or demo")
+        )
         for model in dict.fromkeys(("demo", app.settings.model)):
             commands.append((f"Model: {model}", partial(app.load_model, model), "load this model"))
-        commands += [(f"Theme: {name}", partial(app.use_theme, name), "colours of the app and the denoising cells")
-                     for name in app.nemodiff_themes]
+        commands += [
+            (f"Theme: {name}", partial(app.use_theme, name), "colours of the app and the denoising cells")
+            for name in app.nemodiff_themes
+        ]
         commands += [
             ("Replay last generation", app.action_replay, "slow-motion replay in the denoising view (f5)"),
             ("Toggle denoising view", app.action_toggle_panel, "show or hide the denoising panel (f3)"),
@@ -37,7 +41,11 @@ class NemodiffCommands(Provider):
             ("Close tab", app.action_close, "close the tab (ctrl+w; asks if unsaved)"),
             ("Go to line…", app.action_go_to_line, "move the cursor to a line (ctrl+l)"),
             ("Next suggestion", partial(app.action_cycle, 1), "next alternative suggestion (f8)"),
-            ("Previous suggestion", partial(app.action_cycle, -1), "previous alternative suggestion (shift+f8)"),
+            (
+                "Previous suggestion",
+                partial(app.action_cycle, -1),
+                "previous alternative suggestion (shift+f8)",
+            ),
         ]
         return commands
 

@@ -26,15 +26,17 @@ def context_at(lines: Sequence[str], row: int, column: int, budget: int) -> Cont
     """
     line = lines[row]
     before, after = line[:column][-budget:], line[column:][:budget]
-    above = _fit(reversed(lines[max(0, row - budget):row]), budget)
-    below = _fit(lines[row + 1:row + 1 + budget], budget)
+    above = _fit(reversed(lines[max(0, row - budget) : row]), budget)
+    below = _fit(lines[row + 1 : row + 1 + budget], budget)
     prefix_budget = int(budget * PREFIX_SHARE) - len(before)
     suffix_budget = budget - int(budget * PREFIX_SHARE) - len(after)
-    above, below = (_fit(above, prefix_budget + max(0, suffix_budget - _size(below))),
-                    _fit(below, suffix_budget + max(0, prefix_budget - _size(above))))
+    above, below = (
+        _fit(above, prefix_budget + max(0, suffix_budget - _size(below))),
+        _fit(below, suffix_budget + max(0, prefix_budget - _size(above))),
+    )
     prefix = "".join(f"{text}\n" for text in reversed(above)) + before
     suffix = after + "".join(f"\n{text}" for text in below)
-    following = next((text for text in lines[row + 1:] if text.strip()), "")
+    following = next((text for text in lines[row + 1 :] if text.strip()), "")
     return Context(prefix, suffix, before, after, following)
 
 
@@ -43,7 +45,7 @@ def context_after(lines: Sequence[str], row: int, column: int, text: str, budget
     a suggestion leads to, so the next one can be asked for before the user accepts."""
     line = lines[row]
     inserted = (line[:column] + text + line[column:]).split("\n")
-    after = [*lines[:row], *inserted, *lines[row + 1:]]
+    after = [*lines[:row], *inserted, *lines[row + 1 :]]
     return context_at(after, row + len(inserted) - 1, len(inserted[-1]) - len(line) + column, budget)
 
 
@@ -80,12 +82,12 @@ def typed_since(anchor: Context, ctx: Context) -> str | None:
     """Text typed at the cursor since `anchor` (ctx = anchor plus that text), or None."""
     if ctx.suffix != anchor.suffix or not ctx.prefix.startswith(anchor.prefix):
         return None
-    return ctx.prefix[len(anchor.prefix):]
+    return ctx.prefix[len(anchor.prefix) :]
 
 
 def advance(alternatives: Sequence[str], typed: str) -> list[str]:
     """What is left of each alternative that starts with `typed` (typed the first characters of it)."""
-    return [text[len(typed):] for text in alternatives if text.startswith(typed) and len(text) > len(typed)]
+    return [text[len(typed) :] for text in alternatives if text.startswith(typed) and len(text) > len(typed)]
 
 
 class SuggestionCache:

@@ -93,8 +93,10 @@ def _check(name: str, value: Any, default: Any) -> str | None:
     if name == "dtype":
         return None if value is None or isinstance(value, str) else "expected a string"
     if name == "keys":
-        ok = isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
-        return None if ok else "expected a table of binding id = \"keys\""
+        ok = isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        )
+        return None if ok else 'expected a table of binding id = "keys"'
     if isinstance(default, (bool, str)):
         if not isinstance(value, type(default)):
             return f"expected a {type(default).__name__}"

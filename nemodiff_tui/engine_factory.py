@@ -41,8 +41,9 @@ class CompletionEngine(Protocol):
 EngineFactory = Callable[[str, Progress], CompletionEngine]
 
 
-def engine_factory(device: str = "auto", dtype: str | None = None, backend: str | None = None,
-                   api_key: str | None = None) -> EngineFactory:
+def engine_factory(
+    device: str = "auto", dtype: str | None = None, backend: str | None = None, api_key: str | None = None
+) -> EngineFactory:
     """Load checkpoints with `engine.load` on `device` in `dtype`, or, with a `backend` URL,
     connect to an OpenAI-compatible server (`nemodiff serve`, SGLang) instead."""
 

@@ -53,7 +53,9 @@ def read_text(path: Path) -> tuple[str, DiskState]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise FileRefused(f"{path} is not UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}): not opened") from None
+        raise FileRefused(
+            f"{path} is not UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}): not opened"
+        ) from None
     return text, _state(path, data)
 
 

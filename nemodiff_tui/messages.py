@@ -12,7 +12,9 @@ class GenerationEvent(Message):
     """One engine event of generation `serial`, with the text of each slot when it is a Step, and
     the suggestion pipeline's state once it took the event (the text it keeps, whether it is final)."""
 
-    def __init__(self, serial: int, event: Event, texts: tuple[str, ...] = (), kept: str = "", final: bool = False):
+    def __init__(
+        self, serial: int, event: Event, texts: tuple[str, ...] = (), kept: str = "", final: bool = False
+    ):
         super().__init__()
         self.serial = serial
         self.event = event

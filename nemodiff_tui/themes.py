@@ -19,8 +19,17 @@ from textual.theme import Theme
 from nemodiff_tui.highlight import SyntaxStyles
 
 DARK, LIGHT = "nemodiff-dark", "nemodiff-light"
-VARIABLES = ("nd-ghost", "nd-guess", "nd-masked", "nd-committed-now", "nd-committed", "nd-low-confidence",
-             "nd-drafted", "nd-accepted", "nd-rejected")
+VARIABLES = (
+    "nd-ghost",
+    "nd-guess",
+    "nd-masked",
+    "nd-committed-now",
+    "nd-committed",
+    "nd-low-confidence",
+    "nd-drafted",
+    "nd-accepted",
+    "nd-rejected",
+)
 
 
 @dataclass(frozen=True)

@@ -48,8 +48,11 @@ class Trace:
                 self.accepted.append(event.accepted)
                 copied = event.copied or 0
                 self.copies = (self.copies[0] + min(event.accepted - 1, copied), self.copies[1] + copied)
-            if event.kind == "denoise" and (not self.frames or self.frames[-1].step.block != event.block
-                                            or self.frames[-1].step.kind != "denoise"):
+            if event.kind == "denoise" and (
+                not self.frames
+                or self.frames[-1].step.block != event.block
+                or self.frames[-1].step.kind != "denoise"
+            ):
                 masked = masked_input(event)
                 shown = tuple(text if ok else "" for text, ok in zip(texts, masked.committed))
                 self.frames.append(Frame(masked, shown, self.n_tokens, tuple(self.accepted), self.copies))
@@ -81,8 +84,13 @@ class Trace:
         frame = self.frames[-1]
         step = frame.step
         start = next((i for i, ok in enumerate(step.committed) if not ok), len(step.committed))
-        end = next((i for i in range(start, len(step.tokens)) if step.tokens[i] in self.special_ids), len(step.tokens))
-        return [("", True) if step.tokens[i] == MASKED else (frame.texts[i], False) for i in range(start, end)]
+        end = next(
+            (i for i in range(start, len(step.tokens)) if step.tokens[i] in self.special_ids),
+            len(step.tokens),
+        )
+        return [
+            ("", True) if step.tokens[i] == MASKED else (frame.texts[i], False) for i in range(start, end)
+        ]
 
 
 def masked_input(step: Step) -> Step:
@@ -90,5 +98,10 @@ def masked_input(step: Step) -> Step:
     before it, the rest masked. The engine reports each pass's guesses, so without this frame a
     replay would never show a masked slot, however slowly it plays."""
     before = [0 <= at < step.step for at in step.commit_step]
-    return dataclasses.replace(step, step=step.step - 1, nfe=max(step.nfe - 1, 0), committed=before,
-                               tokens=[t if ok else MASKED for t, ok in zip(step.tokens, before)])
+    return dataclasses.replace(
+        step,
+        step=step.step - 1,
+        nfe=max(step.nfe - 1, 0),
+        committed=before,
+        tokens=[t if ok else MASKED for t, ok in zip(step.tokens, before)],
+    )

@@ -55,17 +55,30 @@ class WatchApp(ThemedApp):
     #activity { height: auto; max-height: 4; padding: 0 1; color: $text-muted; background: $surface; }
     """
     BINDINGS = [
-        Binding("a", "accept", "Accept", tooltip="write the suggestion into the file (only if the file is unchanged)"),
+        Binding(
+            "a",
+            "accept",
+            "Accept",
+            tooltip="write the suggestion into the file (only if the file is unchanged)",
+        ),
         Binding("r", "reject", "Reject", tooltip="drop the suggestion"),
-        Binding("g", "retry", "Retry", tooltip="suggest again where the last suggestion was rejected (sampled)"),
+        Binding(
+            "g", "retry", "Retry", tooltip="suggest again where the last suggestion was rejected (sampled)"
+        ),
         Binding("c", "copy", "Copy", tooltip="copy the suggestion's text to the clipboard"),
         Binding("f3", "toggle_panel", "Panel", tooltip="show or hide the denoising view"),
         Binding("f5", "replay", "Replay", tooltip="replay the suggestion's generation in slow motion"),
         Binding("q,ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, session: WatchSession, settings: Settings | None = None, *,
-                 engine_factory: EngineFactory, problems: Sequence[str] = ()):
+    def __init__(
+        self,
+        session: WatchSession,
+        settings: Settings | None = None,
+        *,
+        engine_factory: EngineFactory,
+        problems: Sequence[str] = (),
+    ):
         super().__init__()
         self.session = session
         self.settings = settings or Settings()
@@ -167,7 +180,10 @@ class WatchApp(ThemedApp):
         self._follow()
         self._detail()
         log = list(self.session.log)[-LOG_LINES:]
-        lines = [Text(f"{display_path(path, self.session.folders)}: {what}", no_wrap=True, overflow="ellipsis") for path, what in log]
+        lines = [
+            Text(f"{display_path(path, self.session.folders)}: {what}", no_wrap=True, overflow="ellipsis")
+            for path, what in log
+        ]
         self.query_one("#activity", Static).update(Text("\n").join(lines))
         self._status()
 
@@ -176,9 +192,13 @@ class WatchApp(ThemedApp):
 
     def _status(self) -> None:
         session = self.session
-        parts = [f"watching {count(len(session.folders), 'folder')}, {count(len(session.files), 'file')}",
-                 f"model {self.model_state}", f"mode {self.settings.mode}",
-                 count(len(self._rows), "suggestion"), f"{len(session.skipped)} skipped"]
+        parts = [
+            f"watching {count(len(session.folders), 'folder')}, {count(len(session.files), 'file')}",
+            f"model {self.model_state}",
+            f"mode {self.settings.mode}",
+            count(len(self._rows), "suggestion"),
+            f"{len(session.skipped)} skipped",
+        ]
         self.query_one(StatusBar).show("  │  ".join(parts))
 
     # --- keys -----------------------------------------------------------------------------------

@@ -39,16 +39,18 @@ class CopyDrafter:
     def _catch_up(self) -> None:
         """Index the n-grams that end just before each token not yet indexed (they now have a follower)."""
         tokens, index = self.tokens, self._index
-        for end in range(max(self._indexed, 1), len(tokens)):  # n-grams tokens[end-n:end], followed by tokens[end]
+        for end in range(
+            max(self._indexed, 1), len(tokens)
+        ):  # n-grams tokens[end-n:end], followed by tokens[end]
             for n in range(self.min_ngram, min(self.max_ngram, end) + 1):
-                index[tuple(tokens[end - n:end])] = end
+                index[tuple(tokens[end - n : end])] = end
         self._indexed = max(self._indexed, len(tokens))
 
     def propose(self, output: list[int], k: int) -> list[int]:
         """`k` tokens that followed the longest n-gram ending the prompt + `output` in an earlier
         occurrence (its latest one); [] when no n-gram of at least `min_ngram` recurs. A copy that
         runs into the end of the text goes on copying itself: the text repeats with that period."""
-        self.tokens.extend(output[len(self.tokens) - self._prompt:])
+        self.tokens.extend(output[len(self.tokens) - self._prompt :])
         self._catch_up()
         tokens = self.tokens
         for n in range(min(self.max_ngram, len(tokens)), self.min_ngram - 1, -1):

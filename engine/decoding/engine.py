@@ -30,7 +30,10 @@ SMALL_MODEL_PARAMS = 100_000_000
 def cpu_threads_for(model) -> None:
     """Small models run on one CPU thread unless OMP_NUM_THREADS says otherwise: their matmuls are
     too small to split, and OpenMP's fan-out costs more than it saves (docs/BENCHMARKS.md)."""
-    if "OMP_NUM_THREADS" not in os.environ and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS:
+    if (
+        "OMP_NUM_THREADS" not in os.environ
+        and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS
+    ):
         torch.set_num_threads(1)
 
 
@@ -52,7 +55,9 @@ class Generation:
 
     def __init__(self, run: Callable[[Callable[[], bool]], Iterator[Event]]):
         self._cancel = threading.Event()
-        self._events = run(self._cancel.is_set)  # a generator: nothing runs before the first event is asked for
+        self._events = run(
+            self._cancel.is_set
+        )  # a generator: nothing runs before the first event is asked for
 
     def __iter__(self) -> Iterator[Event]:
         return self._events
@@ -112,10 +117,14 @@ class Engine:
         if not self.native:
             if config.mode in ("ar", "auto"):
                 return "ar", []
-            return "ar", [f"{self.name} is not an NLD checkpoint: mode {config.mode!r} is unavailable, running AR"]
+            return "ar", [
+                f"{self.name} is not an NLD checkpoint: mode {config.mode!r} is unavailable, running AR"
+            ]
         if config.mode == "auto":  # by device, timing and recent acceptance (engine/decoding/modes/auto.py)
             mode = self.auto.mode()
-            return mode, (["auto: recent drafts have not outrun AR on this device; running AR"] if mode == "ar" else [])
+            return mode, (
+                ["auto: recent drafts have not outrun AR on this device; running AR"] if mode == "ar" else []
+            )
         return (f"self-spec-{config.speculation}" if config.mode == "self-spec" else config.mode), []
 
     @property
@@ -143,37 +152,53 @@ class Engine:
         if request.is_fim and fim_format is None:
             notes.append(f"{self.name} has no fill-in-the-middle tokens: completing the prefix only")
         room = budget - (fim_format.overhead(tok) if fim_format else len(tok.template_prefix))
-        context, chunks = fim.context_ids(tok, self.fim_format, request.context, int(room * fim.CONTEXT_SHARE))
+        context, chunks = fim.context_ids(
+            tok, self.fim_format, request.context, int(room * fim.CONTEXT_SHARE)
+        )
         room -= len(context)
         if chunks < len(request.context):
-            notes.append(f"{len(request.context) - chunks} of {len(request.context)} context chunks (the oldest) "
-                         f"left out to fit the context window ({self.context_window})")
+            notes.append(
+                f"{len(request.context) - chunks} of {len(request.context)} context chunks (the oldest) "
+                f"left out to fit the context window ({self.context_window})"
+            )
         if fim_format is not None:
             prefix, suffix = fim.fit(tok, request.prefix or "", request.suffix, room)
             trimmed = (prefix, suffix) != (request.prefix or "", request.suffix)
             if trimmed:
-                notes.append(f"context trimmed around the cursor to fit the context window ({self.context_window})")
+                notes.append(
+                    f"context trimmed around the cursor to fit the context window ({self.context_window})"
+                )
             prefix, constraint = heal_prompt(tok, prefix) if heal else (prefix, None)
-            return Prompt(fim_format.ids(tok, prefix, suffix, context), constraint, notes,
-                          trimmed or chunks < len(request.context), chunks, len(context))
+            return Prompt(
+                fim_format.ids(tok, prefix, suffix, context),
+                constraint,
+                notes,
+                trimmed or chunks < len(request.context),
+                chunks,
+                len(context),
+            )
         text = request.prompt if request.prompt is not None else (request.prefix or "")
         kept, constraint = heal_prompt(tok, text) if heal else (text, None)
         body = tok.encode(kept)
         truncated = len(body) > room
         if truncated:
             notes.append(f"prompt truncated to its last {room} tokens (context window {self.context_window})")
-            body = body[len(body) - room:] if room > 0 else []
+            body = body[len(body) - room :] if room > 0 else []
         ids = tok.template_prefix + context + body
         if not ids:
             ids = [tok.bos_id if tok.bos_id is not None else tok.eos_id]
-        return Prompt(ids, constraint, notes, truncated or chunks < len(request.context), chunks, len(context))
+        return Prompt(
+            ids, constraint, notes, truncated or chunks < len(request.context), chunks, len(context)
+        )
 
     def _chat_ids(self, request: Request, budget: int) -> list[int]:
         """A chat's prompt, whole: a template cut to fit would be no conversation."""
         ids = self.tokenizer.chat_ids(request.messages)
         if len(ids) > budget:
-            raise RequestError(f"the conversation is {len(ids)} tokens; the context window ({self.context_window}) "
-                               f"leaves {budget} for it with {request.config.max_new_tokens} new tokens")
+            raise RequestError(
+                f"the conversation is {len(ids)} tokens; the context window ({self.context_window}) "
+                f"leaves {budget} for it with {request.config.max_new_tokens} new tokens"
+            )
         return ids
 
     def _budget(self, config: GenerationConfig) -> int:
@@ -185,18 +210,28 @@ class Engine:
         """The request's config with the checkpoint's defaults filled in; RequestError if unservable
         (the cache is sized for the request up front, so a huge token count must not get that far)."""
         config = request.config.validate()
-        if request.messages is not None and (request.prompt, request.prefix, request.suffix) != (None, None, None):
+        if request.messages is not None and (request.prompt, request.prefix, request.suffix) != (
+            None,
+            None,
+            None,
+        ):
             raise RequestError("give messages, or a prompt, or a prefix and suffix: not several")
         if request.messages is not None and not self.tokenizer.chat_template:
-            raise RequestError(f"{self.name} has no chat template, so it cannot chat: use it for completion and "
-                               "fill-in-the-middle, or load an instruct checkpoint")
+            raise RequestError(
+                f"{self.name} has no chat template, so it cannot chat: use it for completion and "
+                "fill-in-the-middle, or load an instruct checkpoint"
+            )
         if config.max_new_tokens > self.context_window:
-            raise RequestError(f"at most {self.context_window} new tokens (the model's context window), "
-                               f"asked for {config.max_new_tokens}")
+            raise RequestError(
+                f"at most {self.context_window} new tokens (the model's context window), "
+                f"asked for {config.max_new_tokens}"
+            )
         if request.messages is not None:  # checked here so a server answers 400 before it streams
             self._chat_ids(request, self._budget(config))
-        return config.replace(block_size=config.block_size or self.default_block_size,
-                                threshold=self.default_threshold if config.threshold is None else config.threshold)
+        return config.replace(
+            block_size=config.block_size or self.default_block_size,
+            threshold=self.default_threshold if config.threshold is None else config.threshold,
+        )
 
     def _run(self, request: Request, cancelled: Callable[[], bool]) -> Iterator[Event]:
         config = self.validate(request)
@@ -224,6 +259,13 @@ class Engine:
             copy = CopyDrafter(ids) if mode.startswith("self-spec") else None
             ctx = DecodeState(self.runner, seq, sampler, config, block, tok.mask_id, cancelled, auto, copy)
             yield from run(ctx, mode, ids[cached:])
-            yield seq.done(mode, notes, prompt_token_ids=ids, tokens_cached=cached, truncated=prompt.truncated,
-                           context_chunks=prompt.context_chunks, context_tokens=prompt.context_tokens,
-                           prefill_passes=self.runner.passes(len(ids) - cached))
+            yield seq.done(
+                mode,
+                notes,
+                prompt_token_ids=ids,
+                tokens_cached=cached,
+                truncated=prompt.truncated,
+                context_chunks=prompt.context_chunks,
+                context_tokens=prompt.context_tokens,
+                prefill_passes=self.runner.passes(len(ids) - cached),
+            )

@@ -38,8 +38,9 @@ def bucket_for(keys: int, room: int) -> int:
     return min(max(MIN_BUCKET, 1 << (keys - 1).bit_length()), room)
 
 
-def window_mask(pattern: Pattern, length: torch.Tensor, width: int, bucket: int,
-                chunk: torch.Tensor | None = None) -> torch.Tensor:
+def window_mask(
+    pattern: Pattern, length: torch.Tensor, width: int, bucket: int, chunk: torch.Tensor | None = None
+) -> torch.Tensor:
     """[T, bucket] bool: which of the window's keys each of the T chunk queries sees, from the
     cache length as a device tensor (no host value, so it can be captured). Keys at or after
     length + T are hidden; `chunk` is Pattern.MASK's [T, T] mask."""
@@ -65,7 +66,7 @@ class WindowCache:
     def stage(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self.cache.k[layer].index_copy_(2, self.slots, k)
         self.cache.v[layer].index_copy_(2, self.slots, v)
-        return self.cache.k[layer, :, :, :self.bucket], self.cache.v[layer, :, :, :self.bucket]
+        return self.cache.k[layer, :, :, : self.bucket], self.cache.v[layer, :, :, : self.bucket]
 
 
 @dataclass(frozen=True)
@@ -151,9 +152,13 @@ class StaticPasses:
         if length + width > room:
             return None
         kind = "some" if isinstance(lora, torch.Tensor) else "on" if lora else "off"
-        return PassKey(width, Pattern(pattern), positions is not None, kind, bucket_for(length + width, room), backend())
+        return PassKey(
+            width, Pattern(pattern), positions is not None, kind, bucket_for(length + width, room), backend()
+        )
 
-    def run(self, key: PassKey, tokens: torch.Tensor, length: int, positions, mask, lora) -> torch.Tensor | None:
+    def run(
+        self, key: PassKey, tokens: torch.Tensor, length: int, positions, mask, lora
+    ) -> torch.Tensor | None:
         """Hidden states [T, H] (a static buffer: valid until the next pass), or None after a
         failed capture (the caller runs the pass eagerly)."""
         p = self.passes.get(key)

@@ -34,13 +34,17 @@ def connect(url: str, api_key: str | None = None, timeout: float = TIMEOUT_S) ->
     and whether it is `nemodiff serve`; a server without /v1/models is taken as text-only."""
     url = url.rstrip("/")
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    client = httpx.Client(base_url=url, headers=headers, timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT_S))
+    client = httpx.Client(
+        base_url=url, headers=headers, timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT_S)
+    )
     try:
         model = _model_entry(url, client, timeout)
     except BaseException:
         client.close()  # a failed connect (retried from the app) must not leave its connections open
         raise
-    return RemoteEngine(client, name=model.get("id") or url, nemodiff=model.get("owned_by") == OWNER, timeout=timeout)
+    return RemoteEngine(
+        client, name=model.get("id") or url, nemodiff=model.get("owned_by") == OWNER, timeout=timeout
+    )
 
 
 def _model_entry(url: str, client: httpx.Client, timeout: float) -> dict:
@@ -54,7 +58,9 @@ def _model_entry(url: str, client: httpx.Client, timeout: float) -> dict:
         models = response.json().get("data")
         return models[0] if isinstance(models[0], dict) else {}
     except (ValueError, AttributeError, TypeError, IndexError):
-        raise NemodiffError(f"{url}/v1/models is not an OpenAI model list: is it OpenAI-compatible?") from None
+        raise NemodiffError(
+            f"{url}/v1/models is not an OpenAI model list: is it OpenAI-compatible?"
+        ) from None
 
 
 @contextmanager
@@ -80,7 +86,13 @@ def check(response: httpx.Response) -> None:
         refused = error_in(response.json())
     except ValueError:
         refused = None
-    message = refused[0] if refused else first_line(response.text) if response.text.strip() else response.reason_phrase
+    message = (
+        refused[0]
+        if refused
+        else first_line(response.text)
+        if response.text.strip()
+        else response.reason_phrase
+    )
     raise failure(status, f"{url}: HTTP {status}: {message}")
 
 
@@ -176,9 +188,17 @@ class RemoteEngine:
             raise NemodiffError(f"{self.url} closed the stream before the generation finished")
         text = "".join(c.text for c in commits)
         ids = [i for c in commits for i in c.token_ids]
-        yield Done(text=text, token_ids=ids, n_tokens=commits[-1].n_tokens if commits else 0, nfe=0,
-                   tokens_per_forward=0.0, seconds=time.perf_counter() - t0, tokens_per_second=0.0,
-                   mode=request.config.mode, stop_reason="cancelled")
+        yield Done(
+            text=text,
+            token_ids=ids,
+            n_tokens=commits[-1].n_tokens if commits else 0,
+            nfe=0,
+            tokens_per_forward=0.0,
+            seconds=time.perf_counter() - t0,
+            tokens_per_second=0.0,
+            mode=request.config.mode,
+            stop_reason="cancelled",
+        )
 
     def _denoise(self, request: Request, cancelled: Callable[[], bool]) -> Iterator[Event]:
         for data in self._stream("/v1/denoise", dataclasses.asdict(request), cancelled):
@@ -191,9 +211,16 @@ class RemoteEngine:
         """Text chunks of an OpenAI-style stream; n_tokens counts chunks until the server's usage
         gives the token count at the end."""
         config = request.config
-        payload = {"model": self.name, "max_tokens": config.max_new_tokens, "temperature": config.temperature,
-                   "top_p": config.top_p, "stop": config.stop or None, "seed": config.seed, "stream": True,
-                   "stream_options": {"include_usage": True}}
+        payload = {
+            "model": self.name,
+            "max_tokens": config.max_new_tokens,
+            "temperature": config.temperature,
+            "top_p": config.top_p,
+            "stop": config.stop or None,
+            "seed": config.seed,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         if request.is_fim:  # an engine's raw text (nemodiff serve's rules off): the caller runs the pipeline
             payload.update(prompt=request.prefix or "", suffix=request.suffix, stop_rules=False)
         else:
@@ -214,9 +241,18 @@ class RemoteEngine:
         seconds = time.perf_counter() - t0
         n = usage.get("completion_tokens")
         n = n if isinstance(n, int) and n > 0 else chunks
-        yield Done(text=text, token_ids=[], n_tokens=n, nfe=0, tokens_per_forward=0.0, seconds=seconds,
-                   tokens_per_second=n / seconds if seconds > 0 else 0.0, mode="remote",
-                   stop_reason="length" if finish == "length" else "eos", notes=[TEXT_ONLY])
+        yield Done(
+            text=text,
+            token_ids=[],
+            n_tokens=n,
+            nfe=0,
+            tokens_per_forward=0.0,
+            seconds=seconds,
+            tokens_per_second=n / seconds if seconds > 0 else 0.0,
+            mode="remote",
+            stop_reason="length" if finish == "length" else "eos",
+            notes=[TEXT_ONLY],
+        )
 
     def _stream(self, path: str, payload: dict, cancelled: Callable[[], bool]) -> Iterator[dict]:
         """The JSON objects of a server-sent-event stream, until `[DONE]`, its end, or a cancel

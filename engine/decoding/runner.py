@@ -66,7 +66,9 @@ class NativeRunner(PrefixCache):
         self.masks = MaskBook(room, self.device)
         host = torch.zeros(room, dtype=torch.long, pin_memory=self.device.type == "cuda")
         self._host, self._host_np = host, host.numpy()
-        self._tokens = host if self.device.type == "cpu" else torch.zeros(room, dtype=torch.long, device=self.device)
+        self._tokens = (
+            host if self.device.type == "cpu" else torch.zeros(room, dtype=torch.long, device=self.device)
+        )
         if self.graphs:  # graphs record the cache's addresses: a new cache needs new ones
             widths, failed = (self.static.widths, self.static.failed) if self.static else ({1}, None)
             self.static = StaticPasses(self.model, cache, capture=True)
@@ -103,8 +105,14 @@ class NativeRunner(PrefixCache):
         del self.ids[n:]
 
     @torch.inference_mode()
-    def forward(self, tokens: list[int], pattern: Pattern, positions: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None, lora: bool | torch.Tensor = False) -> torch.Tensor:
+    def forward(
+        self,
+        tokens: list[int],
+        pattern: Pattern,
+        positions: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        lora: bool | torch.Tensor = False,
+    ) -> torch.Tensor:
         """Hidden states [T, H] of a pass that reads the cache and stages (not commits) the chunk
         (at the positions after the cache unless given). On a GPU, a graphed pass returns a static
         buffer: valid until the next pass."""
@@ -117,7 +125,9 @@ class NativeRunner(PrefixCache):
         if not use_triton(self.model.encoder.embed_tokens.weight):
             mask = self.masks.full(pattern, len(tokens), self.length, mask)  # built once per shape
             pattern = Pattern.MASK if mask is not None else Pattern.BIDIRECTIONAL
-        return self.model(t[None], self.length if positions is None else positions, self.cache, pattern, mask, lora)[0]
+        return self.model(
+            t[None], self.length if positions is None else positions, self.cache, pattern, mask, lora
+        )[0]
 
     def token_ids(self, tokens: list[int]) -> torch.Tensor:
         """`tokens` as a device tensor: written into a preallocated buffer, not a new tensor per pass."""
@@ -148,7 +158,7 @@ class NativeRunner(PrefixCache):
         """Causal passes (chunks of PREFILL_CHUNK) that append `tokens` to the cache; fp32 logits [V]
         after the last one."""
         for start in range(0, len(tokens), PREFILL_CHUNK):
-            chunk = tokens[start:start + PREFILL_CHUNK]
+            chunk = tokens[start : start + PREFILL_CHUNK]
             h = self.forward(chunk, Pattern.CAUSAL)
             self.keep(chunk)
         return self.logits(h[-1:])[0]
@@ -168,7 +178,9 @@ class HFRunner(PrefixCache):
         self._new_cache = lambda: DynamicCache(config=model.config)
         self.cache = self._new_cache()
         # transformers renamed `past_key_values` to `cache` (5.x); speak whichever this version knows.
-        self._cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        self._cache_kw = (
+            "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        )
         self.ids: list[int] = []
 
     @property

@@ -8,7 +8,9 @@ from kernels import ops
 
 
 class Sampler:
-    def __init__(self, temperature: float, top_p: float, seed: int | None, device: torch.device, top_k: int = 0):
+    def __init__(
+        self, temperature: float, top_p: float, seed: int | None, device: torch.device, top_k: int = 0
+    ):
         self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
         self.generator = None
         if temperature > 0:

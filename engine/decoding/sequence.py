@@ -17,8 +17,15 @@ from engine.prompts.tokenizer import StreamDecoder, Tokenizer
 
 
 class Sequence:
-    def __init__(self, tok: Tokenizer, prompt_ids: list[int], max_new_tokens: int, stop_ids: set[int],
-                 stop: list[str], heal: HealConstraint | None = None):
+    def __init__(
+        self,
+        tok: Tokenizer,
+        prompt_ids: list[int],
+        max_new_tokens: int,
+        stop_ids: set[int],
+        stop: list[str],
+        heal: HealConstraint | None = None,
+    ):
         self.tok = tok
         self.max_new_tokens = max_new_tokens
         self.stop_ids = stop_ids
@@ -64,12 +71,22 @@ class Sequence:
             self.stop_reason = "cancelled"
         seconds = self.elapsed()
         n = len(self.out)
-        return Done(text=self.text, token_ids=list(self.out), n_tokens=n, nfe=self.nfe,
-                    tokens_per_forward=n / max(self.nfe, 1), seconds=seconds,
-                    tokens_per_second=n / seconds if seconds > 0 else 0.0, mode=self.switched_to or mode,
-                    stop_reason=self.stop_reason, accepted_histogram=dict(sorted(self.accepted.items())),
-                    copy_drafted=self.copy_drafted, copy_accepted=self.copy_accepted, notes=notes + self.notes,
-                    **prompt)
+        return Done(
+            text=self.text,
+            token_ids=list(self.out),
+            n_tokens=n,
+            nfe=self.nfe,
+            tokens_per_forward=n / max(self.nfe, 1),
+            seconds=seconds,
+            tokens_per_second=n / seconds if seconds > 0 else 0.0,
+            mode=self.switched_to or mode,
+            stop_reason=self.stop_reason,
+            accepted_histogram=dict(sorted(self.accepted.items())),
+            copy_drafted=self.copy_drafted,
+            copy_accepted=self.copy_accepted,
+            notes=notes + self.notes,
+            **prompt,
+        )
 
     def commit(self, ids: list[int]) -> Commit | None:
         new: list[int] = []
@@ -107,7 +124,7 @@ class Sequence:
         hold = 0
         if not self.finished:
             hold = max((k for s in self.stop for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
-        self.pending = text[len(text) - hold:] if hold else ""
-        emitted = text[:len(text) - hold]
+        self.pending = text[len(text) - hold :] if hold else ""
+        emitted = text[: len(text) - hold]
         self.text += emitted
         return emitted

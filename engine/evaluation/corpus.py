@@ -16,8 +16,21 @@ from pathlib import Path
 # Top-level modules/packages never trained on; their tests (`test/test_<name>.py` or the package
 # `test/test_<name>/`) are held out with them. Chosen as small, self-contained, familiar code.
 HOLDOUT: tuple[str, ...] = (
-    "bisect", "calendar", "colorsys", "csv", "difflib", "fnmatch", "fractions", "glob",
-    "heapq", "ipaddress", "json", "shlex", "statistics", "string", "textwrap",
+    "bisect",
+    "calendar",
+    "colorsys",
+    "csv",
+    "difflib",
+    "fnmatch",
+    "fractions",
+    "glob",
+    "heapq",
+    "ipaddress",
+    "json",
+    "shlex",
+    "statistics",
+    "string",
+    "textwrap",
 )
 
 
@@ -29,8 +42,10 @@ def stdlib_root(path: str | Path | None = None) -> Path:
 def require_complete(root: Path) -> None:
     """Refuse a standard library without its test suite (FileNotFoundError, one line)."""
     if not (root / "test" / "__init__.py").is_file():
-        raise FileNotFoundError(f"{root} has no test/ package (on Debian and Ubuntu it is libpython3.X-testsuite): "
-                                "the corpus would be half its size; name a complete standard library with --stdlib DIR")
+        raise FileNotFoundError(
+            f"{root} has no test/ package (on Debian and Ubuntu it is libpython3.X-testsuite): "
+            "the corpus would be half its size; name a complete standard library with --stdlib DIR"
+        )
 
 
 def _is_holdout(rel: Path) -> bool:

@@ -38,11 +38,12 @@ MAX_NEW = {"line": 48, "span": 48, "block": 160}
 
 # -- building holes ------------------------------------------------------------------------------
 
+
 def _context(text: str, start: int, end: int) -> tuple[str, str]:
     prefix, suffix = text[:start], text[end:]
     if len(prefix) > PREFIX_CHARS:
         prefix = prefix[-PREFIX_CHARS:]
-        prefix = prefix[prefix.find("\n") + 1:]
+        prefix = prefix[prefix.find("\n") + 1 :]
     if len(suffix) > SUFFIX_CHARS:
         suffix = suffix[: suffix.rfind("\n", 0, SUFFIX_CHARS) + 1]
     return prefix, suffix
@@ -88,8 +89,12 @@ def _edit_holes(line_holes: list[dict]) -> list[dict]:
             if above > NEAR_CHARS:
                 break
             m.set_seq1(body)  # = edit_similarity(body, middle) >= NEAR_RATIO, cheap upper bounds first
-            if body != middle and m.real_quick_ratio() >= NEAR_RATIO and m.quick_ratio() >= NEAR_RATIO \
-                    and m.ratio() >= NEAR_RATIO:
+            if (
+                body != middle
+                and m.real_quick_ratio() >= NEAR_RATIO
+                and m.quick_ratio() >= NEAR_RATIO
+                and m.ratio() >= NEAR_RATIO
+            ):
                 holes.append(hole | {"near": body})
                 break
     return holes
@@ -105,7 +110,9 @@ def _span_holes(path: str, text: str, rng: random.Random) -> list[dict]:
             word = lambda c: c.isalnum() or c == "_"  # noqa: E731
             cut_kind = "mid-word" if word(line[at - 1]) and word(line[at]) else "boundary"
             prefix, suffix = _context(text, pos + at, pos + len(line))
-            holes.append(dict(prefix=prefix, suffix=suffix, middle=line[at:], kind="span", cut=cut_kind, source=path))
+            holes.append(
+                dict(prefix=prefix, suffix=suffix, middle=line[at:], kind="span", cut=cut_kind, source=path)
+            )
         pos += len(line) + 1
     return holes
 
@@ -124,7 +131,11 @@ def _block_holes(path: str, text: str) -> list[dict]:
         if ind <= indentation(header) or not first.strip():
             continue
         j = i + 1
-        while j < len(lines) and j - i <= MAX_BLOCK_LINES and (not lines[j].strip() or indentation(lines[j]) >= ind):
+        while (
+            j < len(lines)
+            and j - i <= MAX_BLOCK_LINES
+            and (not lines[j].strip() or indentation(lines[j]) >= ind)
+        ):
             j += 1
         while j > i + 1 and not lines[j - 1].strip():
             j -= 1
@@ -159,14 +170,17 @@ def make_holdout(per_kind: int = 200, seed: int = 0, kinds: tuple[str, ...] = KI
 
 # -- evaluating ----------------------------------------------------------------------------------
 
+
 def edit_similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
 def fill(engine, hole: dict, config: GenerationConfig) -> tuple[str, Done]:
     """The suggestion for one hole, through the suggestion pipeline with its kind's line limit."""
-    pipeline = Pipeline(Context.around(hole["prefix"], hole["suffix"]),
-                        Rules(max_lines=MAX_BLOCK_LINES if hole["kind"] == "block" else 1))
+    pipeline = Pipeline(
+        Context.around(hole["prefix"], hole["suffix"]),
+        Rules(max_lines=MAX_BLOCK_LINES if hole["kind"] == "block" else 1),
+    )
     generation = engine.generate(pipeline.request(config.replace(max_new_tokens=MAX_NEW[hole["kind"]])))
     for _ in pipeline.follow(generation):
         pass
@@ -199,22 +213,33 @@ class Score:
         self.copy_drafted += done.copy_drafted
         self.copy_accepted += done.copy_accepted
         self.outputs.append((pred, done))
-        for group in (hole["kind"], f'{hole["kind"]}/{hole["cut"]}' if hole.get("cut") else None,
-                      f'{hole["kind"]}/near-duplicate' if hole.get("near") else None):
+        for group in (
+            hole["kind"],
+            f"{hole['kind']}/{hole['cut']}" if hole.get("cut") else None,
+            f"{hole['kind']}/near-duplicate" if hole.get("near") else None,
+        ):
             if group:
                 g = self.by_group.setdefault(group, [0, 0])
                 g[0] += ok
                 g[1] += 1
 
     def summary(self, mode: str) -> dict:
-        out = {"mode": mode, "n": self.n, "exact_match": self.exact / max(self.n, 1),
-               "edit_similarity": self.similarity / max(self.n, 1),
-               "tokens_per_forward": self.tokens / max(self.nfe, 1),
-               "nfe": self.nfe, "prefill_passes": self.prefill_passes,  # docs/REFERENCE_RULES.md
-               "tokens_per_second": self.tokens / self.seconds if self.seconds else 0.0}
+        out = {
+            "mode": mode,
+            "n": self.n,
+            "exact_match": self.exact / max(self.n, 1),
+            "edit_similarity": self.similarity / max(self.n, 1),
+            "tokens_per_forward": self.tokens / max(self.nfe, 1),
+            "nfe": self.nfe,
+            "prefill_passes": self.prefill_passes,  # docs/REFERENCE_RULES.md
+            "tokens_per_second": self.tokens / self.seconds if self.seconds else 0.0,
+        }
         if self.copy_drafted:
-            out |= {"copy_drafted": self.copy_drafted, "copy_accepted": self.copy_accepted,
-                    "copy_acceptance": self.copy_accepted / self.copy_drafted}
+            out |= {
+                "copy_drafted": self.copy_drafted,
+                "copy_accepted": self.copy_accepted,
+                "copy_acceptance": self.copy_accepted / self.copy_drafted,
+            }
         return out
 
 
@@ -224,14 +249,18 @@ def same_as_ar(engine, ar: tuple[str, Done], other: tuple[str, Done]) -> bool:
     self-spec cycle can run past that point: a cancelled stream is compared as far as it went."""
     a, b = ar[1].token_ids, other[1].token_ids
     if ar[1].stop_reason == "cancelled" and len(a) <= len(b):
-        b = b[:len(a)]
+        b = b[: len(a)]
     if other[1].stop_reason == "cancelled" and len(b) <= len(a):
-        a = a[:len(b)]
+        a = a[: len(b)]
     return ar[0] == other[0] or parted_at_tie(engine, ar[1].prompt_token_ids, a, b)
 
 
-def evaluate(engine, holes: list[dict], configs: list[GenerationConfig],
-             progress: Callable[[int, int], None] | None = None) -> list[tuple[dict, dict]]:
+def evaluate(
+    engine,
+    holes: list[dict],
+    configs: list[GenerationConfig],
+    progress: Callable[[int, int], None] | None = None,
+) -> list[tuple[dict, dict]]:
     """(summary, exact match per kind, cut and near-duplicate) per config. The modes take turns on
     each hole, each paying its own prefill, so machine noise hits them alike. Where AR runs too,
     every other mode's summary has its speed-up over AR (AR's seconds over its own, for the same
@@ -257,4 +286,7 @@ def evaluate(engine, holes: list[dict], configs: list[GenerationConfig],
         if config.mode == "self-spec":
             summary["matches_ar"] = all(same_as_ar(engine, a, o) for a, o in zip(ar.outputs, score.outputs))
             summary["ar_tokens_per_forward"] = ar.tokens / max(score.nfe, 1)
-    return [(s, {k: v[0] / v[1] for k, v in sorted(score.by_group.items())}) for s, score in zip(summaries, scores)]
+    return [
+        (s, {k: v[0] / v[1] for k, v in sorted(score.by_group.items())})
+        for s, score in zip(summaries, scores)
+    ]

@@ -29,7 +29,15 @@ from engine.model.network import NLDModel
 from engine.model.rope import Rotary
 from kernels import dispatch
 from kernels.bench import Setup as KernelSetup
-from kernels.bench import Timer, bench_kernels, kernel_table, make_timer, markdown_table, nbytes, peak_bandwidth
+from kernels.bench import (
+    Timer,
+    bench_kernels,
+    kernel_table,
+    make_timer,
+    markdown_table,
+    nbytes,
+    peak_bandwidth,
+)
 from kernels.ops import Pattern
 
 
@@ -45,9 +53,17 @@ class Setup:
 def make_setup(device: torch.device) -> Setup:
     gpu = device.type == "cuda"
     cfg, rows = preset("3b" if gpu else "tiny"), 32 if gpu else 3
-    kernels = KernelSetup(cfg, device, torch.bfloat16 if gpu else torch.float32, chunk=32 if gpu else 4, rows=rows,
-                          cache_lens=(512, 4096) if gpu else (8, 40), commit_rows=32 if gpu else 4,
-                          rotary=Rotary(cfg, device), quadratic_mask=quadratic_mask(rows, device))
+    kernels = KernelSetup(
+        cfg,
+        device,
+        torch.bfloat16 if gpu else torch.float32,
+        chunk=32 if gpu else 4,
+        rows=rows,
+        cache_lens=(512, 4096) if gpu else (8, 40),
+        commit_rows=32 if gpu else 4,
+        rotary=Rotary(cfg, device),
+        quadratic_mask=quadratic_mask(rows, device),
+    )
     return Setup(cfg, kernels, graphs=gpu)
 
 
@@ -89,10 +105,16 @@ def bench_model(setup: Setup, timer: Timer, peak: float) -> list[dict]:
     cache = model.new_cache(max(s.cache_lens), scratch=t_quad)
     kv_token_bytes = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim * s.dtype.itemsize
     # An AR step reads every layer weight once (one embedding row; the LM head is not in forward).
-    weight_bytes = sum(nbytes(p) for name, p in model.named_parameters()
-                       if not name.startswith(("encoder.embed_tokens", "diffusion_head")))
-    passes = [("AR step", 1, Pattern.CAUSAL, None), ("chunk", s.chunk, Pattern.BIDIRECTIONAL, None),
-              ("quadratic", t_quad, Pattern.MASK, s.quadratic_mask)]
+    weight_bytes = sum(
+        nbytes(p)
+        for name, p in model.named_parameters()
+        if not name.startswith(("encoder.embed_tokens", "diffusion_head"))
+    )
+    passes = [
+        ("AR step", 1, Pattern.CAUSAL, None),
+        ("chunk", s.chunk, Pattern.BIDIRECTIONAL, None),
+        ("quadratic", t_quad, Pattern.MASK, s.quadratic_mask),
+    ]
     gen = torch.Generator(device=dev).manual_seed(0)
     rows: list[dict] = []
     with torch.inference_mode():
@@ -108,8 +130,14 @@ def bench_model(setup: Setup, timer: Timer, peak: float) -> list[dict]:
                         def forward() -> torch.Tensor:
                             return model(tokens, positions, cache, pattern, mask)
 
-                        row = dict(case=label, T=t, cache=cache_len, backend=backend, eager_ms=timer(forward),
-                                   graph_ms=None)
+                        row = dict(
+                            case=label,
+                            T=t,
+                            cache=cache_len,
+                            backend=backend,
+                            eager_ms=timer(forward),
+                            graph_ms=None,
+                        )
                         if setup.graphs:
                             graph = capture(forward)
                             row["graph_ms"] = timer(graph.replay)
@@ -126,8 +154,18 @@ def model_table(rows: list[dict]) -> str:
     for r in rows:
         best = min(x for x in (r["eager_ms"], r["graph_ms"]) if x is not None)
         bound = r.get("bound_ms")
-        out.append([r["case"], r["T"], r["cache"], r["backend"], r["eager_ms"], r["graph_ms"], bound,
-                    None if bound is None else 100 * bound / best])
+        out.append(
+            [
+                r["case"],
+                r["T"],
+                r["cache"],
+                r["backend"],
+                r["eager_ms"],
+                r["graph_ms"],
+                bound,
+                None if bound is None else 100 * bound / best,
+            ]
+        )
     return markdown_table(headers, out)
 
 
@@ -135,8 +173,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="nemodiff bench --kernels-bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
     p.add_argument("--quick", action="store_true", help="fewer timing repetitions")
-    p.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
-                   help="cpu: smoke-test the script on the tiny preset under the Triton interpreter")
+    p.add_argument(
+        "--device",
+        choices=("cuda", "cpu"),
+        default="cuda",
+        help="cpu: smoke-test the script on the tiny preset under the Triton interpreter",
+    )
     p.add_argument("--skip-model", action="store_true", help="kernels only")
     return p.parse_args(argv)
 
@@ -144,8 +186,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
-        print("the GPU benchmark needs a CUDA GPU (none found); `--device cpu --quick` smoke-tests the script",
-              file=sys.stderr)
+        print(
+            "the GPU benchmark needs a CUDA GPU (none found); `--device cpu --quick` smoke-tests the script",
+            file=sys.stderr,
+        )
         return 1
     if args.device == "cpu":
         os.environ["TRITON_INTERPRET"] = "1"  # read when the Triton kernels are first imported
@@ -154,16 +198,19 @@ def main(argv: list[str] | None = None) -> int:
     timer = make_timer(device, args.quick)
     peak, peak_note = peak_bandwidth(device, timer)
     cfg = s.cfg
-    print(f"# GPU benchmark: {peak_note}; model {cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, "
-          f"{cfg.num_attention_heads}/{cfg.num_key_value_heads} heads x {cfg.head_dim}, {s.kernels.dtype}\n")
+    print(
+        f"# GPU benchmark: {peak_note}; model {cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, "
+        f"{cfg.num_attention_heads}/{cfg.num_key_value_heads} heads x {cfg.head_dim}, {s.kernels.dtype}\n"
+    )
     kernels = bench_kernels(s.kernels, timer, peak)
     print(kernel_table(kernels) + "\n")
     model = [] if args.skip_model else bench_model(s, timer, peak)
     if model:
         print(model_table(model) + "\n")
     if args.json:
-        args.json.write_text(json.dumps(dict(device=peak_note, peak_bytes_per_s=peak, kernels=kernels, model=model),
-                                        indent=2))
+        args.json.write_text(
+            json.dumps(dict(device=peak_note, peak_bytes_per_s=peak, kernels=kernels, model=model), indent=2)
+        )
         print(f"wrote {args.json}")
     return 0
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import torch
 
-TIE_EPS = 2  # a tie: top-2 gap within this many machine epsilons of the top logit (2-4 units in the last place)
+TIE_EPS = (
+    2  # a tie: top-2 gap within this many machine epsilons of the top logit (2-4 units in the last place)
+)
 
 
 def first_difference(a: list[int], b: list[int]) -> int | None:
@@ -21,7 +23,9 @@ def first_difference(a: list[int], b: list[int]) -> int | None:
     return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
 
-def parted_at_tie(engine, prompt_ids: list[int], ar: list[int], other: list[int], tol: float | None = None) -> bool:
+def parted_at_tie(
+    engine, prompt_ids: list[int], ar: list[int], other: list[int], tol: float | None = None
+) -> bool:
     """Do `other` and the AR greedy output `ar` agree up to a point where AR's own choice was a tie
     (top-2 logit gap below `tol`, by default the rounding margin of the model's dtype)?"""
     i = first_difference(ar, other)

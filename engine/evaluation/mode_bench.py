@@ -80,8 +80,11 @@ class Tally:
             out["mean_accepted_length"] = sum(k * v for k, v in self.accepted.items()) / cycles
             out["accepted_histogram"] = {k: self.accepted[k] for k in sorted(self.accepted)}
         if self.copy_drafted:  # drafts copied from the prompt (engine/decoding/copy_draft.py), counted apart
-            out |= {"copy_drafted": self.copy_drafted, "copy_accepted": self.copy_accepted,
-                    "copy_acceptance": self.copy_accepted / self.copy_drafted}
+            out |= {
+                "copy_drafted": self.copy_drafted,
+                "copy_accepted": self.copy_accepted,
+                "copy_acceptance": self.copy_accepted / self.copy_drafted,
+            }
         if any(self.confidence):
             out["confidence_histogram"] = list(self.confidence)  # slots per tenth of [0, 1]
         return out
@@ -99,30 +102,47 @@ def hf_generate(engine: Engine) -> Callable[[list[int], int], tuple[list[int], f
         ids = torch.tensor([prompt_ids], device=engine.device)
         t0 = time.perf_counter()
         with torch.inference_mode():
-            out = hf.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new, do_sample=False,
-                              eos_token_id=stops or None, pad_token_id=eos, suppress_tokens=[mask] if mask is not None else None)
+            out = hf.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=max_new,
+                do_sample=False,
+                eos_token_id=stops or None,
+                pad_token_id=eos,
+                suppress_tokens=[mask] if mask is not None else None,
+            )
         seconds = time.perf_counter() - t0
-        new = out[0, len(prompt_ids):].tolist()
+        new = out[0, len(prompt_ids) :].tolist()
         end = next((i for i, t in enumerate(new) if t in stops), len(new))
         return new[:end], seconds
 
     return run
 
 
-def run_bench(engine: Engine, max_new_tokens: int = 64, modes: list[str] | None = None, repeats: int = 1,
-              progress: Callable[[int, int, str], None] | None = None, warmup_rounds: int | None = None) -> dict:
+def run_bench(
+    engine: Engine,
+    max_new_tokens: int = 64,
+    modes: list[str] | None = None,
+    repeats: int = 1,
+    progress: Callable[[int, int, str], None] | None = None,
+    warmup_rounds: int | None = None,
+) -> dict:
     """`warmup_rounds` untimed passes over every prompt come first (default: 1 on CUDA, 0 elsewhere):
     Triton compiles a kernel variant for each new specialization of its integer arguments (equal
     to 1, divisible by 16), which the prompts' lengths and cache lengths first meet there."""
     # AR always runs: it is the baseline of every speed-up and of the lossless check.
-    modes = [m for m in MODES if (m == "ar" or m in (modes or DEFAULT_MODES)) and (engine.native or m == "ar")]
+    modes = [
+        m for m in MODES if (m == "ar" or m in (modes or DEFAULT_MODES)) and (engine.native or m == "ar")
+    ]
     generate = hf_generate(engine)
     reqs = prompts()
     warmup_rounds = (1 if engine.device.type == "cuda" else 0) if warmup_rounds is None else warmup_rounds
     total, done = len(reqs) * (warmup_rounds + repeats) * (len(modes) + 1), 0
     # Warm up every path once so one-time costs (allocation, lazy tables) are not timed.
     for m in modes:
-        warm = engine.complete(Request(prompt="def f(x):\n", config=GenerationConfig(max_new_tokens=8, **MODES[m])))
+        warm = engine.complete(
+            Request(prompt="def f(x):\n", config=GenerationConfig(max_new_tokens=8, **MODES[m]))
+        )
     generate(warm.prompt_token_ids, 8)
     for rnd in range(warmup_rounds + repeats):
         if rnd in (0, warmup_rounds):  # the warm-up's counts are dropped when the timed rounds start
@@ -131,10 +151,14 @@ def run_bench(engine: Engine, max_new_tokens: int = 64, modes: list[str] | None 
         for req in reqs:
             prompt_ids = None
             for m in modes:
-                cfg = GenerationConfig(max_new_tokens=max_new_tokens, heal=False, **MODES[m])  # HF cannot heal
+                cfg = GenerationConfig(
+                    max_new_tokens=max_new_tokens, heal=False, **MODES[m]
+                )  # HF cannot heal
                 engine.runner.crop(0)  # no prompt reuse between modes: each pays its prefill
                 t = tallies[m]
-                for event in engine.generate(Request(prompt=req.prompt, prefix=req.prefix, suffix=req.suffix, config=cfg)):
+                for event in engine.generate(
+                    Request(prompt=req.prompt, prefix=req.prefix, suffix=req.suffix, config=cfg)
+                ):
                     if isinstance(event, Step):
                         t.add_step(event)
                     elif isinstance(event, Done):
@@ -169,18 +193,30 @@ def run_bench(engine: Engine, max_new_tokens: int = 64, modes: list[str] | None 
         r["speedup_vs_ar"] = r["tokens_per_second"] / ar_tps if ar_tps else None
     ar_out = tallies["ar"].outputs
     spec = [m for m in modes if m in LOSSLESS_MODES]
-    differing = {m: [i for i, (o, a) in enumerate(zip(tallies[m].outputs, ar_out)) if o != a]
-                 for m in spec + ["hf-generate"]}
-    same = {m: all(parted_at_tie(engine, ar_prompts[i], ar_out[i], tallies[m].outputs[i]) for i in differing[m])
-            for m in spec + ["hf-generate"]}
-    return {"device": device_name(engine.device), "model": engine.name, "dtype": engine.dtype,
-            "max_new_tokens": max_new_tokens, "prompts": len(reqs), "repeats": repeats, "results": results,
-            # per pass width: time, weight-matmul time, overhead factor (engine/evaluation/pass_profile.py)
-            "profile": profile_engine(engine) if engine.native else None,
-            "lossless": {m: same[m] for m in spec},
-            "parted_at_ties": {m: len(differing[m]) for m in spec if same[m]},
-            # transformers on the same weights: equal to our AR, or parting only at rounding ties
-            "hf_matches_ar": same["hf-generate"], "hf_parted_at_ties": len(differing["hf-generate"])}
+    differing = {
+        m: [i for i, (o, a) in enumerate(zip(tallies[m].outputs, ar_out)) if o != a]
+        for m in spec + ["hf-generate"]
+    }
+    same = {
+        m: all(parted_at_tie(engine, ar_prompts[i], ar_out[i], tallies[m].outputs[i]) for i in differing[m])
+        for m in spec + ["hf-generate"]
+    }
+    return {
+        "device": device_name(engine.device),
+        "model": engine.name,
+        "dtype": engine.dtype,
+        "max_new_tokens": max_new_tokens,
+        "prompts": len(reqs),
+        "repeats": repeats,
+        "results": results,
+        # per pass width: time, weight-matmul time, overhead factor (engine/evaluation/pass_profile.py)
+        "profile": profile_engine(engine) if engine.native else None,
+        "lossless": {m: same[m] for m in spec},
+        "parted_at_ties": {m: len(differing[m]) for m in spec if same[m]},
+        # transformers on the same weights: equal to our AR, or parting only at rounding ties
+        "hf_matches_ar": same["hf-generate"],
+        "hf_parted_at_ties": len(differing["hf-generate"]),
+    }
 
 
 def device_name(device: torch.device) -> str:

@@ -48,8 +48,13 @@ def weights(runner: NativeRunner) -> list[tuple[torch.Tensor | torch.nn.Module, 
     """Every matmul weight of a layer pass (fused float tensor or int8 module) with its input width."""
     cfg = runner.model.config
     widths = (cfg.hidden_size, cfg.num_attention_heads * cfg.head_dim, cfg.hidden_size, cfg.intermediate_size)
-    return [(w, width) for layer in runner.model.encoder.layers
-            for w, width in zip((layer.self_attn.qkv, layer.self_attn.o_proj, layer.mlp.gate_up, layer.mlp.down_proj), widths)]
+    return [
+        (w, width)
+        for layer in runner.model.encoder.layers
+        for w, width in zip(
+            (layer.self_attn.qkv, layer.self_attn.o_proj, layer.mlp.gate_up, layer.mlp.down_proj), widths
+        )
+    ]
 
 
 def weight_bytes(runner: NativeRunner) -> int:
@@ -89,7 +94,7 @@ def peak_rss_gb() -> float | None:
 
 
 def clock(device: torch.device) -> str:
-    """"thread" (this thread's CPU time: a CPU with one torch thread) or "wall"."""
+    """ "thread" (this thread's CPU time: a CPU with one torch thread) or "wall"."""
     return "thread" if device.type == "cpu" and torch.get_num_threads() == 1 else "wall"
 
 
@@ -117,8 +122,14 @@ def _best_ms(runner: NativeRunner, runs: dict[str, Callable[[], object]], rounds
     return {k: v * 1e3 for k, v in best.items()}
 
 
-def profile_passes(runner: NativeRunner, block: int, mask_id: int, rounds: int = ROUNDS,
-                   context: int = CONTEXT, prefill: int | None = None) -> list[PassTiming]:
+def profile_passes(
+    runner: NativeRunner,
+    block: int,
+    mask_id: int,
+    rounds: int = ROUNDS,
+    context: int = CONTEXT,
+    prefill: int | None = None,
+) -> list[PassTiming]:
     """Time the AR step (1 token), a block pass (B: a diffusion step, a linear draft or verify), a
     quadratic pass (B(B+1)) and a prefill chunk on `runner`'s model after `context` cached tokens."""
     model = runner.model
@@ -133,7 +144,9 @@ def profile_passes(runner: NativeRunner, block: int, mask_id: int, rounds: int =
     head = model.diffusion_head
 
     def matmuls(rows: int, logit_rows: int) -> Callable[[], None]:
-        xs = {width: torch.randn(rows, width, dtype=dtype, device=runner.device) for _, width in weights(runner)}
+        xs = {
+            width: torch.randn(rows, width, dtype=dtype, device=runner.device) for _, width in weights(runner)
+        }
         h = torch.randn(logit_rows, head.in_features, dtype=dtype, device=runner.device)
 
         @torch.inference_mode()
@@ -141,21 +154,28 @@ def profile_passes(runner: NativeRunner, block: int, mask_id: int, rounds: int =
             for w, width in weights(runner):
                 project(xs[width], w)
             project(h, head)
+
         return run
 
     @torch.inference_mode()
     def quadratic() -> None:
         hidden, heads = quadratic_pass(runner, tokens[:block], mask_id)
         model.logits(hidden[heads])
-        model.logits(hidden[1: block + 1])
+        model.logits(hidden[1 : block + 1])
 
     passes = {  # name: (width, the pass, its matmuls alone)
         "ar": (1, lambda: runner.logits(runner.forward(tokens[:1], Pattern.CAUSAL)), matmuls(1, 1)),
-        "block": (block, lambda: runner.logits(runner.forward(tokens[:block], Pattern.BIDIRECTIONAL)),
-                  matmuls(block, block)),
+        "block": (
+            block,
+            lambda: runner.logits(runner.forward(tokens[:block], Pattern.BIDIRECTIONAL)),
+            matmuls(block, block),
+        ),
         "quadratic": (quad, quadratic, matmuls(quad, 2 * block)),
-        "prefill": (prefill, lambda: runner.logits(runner.forward(tokens[:prefill], Pattern.CAUSAL)[-1:]),
-                    matmuls(prefill, 1)),
+        "prefill": (
+            prefill,
+            lambda: runner.logits(runner.forward(tokens[:prefill], Pattern.CAUSAL)[-1:]),
+            matmuls(prefill, 1),
+        ),
     }
     runs = {name: run for name, (_, run, _) in passes.items()}
     runs |= {f"{name}/matmul": mm for name, (_, _, mm) in passes.items()}
@@ -167,14 +187,18 @@ def profile_passes(runner: NativeRunner, block: int, mask_id: int, rounds: int =
     out = []
     for name, (width, _, _) in passes.items():
         t, mm = best[name], best[f"{name}/matmul"]
-        out.append(PassTiming(name, width, t, mm, t / mm, clock(runner.device), floor, floor / t if floor else None))
+        out.append(
+            PassTiming(name, width, t, mm, t / mm, clock(runner.device), floor, floor / t if floor else None)
+        )
     return out
 
 
 def profile_engine(engine, rounds: int = ROUNDS) -> list[dict]:
     """`profile_passes` for a loaded native Engine at its checkpoint's block size, as dicts."""
     if not engine.native:
-        raise NemodiffError(f"{engine.name} is not an NLD checkpoint: the pass profile needs the native engine")
+        raise NemodiffError(
+            f"{engine.name} is not an NLD checkpoint: the pass profile needs the native engine"
+        )
     passes = profile_passes(engine.runner, engine.default_block_size, engine.tokenizer.mask_id, rounds)
     return [asdict(p) for p in passes]
 
@@ -182,7 +206,9 @@ def profile_engine(engine, rounds: int = ROUNDS) -> list[dict]:
 def table(passes: list[dict]) -> str:
     """A markdown table of `profile_engine`'s passes; the floor columns only on a GPU."""
     gpu = passes[0]["floor_ms"] is not None
-    head = "| pass | tokens | ms per pass | matmuls alone (ms) | overhead factor |" + (" floor (ms) | of floor |" if gpu else "")
+    head = "| pass | tokens | ms per pass | matmuls alone (ms) | overhead factor |" + (
+        " floor (ms) | of floor |" if gpu else ""
+    )
     lines = [head, "|---" * (7 if gpu else 5) + "|"]
     if passes[0]["clock"] == "thread":
         lines.insert(0, "(times: CPU time of the one torch thread, best of the rounds)\n")

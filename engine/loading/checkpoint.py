@@ -33,13 +33,24 @@ DEMO_DIR = Path(__file__).parents[1] / "demo_model"
 LORA_DIR = "linear_spec_lora"
 # Only what the engine reads: Mistral-family repos also ship consolidated.safetensors, a second copy.
 HUB_PATTERNS = [
-    "config.json", "generation_config.json", "model*.safetensors", "model.safetensors.index.json",
-    "tokenizer*", "special_tokens_map.json", "chat_template*", "vocab*", "merges.txt", f"{LORA_DIR}/*",
+    "config.json",
+    "generation_config.json",
+    "model*.safetensors",
+    "model.safetensors.index.json",
+    "tokenizer*",
+    "special_tokens_map.json",
+    "chat_template*",
+    "vocab*",
+    "merges.txt",
+    f"{LORA_DIR}/*",
 ]
 _DTYPES = {
-    "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-    "fp16": torch.float16, "float16": torch.float16,
-    "fp32": torch.float32, "float32": torch.float32,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+    "fp32": torch.float32,
+    "float32": torch.float32,
 }
 
 
@@ -59,7 +70,9 @@ class LoadedModel:
 
 @kernels_clash_explained()
 def load_model(
-    model: str, device: str | torch.device = "auto", dtype: str | torch.dtype | None = None,
+    model: str,
+    device: str | torch.device = "auto",
+    dtype: str | torch.dtype | None = None,
     progress: Progress | None = None,
 ) -> LoadedModel:
     """Load `model` for inference (eval mode, no gradients) on `device` ("auto": CUDA if present).
@@ -84,15 +97,21 @@ def load_model(
         if (problem := cfg.problem()) is not None:
             raise CheckpointError(f"{path / 'config.json'}: {problem}")
         if cfg.fim_order not in ("psm", "spm"):
-            raise CheckpointError(f"{path / 'config.json'}: fim_order must be 'psm' or 'spm', not {cfg.fim_order!r}")
+            raise CheckpointError(
+                f"{path / 'config.json'}: fim_order must be 'psm' or 'spm', not {cfg.fim_order!r}"
+            )
         nld, lora = _load_native(path, cfg, dev, dt, progress, int8)
         return LoadedModel(model=nld, config=cfg, native=True, lora_loaded=lora, int8=int8, **common)
     if int8:
-        raise NemodiffError(f"dtype int8 is for NLD checkpoints; {model} loads through transformers: use bf16 or fp32")
+        raise NemodiffError(
+            f"dtype int8 is for NLD checkpoints; {model} loads through transformers: use bf16 or fp32"
+        )
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        return LoadedModel(model=_load_fallback(path, dev, dt), config=None, native=False, lora_loaded=False, **common)
+        return LoadedModel(
+            model=_load_fallback(path, dev, dt), config=None, native=False, lora_loaded=False, **common
+        )
     raise CheckpointError(
         f"{path / 'config.json'}: model_type {model_type!r} is neither {MODEL_TYPE!r} "
         "nor a causal LM that transformers knows"
@@ -115,7 +134,10 @@ def cpu_has_bf16() -> bool:
     """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX). There bf16 beats fp32 in
     every mode, and the parallel modes gain most: an 8-row matmul costs about 1.5x a 1-row one in
     bf16 and 3-4x in fp32 (docs/BENCHMARKS.md). Elsewhere bf16 is emulated and slow."""
-    probes = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
+    probes = (
+        getattr(torch.cpu, "_is_avx512_bf16_supported", None),
+        getattr(torch.cpu, "_is_amx_tile_supported", None),
+    )
     return any(probe() for probe in probes if probe is not None)
 
 
@@ -165,7 +187,12 @@ def _is_repo_id(model: str) -> bool:
 def _offline() -> bool:
     from huggingface_hub import constants
 
-    return constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
+    return constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in {
+        "1",
+        "ON",
+        "YES",
+        "TRUE",
+    }
 
 
 def _download(repo_id: str) -> Path:
@@ -193,10 +220,15 @@ def _download(repo_id: str) -> Path:
         except Exception as e:  # unreachable or failing Hub (DNS, timeout, proxy, 5xx): use the cache
             offline, why = True, f"the Hugging Face Hub did not answer: {first_line(e)}"
     try:
-        return Path(snapshot_download(
-            repo_id, revision=revision, allow_patterns=HUB_PATTERNS, local_files_only=offline,
-            etag_timeout=constants.HF_HUB_ETAG_TIMEOUT,
-        ))
+        return Path(
+            snapshot_download(
+                repo_id,
+                revision=revision,
+                allow_patterns=HUB_PATTERNS,
+                local_files_only=offline,
+                etag_timeout=constants.HF_HUB_ETAG_TIMEOUT,
+            )
+        )
     except LocalEntryNotFoundError:
         raise CheckpointError(
             f"{repo_id}: not a local directory, not in the local cache, and not downloadable ({why})"
@@ -250,7 +282,12 @@ Index = dict[str, tuple[Path, str, tuple[int, ...]]]
 
 
 def _load_native(
-    path: Path, cfg: ModelConfig, device: torch.device, dtype: torch.dtype, progress: Progress | None, int8: bool
+    path: Path,
+    cfg: ModelConfig,
+    device: torch.device,
+    dtype: torch.dtype,
+    progress: Progress | None,
+    int8: bool,
 ) -> tuple[NLDModel, bool]:
     with torch.device("meta"):
         model = NLDModel(cfg)
@@ -265,7 +302,11 @@ def _load_native(
         if not lora_file.is_file():
             raise CheckpointError(f"{lora_dir}: no adapter_model.safetensors")
         lora_index = _index([lora_file], lora_name)
-        _check(lora_index, {n: tuple(p.shape) for n, p in model.named_parameters() if ".o_lora." in n}, lora_file.name)
+        _check(
+            lora_index,
+            {n: tuple(p.shape) for n, p in model.named_parameters() if ".o_lora." in n},
+            lora_file.name,
+        )
         index |= lora_index
         files.append(lora_file)
     if int8:
@@ -381,7 +422,9 @@ def _assign_all(
             progress(done, len(index), name)
 
 
-def _load_int8(model: NLDModel, index: Index, files: list[Path], dtype: torch.dtype, progress: Progress | None) -> None:
+def _load_int8(
+    model: NLDModel, index: Index, files: list[Path], dtype: torch.dtype, progress: Progress | None
+) -> None:
     """The float tensors (embedding, norms, adapter) as `dtype`, then the matmul weights as int8:
     from the cache, or quantized one at a time as they stream from the checkpoint (never the
     whole bf16 model in memory), then cached."""
@@ -401,7 +444,9 @@ def _load_int8(model: NLDModel, index: Index, files: list[Path], dtype: torch.dt
             step(len(index), f"int8 weights from {file}")
             return
         except ValueError as e:
-            int8_cache.log.warning("int8 cache %s does not fit this checkpoint (%s): quantizing again", file, e)
+            int8_cache.log.warning(
+                "int8 cache %s does not fit this checkpoint (%s): quantizing again", file, e
+            )
     done = len(floats)
 
     def read(name: str) -> torch.Tensor:

@@ -36,7 +36,9 @@ def write_random_checkpoint(
     tokenizer = _tokenizer()
     cfg = preset(size) if isinstance(size, str) else size
     if cfg.vocab_size < len(tokenizer):
-        raise ValueError(f"vocab_size {cfg.vocab_size} is smaller than the tokenizer's {len(tokenizer)} tokens")
+        raise ValueError(
+            f"vocab_size {cfg.vocab_size} is smaller than the tokenizer's {len(tokenizer)} tokens"
+        )
     cfg = dataclasses.replace(
         cfg,
         bos_token_id=tokenizer.bos_token_id,
@@ -49,7 +51,9 @@ def write_random_checkpoint(
     with torch.device("meta"):
         shapes = [(name, tuple(p.shape)) for name, p in NLDModel(cfg).named_parameters()]
     entries = [(name, torch.bfloat16, shape) for name, shape in shapes]
-    write_safetensors(out / "model.safetensors", entries, lambda i: _random_chunks(shapes[i][1], seed, i), progress)
+    write_safetensors(
+        out / "model.safetensors", entries, lambda i: _random_chunks(shapes[i][1], seed, i), progress
+    )
     return out
 
 
@@ -62,7 +66,9 @@ def _tokenizer():
 
     from engine.prompts.bpe import build_tokenizer
 
-    return build_tokenizer([" ".join(keyword.kwlist + sorted(n for n in dir(builtins) if not n.startswith("_")))], 512)
+    return build_tokenizer(
+        [" ".join(keyword.kwlist + sorted(n for n in dir(builtins) if not n.startswith("_")))], 512
+    )
 
 
 def init_std(fan_in: int) -> float:

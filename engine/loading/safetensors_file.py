@@ -19,7 +19,10 @@ Entry = tuple[str, torch.dtype, tuple[int, ...]]  # name, dtype, shape
 
 
 def write_safetensors(
-    path: Path, entries: list[Entry], chunks: Callable[[int], Iterator[torch.Tensor]], progress: Progress | None = None
+    path: Path,
+    entries: list[Entry],
+    chunks: Callable[[int], Iterator[torch.Tensor]],
+    progress: Progress | None = None,
 ) -> None:
     """Write 8-byte little-endian header length, the JSON header (dtype, shape, data_offsets per
     tensor), then the raw bytes of tensor i as `chunks(i)` yields them, converted to its dtype."""
@@ -27,7 +30,11 @@ def write_safetensors(
     offset = 0
     for name, dtype, shape in entries:
         nbytes = math.prod(shape) * dtype.itemsize
-        header[name] = {"dtype": DTYPE_NAMES[dtype], "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+        header[name] = {
+            "dtype": DTYPE_NAMES[dtype],
+            "shape": list(shape),
+            "data_offsets": [offset, offset + nbytes],
+        }
         offset += nbytes
     header["__metadata__"] = {"format": "pt"}
     blob = json.dumps(header, separators=(",", ":")).encode()

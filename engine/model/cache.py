@@ -12,8 +12,16 @@ import torch
 
 
 class KVCache:
-    def __init__(self, n_layers: int, kv_heads: int, head_dim: int, capacity: int, scratch: int,
-                 device: torch.device, dtype: torch.dtype):
+    def __init__(
+        self,
+        n_layers: int,
+        kv_heads: int,
+        head_dim: int,
+        capacity: int,
+        scratch: int,
+        device: torch.device,
+        dtype: torch.dtype,
+    ):
         shape = (n_layers, 1, kv_heads, capacity + scratch, head_dim)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
@@ -41,8 +49,8 @@ class KVCache:
             raise ValueError(f"context full: {start + n} tokens exceed the cache's capacity {self.capacity}")
         if keep is not None:
             idx = keep.to(self.k.device) + start
-            self.k[:, :, :, start:start + n] = self.k.index_select(3, idx)
-            self.v[:, :, :, start:start + n] = self.v.index_select(3, idx)
+            self.k[:, :, :, start : start + n] = self.k.index_select(3, idx)
+            self.v[:, :, :, start : start + n] = self.v.index_select(3, idx)
         self.length = start + n
 
     def crop(self, length: int) -> None:

@@ -63,15 +63,25 @@ class ModelConfig:
     def problem(self) -> str | None:
         """What makes this config unusable, in one line (None when it is usable): a wrong type or
         range would otherwise surface as a torch error deep inside the first forward."""
-        sizes = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                 "num_key_value_heads", "head_dim", "max_position_embeddings")
+        sizes = (
+            "vocab_size",
+            "hidden_size",
+            "intermediate_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "head_dim",
+            "max_position_embeddings",
+        )
         for name in sizes:
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
                 return f"{name} must be a positive integer, not {value!r}"
         for name in ("mask_token_id", "eos_token_id", "bos_token_id", "pad_token_id"):
             value = getattr(self, name)
-            if not (value is None and name != "mask_token_id") and not (_is_int(value) and 0 <= value < self.vocab_size):
+            if not (value is None and name != "mask_token_id") and not (
+                _is_int(value) and 0 <= value < self.vocab_size
+            ):
                 return f"{name} must be a token id below vocab_size {self.vocab_size}, not {value!r}"
         if not _is_int(self.block_size) or self.block_size < 2:
             return f"block_size must be an integer of at least 2, not {self.block_size!r}"
@@ -82,14 +92,19 @@ class ModelConfig:
         rope = self.rope_parameters
         if not isinstance(rope, dict) or not _is_number(rope.get("rope_theta", 1e6)):
             return f"rope_parameters must be an object with a numeric rope_theta, not {rope!r}"
-        if rope.get("rope_type", "yarn") == "yarn" and not {"factor", "original_max_position_embeddings"} <= rope.keys():
+        if (
+            rope.get("rope_type", "yarn") == "yarn"
+            and not {"factor", "original_max_position_embeddings"} <= rope.keys()
+        ):
             return "yarn RoPE needs factor and original_max_position_embeddings"
         return None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["architectures"] = [ARCHITECTURE]
-        d.update(tie_word_embeddings=False, hidden_act="silu", dlm_paradigm="bidirectional", torch_dtype="bfloat16")
+        d.update(
+            tie_word_embeddings=False, hidden_act="silu", dlm_paradigm="bidirectional", torch_dtype="bfloat16"
+        )
         return d
 
     @property
@@ -108,14 +123,27 @@ def _is_number(value: object) -> bool:
 _BIG = dict(vocab_size=131072, num_attention_heads=32, num_key_value_heads=8, head_dim=128)
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(
-        vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=16,
-        mask_token_id=4, eos_token_id=2, bos_token_id=1, pad_token_id=3,
+        vocab_size=512,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        mask_token_id=4,
+        eos_token_id=2,
+        bos_token_id=1,
+        pad_token_id=3,
     ),
     "3b": dict(_BIG, hidden_size=3072, intermediate_size=9216, num_hidden_layers=26),
     "8b": dict(_BIG, hidden_size=4096, intermediate_size=14336, num_hidden_layers=34),
-    "14b": dict(_BIG, hidden_size=5120, intermediate_size=16384, num_hidden_layers=40,
-                rope_parameters=dict(_default_rope(), rope_theta=1e9)),
+    "14b": dict(
+        _BIG,
+        hidden_size=5120,
+        intermediate_size=16384,
+        num_hidden_layers=40,
+        rope_parameters=dict(_default_rope(), rope_theta=1e9),
+    ),
 }
 
 

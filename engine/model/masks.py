@@ -23,24 +23,32 @@ class MaskBook:
         self.device = device
         self._bands: OrderedDict[tuple, tuple[torch.Tensor | None, torch.Tensor]] = OrderedDict()
 
-    def full(self, pattern: Pattern, t: int, cache_len: int, mask: torch.Tensor | None = None) -> torch.Tensor | None:
+    def full(
+        self, pattern: Pattern, t: int, cache_len: int, mask: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
         """The [T, cache_len + T] bool mask of a pass (None when every key is visible); `mask` is
         Pattern.MASK's [T, T] chunk mask. The result is shared: callers must not modify it."""
         if pattern is Pattern.BIDIRECTIONAL or (pattern is Pattern.CAUSAL and t == 1):
             return None
         if t * (self.room + t) > MAX_BAND or cache_len > self.room:
-            return torch.cat([torch.ones(t, cache_len, dtype=torch.bool, device=self.device), self._chunk(pattern, t, mask)], 1)
+            return torch.cat(
+                [
+                    torch.ones(t, cache_len, dtype=torch.bool, device=self.device),
+                    self._chunk(pattern, t, mask),
+                ],
+                1,
+            )
         key = (pattern, t, None if mask is None else id(mask))
         entry = self._bands.get(key)
         if entry is None or entry[0] is not mask:  # a new shape, or another mask under a reused id
             band = torch.ones(t, self.room + t, dtype=torch.bool, device=self.device)
-            band[:, self.room:] = self._chunk(pattern, t, mask)
+            band[:, self.room :] = self._chunk(pattern, t, mask)
             entry = self._bands[key] = (mask, band)  # the mask is held so its id stays its own
             if len(self._bands) > SHAPES:
                 self._bands.popitem(last=False)
         else:
             self._bands.move_to_end(key)
-        return entry[1][:, self.room - cache_len:]
+        return entry[1][:, self.room - cache_len :]
 
     def _chunk(self, pattern: Pattern, t: int, mask: torch.Tensor | None) -> torch.Tensor:
         if pattern is Pattern.CAUSAL:

@@ -62,7 +62,11 @@ class LoRA(nn.Module):
 class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.n_heads, self.n_kv, self.head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        self.n_heads, self.n_kv, self.head_dim = (
+            cfg.num_attention_heads,
+            cfg.num_key_value_heads,
+            cfg.head_dim,
+        )
         inner = self.n_heads * self.head_dim
         self.widths = [inner, self.n_kv * self.head_dim, self.n_kv * self.head_dim]  # of q, k, v
         self.q_proj = nn.Linear(cfg.hidden_size, inner, bias=False)
@@ -75,7 +79,9 @@ class Attention(nn.Module):
         self.qkv: torch.Tensor | nn.Module | None = None
         self.o_draft: torch.Tensor | nn.Module | None = None
 
-    def forward(self, x, rope, cache: KVCache | None, layer: int, pattern: Pattern, mask, lora: bool | torch.Tensor):
+    def forward(
+        self, x, rope, cache: KVCache | None, layer: int, pattern: Pattern, mask, lora: bool | torch.Tensor
+    ):
         b, t, _ = x.shape
         if self.qkv is not None:
             q, k, v = project(x, self.qkv).split(self.widths, dim=-1)
@@ -162,7 +168,9 @@ class NLDModel(nn.Module):
         """
         if self.rotary is None or self.rotary.inv_freq.device != tokens.device:
             self.rotary = Rotary(self.config, tokens.device)
-        cos, sin, q_scale = self.rotary(positions, cache.k.shape[3] if cache is not None else None, tokens.shape[1])
+        cos, sin, q_scale = self.rotary(
+            positions, cache.k.shape[3] if cache is not None else None, tokens.shape[1]
+        )
         x = F.embedding(tokens, self.encoder.embed_tokens.weight)
         rope = cos.to(x.dtype), sin.to(x.dtype), q_scale  # rounded once per pass, as every layer would
         residual = None
@@ -201,7 +209,9 @@ class NLDModel(nn.Module):
         widest at the checkpoint's block size: quadratic, B x (B+1))."""
         cfg, w = self.config, self.encoder.embed_tokens.weight
         scratch = scratch if scratch is not None else cfg.block_size * (cfg.block_size + 1)
-        return KVCache(cfg.num_hidden_layers, cfg.num_key_value_heads, cfg.head_dim, capacity, scratch, w.device, w.dtype)
+        return KVCache(
+            cfg.num_hidden_layers, cfg.num_key_value_heads, cfg.head_dim, capacity, scratch, w.device, w.dtype
+        )
 
 
 def _fuse(*linears: nn.Linear) -> torch.Tensor:
@@ -209,6 +219,6 @@ def _fuse(*linears: nn.Linear) -> torch.Tensor:
     start = 0
     for lin in linears:
         n = lin.out_features
-        lin.weight = nn.Parameter(fused[start:start + n], requires_grad=False)
+        lin.weight = nn.Parameter(fused[start : start + n], requires_grad=False)
         start += n
     return fused

@@ -62,8 +62,14 @@ class Int8Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features)
-        if flat.shape[0] <= KERNEL_ROWS and flat.dtype == torch.bfloat16 and self.in_features % KERNEL_ALIGN == 0:
-            out = torch.ops.aten._weight_int8pack_mm(flat.contiguous(), self.qweight, self.scale.to(flat.dtype))
+        if (
+            flat.shape[0] <= KERNEL_ROWS
+            and flat.dtype == torch.bfloat16
+            and self.in_features % KERNEL_ALIGN == 0
+        ):
+            out = torch.ops.aten._weight_int8pack_mm(
+                flat.contiguous(), self.qweight, self.scale.to(flat.dtype)
+            )
         else:
             # In fp32, scaled before rounding, as the kernel does: a prompt's K/V must not depend on
             # whether it was computed in one wide pass or in short ones after a cached prefix (bit
@@ -106,7 +112,10 @@ def int8_weights(model: nn.Module, read: Callable[[str], torch.Tensor]) -> dict[
             put(prefix + fused, [quantize_rows(read(f"{prefix}{part}.weight")) for part in parts])
         lora = layer.self_attn.o_lora
         if lora is not None:
-            put(prefix + "self_attn.o_draft", [quantize_rows(lora.merged(read(f"{prefix}self_attn.o_proj.weight")))])
+            put(
+                prefix + "self_attn.o_draft",
+                [quantize_rows(lora.merged(read(f"{prefix}self_attn.o_proj.weight")))],
+            )
     return out
 
 
@@ -115,6 +124,7 @@ def install_int8(model: nn.Module, tensors: dict[str, torch.Tensor], dtype: torc
     `NLDModel.fuse_projections` fuses float weights; the parts (q_proj, ...) become views of the
     fused ones. `dtype` is the activations'. Raises ValueError if a tensor is missing or misshapen
     (a stale or damaged cache)."""
+
     def module(name: str, shape: tuple[int, int]) -> Int8Linear:
         q, scale = tensors[f"{name}.qweight"], tensors[f"{name}.scale"]
         if q.dtype != torch.int8 or tuple(q.shape) != shape or tuple(scale.shape) != shape[:1]:
@@ -132,10 +142,14 @@ def install_int8(model: nn.Module, tensors: dict[str, torch.Tensor], dtype: torc
                 linears = [layer.get_submodule(part) for part in parts]
                 owner, _, leaf = fused.rpartition(".")
                 shape = (sum(lin.out_features for lin in linears), linears[0].in_features)
-                setattr(layer.get_submodule(owner), leaf, _with_views(module(prefix + fused, shape), layer, parts))
+                setattr(
+                    layer.get_submodule(owner), leaf, _with_views(module(prefix + fused, shape), layer, parts)
+                )
             attn = layer.self_attn
             if attn.o_lora is not None:
-                attn.o_draft = module(prefix + "self_attn.o_draft", (attn.o_proj.out_features, attn.o_proj.in_features))
+                attn.o_draft = module(
+                    prefix + "self_attn.o_draft", (attn.o_proj.out_features, attn.o_proj.in_features)
+                )
     except KeyError as e:
         raise ValueError(f"no tensor {e.args[0]}") from None
 

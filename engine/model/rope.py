@@ -25,7 +25,11 @@ def inv_freq_and_scale(cfg: ModelConfig) -> tuple[torch.Tensor, float]:
     mscale, mscale_all = rp.get("mscale"), rp.get("mscale_all_dim")
     attn = rp.get("attention_factor")
     if attn is None:
-        attn = _yarn_mscale(factor, mscale) / _yarn_mscale(factor, mscale_all) if mscale and mscale_all else _yarn_mscale(factor, 1)
+        attn = (
+            _yarn_mscale(factor, mscale) / _yarn_mscale(factor, mscale_all)
+            if mscale and mscale_all
+            else _yarn_mscale(factor, 1)
+        )
 
     def correction_dim(rotations: float) -> float:
         return dim * math.log(orig / (rotations * 2 * math.pi)) / (2 * math.log(base))
@@ -76,6 +80,8 @@ class Rotary:
         if bound > len(self.tables[0]):
             size = max(bound, 2 * len(self.tables[0]))
             self.tables = self.compute(torch.arange(size, device=self.inv_freq.device))
-        cos, sin, q_scale = (tab[positions:positions + t] if isinstance(positions, int) else tab[positions]
-                             for tab in self.tables)
+        cos, sin, q_scale = (
+            tab[positions : positions + t] if isinstance(positions, int) else tab[positions]
+            for tab in self.tables
+        )
         return cos, sin, (None if self.beta is None or bound <= self.orig_max else q_scale)

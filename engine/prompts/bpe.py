@@ -16,21 +16,32 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
 if TYPE_CHECKING:  # transformers is imported where it is used: every `nemodiff` command loads this
     from transformers import PreTrainedTokenizerFast
 
 SPECIAL_TOKENS: tuple[str, ...] = (
-    "<unk>", "<s>", "</s>", "<pad>", "<|mask|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<file_sep>",
+    "<unk>",
+    "<s>",
+    "</s>",
+    "<pad>",
+    "<|mask|>",
+    "<fim_prefix>",
+    "<fim_suffix>",
+    "<fim_middle>",
+    "<file_sep>",
 )
 UNK, BOS, EOS, PAD, MASK, FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE, FILE_SEP = range(len(SPECIAL_TOKENS))
 
 
 def _empty_bpe() -> Tokenizer:
     tok = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS[UNK]))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex("\n"), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-    ])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex("\n"), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     bos = SPECIAL_TOKENS[BOS]
     tok.post_processor = processors.TemplateProcessing(

@@ -45,10 +45,22 @@ class FimFormat:
 
 FORMATS = (
     # Our demo model uses StarCoder's spelling, plus a file separator.
-    FimFormat("starcoder", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", ("<fim_pad>", "<file_sep>", "<|endoftext|>"),
-              file_sep="<file_sep>"),
-    FimFormat("qwen2.5-coder", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>",
-              ("<|fim_pad|>", "<|file_sep|>", "<|repo_name|>", "<|endoftext|>"), file_sep="<|file_sep|>"),
+    FimFormat(
+        "starcoder",
+        "<fim_prefix>",
+        "<fim_suffix>",
+        "<fim_middle>",
+        ("<fim_pad>", "<file_sep>", "<|endoftext|>"),
+        file_sep="<file_sep>",
+    ),
+    FimFormat(
+        "qwen2.5-coder",
+        "<|fim_prefix|>",
+        "<|fim_suffix|>",
+        "<|fim_middle|>",
+        ("<|fim_pad|>", "<|file_sep|>", "<|repo_name|>", "<|endoftext|>"),
+        file_sep="<|file_sep|>",
+    ),
     FimFormat("deepseek-coder", "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>", ("<|EOT|>",)),
     FimFormat("codellama", "▁<PRE>", "▁<SUF>", "▁<MID>", ("▁<EOT>",), spaced=True),
 )
@@ -72,8 +84,8 @@ def fit(tok: Tokenizer, prefix: str, suffix: str, budget: int) -> tuple[str, str
     keep_s = min(len(s), max(budget // 4, budget - len(p)))
     keep_p = budget - keep_s
     if keep_p < len(p):
-        prefix = tok.decode(p[len(p) - keep_p:]) if keep_p > 0 else ""
-        prefix = prefix[prefix.find("\n") + 1:] if "\n" in prefix else prefix.lstrip("\ufffd")
+        prefix = tok.decode(p[len(p) - keep_p :]) if keep_p > 0 else ""
+        prefix = prefix[prefix.find("\n") + 1 :] if "\n" in prefix else prefix.lstrip("\ufffd")
     if keep_s < len(s):
         suffix = tok.decode(s[:keep_s]) if keep_s > 0 else ""
         suffix = suffix[: suffix.rfind("\n") + 1] if "\n" in suffix else suffix.rstrip("\ufffd")
@@ -87,11 +99,14 @@ def chunk_ids(tok: Tokenizer, fmt: FimFormat | None, chunk: ContextChunk) -> lis
     sep = tok.token_id(fmt.file_sep) if fmt is not None and fmt.file_sep else None
     if sep is not None:
         return [sep] + tok.encode(f"{chunk.filename}\n{chunk.text}")
-    return tok.encode(f"--- {chunk.filename} ---\n{chunk.text}{'' if chunk.text.endswith(chr(10)) else chr(10)}\n")
+    return tok.encode(
+        f"--- {chunk.filename} ---\n{chunk.text}{'' if chunk.text.endswith(chr(10)) else chr(10)}\n"
+    )
 
 
-def context_ids(tok: Tokenizer, fmt: FimFormat | None, chunks: list[ContextChunk],
-                budget: int) -> tuple[list[int], int]:
+def context_ids(
+    tok: Tokenizer, fmt: FimFormat | None, chunks: list[ContextChunk], budget: int
+) -> tuple[list[int], int]:
     """The ids of the newest chunks that fit whole in `budget` tokens, oldest first, and how many
     chunks that is. Chunks are dropped whole, oldest first (llama.vim's ring lists them oldest
     first): one cut mid-way would be a fragment of code without its start or its end."""

@@ -25,7 +25,7 @@ PROBE = "x"  # a word character: byte-level BPE joins the space before it, as be
 
 def at_indentation(text: str) -> bool:
     """Whether `text` ends right after a line's indentation (only spaces or tabs since the last newline)."""
-    line = text[text.rfind("\n") + 1:]
+    line = text[text.rfind("\n") + 1 :]
     return bool(line) and not line.strip(" \t")
 
 
@@ -38,7 +38,7 @@ def back_off(tok: Tokenizer, text: str) -> tuple[str, str]:
     kept = tok.decode(ids[:-1])
     if not text.startswith(kept) or kept == text:
         return text, ""
-    return kept, text[len(kept):]
+    return kept, text[len(kept) :]
 
 
 def heal_prompt(tok: Tokenizer, text: str) -> tuple[str, HealConstraint | None]:
@@ -71,7 +71,7 @@ class HealConstraint:
 
     def advance(self, token_id: int) -> None:
         text = self.tok.token_texts[token_id]
-        self.remaining = self.remaining[len(text):] if self.remaining.startswith(text) else ""
+        self.remaining = self.remaining[len(text) :] if self.remaining.startswith(text) else ""
         self.code_next = False
 
 
@@ -96,15 +96,18 @@ class TokenIndex:
         with them; with `code_next`, only tokens that cover them all and go on with code."""
         n = len(remaining)
         if code_next:
-            return tuple(self.ids[k] for k in self.starting_with(remaining)
-                         if len(self.texts[k]) > n and not self.texts[k][n].isspace())
+            return tuple(
+                self.ids[k]
+                for k in self.starting_with(remaining)
+                if len(self.texts[k]) > n and not self.texts[k][n].isspace()
+            )
         longer = [self.ids[k] for k in self.starting_with(remaining)]
         return tuple(longer + [i for j in range(1, n) for i in self.exactly(remaining[:j])])
 
     def exactly(self, text: str) -> list[int]:
         """Ids of the tokens whose text is `text`."""
         lo = bisect.bisect_left(self.texts, text)
-        return self.ids[lo:bisect.bisect_right(self.texts, text, lo)]
+        return self.ids[lo : bisect.bisect_right(self.texts, text, lo)]
 
 
 @functools.lru_cache(maxsize=4)

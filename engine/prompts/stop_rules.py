@@ -53,13 +53,17 @@ def loop(text: str) -> int | None:
     """
     n = len(text)
     for size in range(3, min(MAX_LOOP_UNIT, n // 2) + 1):
-        unit = text[n - size:]
+        unit = text[n - size :]
         times = _rounds_needed(unit)
-        if (size * times > n or text[n - size * times:] != unit * times or (unit + unit).find(unit, 1) < size
-                or len(set("".join(unit.split()))) < 2):
+        if (
+            size * times > n
+            or text[n - size * times :] != unit * times
+            or (unit + unit).find(unit, 1) < size
+            or len(set("".join(unit.split()))) < 2
+        ):
             continue  # not repeated enough, itself a repetition of a shorter unit, or blank-ish
         rounds = times
-        while size * (rounds + 1) <= n and text[n - size * (rounds + 1):n - size * rounds] == unit:
+        while size * (rounds + 1) <= n and text[n - size * (rounds + 1) : n - size * rounds] == unit:
             rounds += 1
         cut = n - size * (rounds - 1)
         return text.rfind("\n", 0, cut) + 1 if "\n" in unit else cut

@@ -114,7 +114,9 @@ def repeats(text: str, ctx: Context) -> bool:
     lines = text.split("\n")
     first = next((i for i, line in enumerate(lines) if line.strip()), 0)
     first_line = (ctx.line_before + lines[0]) if first == 0 else lines[first]
-    before = ctx.prefix.split("\n")[:-1] + ([] if first == 0 else [ctx.line_before + lines[0], *lines[1:first]])
+    before = ctx.prefix.split("\n")[:-1] + (
+        [] if first == 0 else [ctx.line_before + lines[0], *lines[1:first]]
+    )
     above = next((line for line in reversed(before) if line.strip()), "")
     rest, head = ctx.rest_of_line.strip(), lines[0].strip()
     return bool(

@@ -34,7 +34,7 @@ class Tokenizer:
         ids = self.hf.encode("a", add_special_tokens=True)
         plain = self.encode("a")
         for i in range(len(ids)):
-            if ids[i:i + len(plain)] == plain:
+            if ids[i : i + len(plain)] == plain:
                 return ids[:i]
         return []
 
@@ -95,14 +95,19 @@ class TokenizerFiles:
         names += list(extra.values()) if isinstance(extra, dict) else list(extra)  # a dict names them by role
         ids = [self._id(name) for name in names]
         backend.encode_special_tokens = True  # set once: flipping it per call would race between threads
-        self.bos_token_id, self.eos_token_id, self.unk_token_id, self.pad_token_id, self.mask_token_id = ids[:5]
+        self.bos_token_id, self.eos_token_id, self.unk_token_id, self.pad_token_id, self.mask_token_id = ids[
+            :5
+        ]
         self.all_special_ids = [i for i in ids if i is not None]
 
     @classmethod
     def load(cls, path: Path) -> TokenizerFiles | None:
         try:
             config = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
-            plain = config.get("tokenizer_class") in cls.PLAIN and not {"add_bos_token", "add_eos_token"} & set(config)
+            plain = config.get("tokenizer_class") in cls.PLAIN and not {
+                "add_bos_token",
+                "add_eos_token",
+            } & set(config)
             plain = plain and not config.get("chat_template") and not any(path.glob("chat_template*"))
             return cls(RustTokenizer.from_file(str(path / "tokenizer.json")), config) if plain else None
         except Exception:  # unreadable or unusual: transformers loads it, or says what is wrong
@@ -138,12 +143,12 @@ class StreamDecoder:
         self.read_offset = len(self.ids)  # tokens before this were already turned into text
 
     def _delta(self, final: bool) -> str:
-        seen = self.tok.decode(self.ids[self.prefix_offset:self.read_offset])
-        text = self.tok.decode(self.ids[self.prefix_offset:])
+        seen = self.tok.decode(self.ids[self.prefix_offset : self.read_offset])
+        text = self.tok.decode(self.ids[self.prefix_offset :])
         if len(text) <= len(seen) or (text.endswith("\ufffd") and not final):
             return ""
         self.prefix_offset, self.read_offset = self.read_offset, len(self.ids)
-        return text[len(seen):]
+        return text[len(seen) :]
 
     def push(self, ids: list[int]) -> str:
         self.ids.extend(ids)

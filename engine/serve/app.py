@@ -30,16 +30,29 @@ def bearer(api_key: str):
         scheme, _, given = client.headers.get("authorization", "").partition(" ")
         if not (scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected)):
             peer = f"{client.client.host}:{client.client.port}" if client.client else "unknown client"
-            log.warning("refused %s %s from %s: %s API key", client.method, client.url.path, peer,
-                        "wrong" if scheme or given else "no")
-            raise HTTPException(401, "missing or wrong API key: send Authorization: Bearer <key>",
-                                headers={"WWW-Authenticate": "Bearer"})
+            log.warning(
+                "refused %s %s from %s: %s API key",
+                client.method,
+                client.url.path,
+                peer,
+                "wrong" if scheme or given else "no",
+            )
+            raise HTTPException(
+                401,
+                "missing or wrong API key: send Authorization: Bearer <key>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
 
     return check
 
 
-def create_app(engine: Engine, mode: str = "auto", api_key: str | None = None, max_queue: int = MAX_QUEUE,
-               max_body: int = MAX_BODY) -> FastAPI:
+def create_app(
+    engine: Engine,
+    mode: str = "auto",
+    api_key: str | None = None,
+    max_queue: int = MAX_QUEUE,
+    max_body: int = MAX_BODY,
+) -> FastAPI:
     """An app serving `engine`; `mode` is the decoding mode for clients that cannot name one
     (/infill, /v1/completions)."""
     if mode not in MODES:

@@ -59,8 +59,11 @@ def validate(data: object, shape: type[T]) -> T:
     """`data` as a `shape` (a pydantic model or a dataclass), or 400 naming the fields it does not
     serve, else the first bad one."""
     if unknown := unknown_fields(data, shape):
-        raise FieldError(unknown[0], f"unsupported field{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)} "
-                                     "(this server does not implement them; see docs/SERVING.md)")
+        raise FieldError(
+            unknown[0],
+            f"unsupported field{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)} "
+            "(this server does not implement them; see docs/SERVING.md)",
+        )
     try:
         return _adapter(shape).validate_python(data)
     except ValidationError as e:
@@ -91,7 +94,9 @@ def unknown_fields(data: object, shape: object) -> list[str]:
         item_shape = typing.get_args(shape)[0]
         return [f"{i}.{name}" for i, item in enumerate(data) for name in unknown_fields(item, item_shape)]
     if isinstance(shape, types.UnionType) or typing.get_origin(shape) is typing.Union:
-        options = [o for o in typing.get_args(shape) if _fields(o) is not None or typing.get_origin(o) is list]
+        options = [
+            o for o in typing.get_args(shape) if _fields(o) is not None or typing.get_origin(o) is list
+        ]
         found = [unknown_fields(data, option) for option in options]
         return min(found, key=len) if found else []  # judged by the option that fits best
     fields = _fields(shape)

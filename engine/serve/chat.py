@@ -47,8 +47,10 @@ def text_of(message: Message, index: int) -> str:
         return message.content or ""
     for part in message.content:
         if part.type != "text":
-            raise FieldError(f"messages.{index}.content", f"messages.{index}.content: {part.type!r} parts are "
-                                                          "not supported by this server, only text")
+            raise FieldError(
+                f"messages.{index}.content",
+                f"messages.{index}.content: {part.type!r} parts are not supported by this server, only text",
+            )
     return "".join(part.text or "" for part in message.content)
 
 
@@ -57,7 +59,9 @@ def to_request(body: ChatBody, mode: str, window: int) -> Request:
         raise FieldError("logprobs", "logprobs is not supported by this server")
     if not body.messages:
         raise FieldError("messages", "messages: give at least one message")
-    default = min(MAX_TOKENS, window // 2) if body.max_completion_tokens is None else body.max_completion_tokens
+    default = (
+        min(MAX_TOKENS, window // 2) if body.max_completion_tokens is None else body.max_completion_tokens
+    )
     messages = [{"role": m.role, "content": text_of(m, i)} for i, m in enumerate(body.messages)]
     return Request(messages=messages, config=body.config(mode, max_tokens=default))
 
@@ -77,13 +81,29 @@ def routes(queue: EngineQueue, mode: str, max_body: int) -> APIRouter:
             nonlocal first
             delta = {"role": "assistant", "content": text} if first else {"content": text} if text else {}
             first = False
-            return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                    "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}]}
+            return {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}],
+            }
 
         def whole(text: str, reason: str | None) -> dict:
-            return {"id": cid, "object": "chat.completion", "created": created, "model": model,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
-                                 "finish_reason": reason}]}
+            return {
+                "id": cid,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "logprobs": None,
+                        "finish_reason": reason,
+                    }
+                ],
+            }
 
         return await answer(job, client, body, chunk, whole)
 

@@ -16,8 +16,14 @@ from engine.serve.queue import QueueFull
 log = logging.getLogger("nemodiff.serve")
 
 HANDLED = (HTTPException, NemodiffError, QueueFull)  # expected failures; anything else is a 500
-TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-         405: "invalid_request_error", 413: "invalid_request_error", 503: "server_busy"}
+TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    503: "server_busy",
+}
 
 
 def status_of(e: Exception) -> int:
@@ -39,7 +45,14 @@ def error_body(e: Exception) -> dict:
     else:
         message = f"internal error: {type(e).__name__}: {e}".splitlines()[0]
     param = getattr(e, "param", None)  # body.FieldError's
-    return {"error": {"message": message, "type": TYPES.get(status, "server_error"), "param": param, "code": status}}
+    return {
+        "error": {
+            "message": message,
+            "type": TYPES.get(status, "server_error"),
+            "param": param,
+            "code": status,
+        }
+    }
 
 
 def in_stream(e: Exception) -> dict:

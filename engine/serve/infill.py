@@ -69,14 +69,27 @@ def to_request(body: InfillBody, mode: str) -> Request:
     warm-up (`n_predict: 0`) asks for the default length, so its prompt is the one the same request
     would build to complete (the handler stops it after the prefill)."""
     if body.n_cmpl != 1:
-        raise FieldError("n_cmpl", f"n_cmpl: this server gives 1 completion per request, asked for {body.n_cmpl}")
+        raise FieldError(
+            "n_cmpl", f"n_cmpl: this server gives 1 completion per request, asked for {body.n_cmpl}"
+        )
     n = body.n_predict if body.n_predict > 0 else GenerationConfig.max_new_tokens
     random = body.seed < 0 or body.seed == RANDOM_SEED
-    config = GenerationConfig(mode=mode, max_new_tokens=n, temperature=body.temperature, top_k=body.top_k,
-                              top_p=body.top_p, seed=None if random else body.seed, stop=body.stop)
+    config = GenerationConfig(
+        mode=mode,
+        max_new_tokens=n,
+        temperature=body.temperature,
+        top_k=body.top_k,
+        top_p=body.top_p,
+        seed=None if random else body.seed,
+        stop=body.stop,
+    )
     context = [ContextChunk(c.filename, c.text) for c in body.input_extra]
-    return Request(prefix=body.input_prefix + body.prompt, suffix=body.input_suffix, config=config.validate(),
-                   context=context)
+    return Request(
+        prefix=body.input_prefix + body.prompt,
+        suffix=body.input_suffix,
+        config=config.validate(),
+        context=context,
+    )
 
 
 def rules(body: InfillBody) -> Rules:
@@ -116,15 +129,23 @@ def response(body: InfillBody, pipeline: Pipeline, done: Done, prompt_s: float, 
         "tokens_evaluated": prompt_n,
         "tokens_cached": done.tokens_cached,
         "truncated": done.truncated,
-        "input_extra_used": {"chunks": done.context_chunks, "of": len(body.input_extra), "tokens": done.context_tokens},
+        "input_extra_used": {
+            "chunks": done.context_chunks,
+            "of": len(body.input_extra),
+            "tokens": done.context_tokens,
+        },
         "timings": {**rates("prompt", prompt_n, prompt_ms), **rates("predicted", predicted_n, predicted_ms)},
     }
 
 
 def rates(what: str, n: int, ms: float) -> dict:
     """llama.cpp's timing fields for `n` tokens in `ms` milliseconds."""
-    return {f"{what}_n": n, f"{what}_ms": ms, f"{what}_per_token_ms": ms / n if n else 0.0,
-            f"{what}_per_second": n / ms * 1000 if ms > 0 else 0.0}
+    return {
+        f"{what}_n": n,
+        f"{what}_ms": ms,
+        f"{what}_per_token_ms": ms / n if n else 0.0,
+        f"{what}_per_second": n / ms * 1000 if ms > 0 else 0.0,
+    }
 
 
 def routes(queue: EngineQueue, mode: str, max_body: int) -> APIRouter:

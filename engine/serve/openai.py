@@ -62,9 +62,12 @@ class Options(BaseModel):
                 raise FieldError(name, f"{name} is not supported by this server (only 0 or null)")
         stop = [self.stop] if isinstance(self.stop, str) else self.stop or []
         return GenerationConfig(
-            mode=mode, max_new_tokens=max_tokens if self.max_tokens is None else self.max_tokens,
+            mode=mode,
+            max_new_tokens=max_tokens if self.max_tokens is None else self.max_tokens,
             temperature=1.0 if self.temperature is None else self.temperature,
-            top_p=1.0 if self.top_p is None else self.top_p, seed=self.seed, stop=stop,
+            top_p=1.0 if self.top_p is None else self.top_p,
+            seed=self.seed,
+            stop=stop,
         ).validate()
 
 
@@ -79,8 +82,11 @@ class CompletionBody(Options):
 
 def to_request(body: CompletionBody, mode: str) -> Request:
     """The Request for a completions body: `prompt` is the prefix when a `suffix` is given."""
-    for name, served in (("echo", not body.echo), ("logprobs", body.logprobs is None),
-                         ("best_of", body.best_of in (None, 1))):
+    for name, served in (
+        ("echo", not body.echo),
+        ("logprobs", body.logprobs is None),
+        ("best_of", body.best_of in (None, 1)),
+    ):
         if not served:
             raise FieldError(name, f"{name} is not supported by this server")
     prompts = body.prompt if isinstance(body.prompt, list) else [body.prompt]
@@ -105,7 +111,11 @@ def finish_reason(done: Done, pipeline: Pipeline | None = None) -> str:
 
 def usage(done: Done) -> dict:
     prompt = len(done.prompt_token_ids)
-    return {"prompt_tokens": prompt, "completion_tokens": done.n_tokens, "total_tokens": prompt + done.n_tokens}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": done.n_tokens,
+        "total_tokens": prompt + done.n_tokens,
+    }
 
 
 def routes(queue: EngineQueue, mode: str, max_body: int) -> APIRouter:
@@ -133,16 +143,22 @@ def routes(queue: EngineQueue, mode: str, max_body: int) -> APIRouter:
         cid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
 
         def chunk(text: str, reason: str | None) -> dict:
-            return {"id": cid, "object": "text_completion", "created": created, "model": model,
-                    "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": reason}]}
+            return {
+                "id": cid,
+                "object": "text_completion",
+                "created": created,
+                "model": model,
+                "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": reason}],
+            }
 
         return await answer(job, client, body, chunk, chunk, pipeline)
 
     return router
 
 
-async def answer(job: Job, client: HTTPRequest, body: Options, chunk: Shape, whole: Shape,
-                 pipeline: Pipeline | None = None) -> Response:
+async def answer(
+    job: Job, client: HTTPRequest, body: Options, chunk: Shape, whole: Shape, pipeline: Pipeline | None = None
+) -> Response:
     """The job's answer in OpenAI's shape, one JSON object or a stream: `whole(text, reason)` and
     `chunk(delta, reason)` give the object of a whole answer and of a stream's event. With a
     suggestion `pipeline` the text is its suggestion, streamed as one chunk once final."""

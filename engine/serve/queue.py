@@ -43,8 +43,13 @@ class QueueFull(Exception):
 class Job:
     """One request's generation: run by the worker thread, read by one handler on the event loop."""
 
-    def __init__(self, request: Request, loop: asyncio.AbstractEventLoop, release: Callable[[], None],
-                 pipeline: Pipeline | None = None):
+    def __init__(
+        self,
+        request: Request,
+        loop: asyncio.AbstractEventLoop,
+        release: Callable[[], None],
+        pipeline: Pipeline | None = None,
+    ):
         self.request = request
         self.pipeline = pipeline  # run in the worker thread, so a rule that fires stops the next forward
         self._loop = loop

@@ -42,20 +42,41 @@ def read(path: Path) -> tuple[dict[str, Any], Settings]:
     return state, Settings(**{**state["settings"], "blocks": tuple(state["settings"]["blocks"])})
 
 
-def save(out: Path, model: NLDModel, optimizer: torch.optim.Optimizer, data: dict[str, Any],
-         noise: torch.Generator, progress: Progress, seed: int, s: Settings, corpus: dict[str, Any]) -> None:
+def save(
+    out: Path,
+    model: NLDModel,
+    optimizer: torch.optim.Optimizer,
+    data: dict[str, Any],
+    noise: torch.Generator,
+    progress: Progress,
+    seed: int,
+    s: Settings,
+    corpus: dict[str, Any],
+) -> None:
     tmp = fresh_dir(out / "checkpoint.tmp")
-    torch.save({
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(), "data": data,
-        "noise_rng": noise.get_state(), "step": progress.step, "tokens": progress.tokens,
-        "train_seconds": progress.train_seconds, "seed": seed, "settings": dataclasses.asdict(s),
-        "cooldown": progress.cooldown, "restart": progress.restart, "corpus": corpus,
-    }, tmp / "state.pt")
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "data": data,
+            "noise_rng": noise.get_state(),
+            "step": progress.step,
+            "tokens": progress.tokens,
+            "train_seconds": progress.train_seconds,
+            "seed": seed,
+            "settings": dataclasses.asdict(s),
+            "cooldown": progress.cooldown,
+            "restart": progress.restart,
+            "corpus": corpus,
+        },
+        tmp / "state.pt",
+    )
     replace_dir(tmp, out / "checkpoint")
 
 
-def restore(state: dict[str, Any], model: NLDModel, optimizer: torch.optim.Optimizer, stream,
-            noise: torch.Generator) -> Progress:
+def restore(
+    state: dict[str, Any], model: NLDModel, optimizer: torch.optim.Optimizer, stream, noise: torch.Generator
+) -> Progress:
     """Put a checkpoint's state back into the run's objects; an unfinished cooldown continues."""
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])

@@ -37,9 +37,22 @@ _MIN_FIM_SPAN = 16  # tokens: a new file's first lines
 
 
 class TrainStream:
-    def __init__(self, texts: list[str], encoder: Tokenizer, seq_len: int, seed: int, fim_rate: float,
-                 rename_rate: float = 0.0):
-        self.texts, self.encoder, self.seq_len, self.seed, self.fim_rate = texts, encoder, seq_len, seed, fim_rate
+    def __init__(
+        self,
+        texts: list[str],
+        encoder: Tokenizer,
+        seq_len: int,
+        seed: int,
+        fim_rate: float,
+        rename_rate: float = 0.0,
+    ):
+        self.texts, self.encoder, self.seq_len, self.seed, self.fim_rate = (
+            texts,
+            encoder,
+            seq_len,
+            seed,
+            fim_rate,
+        )
         self.rename_rate, self.renamer = rename_rate, Renamer(texts)
         self.ends = list(accumulate(len(t) for t in texts))
         self.rng = random.Random(seed)
@@ -71,9 +84,9 @@ class TrainStream:
             index = self.order[self.cursor]
             text = self._renamed(index, self.texts[index])
             self.cursor += 1
-            self.buffer = self.buffer[self.pos:] + [BOS, *self._encode(text), EOS]
+            self.buffer = self.buffer[self.pos :] + [BOS, *self._encode(text), EOS]
             self.pos = 0
-        out = self.buffer[self.pos:self.pos + n]
+        out = self.buffer[self.pos : self.pos + n]
         self.pos += n
         return out
 
@@ -84,9 +97,9 @@ class TrainStream:
         text = self.texts[i]
         offset = at - (self.ends[i - 1] if i else 0)
         start = text.rfind("\n", 0, offset) + 1
-        window = self._renamed(i, text[start:start + 8 * budget])
+        window = self._renamed(i, text[start : start + 8 * budget])
         offsets = self.encoder.encode(window, add_special_tokens=False).offsets
-        span = window[:offsets[budget - 1][1]] if len(offsets) > budget else window
+        span = window[: offsets[budget - 1][1]] if len(offsets) > budget else window
         while True:
             ids = fim_example(span, self.rng, self._encode, SPM_RATE, LINE_RATE)
             if len(ids) <= budget + _FIM_OVERHEAD + _CUT_SLACK:
@@ -105,14 +118,22 @@ class TrainStream:
 
     def next_rows(self, batch_size: int) -> list[list[int]]:
         """`batch_size` sequences of `seq_len` token ids."""
-        return [self._fim_row() if self.rng.random() < self.fim_rate else self._plain(self.seq_len) for _ in range(batch_size)]
+        return [
+            self._fim_row() if self.rng.random() < self.fim_rate else self._plain(self.seq_len)
+            for _ in range(batch_size)
+        ]
 
     def next_batch(self, batch_size: int) -> torch.Tensor:
         """[batch_size, seq_len] token ids."""
         return torch.tensor(self.next_rows(batch_size), dtype=torch.long)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "cursor": self.cursor, "buffer": self.buffer[self.pos:], "rng": self.rng.getstate()}
+        return {
+            "epoch": self.epoch,
+            "cursor": self.cursor,
+            "buffer": self.buffer[self.pos :],
+            "rng": self.rng.getstate(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch, self.cursor = state["epoch"], state["cursor"]
@@ -130,4 +151,4 @@ def eval_sequences(texts: list[str], encoder: Tokenizer, seq_len: int, count: in
     if windows < count:
         raise ValueError(f"eval texts give {windows} windows of {seq_len} tokens, fewer than {count}")
     picks = [k * windows // count for k in range(count)]
-    return torch.tensor([stream[w * seq_len:(w + 1) * seq_len] for w in picks], dtype=torch.long)
+    return torch.tensor([stream[w * seq_len : (w + 1) * seq_len] for w in picks], dtype=torch.long)

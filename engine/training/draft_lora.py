@@ -123,20 +123,35 @@ def distill_loss(model: NLDModel, x0: torch.Tensor, block: int, weighting: str =
     tokens, masked = draft_input(x0, block, cfg.mask_token_id, cfg.pad_token_id)
     positions = torch.arange(t, device=x0.device).repeat(2)
     adapter_on = torch.arange(2 * t, device=x0.device) < t  # the draft half only
-    hidden = model(torch.cat([tokens, x0], dim=1), positions, pattern=Pattern.MASK,
-                   mask=training_mask(t, block).to(x0.device), lora=adapter_on)
+    hidden = model(
+        torch.cat([tokens, x0], dim=1),
+        positions,
+        pattern=Pattern.MASK,
+        mask=training_mask(t, block).to(x0.device),
+        lora=adapter_on,
+    )
     logits = model.logits(hidden[:, :t])  # fp32 already
     nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none").view_as(targets) * masked
     w = slot_weights(nll, block, weighting) * masked
     return (nll * w).sum() / w.sum()
 
 
-def save_adapter(model: NLDModel, s: DraftSettings, out: Path, step: int, optimizer: torch.optim.Optimizer) -> None:
+def save_adapter(
+    model: NLDModel, s: DraftSettings, out: Path, step: int, optimizer: torch.optim.Optimizer
+) -> None:
     """PEFT layout: adapter_config.json + adapter_model.safetensors (+ our resume state)."""
     tmp = fresh_dir(out.with_name(out.name + ".tmp"))
-    config = {"peft_type": "LORA", "r": s.rank, "lora_alpha": s.alpha, "target_modules": ["o_proj"],
-              "lora_dropout": 0.0, "bias": "none", "use_rslora": False, "task_type": "CAUSAL_LM",
-              "nemodiff": {"trained_steps": step, "method": "self-distillation, engine/training/draft_lora.py"}}
+    config = {
+        "peft_type": "LORA",
+        "r": s.rank,
+        "lora_alpha": s.alpha,
+        "target_modules": ["o_proj"],
+        "lora_dropout": 0.0,
+        "bias": "none",
+        "use_rslora": False,
+        "task_type": "CAUSAL_LM",
+        "nemodiff": {"trained_steps": step, "method": "self-distillation, engine/training/draft_lora.py"},
+    }
     (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
     tensors = {}
     for i, layer in enumerate(model.encoder.layers):
@@ -145,8 +160,14 @@ def save_adapter(model: NLDModel, s: DraftSettings, out: Path, step: int, optimi
         tensors[f"{base}.lora_A.weight"] = lora.lora_A.weight
         tensors[f"{base}.lora_B.weight"] = lora.lora_B.weight
     save_bf16(tensors, tmp / "adapter_model.safetensors")
-    torch.save({"step": step, "optimizer": optimizer.state_dict(),
-                "fp32": {k: v for k, v in model.state_dict().items() if ".o_lora." in k}}, tmp / "resume_state.pt")
+    torch.save(
+        {
+            "step": step,
+            "optimizer": optimizer.state_dict(),
+            "fp32": {k: v for k, v in model.state_dict().items() if ".o_lora." in k},
+        },
+        tmp / "resume_state.pt",
+    )
     replace_dir(tmp, out)
 
 
@@ -159,9 +180,16 @@ def lr_at(step: int, s: DraftSettings, max_steps: int | None, restart: int = 0) 
     return lr
 
 
-def train_adapter(model_dir: str | Path, minutes: float | None = None, resume: bool = False, seed: int = 0,
-                  max_steps: int | None = None, checkpoint_minutes: float = 5.0, s: DraftSettings | None = None,
-                  texts: list[str] | None = None) -> Path:
+def train_adapter(
+    model_dir: str | Path,
+    minutes: float | None = None,
+    resume: bool = False,
+    seed: int = 0,
+    max_steps: int | None = None,
+    checkpoint_minutes: float = 5.0,
+    s: DraftSettings | None = None,
+    texts: list[str] | None = None,
+) -> Path:
     """Distil the draft adapter of the model in `model_dir` for `minutes` or up to `max_steps` steps
     in all; returns the adapter directory."""
     s = s or DraftSettings()
@@ -184,7 +212,9 @@ def train_adapter(model_dir: str | Path, minutes: float | None = None, resume: b
         step = state["step"]
     elif resume:  # a shipped adapter, its optimizer state removed: e.g. carried over to new base weights
         weights = load_file(out / "adapter_model.safetensors")
-        unexpected = model.load_state_dict({lora_name(k): v.float() for k, v in weights.items()}, strict=False)[1]
+        unexpected = model.load_state_dict(
+            {lora_name(k): v.float() for k, v in weights.items()}, strict=False
+        )[1]
         if unexpected:
             raise NemodiffError(f"{out}: adapter weights this model does not have: {unexpected[0]}, ...")
         step = restart = saved.get("nemodiff", {}).get("trained_steps", 0)
@@ -197,7 +227,9 @@ def train_adapter(model_dir: str | Path, minutes: float | None = None, resume: b
     rng = torch.Generator().manual_seed(seed + step)
     bar = tqdm(initial=step, unit="step", mininterval=5, dynamic_ncols=True, desc="draft adapter")
     start = last_save = time.monotonic()
-    while (minutes is None or time.monotonic() - start < minutes * 60) and (max_steps is None or step < max_steps):
+    while (minutes is None or time.monotonic() - start < minutes * 60) and (
+        max_steps is None or step < max_steps
+    ):
         block = s.blocks[int(torch.randint(len(s.blocks), (1,), generator=rng))]
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, s, max_steps, restart)
@@ -222,12 +254,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="an exported model directory (e.g. engine/demo_model)")
     parser.add_argument("--minutes", type=float, help="wall-clock budget (default: no limit)")
     parser.add_argument("--steps", type=int, help="stop at this total step count")
-    parser.add_argument("--resume", action="store_true", help=f"continue MODEL/{LORA_DIR} (one shipped without its optimizer state "
-                             "warms up again: how an adapter follows new base weights)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help=f"continue MODEL/{LORA_DIR} (one shipped without its optimizer state "
+        "warms up again: how an adapter follows new base weights)",
+    )
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument("--weighting", choices=["prefix", "uniform"], default=DraftSettings.weighting,
-                        help="per-slot loss weights (default: %(default)s, see DraftSettings)")
-    parser.add_argument("--rank", type=int, default=DraftSettings.rank, help="LoRA rank (default: %(default)s)")
+    parser.add_argument(
+        "--weighting",
+        choices=["prefix", "uniform"],
+        default=DraftSettings.weighting,
+        help="per-slot loss weights (default: %(default)s, see DraftSettings)",
+    )
+    parser.add_argument(
+        "--rank", type=int, default=DraftSettings.rank, help="LoRA rank (default: %(default)s)"
+    )
     parser.add_argument("--alpha", type=float, help="LoRA alpha (default: twice the rank, a scale of 2)")
 
 
@@ -241,14 +283,22 @@ def run(args: argparse.Namespace) -> None:
         raise NemodiffError(f"{adapter} exists: --resume continues it; to start over, remove it first")
     if args.rank < 1:
         raise NemodiffError(f"--rank must be at least 1, got {args.rank}")
-    out = train_adapter(args.model, args.minutes, args.resume, max_steps=args.steps,
-                        s=DraftSettings(rank=args.rank, alpha=args.alpha or 2.0 * args.rank, weighting=args.weighting))
+    out = train_adapter(
+        args.model,
+        args.minutes,
+        args.resume,
+        max_steps=args.steps,
+        s=DraftSettings(rank=args.rank, alpha=args.alpha or 2.0 * args.rank, weighting=args.weighting),
+    )
     print(f"adapter written to {out}")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m engine.training.draft_lora", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m engine.training.draft_lora",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_arguments(parser)
     try:
         run(parser.parse_args(argv))

@@ -40,8 +40,11 @@ def fresh_dir(path: Path) -> Path:
 
 def save_bf16(tensors: dict[str, torch.Tensor], file: Path) -> None:
     """Tensors as a bf16 safetensors file that everyone may read (save_file creates it owner-only)."""
-    save_file({k: v.detach().to(torch.bfloat16).contiguous().cpu() for k, v in tensors.items()}, file,
-              metadata={"format": "pt"})
+    save_file(
+        {k: v.detach().to(torch.bfloat16).contiguous().cpu() for k, v in tensors.items()},
+        file,
+        metadata={"format": "pt"},
+    )
     file.chmod(0o644)
 
 

@@ -61,8 +61,13 @@ def spm(prefix: list[int], middle: list[int], suffix: list[int]) -> list[int]:
     return [BOS, FIM_SUFFIX, *suffix, FIM_PREFIX, *prefix, FIM_MIDDLE, *middle, EOS]
 
 
-def fim_example(text: str, rng: random.Random, encode: Callable[[str], list[int]], spm_rate: float = 0.0,
-                line_rate: float = 0.0) -> list[int]:
+def fim_example(
+    text: str,
+    rng: random.Random,
+    encode: Callable[[str], list[int]],
+    spm_rate: float = 0.0,
+    line_rate: float = 0.0,
+) -> list[int]:
     """One example made from `text`: cut at a line's indentation with probability `line_rate`, else
     at random characters; SPM with probability `spm_rate`, else PSM."""
     at_line = line_rate and rng.random() < line_rate

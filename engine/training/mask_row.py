@@ -62,7 +62,9 @@ def _rest(model: NLDModel, hidden: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def collect(model: NLDModel, batches: Iterable[tuple[torch.Tensor, int]], s: Settings, gen: torch.Generator) -> Scored:
+def collect(
+    model: NLDModel, batches: Iterable[tuple[torch.Tensor, int]], s: Settings, gen: torch.Generator
+) -> Scored:
     """Scored positions of both losses for (clean sequences [B, T], block size) pairs, noised as in training."""
     hidden, log_rest, weight = [], [], []
     n = 0
@@ -96,7 +98,9 @@ def fit_row(row: torch.Tensor, scored: Scored, s: MaskRowSettings) -> torch.Tens
 
 
 @torch.no_grad()
-def masked_slots(model: NLDModel, windows: torch.Tensor, block: int, ordered: float, seed: int = 1234) -> Scored:
+def masked_slots(
+    model: NLDModel, windows: torch.Tensor, block: int, ordered: float, seed: int = 1234
+) -> Scored:
     """Every masked slot of noised `windows` [N, T] (unit weights): what P(<|mask|>) is measured on."""
     cfg = model.config
     gen = torch.Generator().manual_seed(seed)
@@ -117,8 +121,11 @@ def mask_probability(row: torch.Tensor, slots: Scored) -> torch.Tensor:
 
 def held_out_slots(model: NLDModel, windows: torch.Tensor) -> dict[str, Scored]:
     """Masked slots per block size and masking (uniform, or from a cut on, as drafts and late steps see)."""
-    return {f"block {block}, {name}": masked_slots(model, windows, block, ordered)
-            for block in (8, 32) for name, ordered in (("uniform", 0.0), ("cut", 1.0))}
+    return {
+        f"block {block}, {name}": masked_slots(model, windows, block, ordered)
+        for block in (8, 32)
+        for name, ordered in (("uniform", 0.0), ("cut", 1.0))
+    }
 
 
 def report(row: torch.Tensor, slots: dict[str, Scored]) -> dict[str, dict[str, float]]:
@@ -126,11 +133,19 @@ def report(row: torch.Tensor, slots: dict[str, Scored]) -> dict[str, dict[str, f
     out = {}
     for name, scored in slots.items():
         p = mask_probability(row, scored)
-        out[name] = {"slots": len(p), "max": float(f"{p.max().item():.3g}"), "mean": float(f"{p.mean().item():.3g}")}
+        out[name] = {
+            "slots": len(p),
+            "max": float(f"{p.max().item():.3g}"),
+            "mean": float(f"{p.mean().item():.3g}"),
+        }
     return out
 
 
-def retrain_mask_row(model_dir: str | Path, s: MaskRowSettings = MaskRowSettings(), texts: tuple[list[str], list[str]] | None = None) -> dict:
+def retrain_mask_row(
+    model_dir: str | Path,
+    s: MaskRowSettings = MaskRowSettings(),
+    texts: tuple[list[str], list[str]] | None = None,
+) -> dict:
     """Fit the mask row of the exported model in `model_dir` and rewrite its weights; returns the numbers."""
     from transformers import PreTrainedTokenizerFast
 
@@ -144,8 +159,10 @@ def retrain_mask_row(model_dir: str | Path, s: MaskRowSettings = MaskRowSettings
     held_out = eval_sequences(texts[1], encoder, ts.seq_len, 32)
     stream = TrainStream(texts[0], encoder, ts.seq_len, s.seed, ts.fim_rate)
     gen = torch.Generator().manual_seed(s.seed)
-    batches = ((stream.next_batch(ts.batch_size), ts.blocks[int(torch.randint(len(ts.blocks), (1,), generator=gen))])
-               for _ in range(s.batches))  # lazily: each block size is drawn just before its batch's noise
+    batches = (
+        (stream.next_batch(ts.batch_size), ts.blocks[int(torch.randint(len(ts.blocks), (1,), generator=gen))])
+        for _ in range(s.batches)
+    )  # lazily: each block size is drawn just before its batch's noise
     scored = collect(model, batches, ts, gen)
     weight = model.diffusion_head.weight
     mask_id = model.config.mask_token_id
@@ -154,15 +171,20 @@ def retrain_mask_row(model_dir: str | Path, s: MaskRowSettings = MaskRowSettings
     row = fit_row(old, scored, s)
     with torch.no_grad():
         weight[mask_id] = row
-    numbers = {name: {"loss": mask_loss(r, scored).item(), "held_out": report(r, slots)}
-               for name, r in (("before", old), ("after", row))}
+    numbers = {
+        name: {"loss": mask_loss(r, scored).item(), "held_out": report(r, slots)}
+        for name, r in (("before", old), ("after", row))
+    }
     save_bf16(model.state_dict(), model_dir / "model.safetensors")
     return {"positions": len(scored.weight), **numbers}
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m engine.training.mask_row", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m engine.training.mask_row",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--model", required=True, help="an exported model directory (e.g. engine/demo_model)")
     parser.add_argument("--batches", type=int, default=MaskRowSettings.batches)
     parser.add_argument("--steps", type=int, default=MaskRowSettings.steps)
@@ -172,7 +194,11 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     if not (Path(args.model) / "model.safetensors").is_file():
         raise SystemExit(f"error: {args.model} has no model.safetensors")
-    print(json.dumps(retrain_mask_row(args.model, MaskRowSettings(batches=args.batches, steps=args.steps)), indent=2))
+    print(
+        json.dumps(
+            retrain_mask_row(args.model, MaskRowSettings(batches=args.batches, steps=args.steps)), indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -42,10 +42,12 @@ def training_mask(seq_len: int, block: int) -> torch.Tensor:
     noised_to_clean = blk[None, :] < blk[:, None]
     clean_to_clean = idx[None, :] <= idx[:, None]
     clean_to_noised = torch.zeros(seq_len, seq_len, dtype=torch.bool)
-    return torch.cat([
-        torch.cat([noised_to_noised, noised_to_clean], dim=1),
-        torch.cat([clean_to_noised, clean_to_clean], dim=1),
-    ])
+    return torch.cat(
+        [
+            torch.cat([noised_to_noised, noised_to_clean], dim=1),
+            torch.cat([clean_to_noised, clean_to_clean], dim=1),
+        ]
+    )
 
 
 @dataclass
@@ -55,8 +57,15 @@ class Noised:
     prob: torch.Tensor  # [B, T] the mask probability each token was drawn with
 
 
-def add_noise(x0: torch.Tensor, block: int, mask_id: int, pad_id: int, gen: torch.Generator, eps: float,
-              ordered: float = 0.0) -> Noised:
+def add_noise(
+    x0: torch.Tensor,
+    block: int,
+    mask_id: int,
+    pad_id: int,
+    gen: torch.Generator,
+    eps: float,
+    ordered: float = 0.0,
+) -> Noised:
     """Mask each token of x0 [B, T] with its block's probability p = (1 - eps) t + eps, t ~ U(0, 1), or
     in a share `ordered` of the blocks from a random cut on (module docstring)."""
     b, t = x0.shape
@@ -80,8 +89,14 @@ class Losses:
     diff: torch.Tensor
 
 
-def joint_forward(model: NLDModel, x0: torch.Tensor, block: int, gen: torch.Generator, eps: float = 1e-3,
-                  ordered: float = 0.0) -> tuple[torch.Tensor, Noised, torch.Tensor]:
+def joint_forward(
+    model: NLDModel,
+    x0: torch.Tensor,
+    block: int,
+    gen: torch.Generator,
+    eps: float = 1e-3,
+    ordered: float = 0.0,
+) -> tuple[torch.Tensor, Noised, torch.Tensor]:
     """One pass over `[x_t | x_0]`: final hidden states [B, 2T, H], the noise drawn, and the AR targets'
     mask [B, T-1] (clean positions whose next token is scored)."""
     cfg = model.config
@@ -94,8 +109,15 @@ def joint_forward(model: NLDModel, x0: torch.Tensor, block: int, gen: torch.Gene
     return hidden, noised, (targets != cfg.pad_token_id) & (targets != cfg.mask_token_id)
 
 
-def joint_loss(model: NLDModel, x0: torch.Tensor, block: int, gen: torch.Generator,
-               alpha: float = 0.3, eps: float = 1e-3, ordered: float = 0.0) -> Losses:
+def joint_loss(
+    model: NLDModel,
+    x0: torch.Tensor,
+    block: int,
+    gen: torch.Generator,
+    alpha: float = 0.3,
+    eps: float = 1e-3,
+    ordered: float = 0.0,
+) -> Losses:
     """The objective on a batch of clean sequences x0 [B, T]; the noise is drawn from `gen`."""
     t = x0.shape[1]
     hidden, noised, scored = joint_forward(model, x0, block, gen, eps, ordered)

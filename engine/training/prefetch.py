@@ -47,7 +47,9 @@ class Prefetcher:
                 return torch.tensor(rows, dtype=torch.long)
             except queue.Empty:
                 if not self._process.is_alive():
-                    raise RuntimeError(f"the batch producer stopped (exit code {self._process.exitcode})") from None
+                    raise RuntimeError(
+                        f"the batch producer stopped (exit code {self._process.exitcode})"
+                    ) from None
 
     def close(self) -> None:
         self._process.terminate()

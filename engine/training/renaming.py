@@ -61,8 +61,14 @@ def renamable(source: str) -> list[str]:
 
 def _free(name: str) -> bool:
     """Not a keyword, builtin, `self`/`cls`, one letter, or a test's name (unittest finds those by it)."""
-    return (len(name) > 1 and name.isidentifier() and name not in _KEEP and not name.startswith("test")
-            and not keyword.iskeyword(name) and not keyword.issoftkeyword(name))
+    return (
+        len(name) > 1
+        and name.isidentifier()
+        and name not in _KEEP
+        and not name.startswith("test")
+        and not keyword.iskeyword(name)
+        and not keyword.issoftkeyword(name)
+    )
 
 
 def style(name: str) -> str:
@@ -115,7 +121,7 @@ class Renamer:
         taken = set(_WORD.findall(self.texts[index]))
         out: dict[str, str] = {}
         for name in rng.sample(names, round(SHARE * len(names))):
-            underscores, pool = name[:len(name) - len(name.lstrip("_"))], self.pool.get(style(name))
+            underscores, pool = name[: len(name) - len(name.lstrip("_"))], self.pool.get(style(name))
             for _ in range(_TRIES if pool else 0):
                 new = underscores + rng.choice(pool)
                 if new not in taken:

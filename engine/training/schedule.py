@@ -36,4 +36,6 @@ def make_optimizer(model: NLDModel, s: Settings) -> torch.optim.AdamW:
 def mixed_precision(device: torch.device) -> torch.autocast:
     """bf16 autocast where bf16 is native (CUDA, AVX512-BF16/AMX CPUs), else plain fp32: an AVX2 CPU
     emulates bf16 many times slower than fp32 (docs/MODEL_CARD.md)."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=resolve_dtype(None, device) == torch.bfloat16)
+    return torch.autocast(
+        device.type, dtype=torch.bfloat16, enabled=resolve_dtype(None, device) == torch.bfloat16
+    )

@@ -13,7 +13,9 @@ class Settings:
     """Everything that shapes a run; stored in the checkpoint, which wins on resume."""
 
     # Model: 8.7M parameters (4.2M of them embedding + head), 17.4 MB in bf16, sized for hours of CPU.
-    vocab_size: int = 8192  # 3.35 characters per token on the stdlib; embedding + head stay about half the model
+    vocab_size: int = (
+        8192  # 3.35 characters per token on the stdlib; embedding + head stay about half the model
+    )
     hidden_size: int = 256
     intermediate_size: int = 768
     num_hidden_layers: int = 6
@@ -46,11 +48,19 @@ def model_config(s: Settings) -> ModelConfig:
     the context it was trained on as `max_position_embeddings` (the engine fits prompts to it)."""
     return ModelConfig(
         max_position_embeddings=s.seq_len,
-        vocab_size=s.vocab_size, hidden_size=s.hidden_size, intermediate_size=s.intermediate_size,
-        num_hidden_layers=s.num_hidden_layers, num_attention_heads=s.num_attention_heads,
-        num_key_value_heads=s.num_key_value_heads, head_dim=s.head_dim,
+        vocab_size=s.vocab_size,
+        hidden_size=s.hidden_size,
+        intermediate_size=s.intermediate_size,
+        num_hidden_layers=s.num_hidden_layers,
+        num_attention_heads=s.num_attention_heads,
+        num_key_value_heads=s.num_key_value_heads,
+        head_dim=s.head_dim,
         rope_parameters=dict(ModelConfig().rope_parameters, rope_theta=s.rope_theta),
-        mask_token_id=MASK, eos_token_id=EOS, bos_token_id=BOS, pad_token_id=PAD,
-        block_size=8, threshold=0.15,  # chosen by the sweeps in docs/MODEL_CARD.md
+        mask_token_id=MASK,
+        eos_token_id=EOS,
+        bos_token_id=BOS,
+        pad_token_id=PAD,
+        block_size=8,
+        threshold=0.15,  # chosen by the sweeps in docs/MODEL_CARD.md
         fim_order="spm",  # measured far better than PSM for the first token (docs/MODEL_CARD.md)
     )

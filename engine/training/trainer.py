@@ -113,8 +113,12 @@ class _Window:
 
     def summary(self) -> dict[str, float]:
         n = self.steps
-        return {"loss": round(self.loss / n, 4), "ar": round(self.ar / n, 4), "diff": round(self.diff / n, 4),
-                "tokens_per_s": round(self.tokens / self.seconds, 1)}
+        return {
+            "loss": round(self.loss / n, 4),
+            "ar": round(self.ar / n, 4),
+            "diff": round(self.diff / n, 4),
+            "tokens_per_s": round(self.tokens / self.seconds, 1),
+        }
 
 
 @torch.no_grad()
@@ -132,8 +136,9 @@ def evaluate(model: NLDModel, batches: torch.Tensor, s: Settings, device: torch.
     return {"eval_ar": ar / n, "eval_diff": diff / n}
 
 
-def _corpus(texts: tuple[list[str], list[str]] | None, stdlib: str | Path | None, saved: dict[str, Any],
-            out: Path) -> tuple[list[str], list[str], dict[str, Any]]:
+def _corpus(
+    texts: tuple[list[str], list[str]] | None, stdlib: str | Path | None, saved: dict[str, Any], out: Path
+) -> tuple[list[str], list[str], dict[str, Any]]:
     """Training and held-out texts, and what identifies the corpus in a checkpoint. A resumed run
     reads the library it was started on (if still there) and refuses another: its data position
     counts files of the first one."""
@@ -148,9 +153,15 @@ def _corpus(texts: tuple[list[str], list[str]] | None, stdlib: str | Path | None
     fingerprint = [len(train_texts), sum(map(len, train_texts))]  # files, characters
     if saved.get("fingerprint") not in (None, fingerprint):
         files, chars = saved["fingerprint"]
-        raise NemodiffError(f"{out} was trained on another corpus ({files} files, {chars} characters; this one "
-                            f"has {fingerprint[0]}, {fingerprint[1]}): resume it with the same --stdlib")
-    return train_texts, holdout_texts, {"root": str(root) if root is not None else None, "fingerprint": fingerprint}
+        raise NemodiffError(
+            f"{out} was trained on another corpus ({files} files, {chars} characters; this one "
+            f"has {fingerprint[0]}, {fingerprint[1]}): resume it with the same --stdlib"
+        )
+    return (
+        train_texts,
+        holdout_texts,
+        {"root": str(root) if root is not None else None, "fingerprint": fingerprint},
+    )
 
 
 def train(
@@ -190,7 +201,9 @@ def train(
     state, s = checkpoint.read(found) if resume else (None, settings or Settings())
     if state is not None:
         seed = state["seed"]
-    train_texts, holdout_texts, corpus_id = _corpus(texts, stdlib, state.get("corpus", {}) if state else {}, out)
+    train_texts, holdout_texts, corpus_id = _corpus(
+        texts, stdlib, state.get("corpus", {}) if state else {}, out
+    )
 
     if init_from is not None and not resume:
         from transformers import AutoTokenizer
@@ -224,18 +237,33 @@ def train(
     def save(batches: Prefetcher, bar: tqdm) -> None:
         """A checkpoint, its held-out losses in the log, and a fresh export."""
         checkpoint.save(out, model, optimizer, batches.state, noise, progress, seed, s, corpus_id)
-        epochs = batches.state["epoch"] + batches.state["cursor"] / len(train_texts)  # since this data stream began
-        record = {"step": progress.step, "tokens": progress.tokens, "wall_s": round(progress.train_seconds, 1),
-                  "epochs": round(epochs, 3), **evaluate(model, eval_batches, s, device)}
+        epochs = batches.state["epoch"] + batches.state["cursor"] / len(
+            train_texts
+        )  # since this data stream began
+        record = {
+            "step": progress.step,
+            "tokens": progress.tokens,
+            "wall_s": round(progress.train_seconds, 1),
+            "epochs": round(epochs, 3),
+            **evaluate(model, eval_batches, s, device),
+        }
         with log_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
         export(model, tokenizer, out / "export", log_path)
-        bar.write(f"checkpoint at step {progress.step}: held-out AR {record['eval_ar']:.3f}, "
-                  f"diffusion {record['eval_diff']:.3f}")
+        bar.write(
+            f"checkpoint at step {progress.step}: held-out AR {record['eval_ar']:.3f}, "
+            f"diffusion {record['eval_diff']:.3f}"
+        )
 
     n_params = sum(p.numel() for p in model.parameters())
-    bar = tqdm(initial=progress.step, total=max_steps, unit="step", mininterval=5, dynamic_ncols=True,
-               desc=f"{n_params / 1e6:.1f}M params")
+    bar = tqdm(
+        initial=progress.step,
+        total=max_steps,
+        unit="step",
+        mininterval=5,
+        dynamic_ncols=True,
+        desc=f"{n_params / 1e6:.1f}M params",
+    )
     start = last_save = time.monotonic()
     window = _Window()
     model.train()
@@ -260,12 +288,18 @@ def train(
             progress.train_seconds += seconds
             window.add(losses, x0.numel(), seconds)
             if progress.step % s.log_every == 0:
-                record = {"step": progress.step, "tokens": progress.tokens, **window.summary(),
-                          "lr": lr_at(progress.step - 1, s, progress.cooldown, progress.restart),
-                          "wall_s": round(progress.train_seconds, 1)}
+                record = {
+                    "step": progress.step,
+                    "tokens": progress.tokens,
+                    **window.summary(),
+                    "lr": lr_at(progress.step - 1, s, progress.cooldown, progress.restart),
+                    "wall_s": round(progress.train_seconds, 1),
+                }
                 with log_path.open("a") as f:
                     f.write(json.dumps(record) + "\n")
-                bar.set_postfix(loss=record["loss"], ar=record["ar"], diff=record["diff"], tok_s=record["tokens_per_s"])
+                bar.set_postfix(
+                    loss=record["loss"], ar=record["ar"], diff=record["diff"], tok_s=record["tokens_per_s"]
+                )
                 window = _Window()
             bar.update(1)
             if time.monotonic() - last_save >= checkpoint_minutes * 60:

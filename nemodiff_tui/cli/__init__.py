@@ -17,7 +17,16 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 USAGE = "nemodiff [--debug] [FILE...] [options]   or   nemodiff [--debug] COMMAND [options]"
 # The headless commands' names: a first word among them (or -h) builds their parser, which imports
 # torch (seconds); anything else opens the editor without waiting for it. A test keeps this in step.
-COMMANDS = ("complete", "eval-fim", "bench", "serve", "watch", "random-checkpoint", "train-demo", "train-draft")
+COMMANDS = (
+    "complete",
+    "eval-fim",
+    "bench",
+    "serve",
+    "watch",
+    "random-checkpoint",
+    "train-demo",
+    "train-draft",
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -30,8 +39,12 @@ class Parser(argparse.ArgumentParser):
 
 def parser() -> tuple[argparse.ArgumentParser, set[str]]:
     """The headless subcommands, and their names."""
-    p = Parser(prog="nemodiff", usage=USAGE, description=__doc__.splitlines()[0],
-               epilog="With no COMMAND, nemodiff opens the editor app: nemodiff [FILE...] --help")
+    p = Parser(
+        prog="nemodiff",
+        usage=USAGE,
+        description=__doc__.splitlines()[0],
+        epilog="With no COMMAND, nemodiff opens the editor app: nemodiff [FILE...] --help",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     # prog: the subcommands' usage lines start `nemodiff serve`, not with the whole USAGE above
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True, prog="nemodiff")

@@ -11,7 +11,14 @@ from engine.errors import NemodiffError
 from engine.evaluation.pass_profile import table as profile_table
 from nemodiff_tui.cli.common import add_model_args, load_engine, positive
 
-COLUMNS = ("tokens_per_second", "tokens_per_forward", "nfe", "n_tokens", "mean_accepted_length", "speedup_vs_ar")
+COLUMNS = (
+    "tokens_per_second",
+    "tokens_per_forward",
+    "nfe",
+    "n_tokens",
+    "mean_accepted_length",
+    "speedup_vs_ar",
+)
 
 
 def register(sub) -> None:
@@ -19,15 +26,28 @@ def register(sub) -> None:
     add_model_args(p)
     p.add_argument("--max-new-tokens", type=positive, default=64)
     p.add_argument("--repeats", type=positive, default=1)
-    p.add_argument("--modes", nargs="+", default=None, type=bench_mode, metavar="MODE",
-                   help="subset of: ar diffusion self-spec-linear self-spec-quadratic auto (default: all but auto; "
-                   "ar always runs: it is the baseline)")
+    p.add_argument(
+        "--modes",
+        nargs="+",
+        default=None,
+        type=bench_mode,
+        metavar="MODE",
+        help="subset of: ar diffusion self-spec-linear self-spec-quadratic auto (default: all but auto; "
+        "ar always runs: it is the baseline)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.add_argument("--plot", metavar="PNG", help="also save a bar chart (needs matplotlib)")
-    p.add_argument("--profile", action="store_true",
-                   help="only time each pass width (1, B, B(B+1), a prompt chunk) against its weight matmuls")
-    p.add_argument("--kernels-bench", dest="kernel_bench", action="store_true",
-                   help="run the GPU kernel and forward benchmark (python -m engine.evaluation.gpu_bench) instead")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="only time each pass width (1, B, B(B+1), a prompt chunk) against its weight matmuls",
+    )
+    p.add_argument(
+        "--kernels-bench",
+        dest="kernel_bench",
+        action="store_true",
+        help="run the GPU kernel and forward benchmark (python -m engine.evaluation.gpu_bench) instead",
+    )
     p.set_defaults(run=run)
 
 
@@ -42,9 +62,13 @@ def bench_mode(name: str) -> str:
 
 
 def table(report: dict) -> str:
-    lines = [f"model {report['model']} ({report['dtype']}) on {report['device']}, {report['prompts']} prompts x "
-             f"{report['max_new_tokens']} new tokens", "",
-             "| mode | " + " | ".join(COLUMNS) + " | lossless |", "|---" * (len(COLUMNS) + 2) + "|"]
+    lines = [
+        f"model {report['model']} ({report['dtype']}) on {report['device']}, {report['prompts']} prompts x "
+        f"{report['max_new_tokens']} new tokens",
+        "",
+        "| mode | " + " | ".join(COLUMNS) + " | lossless |",
+        "|---" * (len(COLUMNS) + 2) + "|",
+    ]
     for mode, r in report["results"].items():
         cells = []
         for c in COLUMNS:
@@ -54,7 +78,13 @@ def table(report: dict) -> str:
             lossless, ties = report["hf_matches_ar"], report["hf_parted_at_ties"]
         else:
             lossless, ties = report["lossless"].get(mode), report.get("parted_at_ties", {}).get(mode)
-        mark = "-" if lossless is None else f"{lossless} ({ties} parted at rounding ties)" if ties else str(lossless)
+        mark = (
+            "-"
+            if lossless is None
+            else f"{lossless} ({ties} parted at rounding ties)"
+            if ties
+            else str(lossless)
+        )
         lines.append(f"| {mode} | " + " | ".join(cells) + f" | {mark} |")
     lines.append("")
     for mode, r in report["results"].items():
@@ -62,8 +92,10 @@ def table(report: dict) -> str:
             counts = ", ".join(f"{k}: {v}" for k, v in r["accepted_histogram"].items())
             lines.append(f"{mode}: cycles by tokens accepted (bonus included): {counts}")
         if "copy_drafted" in r:
-            lines.append(f"{mode}: copied drafts accepted: {r['copy_accepted']} of {r['copy_drafted']} "
-                         f"({r['copy_acceptance']:.1%})")
+            lines.append(
+                f"{mode}: copied drafts accepted: {r['copy_accepted']} of {r['copy_drafted']} "
+                f"({r['copy_acceptance']:.1%})"
+            )
         if "confidence_histogram" in r:
             counts = ", ".join(f"{k / 10:.1f}+: {v}" for k, v in enumerate(r["confidence_histogram"]))
             lines.append(f"{mode}: masked slots by confidence at each denoising pass: {counts}")
@@ -90,13 +122,24 @@ def run(args: argparse.Namespace) -> int:
         from engine.evaluation.pass_profile import peak_rss_gb, profile_engine
 
         load_s, rss = time.perf_counter() - started, peak_rss_gb()  # before the passes allocate their own
-        report = {"device": device_name(eng.device), "model": eng.name, "dtype": eng.dtype, "load_s": load_s,
-                  "peak_rss_gb": rss, "profile": profile_engine(eng)}
+        report = {
+            "device": device_name(eng.device),
+            "model": eng.name,
+            "dtype": eng.dtype,
+            "load_s": load_s,
+            "peak_rss_gb": rss,
+            "profile": profile_engine(eng),
+        }
         memory = f", peak RSS {rss:.2f} GB" if rss is not None else ""
-        print(json.dumps(report) if args.json else f"model {eng.name} ({eng.dtype}) on {report['device']}: "
-              f"loaded in {load_s:.1f} s{memory}\n\n" + profile_table(report["profile"]))
+        print(
+            json.dumps(report)
+            if args.json
+            else f"model {eng.name} ({eng.dtype}) on {report['device']}: "
+            f"loaded in {load_s:.1f} s{memory}\n\n" + profile_table(report["profile"])
+        )
         return 0
     with tqdm(desc="bench", unit="run", file=sys.stderr) as bar:
+
         def progress(done: int, total: int, what: str) -> None:
             bar.total = total
             bar.n = done

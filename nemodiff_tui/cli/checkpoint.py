@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
         raise NemodiffError(f"{args.dir!r} is not a new or empty directory: nothing written")
 
     with tqdm(desc=f"writing {args.size} checkpoint", unit="tensor") as bar:
+
         def progress(done: int, total: int, what: str) -> None:
             bar.total = total
             bar.n = done

@@ -15,8 +15,10 @@ from nemodiff_tui.config import Settings, config_path, load_settings
 
 MODEL_HELP = "checkpoint directory, Hugging Face repo id, or 'demo' (default: the settings file's, else demo)"
 DEVICE_HELP = "auto, cpu, cuda, cuda:1, ... (default: the settings file's, else auto)"
-DTYPE_HELP = ("bf16, fp16, fp32, or int8 (CPU: int8 matmul weights, bf16 activations; default: the settings "
-              "file's, else bf16 on CUDA and on CPUs with native bf16, else fp32)")
+DTYPE_HELP = (
+    "bf16, fp16, fp32, or int8 (CPU: int8 matmul weights, bf16 activations; default: the settings "
+    "file's, else bf16 on CUDA and on CPUs with native bf16, else fp32)"
+)
 
 
 def positive(value: str) -> int:
@@ -31,20 +33,37 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--device", default=None, help=DEVICE_HELP)
     p.add_argument("--dtype", default=None, help=DTYPE_HELP)
-    p.add_argument("--kernels", choices=("auto", "triton", "torch"), default=None,
-                   help="kernel backend (default: $NEMODIFF_KERNELS or auto)")
+    p.add_argument(
+        "--kernels",
+        choices=("auto", "triton", "torch"),
+        default=None,
+        help="kernel backend (default: $NEMODIFF_KERNELS or auto)",
+    )
 
 
 def add_backend_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", metavar="URL", default=None,
-                   help="use an OpenAI-compatible server (nemodiff serve, SGLang) instead of a local model")
-    p.add_argument("--backend-key", metavar="KEY", default=os.environ.get("NEMODIFF_BACKEND_KEY"),
-                   help="bearer token for --backend (default: $NEMODIFF_BACKEND_KEY)")
+    p.add_argument(
+        "--backend",
+        metavar="URL",
+        default=None,
+        help="use an OpenAI-compatible server (nemodiff serve, SGLang) instead of a local model",
+    )
+    p.add_argument(
+        "--backend-key",
+        metavar="KEY",
+        default=os.environ.get("NEMODIFF_BACKEND_KEY"),
+        help="bearer token for --backend (default: $NEMODIFF_BACKEND_KEY)",
+    )
 
 
 def add_config_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, default=None, metavar="PATH",
-                   help="settings file (default: $XDG_CONFIG_HOME/nemodiff/config.toml)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="settings file (default: $XDG_CONFIG_HOME/nemodiff/config.toml)",
+    )
 
 
 @dataclass(frozen=True)
@@ -92,12 +111,20 @@ def open_engine(args: argparse.Namespace):
 
 
 def add_generation_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--mode", choices=MODES, default=None, help="decoding mode (default: the settings file's, else auto)")
+    p.add_argument(
+        "--mode", choices=MODES, default=None, help="decoding mode (default: the settings file's, else auto)"
+    )
     p.add_argument("--speculation", choices=SPECULATIONS, default="linear", help="self-spec variant")
-    p.add_argument("--block-size", type=int, default=None, help="tokens per block (default: the checkpoint's)")
-    p.add_argument("--threshold", type=float, default=None, help="diffusion commit threshold (default: the checkpoint's)")
+    p.add_argument(
+        "--block-size", type=int, default=None, help="tokens per block (default: the checkpoint's)"
+    )
+    p.add_argument(
+        "--threshold", type=float, default=None, help="diffusion commit threshold (default: the checkpoint's)"
+    )
     p.add_argument("--schedule", choices=SCHEDULES, default="threshold", help="diffusion commit schedule")
-    p.add_argument("--max-steps", type=int, default=None, help="diffusion steps per block (default: block size - 1)")
+    p.add_argument(
+        "--max-steps", type=int, default=None, help="diffusion steps per block (default: block size - 1)"
+    )
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--top-p", type=float, default=1.0)
@@ -109,10 +136,18 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
 def generation_config(args: argparse.Namespace, mode: str | None = None) -> GenerationConfig:
     """`mode` if the caller picks one, else `--mode`, else the settings file's."""
     return GenerationConfig(
-        mode=mode or resolve_settings(args).settings.mode, speculation=args.speculation, block_size=args.block_size,
-        threshold=args.threshold, schedule=args.schedule, max_steps=args.max_steps,
-        max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p, seed=args.seed,
-        stop=args.stop, heal=not args.no_heal,
+        mode=mode or resolve_settings(args).settings.mode,
+        speculation=args.speculation,
+        block_size=args.block_size,
+        threshold=args.threshold,
+        schedule=args.schedule,
+        max_steps=args.max_steps,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+        stop=args.stop,
+        heal=not args.no_heal,
     ).validate()
 
 
@@ -131,7 +166,9 @@ def utf8(data: bytes, what: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise RequestError(f"{what} is not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})") from None
+        raise RequestError(
+            f"{what} is not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})"
+        ) from None
 
 
 def text_arg(value: str | None, path: str | None, what: str, stdin: bool = False) -> str | None:

@@ -7,28 +7,45 @@ import json
 import sys
 
 from engine.errors import RequestError
-from nemodiff_tui.cli.common import (add_backend_args, add_generation_args, add_model_args, generation_config,
-                                     open_engine, resolve_settings, text_arg)
+from nemodiff_tui.cli.common import (
+    add_backend_args,
+    add_generation_args,
+    add_model_args,
+    generation_config,
+    open_engine,
+    resolve_settings,
+    text_arg,
+)
 
 
 def register(sub) -> None:
-    p = sub.add_parser("complete", help="complete a prompt, or fill in the middle between --prefix and --suffix")
+    p = sub.add_parser(
+        "complete", help="complete a prompt, or fill in the middle between --prefix and --suffix"
+    )
     p.add_argument("--prompt", help="text to complete (or --prompt-file, or stdin)")
     p.add_argument("--prompt-file")
-    p.add_argument("--prefix", help="fill-in-the-middle: the text before the cursor, taken literally "
-                   "(in bash, $'if x:\\n' ends in a newline)")
+    p.add_argument(
+        "--prefix",
+        help="fill-in-the-middle: the text before the cursor, taken literally "
+        "(in bash, $'if x:\\n' ends in a newline)",
+    )
     p.add_argument("--prefix-file")
     p.add_argument("--suffix", help="fill-in-the-middle: the text after the cursor")
     p.add_argument("--suffix-file")
     add_model_args(p)
     add_backend_args(p)
     add_generation_args(p)
-    p.add_argument("--raw", action="store_true",
-                   help="fill-in-the-middle: print the whole generation, without the editor's stop rules "
-                        "(the code dedenting below the cursor's block, the line's end when text follows the "
-                        "cursor, the bracket right of the cursor, a loop, max_lines of the settings file)")
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="fill-in-the-middle: print the whole generation, without the editor's stop rules "
+        "(the code dedenting below the cursor's block, the line's end when text follows the "
+        "cursor, the bracket right of the cursor, a loop, max_lines of the settings file)",
+    )
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", help="print one JSON object with the result and statistics")
+    out.add_argument(
+        "--json", action="store_true", help="print one JSON object with the result and statistics"
+    )
     out.add_argument("--stream", action="store_true", help="print every engine event as one JSON line")
     p.set_defaults(run=run)
 
@@ -57,8 +74,10 @@ def run(args: argparse.Namespace) -> int:
     eng = open_engine(args)
     pipeline = None
     if request.is_fim and not args.raw and not args.stream:  # the suggestion an editor would show
-        pipeline = Pipeline(Context.around(request.prefix or "", request.suffix),
-                            Rules(max_lines=resolve_settings(args).settings.max_lines))
+        pipeline = Pipeline(
+            Context.around(request.prefix or "", request.suffix),
+            Rules(max_lines=resolve_settings(args).settings.max_lines),
+        )
         request = pipeline.request(request.config)
     generation = eng.generate(request)
     done = None
@@ -74,13 +93,20 @@ def run(args: argparse.Namespace) -> int:
         result = {
             "text": pipeline.suggestion if pipeline is not None else done.text,
             "prompt_token_ids": done.prompt_token_ids,
-            "token_ids": done.token_ids, "n_tokens": done.n_tokens, "nfe": done.nfe,
-            "tokens_per_forward": done.tokens_per_forward, "seconds": done.seconds,
-            "tokens_per_second": done.tokens_per_second, "mode": done.mode, "model": eng.name,
+            "token_ids": done.token_ids,
+            "n_tokens": done.n_tokens,
+            "nfe": done.nfe,
+            "tokens_per_forward": done.tokens_per_forward,
+            "seconds": done.seconds,
+            "tokens_per_second": done.tokens_per_second,
+            "mode": done.mode,
+            "model": eng.name,
             "device": str(eng.device),
             "stop_reason": "stop_rule" if pipeline is not None and pipeline.final else done.stop_reason,
-            "accepted_histogram": done.accepted_histogram, "copy_drafted": done.copy_drafted,
-            "copy_accepted": done.copy_accepted, "notes": done.notes,
+            "accepted_histogram": done.accepted_histogram,
+            "copy_drafted": done.copy_drafted,
+            "copy_accepted": done.copy_accepted,
+            "notes": done.notes,
         }
         print(json.dumps(result))
     elif not args.stream:

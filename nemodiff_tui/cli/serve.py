@@ -26,11 +26,19 @@ def register(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     p.add_argument("--port", type=port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     add_model_args(p)
-    p.add_argument("--mode", choices=MODES, default=None,
-                   help="decoding mode for clients that cannot choose one (default: the settings file's, else auto)")
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default=None,
+        help="decoding mode for clients that cannot choose one (default: the settings file's, else auto)",
+    )
     p.add_argument("--api-key", default=None, help="require Authorization: Bearer KEY (not on /health)")
-    p.add_argument("--max-queue", type=int, default=MAX_QUEUE,
-                   help=f"requests held at once, the running one included; more get 503 (default {MAX_QUEUE})")
+    p.add_argument(
+        "--max-queue",
+        type=int,
+        default=MAX_QUEUE,
+        help=f"requests held at once, the running one included; more get 503 (default {MAX_QUEUE})",
+    )
     p.set_defaults(run=run)
 
 
@@ -50,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
     if args.max_queue < 1:
         raise ValueError(f"--max-queue must be at least 1, got {args.max_queue}")
     if exposed(args.host) and not args.api_key:
-        print(f"nemodiff: warning: serving on {args.host} without --api-key: anyone who can reach it can use it",
-              file=sys.stderr)
+        print(
+            f"nemodiff: warning: serving on {args.host} without --api-key: anyone who can reach it can use it",
+            file=sys.stderr,
+        )
     eng = load_engine(args)
     mode = resolve_settings(args).settings.mode
     app = create_app(eng, mode=mode, api_key=args.api_key, max_queue=args.max_queue)

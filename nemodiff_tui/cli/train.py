@@ -12,7 +12,9 @@ def register(sub) -> None:
     p = sub.add_parser("train-demo", help="train or resume the demo model (joint AR + diffusion objective)")
     cli.add_arguments(p)
     p.set_defaults(run=lambda args: _run(cli.run, args))
-    p = sub.add_parser("train-draft", help="train a model's self-speculation draft adapter (linear_spec_lora/)")
+    p = sub.add_parser(
+        "train-draft", help="train a model's self-speculation draft adapter (linear_spec_lora/)"
+    )
     draft_lora.add_arguments(p)
     p.set_defaults(run=lambda args: _run(draft_lora.run, args))
 

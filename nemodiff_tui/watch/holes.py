@@ -50,10 +50,12 @@ def find_markers(text: str, marker: str = MARKER) -> list[Hole]:
     while at >= 0:
         line_start = text.rfind("\n", 0, at) + 1
         line_end = text.find("\n", at)
-        line = text[line_start:len(text) if line_end < 0 else line_end]
+        line = text[line_start : len(text) if line_end < 0 else line_end]
         match = alone.fullmatch(line)
         if match:
-            holes.append(_hole(text, line_start + match.start("span"), line_start + match.end("span"), "marker"))
+            holes.append(
+                _hole(text, line_start + match.start("span"), line_start + match.end("span"), "marker")
+            )
         else:
             holes.append(_hole(text, at, at + len(marker), "marker"))
         at = text.find(marker, at + len(marker))

@@ -83,7 +83,9 @@ class GitIgnore:
             except OSError:
                 self._specs[folder] = None
             else:
-                self._specs[folder] = pathspec.GitIgnoreSpec.from_lines([line for line in lines if _parses(line)])
+                self._specs[folder] = pathspec.GitIgnoreSpec.from_lines(
+                    [line for line in lines if _parses(line)]
+                )
         return self._specs[folder]
 
 

@@ -44,9 +44,17 @@ class WatchSession:
     """The watched paths, each file's last-seen text, the open suggestions and what was skipped.
     Thread-safe: the watcher, the worker and the UI call in from their own threads."""
 
-    def __init__(self, paths: Sequence[Path], config: GenerationConfig, *, marker: str = MARKER,
-                 max_bytes: int = MAX_BYTES, settings: Settings | None = None, quiet: float | None = None,
-                 on_change: Listener | None = None):
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        config: GenerationConfig,
+        *,
+        marker: str = MARKER,
+        max_bytes: int = MAX_BYTES,
+        settings: Settings | None = None,
+        quiet: float | None = None,
+        on_change: Listener | None = None,
+    ):
         """Check the paths and options; nothing is watched or read until `start`."""
         check_marker(marker)
         paths = [Path(p).expanduser().absolute() for p in paths]
@@ -132,13 +140,20 @@ class WatchSession:
             current = self._read(path)
             if current is None or current == previous:
                 return
-            new = self._offer(path, current, time.monotonic() if saved_at is None else saved_at, diff_from=previous)
+            new = self._offer(
+                path, current, time.monotonic() if saved_at is None else saved_at, diff_from=previous
+            )
             if new:
                 rule = "marker" if new[0].hole.rule == "marker" else "changed region"
                 self.log.append((path, f"saved: {len(new)} hole{'s' * (len(new) > 1)} ({rule})"))
             elif previous is None:
-                self.log.append((path, f"first save seen, no {self.marker} marker: later saves get a suggestion "
-                                       "at the end of the changed region"))
+                self.log.append(
+                    (
+                        path,
+                        f"first save seen, no {self.marker} marker: later saves get a suggestion "
+                        "at the end of the changed region",
+                    )
+                )
             else:
                 self.log.append((path, "saved: only deletions, nothing to fill"))
 
@@ -166,8 +181,12 @@ class WatchSession:
         if not holes and diff_from is not None:
             hole = diff_hole(diff_from.text, current.text)
             holes = [hole] if hole is not None else []
-        new = [Suggestion.at(next(self._ids), path, current.text, current.sha256, hole, self.context_chars, saved_at)
-               for hole in holes]
+        new = [
+            Suggestion.at(
+                next(self._ids), path, current.text, current.sha256, hole, self.context_chars, saved_at
+            )
+            for hole in holes
+        ]
         self._suggestions.extend(new)
         self._worker.submit(new)
         return new
@@ -222,7 +241,9 @@ class WatchSession:
                 what = f"line {s.line}: not written: {why}"
             elif outcome.status == "accepted":
                 self._suggestions.remove(s)
-                self._seen[s.path] = Seen(outcome.text, outcome.sha256)  # the file's other markers, recomputed:
+                self._seen[s.path] = Seen(
+                    outcome.text, outcome.sha256
+                )  # the file's other markers, recomputed:
                 self._offer(s.path, self._seen[s.path], time.monotonic(), diff_from=None)
                 what = f"line {s.line}: suggestion written"
             elif outcome.status == "missing":
@@ -254,12 +275,18 @@ class WatchSession:
             seen = self._seen.get(old.path)
             if seen is None or seen.sha256 != old.sha256:
                 return f"{old.path.name} changed since: its next save gets a new suggestion"
-            new = Suggestion.at(next(self._ids), old.path, old.source, old.sha256, old.hole, self.context_chars,
-                                time.monotonic())
+            new = Suggestion.at(
+                next(self._ids),
+                old.path,
+                old.source,
+                old.sha256,
+                old.hole,
+                self.context_chars,
+                time.monotonic(),
+            )
             new.seed = (old.seed or 0) + 1
             self._suggestions.append(new)
             self._worker.submit([new])
             self.log.append((old.path, f"line {old.line}: suggesting again (sampled)"))
         self.on_change(None)
         return f"{old.path.name}: line {old.line}: suggesting again"
-

@@ -50,11 +50,12 @@ class Suggestion:
     seed: int | None = None  # a retry samples (at RETRY_TEMPERATURE, this seed); None: greedy
 
     @classmethod
-    def at(cls, id: int, path: Path, source: str, sha256: str, hole: Hole, context_chars: int,
-           saved_at: float) -> "Suggestion":
+    def at(
+        cls, id: int, path: Path, source: str, sha256: str, hole: Hole, context_chars: int, saved_at: float
+    ) -> "Suggestion":
         """A pending suggestion for `hole`, with the context the editor would send at that point
         (the hole's own span left out)."""
-        lines = (source[:hole.start] + source[hole.end:]).split("\n")
+        lines = (source[: hole.start] + source[hole.end :]).split("\n")
         context = context_at(lines, hole.line - 1, hole.column - 1, context_chars)
         return cls(id, path, source, sha256, hole, context, saved_at)
 
@@ -70,15 +71,26 @@ class Suggestion:
         """The file's text with the suggestion (or `text`) in place of the hole; a CRLF file gets CRLF lines."""
         text = self.text if text is None else text
         text = text.replace("\n", "\r\n") if "\r\n" in self.source else text
-        return self.source[:self.hole.start] + text + self.source[self.hole.end:]
+        return self.source[: self.hole.start] + text + self.source[self.hole.end :]
 
     def to_json(self) -> dict:
-        return {"line": self.line, "column": self.column, "text": self.text, "mode": self.mode,
-                "tokens_per_forward": self.tokens_per_forward}
+        return {
+            "line": self.line,
+            "column": self.column,
+            "text": self.text,
+            "mode": self.mode,
+            "tokens_per_forward": self.tokens_per_forward,
+        }
 
 
-def generate(engine: CompletionEngine, s: Suggestion, config: GenerationConfig, max_lines: int,
-             texts: TokenTexts | None = None, on_event: Callable[[Suggestion], None] | None = None) -> None:
+def generate(
+    engine: CompletionEngine,
+    s: Suggestion,
+    config: GenerationConfig,
+    max_lines: int,
+    texts: TokenTexts | None = None,
+    on_event: Callable[[Suggestion], None] | None = None,
+) -> None:
     """Run `s` to the end on this thread: stream into `s.trace`, then set its text (status
     "ready") unless it was made stale meanwhile."""
     pipeline = Pipeline(s.context, Rules(max_lines=max_lines))

@@ -21,8 +21,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from watchdog.events import (DirDeletedEvent, DirMovedEvent, FileClosedEvent, FileCreatedEvent, FileDeletedEvent,
-                             FileModifiedEvent, FileMovedEvent, FileSystemEvent, FileSystemEventHandler)
+from watchdog.events import (
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 from nemodiff_tui.watch.ignore import in_git_folder
@@ -30,8 +39,15 @@ from nemodiff_tui.watch.ignore import in_git_folder
 QUIET = 0.15  # seconds without events before a batch goes out
 MAX_WAIT = 1.0  # seconds after a batch's first event at the latest
 # Opened/closed-without-write events are left out: reading a file must not look like a save.
-EVENTS = [FileCreatedEvent, FileModifiedEvent, FileClosedEvent, FileDeletedEvent, FileMovedEvent,
-          DirDeletedEvent, DirMovedEvent]
+EVENTS = [
+    FileCreatedEvent,
+    FileModifiedEvent,
+    FileClosedEvent,
+    FileDeletedEvent,
+    FileMovedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+]
 
 
 @dataclass
@@ -46,8 +62,14 @@ class Watcher(FileSystemEventHandler):
     """Watches `folders` recursively and `files` (through their folders, so a file replaced by a
     rename stays watched); calls `on_batch` on its own thread."""
 
-    def __init__(self, folders: Sequence[Path], files: Sequence[Path], on_batch: Callable[[Batch], None],
-                 quiet: float = QUIET, max_wait: float = MAX_WAIT):
+    def __init__(
+        self,
+        folders: Sequence[Path],
+        files: Sequence[Path],
+        on_batch: Callable[[Batch], None],
+        quiet: float = QUIET,
+        max_wait: float = MAX_WAIT,
+    ):
         super().__init__()
         self.folders = list(folders)
         self.files = set(files)
@@ -89,7 +111,9 @@ class Watcher(FileSystemEventHandler):
         with self._cond:
             for path in paths:
                 self._batch.touched.setdefault(path, now)
-            if dest is not None and len(paths) == 2:  # a rename out of (or into) the watch is a delete (or a save)
+            if (
+                dest is not None and len(paths) == 2
+            ):  # a rename out of (or into) the watch is a delete (or a save)
                 self._batch.moves.append((src, dest))
             self._last = now
             self._cond.notify()

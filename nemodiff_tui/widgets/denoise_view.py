@@ -19,8 +19,18 @@ from nemodiff_tui.trace import Frame, Trace
 
 CELL_WIDTH = 7  # characters of token text per cell (one more separates cells)
 LOW_CONFIDENCE = 0.5  # a slot committed below this confidence is marked
-KINDS = ("masked", "guess", "committed-now", "committed", "low-confidence", "drafted", "copied", "accepted",
-         "copy-accepted", "rejected")
+KINDS = (
+    "masked",
+    "guess",
+    "committed-now",
+    "committed",
+    "low-confidence",
+    "drafted",
+    "copied",
+    "accepted",
+    "copy-accepted",
+    "rejected",
+)
 LEGEND = {
     "diffusion": ("masked", "guess", "committed-now", "committed", "low-confidence"),
     "speculative": ("committed", "drafted", "copied", "accepted", "copy-accepted", "rejected"),
@@ -35,8 +45,9 @@ def cell_kinds(step: Step) -> list[str]:
         return ["committed"] + ["copied" if i <= copied else "drafted" for i in range(1, n)]
     if step.kind in ("verify", "quadratic"):
         ok = step.accepted or 0
-        return ["committed"] + [("copy-accepted" if i <= copied else "accepted") if i < ok else "rejected"
-                                for i in range(1, n)]
+        return ["committed"] + [
+            ("copy-accepted" if i <= copied else "accepted") if i < ok else "rejected" for i in range(1, n)
+        ]
     kinds = []
     for i in range(n):
         if not step.committed[i]:
@@ -53,8 +64,21 @@ def cell_text(text: str, masked: bool) -> str:
     """A token's text made visible in one fixed-width cell (newline, tab and space get symbols)."""
     if masked:
         return "·".center(CELL_WIDTH)
-    shown = "".join("⏎" if c == "\n" else "⇥" if c == "\t" else "␣" if c == " "
-                    else "�" if unicodedata.category(c)[0] == "C" else c for c in text) or "∅"
+    shown = (
+        "".join(
+            "⏎"
+            if c == "\n"
+            else "⇥"
+            if c == "\t"
+            else "␣"
+            if c == " "
+            else "�"
+            if unicodedata.category(c)[0] == "C"
+            else c
+            for c in text
+        )
+        or "∅"
+    )
     if len(shown) > CELL_WIDTH:
         shown = shown[: CELL_WIDTH - 1] + "…"
     return shown.ljust(CELL_WIDTH)
@@ -160,8 +184,10 @@ class DenoiseView(Widget, can_focus=True):
     def render(self) -> Text:
         frame = self.frame
         if frame is None:
-            return Text("No generation yet: type, pause, and the denoising shows here (f5 replays it).",
-                        style=self.get_component_rich_style("denoise--label"))
+            return Text(
+                "No generation yet: type, pause, and the denoising shows here (f5 replays it).",
+                style=self.get_component_rich_style("denoise--label"),
+            )
         return Text("\n").join([self._stats(frame), *self._grid(frame), self._legend(frame)])
 
     def _stats(self, frame: Frame) -> Text:
@@ -177,9 +203,16 @@ class DenoiseView(Widget, can_focus=True):
         else:
             state = ("replay", f"{self.index + 1}/{total} {'▶' if self.playing else '⏸'}")
         # What is shown and where it stands first: a narrow panel cuts the counters, not those.
-        fields = [("", trace.label), state, ("mode", trace.mode), ("block", str(step.block)),
-                  ("step", f"{step.step} {step.kind}"), ("NFE", str(step.nfe)),
-                  ("tok/fwd", f"{frame.n_tokens / max(step.nfe, 1):.2f}"), ("tok/s", f"{frame.n_tokens / seconds:.1f}")]
+        fields = [
+            ("", trace.label),
+            state,
+            ("mode", trace.mode),
+            ("block", str(step.block)),
+            ("step", f"{step.step} {step.kind}"),
+            ("NFE", str(step.nfe)),
+            ("tok/fwd", f"{frame.n_tokens / max(step.nfe, 1):.2f}"),
+            ("tok/s", f"{frame.n_tokens / seconds:.1f}"),
+        ]
         if frame.accepted:
             recent = " ".join(map(str, frame.accepted[-8:]))
             fields.append(("accepted", f"{recent} · mean {sum(frame.accepted) / len(frame.accepted):.2f}"))

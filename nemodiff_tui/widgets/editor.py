@@ -74,8 +74,10 @@ class CodeDocument(Document):
         result = super().replace_range(start, end, text)
         self._text = None
         if self._widths is not None:
-            rows = self.lines[top[0]:result.end_location[0] + 1]
-            self._widths[top[0]:bottom[0] + 1] = [cell_len(line.expandtabs(self._tab_width)) for line in rows]
+            rows = self.lines[top[0] : result.end_location[0] + 1]
+            self._widths[top[0] : bottom[0] + 1] = [
+                cell_len(line.expandtabs(self._tab_width)) for line in rows
+            ]
         return result
 
     def get_size(self, tab_width: int) -> Size:
@@ -104,8 +106,10 @@ class CountedWrappedDocument(WrappedDocument):
         self._wrap_offsets = [[] for _ in lines]
         self._offset_to_line_info = [(i, 0) for i in range(len(lines))]
         self._line_index_to_offsets = [[i] for i in range(len(lines))]
-        self._tab_width_cache = [[w for _, w in get_tab_widths(line, self._tab_width)] if "\t" in line
-                                 else [0] if line else [] for line in lines]
+        self._tab_width_cache = [
+            [w for _, w in get_tab_widths(line, self._tab_width)] if "\t" in line else [0] if line else []
+            for line in lines
+        ]
 
     def wrap_range(self, start: Location, old_end: Location, new_end: Location) -> None:
         self._height = None
@@ -121,9 +125,17 @@ class CountedWrappedDocument(WrappedDocument):
 class CodeEditor(TextArea):
     """One open buffer: a file (or a scratch buffer when `path` is None) and its ghost text."""
 
-    COMPONENT_CLASSES = TextArea.COMPONENT_CLASSES | {"editor--ghost", "editor--ghost-guess", "editor--ghost-masked"}
-    KEYS = [("ctrl+home,ctrl+end", "start / end of the file"), ("enter", "new line, indented like the one above"),
-            ("ctrl+z,ctrl+y", "undo / redo"), ("f6,f7", "select line / select all")]  # for the help
+    COMPONENT_CLASSES = TextArea.COMPONENT_CLASSES | {
+        "editor--ghost",
+        "editor--ghost-guess",
+        "editor--ghost-masked",
+    }
+    KEYS = [
+        ("ctrl+home,ctrl+end", "start / end of the file"),
+        ("enter", "new line, indented like the one above"),
+        ("ctrl+z,ctrl+y", "undo / redo"),
+        ("f6,f7", "select line / select all"),
+    ]  # for the help
     BINDINGS = [
         Binding("ctrl+home", "document_edge(False)", "Start of file", show=False),
         Binding("ctrl+end", "document_edge(True)", "End of file", show=False),
@@ -131,9 +143,19 @@ class CodeEditor(TextArea):
         Binding("ctrl+shift+end", "document_edge(True, True)", "Select to end of file", show=False),
     ]
 
-    def __init__(self, text: str = "", path: Path | None = None, disk: DiskState | None = None, *,
-                 syntax: SyntaxStyles[Style], cursor_blink: bool = True, id: str | None = None):
-        super().__init__(text, theme="css", soft_wrap=False, tab_behavior="indent", show_line_numbers=True, id=id)
+    def __init__(
+        self,
+        text: str = "",
+        path: Path | None = None,
+        disk: DiskState | None = None,
+        *,
+        syntax: SyntaxStyles[Style],
+        cursor_blink: bool = True,
+        id: str | None = None,
+    ):
+        super().__init__(
+            text, theme="css", soft_wrap=False, tab_behavior="indent", show_line_numbers=True, id=id
+        )
         self.cursor_blink = cursor_blink
         self.path = path
         self.disk = disk  # the file as it was on disk when opened or last saved (None: not on disk)
@@ -242,7 +264,7 @@ class CodeEditor(TextArea):
             top = self.scroll_offset.y
             self._spans_start = max(0, min(index, top) - LEX_ABOVE)
             end = max(index, top + self.size.height) + LEX_BELOW
-            self._spans = line_spans(self.document.lines[self._spans_start:end], self._lexer)
+            self._spans = line_spans(self.document.lines[self._spans_start : end], self._lexer)
         return self._spans[index - self._spans_start]
 
     def get_line(self, line_index: int) -> Text:
@@ -253,7 +275,9 @@ class CodeEditor(TextArea):
                 line.stylize(style, start, end)
         if self._ghost and line_index == self._ghost_row:
             column = self.cursor_location[1]
-            line = Text.assemble(line[:column], self._ghost_text(self._ghost[0]), line[column:], end="", no_wrap=True)
+            line = Text.assemble(
+                line[:column], self._ghost_text(self._ghost[0]), line[column:], end="", no_wrap=True
+            )
         return line
 
     # --- ghost text -----------------------------------------------------------------------------
@@ -322,8 +346,10 @@ class CodeEditor(TextArea):
         return self.wrapped_document.offset_to_location(Offset(x, row - extra))
 
     def _ghost_text(self, line: list[GhostPiece]) -> Text:
-        styles = {kind: self.get_component_rich_style(f"editor--ghost{'' if kind == 'text' else '-' + kind}")
-                  for kind in ("text", "guess", "masked")}
+        styles = {
+            kind: self.get_component_rich_style(f"editor--ghost{'' if kind == 'text' else '-' + kind}")
+            for kind in ("text", "guess", "masked")
+        }
         return Text.assemble(*((text, styles[kind]) for text, kind in line), end="", no_wrap=True)
 
     def _ghost_strip(self, line: list[GhostPiece]) -> Strip:
@@ -335,7 +361,9 @@ class CodeEditor(TextArea):
         scroll_x = self.scroll_offset.x
         body = Strip(text.render(self.app.console), text.cell_len).crop(scroll_x, scroll_x + width)
         body = body.extend_cell_length(width)
-        gutter = Strip([Segment(" " * gutter_width, self.get_component_rich_style("text-area--gutter"))], gutter_width)
+        gutter = Strip(
+            [Segment(" " * gutter_width, self.get_component_rich_style("text-area--gutter"))], gutter_width
+        )
         return Strip.join([gutter, body]).apply_style(self.rich_style)
 
     def _redraw(self) -> None:

@@ -21,8 +21,10 @@ class HelpScreen(ModalScreen[None]):
         self.config_path = config_path
 
     def compose(self) -> ComposeResult:
-        rows = "\n".join(f"| `{keys}` | {text} | {f'`{binding_id}`' if binding_id else '—'} |"
-                         for keys, text, binding_id in self.keys)
+        rows = "\n".join(
+            f"| `{keys}` | {text} | {f'`{binding_id}`' if binding_id else '—'} |"
+            for keys, text, binding_id in self.keys
+        )
         panel = "\n".join(f"| `{keys}` | {text} |" for keys, text in self.panel)
         text = f"""\
 # nemodiff

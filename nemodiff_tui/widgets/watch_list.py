@@ -17,8 +17,15 @@ from nemodiff_tui.highlight import SyntaxStyles, lexer_for, line_spans
 from nemodiff_tui.watch.suggestions import Suggestion
 
 CONTEXT_LINES = 3  # lines of the file shown above and below the suggestion
-GLYPHS = {"pending": "…", "denoising": "◐", "ready": "●", "stale": "↻", "failed": "✗", "accepted": "✓",
-          "rejected": "–"}
+GLYPHS = {
+    "pending": "…",
+    "denoising": "◐",
+    "ready": "●",
+    "stale": "↻",
+    "failed": "✗",
+    "accepted": "✓",
+    "rejected": "–",
+}
 
 
 def display_path(path: Path, roots: Sequence[Path] = ()) -> str:
@@ -62,7 +69,9 @@ def preview(s: Suggestion, syntax: SyntaxStyles[Style], inserted: Style) -> Text
     window = lines[low:high]
     end_column = (s.column - 1 + len(text)) if first == last else len(text.rsplit("\n", 1)[1])
     out = []
-    for i, (line, spans) in enumerate(zip(window, line_spans(window, lexer_for(s.path.name)), strict=True), start=low):
+    for i, (line, spans) in enumerate(
+        zip(window, line_spans(window, lexer_for(s.path.name)), strict=True), start=low
+    ):
         body = Text(line)
         for start, end, ttype in spans:
             style = syntax.get(ttype)
@@ -82,9 +91,11 @@ def diff_lines(s: Suggestion) -> list[str]:
     new = s.edited(shown_text(s)).splitlines()
     after = max(0, len(old) - 1 - s.source.count("\n", 0, s.hole.end))  # lines after the hole's last one
     low, keep = max(0, s.line - 2), max(0, after - 1)
-    lines = difflib.unified_diff(old[low:len(old) - keep], new[low:len(new) - keep], n=1, lineterm="")
-    return [re.sub(r"([-+])(\d+)", lambda m: f"{m[1]}{int(m[2]) + low}", line) if line.startswith("@@") else line
-            for line in list(lines)[2:]]
+    lines = difflib.unified_diff(old[low : len(old) - keep], new[low : len(new) - keep], n=1, lineterm="")
+    return [
+        re.sub(r"([-+])(\d+)", lambda m: f"{m[1]}{int(m[2]) + low}", line) if line.startswith("@@") else line
+        for line in list(lines)[2:]
+    ]
 
 
 def diff_preview(s: Suggestion, added: Style, removed: Style) -> Text:
@@ -109,7 +120,9 @@ class SuggestionList(OptionList):
         return self.suggestions[index] if index is not None and index < len(self.suggestions) else None
 
     def show(self, suggestions: list[Suggestion]) -> None:
-        if [s.id for s in suggestions] == [s.id for s in self.suggestions]:  # the same rows: update them in place
+        if [s.id for s in suggestions] == [
+            s.id for s in self.suggestions
+        ]:  # the same rows: update them in place
             self.suggestions = suggestions
             for s in suggestions:
                 self.replace_option_prompt(str(s.id), row(s, self.roots))
@@ -139,8 +152,10 @@ class SuggestionDetail(Static):
 
     def show(self, s: Suggestion | None, syntax: SyntaxStyles[Style]) -> None:
         if s is None:
-            self.update("No suggestion yet: save a watched file with a <fill> marker, "
-                        "or change a file you saved before.")
+            self.update(
+                "No suggestion yet: save a watched file with a <fill> marker, "
+                "or change a file you saved before."
+            )
             return
         label = self.get_component_rich_style("detail--label")
         facts = f"{display_path(s.path, self.roots)}:{s.line}:{s.column}  {s.status}  ({s.hole.rule})"
@@ -150,9 +165,17 @@ class SuggestionDetail(Static):
             facts += f"  {s.error}"
         parts = [Text(facts, label), Text("")]
         if s.status == "ready" and not s.text:
-            parts.append(Text("The model offered nothing worth inserting; accepting removes the marker.", "italic"))
-        parts += [preview(s, syntax, self.get_component_rich_style("detail--inserted")), Text(""),
-                  Text("diff", label),
-                  diff_preview(s, self.get_component_rich_style("detail--added"),
-                               self.get_component_rich_style("detail--removed"))]
+            parts.append(
+                Text("The model offered nothing worth inserting; accepting removes the marker.", "italic")
+            )
+        parts += [
+            preview(s, syntax, self.get_component_rich_style("detail--inserted")),
+            Text(""),
+            Text("diff", label),
+            diff_preview(
+                s,
+                self.get_component_rich_style("detail--added"),
+                self.get_component_rich_style("detail--removed"),
+            ),
+        ]
         self.update(Text("\n").join(parts))

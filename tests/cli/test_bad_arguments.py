@@ -7,9 +7,16 @@ import pytest
 from nemodiff_tui.cli import main
 
 
-@pytest.mark.parametrize("argv", [["bench", "--repeats", "0"], ["bench", "--modes", "bogus"],
-                                  ["serve", "--port", "70000"], ["eval-fim", "holes.jsonl", "--limit", "-1"],
-                                  ["eval-fim", "--make-holdout", "h.jsonl", "--per-kind", "-5"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bench", "--repeats", "0"],
+        ["bench", "--modes", "bogus"],
+        ["serve", "--port", "70000"],
+        ["eval-fim", "holes.jsonl", "--limit", "-1"],
+        ["eval-fim", "--make-holdout", "h.jsonl", "--per-kind", "-5"],
+    ],
+)
 def test_out_of_range_arguments_are_usage_errors(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)

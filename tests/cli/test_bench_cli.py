@@ -11,9 +11,22 @@ def test_bench_json_has_every_mode_and_the_baseline(capsys, tiny_checkpoint):
     assert main(["bench", "--model", str(tiny_checkpoint), "--max-new-tokens", "6", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report) >= {"device", "model", "results", "lossless"}
-    assert set(report["results"]) == {"ar", "diffusion", "self-spec-linear", "self-spec-quadratic", "hf-generate"}
+    assert set(report["results"]) == {
+        "ar",
+        "diffusion",
+        "self-spec-linear",
+        "self-spec-quadratic",
+        "hf-generate",
+    }
     for r in report["results"].values():
-        assert {"tokens_per_second", "tokens_per_forward", "nfe", "prefill_passes", "n_tokens", "speedup_vs_ar"} <= set(r)
+        assert {
+            "tokens_per_second",
+            "tokens_per_forward",
+            "nfe",
+            "prefill_passes",
+            "n_tokens",
+            "speedup_vs_ar",
+        } <= set(r)
         assert r["n_tokens"] > 0 and r["tokens_per_second"] > 0
         assert r["prefill_passes"] == report["prompts"]  # one causal pass per (short) prompt, not in nfe
     for mode in ("self-spec-linear", "self-spec-quadratic"):
@@ -24,7 +37,9 @@ def test_bench_json_has_every_mode_and_the_baseline(capsys, tiny_checkpoint):
     assert len(confidence) == 10 and sum(confidence) >= report["results"]["diffusion"]["n_tokens"] - 1
     assert report["lossless"] == {"self-spec-linear": True, "self-spec-quadratic": True}
     assert report["parted_at_ties"] == {"self-spec-linear": 0, "self-spec-quadratic": 0}  # fp32: identical
-    assert report["hf_matches_ar"] is True and report["hf_parted_at_ties"] == 0  # fp32: transformers' own greedy output
+    assert (
+        report["hf_matches_ar"] is True and report["hf_parted_at_ties"] == 0
+    )  # fp32: transformers' own greedy output
     assert report["results"]["ar"]["speedup_vs_ar"] == 1.0
     assert [p["name"] for p in report["profile"]] == ["ar", "block", "quadratic", "prefill"]
 
@@ -33,7 +48,12 @@ def test_bench_profile_times_each_pass_width_against_its_matmuls(capsys, tiny_ch
     assert main(["bench", "--model", str(tiny_checkpoint), "--profile", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     widths = {p["name"]: p["width"] for p in report["profile"]}
-    assert widths == {"ar": 1, "block": 32, "quadratic": 32 * 33, "prefill": 256}  # the tiny checkpoint: B = 32
+    assert widths == {
+        "ar": 1,
+        "block": 32,
+        "quadratic": 32 * 33,
+        "prefill": 256,
+    }  # the tiny checkpoint: B = 32
     for p in report["profile"]:
         assert 0 < p["matmul_ms"] and 0 < p["pass_ms"] and p["overhead"] == p["pass_ms"] / p["matmul_ms"]
         assert p["floor_ms"] is None  # a CPU: no bandwidth floor
@@ -51,7 +71,16 @@ def test_bench_table(capsys, tiny_checkpoint):
 
 
 def test_bench_table_shows_what_holds_each_mode_back(capsys, tiny_checkpoint):
-    args = ["bench", "--model", str(tiny_checkpoint), "--max-new-tokens", "6", "--modes", "diffusion", "self-spec-linear"]
+    args = [
+        "bench",
+        "--model",
+        str(tiny_checkpoint),
+        "--max-new-tokens",
+        "6",
+        "--modes",
+        "diffusion",
+        "self-spec-linear",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "diffusion: masked slots by confidence at each denoising pass: 0.0+:" in out
@@ -59,7 +88,10 @@ def test_bench_table_shows_what_holds_each_mode_back(capsys, tiny_checkpoint):
 
 
 def test_auto_is_benched_on_request_and_checked_for_losslessness(capsys, tiny_checkpoint):
-    assert main(["bench", "--model", str(tiny_checkpoint), "--max-new-tokens", "6", "--json", "--modes", "auto"]) == 0
+    assert (
+        main(["bench", "--model", str(tiny_checkpoint), "--max-new-tokens", "6", "--json", "--modes", "auto"])
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert set(report["results"]) == {"ar", "auto", "hf-generate"}
     assert report["lossless"] == {"auto": True} and report["results"]["auto"]["n_tokens"] > 0

@@ -19,20 +19,54 @@ def complete(capsys, *args):
 
 
 def test_json_output_has_the_contract_fields(capsys, tiny_checkpoint):
-    code, out, _ = complete(capsys, "--model", str(tiny_checkpoint), "--prompt", "def f(x):", "--mode", "ar",
-                            "--max-new-tokens", "7", "--json")
+    code, out, _ = complete(
+        capsys,
+        "--model",
+        str(tiny_checkpoint),
+        "--prompt",
+        "def f(x):",
+        "--mode",
+        "ar",
+        "--max-new-tokens",
+        "7",
+        "--json",
+    )
     r = json.loads(out)
     assert code == 0
-    for key in ("text", "prompt_token_ids", "token_ids", "n_tokens", "nfe", "tokens_per_forward", "seconds",
-                "tokens_per_second", "mode", "model", "device"):
+    for key in (
+        "text",
+        "prompt_token_ids",
+        "token_ids",
+        "n_tokens",
+        "nfe",
+        "tokens_per_forward",
+        "seconds",
+        "tokens_per_second",
+        "mode",
+        "model",
+        "device",
+    ):
         assert key in r
     assert r["n_tokens"] == len(r["token_ids"]) == 7 and r["mode"] == "ar" and r["device"] == "cpu"
 
 
 def test_stream_prints_one_json_event_per_line(capsys, tiny_checkpoint):
-    code, out, _ = complete(capsys, "--model", str(tiny_checkpoint), "--prefix", "def add(a, b):\n    ",
-                            "--suffix", "\n", "--mode", "diffusion", "--block-size", "4", "--max-new-tokens", "9",
-                            "--stream")
+    code, out, _ = complete(
+        capsys,
+        "--model",
+        str(tiny_checkpoint),
+        "--prefix",
+        "def add(a, b):\n    ",
+        "--suffix",
+        "\n",
+        "--mode",
+        "diffusion",
+        "--block-size",
+        "4",
+        "--max-new-tokens",
+        "9",
+        "--stream",
+    )
     events = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and events[-1]["type"] == "done"
     assert {"step", "commit"} <= {e["type"] for e in events}
@@ -66,10 +100,22 @@ class ScriptedEngine:
             n += 1
             yield Commit([n], piece, n)
         text = "".join(self.pieces[:n])
-        yield Done(text, list(range(n)), n, n, 1.0, 0.1, 10 * n, "ar", "cancelled" if self.cancelled else "eos")
+        yield Done(
+            text, list(range(n)), n, n, 1.0, 0.1, 10 * n, "ar", "cancelled" if self.cancelled else "eos"
+        )
 
 
-BODY = ['    """Add."""', "\n", "    return a + b", "\n", "\n", "def", " sub(a, b):", "\n", "    return a - b"]
+BODY = [
+    '    """Add."""',
+    "\n",
+    "    return a + b",
+    "\n",
+    "\n",
+    "def",
+    " sub(a, b):",
+    "\n",
+    "    return a - b",
+]
 
 
 @pytest.mark.parametrize("fmt", ["plain", "json"])
@@ -78,7 +124,9 @@ def test_fim_stops_where_the_code_dedents_below_the_cursor(capsys, monkeypatch, 
 
     scripted = ScriptedEngine(BODY)
     monkeypatch.setattr(cli, "open_engine", lambda args: scripted)
-    args = ["--prefix", "def add(a, b):\n", "--suffix", "\n\nprint(add(1, 2))\n"] + (["--json"] if fmt == "json" else [])
+    args = ["--prefix", "def add(a, b):\n", "--suffix", "\n\nprint(add(1, 2))\n"] + (
+        ["--json"] if fmt == "json" else []
+    )
     code, out, _ = complete(capsys, *args)
     body = '    """Add."""\n    return a + b'
     assert code == 0 and scripted.cancelled  # generation stopped at "def", not at the end
@@ -95,7 +143,10 @@ def test_fim_stays_on_the_line_when_text_follows_the_cursor_and_raw_prints_every
     scripted = ScriptedEngine(["a + b", "\n", "    x = 1"])
     monkeypatch.setattr(cli, "open_engine", lambda args: scripted)
     assert complete(capsys, "--prefix", "    return ", "--suffix", "  # sum\n")[1] == "a + b\n"
-    assert complete(capsys, "--prefix", "    return ", "--suffix", "  # sum\n", "--raw")[1] == "a + b\n    x = 1\n"
+    assert (
+        complete(capsys, "--prefix", "    return ", "--suffix", "  # sum\n", "--raw")[1]
+        == "a + b\n    x = 1\n"
+    )
     assert not scripted.cancelled
 
 
@@ -103,13 +154,19 @@ def test_fim_stays_on_the_line_when_text_follows_the_cursor_and_raw_prints_every
 def test_fim_ends_a_loop_and_before_the_bracket_right_of_the_cursor(capsys, monkeypatch, fmt):
     from nemodiff_tui.cli import complete as cli
 
-    for chunks, suffix, expected in [(["2, 3, 4"] + [", 5"] * 30, ")\n", "2, 3, 4, 5"),  # a loop: one round stays
-                                     (["foo", ")", ":"], ")\n", "foo")]:  # `f(foo))` would double the bracket
+    for chunks, suffix, expected in [
+        (["2, 3, 4"] + [", 5"] * 30, ")\n", "2, 3, 4, 5"),  # a loop: one round stays
+        (["foo", ")", ":"], ")\n", "foo"),
+    ]:  # `f(foo))` would double the bracket
         scripted = ScriptedEngine(chunks)
         monkeypatch.setattr(cli, "open_engine", lambda args: scripted)
-        code, out, _ = complete(capsys, "--prefix", "f(", "--suffix", suffix, *(["--json"] if fmt == "json" else []))
+        code, out, _ = complete(
+            capsys, "--prefix", "f(", "--suffix", suffix, *(["--json"] if fmt == "json" else [])
+        )
         assert code == 0 and scripted.cancelled
-        assert (json.loads(out)["text"] if fmt == "json" else out) == expected + ("" if fmt == "json" else "\n")
+        assert (json.loads(out)["text"] if fmt == "json" else out) == expected + (
+            "" if fmt == "json" else "\n"
+        )
 
 
 def test_plain_output_is_the_text(capsys, tiny_checkpoint, monkeypatch):
@@ -121,17 +178,20 @@ def test_plain_output_is_the_text(capsys, tiny_checkpoint, monkeypatch):
     assert code == 0 and out.endswith("\n")
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--model", "/no/such/dir", "--prompt", "x"], "no such directory"),
-    (["--mode", "fast", "--prompt", "x"], "invalid choice"),
-    (["--max-new-tokens", "0", "--prompt", "x"], "max_new_tokens must be positive"),
-    (["--max-new-tokens", "-3", "--prompt", "x"], "max_new_tokens must be positive"),
-    (["--temperature", "nan", "--prompt", "x"], "temperature must lie in [0, 100]"),
-    (["--temperature", "1e308", "--prompt", "x"], "temperature must lie in [0, 100]"),
-    (["--temperature", "0.5", "--seed", str(2**64), "--prompt", "x"], "seed must be a 64-bit integer"),
-    (["--block-size", "100000", "--prompt", "x"], "block_size must lie in [2, 256]"),
-    (["--prompt", "x", *[a for i in range(17) for a in ("--stop", str(i))]], "at most 16 stop strings"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--model", "/no/such/dir", "--prompt", "x"], "no such directory"),
+        (["--mode", "fast", "--prompt", "x"], "invalid choice"),
+        (["--max-new-tokens", "0", "--prompt", "x"], "max_new_tokens must be positive"),
+        (["--max-new-tokens", "-3", "--prompt", "x"], "max_new_tokens must be positive"),
+        (["--temperature", "nan", "--prompt", "x"], "temperature must lie in [0, 100]"),
+        (["--temperature", "1e308", "--prompt", "x"], "temperature must lie in [0, 100]"),
+        (["--temperature", "0.5", "--seed", str(2**64), "--prompt", "x"], "seed must be a 64-bit integer"),
+        (["--block-size", "100000", "--prompt", "x"], "block_size must lie in [2, 256]"),
+        (["--prompt", "x", *[a for i in range(17) for a in ("--stop", str(i))]], "at most 16 stop strings"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(capsys, tiny_checkpoint, args, message):
     if "--model" not in args:
         args = ["--model", str(tiny_checkpoint), *args]
@@ -185,7 +245,9 @@ def test_the_settings_file_picks_the_mode(capsys, tiny_checkpoint, tmp_path, mon
     assert json.loads(out)["mode"] == "ar"
 
 
-def test_the_settings_file_picks_the_model_and_a_flag_overrides_it(capsys, tiny_checkpoint, tmp_path, monkeypatch):
+def test_the_settings_file_picks_the_model_and_a_flag_overrides_it(
+    capsys, tiny_checkpoint, tmp_path, monkeypatch
+):
     """One rule for the app and every command: a flag, else the settings file, else the default."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     (tmp_path / "nemodiff").mkdir()
@@ -207,6 +269,9 @@ def test_the_command_line_starts_without_importing_transformers():
 def test_the_readme_prompt_example_prints_code_with_the_demo_model(capsys):
     prompt = "def add(a, b):\n    return"
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert "--prompt $'def add(a, b):\\n    return'" in readme and "printf 'def add(a, b):\\n    return'" in readme
+    assert (
+        "--prompt $'def add(a, b):\\n    return'" in readme
+        and "printf 'def add(a, b):\\n    return'" in readme
+    )
     code, out, _ = complete(capsys, "--prompt", prompt, "--mode", "ar", "--max-new-tokens", "6")
     assert code == 0 and out.strip()  # not only whitespace

@@ -15,7 +15,12 @@ def test_flags_win_over_the_file_which_wins_over_the_defaults(tmp_path: Path):
     config.write_text('model = "/models/x"\ndevice = "cuda"\nmode = "ar"\n')
     args = parser()[0].parse_args(["serve", "--config", str(config), "--device", "cpu"])
     settings = resolve_settings(args).settings
-    assert (settings.model, settings.device, settings.mode, settings.dtype) == ("/models/x", "cpu", "ar", None)
+    assert (settings.model, settings.device, settings.mode, settings.dtype) == (
+        "/models/x",
+        "cpu",
+        "ar",
+        None,
+    )
     assert resolve_settings(args) is resolve_settings(args)  # resolved once per invocation
 
 
@@ -23,8 +28,14 @@ def test_every_command_takes_config_and_reports_its_problems_on_one_line(tmp_pat
     config = tmp_path / "c.toml"
     config.write_text('mode = "fast"\ncolour = 1\n')
     assert main(["random-checkpoint", str(tmp_path / "ckpt"), "--size", "tiny", "--config", str(config)]) == 0
-    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("nemodiff: warning:")]
-    assert len(warnings) == 1 and "unknown mode 'fast'" in warnings[0] and "unknown setting 'colour'" in warnings[0]
+    warnings = [
+        line for line in capsys.readouterr().err.splitlines() if line.startswith("nemodiff: warning:")
+    ]
+    assert (
+        len(warnings) == 1
+        and "unknown mode 'fast'" in warnings[0]
+        and "unknown setting 'colour'" in warnings[0]
+    )
 
 
 def test_every_command_accepts_config(capsys):

@@ -15,7 +15,12 @@ def test_train_draft_writes_an_adapter_the_engine_loads(tmp_path, tiny_checkpoin
     shutil.copytree(tiny_checkpoint, model)
     assert main(["train-draft", "--model", str(model), "--steps", "1"]) == 0
     assert "adapter written to" in capsys.readouterr().out
-    assert json.loads((model / "linear_spec_lora" / "adapter_config.json").read_text())["nemodiff"]["trained_steps"] == 1
+    assert (
+        json.loads((model / "linear_spec_lora" / "adapter_config.json").read_text())["nemodiff"][
+            "trained_steps"
+        ]
+        == 1
+    )
     assert engine.load(str(model)).lora_loaded
 
 

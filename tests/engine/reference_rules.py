@@ -23,7 +23,9 @@ class Reference:
         self.passes = 0
 
     @torch.no_grad()
-    def logits(self, context: list[int], block: list[int], bidirectional: bool, lora: bool = False) -> torch.Tensor:
+    def logits(
+        self, context: list[int], block: list[int], bidirectional: bool, lora: bool = False
+    ) -> torch.Tensor:
         """fp32 logits [len(block), V] of the block after `context` (the adapter on the block only)."""
         tokens = context + block
         n, c = len(tokens), len(context)
@@ -31,7 +33,9 @@ class Reference:
         if bidirectional:
             mask[c:, c:] = True
         adapter = torch.arange(n) >= c if lora else False
-        hidden = self.model(torch.tensor([tokens]), torch.arange(n), pattern=Pattern.MASK, mask=mask, lora=adapter)
+        hidden = self.model(
+            torch.tensor([tokens]), torch.arange(n), pattern=Pattern.MASK, mask=mask, lora=adapter
+        )
         return self.model.diffusion_head(hidden[0, c:]).float()
 
     def pick(self, logits: torch.Tensor) -> tuple[int, float]:
@@ -89,7 +93,9 @@ class Reference:
         accept the AR choices up to the first mismatch plus one."""
         context, out = list(prompt), [self.first(prompt)]
         while self.running(out, max_new):
-            logits = self.logits(context, [out[-1]] + [self.mask_id] * (block - 1), bidirectional=True, lora=True)
+            logits = self.logits(
+                context, [out[-1]] + [self.mask_id] * (block - 1), bidirectional=True, lora=True
+            )
             draft = [out[-1]] + [self.pick(row)[0] for row in logits[1:]]
             ar = [self.pick(row)[0] for row in self.logits(context, draft, bidirectional=False)]
             self.passes += 2

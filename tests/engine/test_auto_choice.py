@@ -5,14 +5,24 @@ from __future__ import annotations
 
 import torch
 
-from engine.decoding.modes.auto import MIN_EVIDENCE, PROBE_EVERY, QUADRATIC_YIELD, AutoPolicy, auto_policy, choose, time_passes
+from engine.decoding.modes.auto import (
+    MIN_EVIDENCE,
+    PROBE_EVERY,
+    QUADRATIC_YIELD,
+    AutoPolicy,
+    auto_policy,
+    choose,
+    time_passes,
+)
 from engine.events import Note
 from tests.engine.util import run
 
 
 def test_quadratic_only_when_its_cycle_is_cheap_enough_to_outrun_its_lower_acceptance():
     assert choose(1.0, 2.0, 1.0) == AutoPolicy("quadratic", 1.0)
-    assert choose(1.0, 2.0, 2 * QUADRATIC_YIELD + 0.1).variant == "linear"  # cheaper cycle, fewer tokens per second
+    assert (
+        choose(1.0, 2.0, 2 * QUADRATIC_YIELD + 0.1).variant == "linear"
+    )  # cheaper cycle, fewer tokens per second
     assert choose(1.0, 2.5) == AutoPolicy("linear", 2.5)  # break-even: cycle time over AR step time
 
 
@@ -22,7 +32,9 @@ def test_a_cpu_never_times_a_quadratic_pass(tiny_engine, monkeypatch):
     monkeypatch.setattr(auto, "quadratic_pass", lambda *a: (_ for _ in ()).throw(AssertionError("timed")))
     choice = auto_policy(tiny_engine.runner, 8, tiny_engine.tokenizer.mask_id)
     assert choice.variant == "linear" and choice.break_even > 0
-    assert tiny_engine.resolve_mode(__import__("engine").GenerationConfig(mode="auto"))[0] == "self-spec-linear"
+    assert (
+        tiny_engine.resolve_mode(__import__("engine").GenerationConfig(mode="auto"))[0] == "self-spec-linear"
+    )
 
 
 def test_timing_leaves_the_cache_untouched(tiny_engine):
@@ -31,7 +43,9 @@ def test_timing_leaves_the_cache_untouched(tiny_engine):
     runner.extend(list(range(10, 30)))
     k, length, ids = runner.cache.k[:, :, :, :20].clone(), runner.length, list(runner.ids)
     costs = time_passes(runner, 8, tiny_engine.tokenizer.mask_id, quadratic=True)
-    assert set(costs) == {"ar_s", "linear_s", "verify_s", "quadratic_s"} and all(s > 0 for s in costs.values())
+    assert set(costs) == {"ar_s", "linear_s", "verify_s", "quadratic_s"} and all(
+        s > 0 for s in costs.values()
+    )
     assert runner.length == length and runner.ids == ids
     assert torch.equal(runner.cache.k[:, :, :, :20], k)
 
@@ -69,7 +83,9 @@ def test_auto_generations_feed_the_pool_and_start_in_ar_once_it_falls_short(tiny
     for _ in range(MIN_EVIDENCE):
         auto.record(2)
     events, second = run(tiny_engine, prompt="x", mode="auto", max_new_tokens=40)
-    assert [e.message for e in events if isinstance(e, Note)] == ["auto: recent drafts have not outrun AR on this device; running AR"]
+    assert [e.message for e in events if isinstance(e, Note)] == [
+        "auto: recent drafts have not outrun AR on this device; running AR"
+    ]
     assert not second.accepted_histogram and second.mode == "ar"
     assert first.token_ids == second.token_ids == ar.token_ids
 
@@ -82,7 +98,11 @@ def test_a_generation_whose_drafts_never_match_switches_to_ar_and_says_so_in_don
     monkeypatch.setattr(auto, "GIVE_UP_BELOW", float("inf"))  # no draft is ever good enough
     events, done = run(tiny_engine, prompt="x", mode="auto", max_new_tokens=40)
     notes = [e.message for e in events if isinstance(e, Note)]
-    assert notes == ["auto: drafts are almost never accepted on this prompt; continuing in AR mode"] == done.notes
+    assert (
+        notes
+        == ["auto: drafts are almost never accepted on this prompt; continuing in AR mode"]
+        == done.notes
+    )
     assert done.mode == "ar" and sum(done.accepted_histogram.values()) == auto.GIVE_UP_AFTER
     assert done.token_ids == ar.token_ids
 
@@ -95,7 +115,9 @@ def test_passes_are_timed_on_the_threads_that_generation_uses(tiny_checkpoint, m
 
     seen = []
     real = engine_module.auto_policy
-    monkeypatch.setattr(engine_module, "auto_policy", lambda *a: (seen.append(torch.get_num_threads()), real(*a))[1])
+    monkeypatch.setattr(
+        engine_module, "auto_policy", lambda *a: (seen.append(torch.get_num_threads()), real(*a))[1]
+    )
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     before = torch.get_num_threads()
     try:

@@ -37,7 +37,9 @@ def test_a_long_prompt_is_prefilled_in_chunks_with_the_same_result(tiny_engine, 
     seen = []
     forward = runner.forward
     monkeypatch.setattr(runner_module, "PREFILL_CHUNK", 4)
-    monkeypatch.setattr(runner, "forward", lambda tokens, *a, **kw: (seen.append(len(tokens)), forward(tokens, *a, **kw))[1])
+    monkeypatch.setattr(
+        runner, "forward", lambda tokens, *a, **kw: (seen.append(len(tokens)), forward(tokens, *a, **kw))[1]
+    )
     runner.crop(0)
     chunked = runner.extend(ids)
     assert max(seen) == 4 and sum(seen) == len(ids) == runner.length
@@ -79,5 +81,7 @@ def test_prompt_prefix_is_reused(tiny_engine):
     from tests.engine.util import run
 
     run(tiny_engine, prompt="def a():\n    return 1\n\ndef b", mode="ar", max_new_tokens=3, heal=False)
-    _, done = run(tiny_engine, prompt="def a():\n    return 1\n\ndef c", mode="ar", max_new_tokens=3, heal=False)
+    _, done = run(
+        tiny_engine, prompt="def a():\n    return 1\n\ndef c", mode="ar", max_new_tokens=3, heal=False
+    )
     assert done.tokens_cached > 5

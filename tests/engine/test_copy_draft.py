@@ -16,7 +16,10 @@ def test_proposes_what_followed_the_longest_latest_match():
 def test_longer_matches_win_over_later_shorter_ones():
     d = CopyDrafter([5, 1, 2, 10, 11, 7, 2, 20, 21, 1], min_ngram=1, max_ngram=3)
     assert d.propose([2], 2) == [10, 11]  # "1 2" (two tokens) beats the later one-token match "2" -> 20
-    assert CopyDrafter([5, 1, 2, 10, 11, 7, 2, 20, 21, 1], min_ngram=1, max_ngram=1).propose([2], 2) == [20, 21]
+    assert CopyDrafter([5, 1, 2, 10, 11, 7, 2, 20, 21, 1], min_ngram=1, max_ngram=1).propose([2], 2) == [
+        20,
+        21,
+    ]
 
 
 def test_min_ngram_and_a_copy_that_reaches_the_end_of_the_text_repeats():

@@ -21,8 +21,16 @@ def blocks_of(events) -> dict[int, list[Step]]:
 
 @pytest.mark.parametrize("threshold,schedule", [(0.9, "threshold"), (0.05, "threshold"), (None, "even")])
 def test_commits_are_final_and_at_least_one_per_step(tiny_engine, threshold, schedule):
-    events, done = run(tiny_engine, prompt="def forward(self, x", mode="diffusion", block_size=8,
-                       threshold=threshold, schedule=schedule, max_new_tokens=40, max_steps=4 if schedule == "even" else None)
+    events, done = run(
+        tiny_engine,
+        prompt="def forward(self, x",
+        mode="diffusion",
+        block_size=8,
+        threshold=threshold,
+        schedule=schedule,
+        max_new_tokens=40,
+        max_steps=4 if schedule == "even" else None,
+    )
     for block in blocks_of(events).values():
         prev = None
         for s in block:
@@ -84,7 +92,9 @@ def test_nothing_after_eos(tiny_engine, monkeypatch):
         return logits
 
     monkeypatch.setattr(runner, "logits", eos_from_third_masked_row)
-    events, done = run(tiny_engine, prompt="x", mode="diffusion", block_size=8, threshold=0.0, max_new_tokens=64)
+    events, done = run(
+        tiny_engine, prompt="x", mode="diffusion", block_size=8, threshold=0.0, max_new_tokens=64
+    )
     assert done.stop_reason == "eos"
     assert eos not in done.token_ids and done.n_tokens == 3  # seed + two slots before the EOS
     last = [e for e in events if isinstance(e, Step) and e.kind == "denoise"][-1]
@@ -121,8 +131,9 @@ def test_a_stop_string_freezes_the_rest_of_the_block(tiny_engine, monkeypatch):
         return logits
 
     monkeypatch.setattr(runner, "logits", newline_at_second_masked_row)
-    events, done = run(tiny_engine, prompt="x", mode="diffusion", block_size=8, threshold=0.0, max_new_tokens=64,
-                       stop=["\n"])
+    events, done = run(
+        tiny_engine, prompt="x", mode="diffusion", block_size=8, threshold=0.0, max_new_tokens=64, stop=["\n"]
+    )
     denoise = [e for e in events if isinstance(e, Step) and e.kind == "denoise"]
     assert done.stop_reason == "stop" and len(denoise) == 1  # one pass: the block ended at the newline
     assert denoise[0].committed == [True] * 3 + [False] * 5

@@ -18,18 +18,25 @@ from tests.engine.util import run
 
 def vocab_tokenizer(specials: list[str]) -> Tokenizer:
     """A byte-level tokenizer with no merges plus the given special tokens."""
-    raw = RawTokenizer(models.BPE(vocab={c: i for i, c in enumerate(pre_tokenizers.ByteLevel.alphabet())}, merges=[]))
+    raw = RawTokenizer(
+        models.BPE(vocab={c: i for i, c in enumerate(pre_tokenizers.ByteLevel.alphabet())}, merges=[])
+    )
     raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     raw.decoder = decoders.ByteLevel()
-    return Tokenizer(PreTrainedTokenizerFast(tokenizer_object=raw, additional_special_tokens=specials, eos_token="</s>"))
+    return Tokenizer(
+        PreTrainedTokenizerFast(tokenizer_object=raw, additional_special_tokens=specials, eos_token="</s>")
+    )
 
 
-@pytest.mark.parametrize("name,specials", [
-    ("qwen2.5-coder", ["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|fim_pad|>"]),
-    ("starcoder", ["<fim_prefix>", "<fim_suffix>", "<fim_middle>"]),
-    ("deepseek-coder", ["<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"]),
-    ("codellama", ["▁<PRE>", "▁<SUF>", "▁<MID>", "▁<EOT>"]),
-])
+@pytest.mark.parametrize(
+    "name,specials",
+    [
+        ("qwen2.5-coder", ["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|fim_pad|>"]),
+        ("starcoder", ["<fim_prefix>", "<fim_suffix>", "<fim_middle>"]),
+        ("deepseek-coder", ["<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"]),
+        ("codellama", ["▁<PRE>", "▁<SUF>", "▁<MID>", "▁<EOT>"]),
+    ],
+)
 def test_formats_are_detected_from_the_vocabulary(name, specials):
     tok = vocab_tokenizer(specials)
     fmt = fim.detect(tok)
@@ -134,12 +141,18 @@ def test_context_chunks_come_first_then_prefix_then_suffix(tiny_engine):
     from engine import GenerationConfig, Request
 
     tok, context = tiny_engine.tokenizer, chunks(2)
-    request = Request(prefix="a = ", suffix="\nb = 2\n", context=context,
-                      config=GenerationConfig(mode="ar", max_new_tokens=2, heal=False))
+    request = Request(
+        prefix="a = ",
+        suffix="\nb = 2\n",
+        context=context,
+        config=GenerationConfig(mode="ar", max_new_tokens=2, heal=False),
+    )
     done = tiny_engine.complete(request)
     files = "".join(f"<file_sep>{c.filename}\n{c.text}" for c in context)
-    assert tok.decode(done.prompt_token_ids) == tok.decode(tok.template_prefix) + files + \
-        "<fim_prefix>a = <fim_suffix>\nb = 2\n<fim_middle>"
+    assert (
+        tok.decode(done.prompt_token_ids)
+        == tok.decode(tok.template_prefix) + files + "<fim_prefix>a = <fim_suffix>\nb = 2\n<fim_middle>"
+    )
     assert done.context_chunks == 2 and not done.truncated
     assert done.context_tokens == sum(len(fim.chunk_ids(tok, tiny_engine.fim_format, c)) for c in context)
 
@@ -150,15 +163,18 @@ def test_context_chunks_get_their_share_and_the_oldest_are_left_out(tiny_engine,
 
     tok, context = tiny_engine.tokenizer, chunks(8)
     prefix = "".join(f"line_{i} = {i}\n" for i in range(300))  # far more than the window
-    request = Request(prefix=prefix, suffix="\n", context=context,
-                      config=GenerationConfig(mode="ar", max_new_tokens=128))
+    request = Request(
+        prefix=prefix, suffix="\n", context=context, config=GenerationConfig(mode="ar", max_new_tokens=128)
+    )
     done = tiny_engine.complete(request)
     room = 128 - tiny_engine.fim_format.overhead(tok)
     kept = [fim.chunk_ids(tok, tiny_engine.fim_format, c) for c in context]
     n = done.context_chunks
     assert 0 < n < len(context) and done.truncated
     assert done.context_tokens == sum(map(len, kept[-n:])) <= room * fim.CONTEXT_SHARE
-    assert done.context_tokens + len(kept[-n - 1]) > room * fim.CONTEXT_SHARE  # the next older one did not fit
+    assert (
+        done.context_tokens + len(kept[-n - 1]) > room * fim.CONTEXT_SHARE
+    )  # the next older one did not fit
     text = tok.decode(done.prompt_token_ids)
     assert context[-1].text in text and context[-n].text in text and context[-n - 1].filename not in text
     assert any("context chunks (the oldest) left out" in note for note in done.notes)
@@ -172,7 +188,12 @@ def test_the_chunks_kept_do_not_depend_on_the_local_text(tiny_engine, monkeypatc
 
     config = GenerationConfig(mode="ar", max_new_tokens=128)  # not auto: it would learn from these
     warm = tiny_engine.complete(Request(prefix="", suffix="", context=chunks(8), config=config))
-    full = tiny_engine.complete(Request(prefix="x = 1\n" * 300, suffix="\n", context=chunks(8), config=config))
+    full = tiny_engine.complete(
+        Request(prefix="x = 1\n" * 300, suffix="\n", context=chunks(8), config=config)
+    )
     start = len(tiny_engine.tokenizer.template_prefix) + warm.context_tokens
-    assert warm.context_chunks == full.context_chunks and warm.prompt_token_ids[:start] == full.prompt_token_ids[:start]
+    assert (
+        warm.context_chunks == full.context_chunks
+        and warm.prompt_token_ids[:start] == full.prompt_token_ids[:start]
+    )
     assert full.tokens_cached >= start

@@ -37,7 +37,9 @@ def test_cancel_stops_within_one_forward(tiny_engine):
 def test_cancel_from_another_thread(tiny_engine, monkeypatch):
     # Random text must run on until the cancel: nothing may end it early, neither its FIM tokens nor EOS.
     monkeypatch.setattr(type(tiny_engine), "stop_ids", set())
-    gen = tiny_engine.generate(Request(prompt="x", config=GenerationConfig(mode="diffusion", max_new_tokens=2000, block_size=8)))
+    gen = tiny_engine.generate(
+        Request(prompt="x", config=GenerationConfig(mode="diffusion", max_new_tokens=2000, block_size=8))
+    )
     timer = threading.Timer(0.2, gen.cancel)
     timer.start()
     t0 = time.perf_counter()
@@ -45,9 +47,18 @@ def test_cancel_from_another_thread(tiny_engine, monkeypatch):
     assert done.stop_reason == "cancelled" and time.perf_counter() - t0 < 5
 
 
-@pytest.mark.parametrize("bad", [dict(mode="fast"), dict(max_new_tokens=0), dict(speculation="cubic"),
-                                 dict(temperature=-1), dict(top_p=0), dict(block_size=1),
-                                 dict(top_k=-1)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(mode="fast"),
+        dict(max_new_tokens=0),
+        dict(speculation="cubic"),
+        dict(temperature=-1),
+        dict(top_p=0),
+        dict(block_size=1),
+        dict(top_k=-1),
+    ],
+)
 def test_bad_requests_raise_one_line_errors(tiny_engine, bad):
     with pytest.raises(RequestError) as e:
         list(tiny_engine.generate(Request(prompt="x", config=GenerationConfig(**bad))))
@@ -59,10 +70,14 @@ def test_top_k_keeps_only_the_k_likeliest_tokens():
 
     logits = torch.tensor([[0.0, 3.0, 1.0, 2.0, -1.0]])
     probs = Sampler(1.0, 1.0, 0, torch.device("cpu"), top_k=2).probs(logits)
-    assert (probs[0, [0, 2, 4]] == 0).all() and torch.allclose(probs[0, [1, 3]], torch.softmax(torch.tensor([3.0, 2.0]), 0))
+    assert (probs[0, [0, 2, 4]] == 0).all() and torch.allclose(
+        probs[0, [1, 3]], torch.softmax(torch.tensor([3.0, 2.0]), 0)
+    )
     one = Sampler(5.0, 1.0, 0, torch.device("cpu"), top_k=1)
     assert all(one.pick(logits)[0].item() == 1 for _ in range(20))  # top-k 1 is greedy at any temperature
-    assert torch.equal(Sampler(1.0, 1.0, 0, torch.device("cpu"), top_k=0).probs(logits), torch.softmax(logits, -1))
+    assert torch.equal(
+        Sampler(1.0, 1.0, 0, torch.device("cpu"), top_k=0).probs(logits), torch.softmax(logits, -1)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +105,13 @@ def test_auto_switches_to_ar_when_drafts_never_match(tiny_engine, monkeypatch):
     from engine.decoding.modes import self_spec
 
     real = self_spec._draft
-    monkeypatch.setattr(self_spec, "_draft", lambda ctx, head, n: head + [ctx.mask_id - 1] * (n - len(head))
-                        if ctx.auto is not None else real(ctx, head, n))
+    monkeypatch.setattr(
+        self_spec,
+        "_draft",
+        lambda ctx, head, n: (
+            head + [ctx.mask_id - 1] * (n - len(head)) if ctx.auto is not None else real(ctx, head, n)
+        ),
+    )
     monkeypatch.setattr(self_spec, "_copy", lambda ctx, k: [])  # no copy of the context to draft either
     events, done = run(tiny_engine, prompt="x", mode="auto", max_new_tokens=30)
     assert any(isinstance(e, Note) and "AR" in e.message for e in events)

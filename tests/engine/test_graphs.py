@@ -22,16 +22,18 @@ def test_buckets_are_powers_of_two_from_the_minimum_up_to_the_room():
         bucket_for(3101, 3100)
 
 
-@pytest.mark.parametrize("pattern,width", [(Pattern.CAUSAL, 1), (Pattern.CAUSAL, 4), (Pattern.BIDIRECTIONAL, 4),
-                                           (Pattern.MASK, 12)])
+@pytest.mark.parametrize(
+    "pattern,width",
+    [(Pattern.CAUSAL, 1), (Pattern.CAUSAL, 4), (Pattern.BIDIRECTIONAL, 4), (Pattern.MASK, 12)],
+)
 def test_window_mask_is_the_pass_mask_then_hidden_keys(pattern, width):
     length, bucket = 9, 32
     chunk = quadratic_mask(3) if pattern is Pattern.MASK else None
     got = window_mask(pattern, torch.tensor(length), width, bucket, chunk)
     want = MaskBook(64, torch.device("cpu")).full(pattern, width, length, chunk)
     want = torch.ones(width, length + width, dtype=torch.bool) if want is None else want
-    assert got.shape[-1] == bucket and torch.equal(got.expand(width, bucket)[:, :length + width], want)
-    assert not got[:, length + width:].any()
+    assert got.shape[-1] == bucket and torch.equal(got.expand(width, bucket)[:, : length + width], want)
+    assert not got[:, length + width :].any()
 
 
 def test_static_passes_match_the_eager_passes(tiny_engine):
@@ -42,21 +44,29 @@ def test_static_passes_match_the_eager_passes(tiny_engine):
     static = StaticPasses(model, runner.cache, capture=False)
     static.use_block(block)
     quad = [7, mask_id, mask_id, mask_id] * block
-    positions = runner.length + torch.arange(block).repeat_interleave(block + 1) + torch.arange(block + 1).repeat(block)
+    positions = (
+        runner.length
+        + torch.arange(block).repeat_interleave(block + 1)
+        + torch.arange(block + 1).repeat(block)
+    )
     lora = torch.tensor([i % (block + 1) != 0 for i in range(len(quad))])
-    calls = [([5], Pattern.CAUSAL, None, None, False), ([5, mask_id, mask_id], Pattern.BIDIRECTIONAL, None, None, False),
-             ([5, mask_id, mask_id], Pattern.BIDIRECTIONAL, None, None, True), ([5, 6, 7], Pattern.CAUSAL, None, None, False),
-             (quad, Pattern.MASK, positions, quadratic_mask(block), lora)]
+    calls = [
+        ([5], Pattern.CAUSAL, None, None, False),
+        ([5, mask_id, mask_id], Pattern.BIDIRECTIONAL, None, None, False),
+        ([5, mask_id, mask_id], Pattern.BIDIRECTIONAL, None, None, True),
+        ([5, 6, 7], Pattern.CAUSAL, None, None, False),
+        (quad, Pattern.MASK, positions, quadratic_mask(block), lora),
+    ]
     cache = runner.cache
     for tokens, pattern, pos, mask, lo in calls:
         n, length = len(tokens), runner.length
         want = runner.forward(tokens, pattern, pos, mask, lo).clone()
-        want_k = cache.k[:, :, :, length:length + n].clone()
+        want_k = cache.k[:, :, :, length : length + n].clone()
         cache.k[:, :, :, length:].zero_()
         key = static.key(n, length, pattern, pos, lo)
         got = static.run(key, torch.tensor(tokens), length, pos, mask, lo)
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(cache.k[:, :, :, length:length + n], want_k, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(cache.k[:, :, :, length : length + n], want_k, atol=1e-5, rtol=1e-5)
         assert runner.length == length  # staged only
     assert static.key(5, runner.length, Pattern.CAUSAL, None, False) is None  # a prompt chunk: eager
 
@@ -69,7 +79,9 @@ def test_a_failed_capture_is_one_logged_line_and_every_pass_then_runs_eagerly(ti
     static = StaticPasses(tiny_engine.model, runner.cache, capture=True)  # no CUDA here: capture fails
     key = static.key(1, runner.length, Pattern.CAUSAL, None, False)
     logged = []
-    monkeypatch.setattr(graphs.log, "warning", logged.append)  # (a logging config elsewhere may mute the logger)
+    monkeypatch.setattr(
+        graphs.log, "warning", logged.append
+    )  # (a logging config elsewhere may mute the logger)
     assert static.run(key, torch.tensor([5]), runner.length, None, None, False) is None
     assert len(logged) == 1 and "\n" not in logged[0]
     assert static.failed.startswith("CUDA graphs off, passes run eagerly: capture failed")

@@ -28,7 +28,7 @@ def test_completion_begins_with_removed_characters(tiny_engine):
             _, removed = back_off(tok, prompt)
             generated = tok.decode(done.token_ids)
             assert generated.startswith(removed), (prompt, mode, generated)
-            assert generated[len(removed):].startswith(done.text) or done.stop_reason == "stop"
+            assert generated[len(removed) :].startswith(done.text) or done.stop_reason == "stop"
             assert done.prompt_token_ids[-1] == tok.encode(prompt[: len(prompt) - len(removed)])[-1]
 
 
@@ -41,7 +41,9 @@ def test_healing_off_keeps_the_prompt(tiny_engine):
 
 
 def test_fim_heals_the_prefix(tiny_engine):
-    events, done = run(tiny_engine, prefix="def add(a, b):\n    retu", suffix="\n", mode="ar", max_new_tokens=6)
+    events, done = run(
+        tiny_engine, prefix="def add(a, b):\n    retu", suffix="\n", mode="ar", max_new_tokens=6
+    )
     tok = tiny_engine.tokenizer
     _, removed = back_off(tok, "def add(a, b):\n    retu")
     assert tok.decode(done.token_ids).startswith(removed)
@@ -66,12 +68,19 @@ def test_at_an_indentation_only_the_space_the_tokenizer_joins_to_code_is_backed_
         kept, removed = back_off(demo_tokenizer, text)
         assert (kept, removed) == (text[:-1], " ")
         whole, ids = demo_tokenizer.encode(text + "return x"), demo_tokenizer.encode(kept)
-        assert ids == whole[:len(ids)] and demo_tokenizer.token_texts[whole[len(ids)]] == " return"
+        assert ids == whole[: len(ids)] and demo_tokenizer.token_texts[whole[len(ids)]] == " return"
 
 
 def test_indentation_is_final_one_token_starts_the_code():
     allowed = lambda h: {t for t, ok in zip(_Tok.token_texts, h.allowed(len(_Tok.token_texts), "cpu")) if ok}  # noqa: E731
-    assert allowed(HealConstraint(_Tok(), " ")) == {" ", "   ", "    ", "        ", " x", "  x"}  # plain: anything that fits
+    assert allowed(HealConstraint(_Tok(), " ")) == {
+        " ",
+        "   ",
+        "    ",
+        "        ",
+        " x",
+        "  x",
+    }  # plain: anything that fits
     h = HealConstraint(_Tok(), " ", code_next=True)
     assert allowed(h) == {" x"}  # no more whitespace, no splitting the space off the code
     h.advance(_Tok.token_texts.index(" x"))
@@ -87,7 +96,11 @@ def test_the_token_index_finds_what_a_scan_of_the_vocabulary_finds():
 
     def scan(r: str, code_next: bool) -> set[int]:
         if code_next:
-            return {i for i, t in enumerate(texts) if len(t) > len(r) and t.startswith(r) and not t[len(r)].isspace()}
+            return {
+                i
+                for i, t in enumerate(texts)
+                if len(t) > len(r) and t.startswith(r) and not t[len(r)].isspace()
+            }
         return {i for i, t in enumerate(texts) if t and (r.startswith(t) or t.startswith(r))}
 
     for r in ("", " ", "re", "retur", " return", "self.", "\n", "        ", "'''", "é", "zzzq"):

@@ -32,7 +32,9 @@ def _copy(src: Path, dst: Path, edit: Callable[[Tensors], Tensors] = lambda t: t
 
 
 def _ministral_names(tensors: Tensors) -> Tensors:
-    return {k.replace("encoder.", "model.").replace("diffusion_head", "lm_head"): v for k, v in tensors.items()}
+    return {
+        k.replace("encoder.", "model.").replace("diffusion_head", "lm_head"): v for k, v in tensors.items()
+    }
 
 
 def _state(model: torch.nn.Module) -> Tensors:
@@ -54,12 +56,16 @@ def test_tiny_loads_natively(tiny_checkpoint: Path) -> None:
     assert all(torch.equal(v, expected[k].float()) for k, v in _state(lm.model).items())
 
 
-def test_loading_an_nld_checkpoint_imports_neither_torch_dynamo_nor_transformers(tiny_checkpoint: Path) -> None:
+def test_loading_an_nld_checkpoint_imports_neither_torch_dynamo_nor_transformers(
+    tiny_checkpoint: Path,
+) -> None:
     """Each is about a second of every start-up (in a fresh interpreter, as a user's): building
     the model on the meta device must not initialise its embedding there (that imports
     torch._dynamo), and a plain tokenizer.json loads without transformers."""
-    code = (f"import sys, engine; engine.load({str(tiny_checkpoint)!r}); "
-            "print([m for m in ('torch._dynamo', 'transformers') if m in sys.modules])")
+    code = (
+        f"import sys, engine; engine.load({str(tiny_checkpoint)!r}); "
+        "print([m for m in ('torch._dynamo', 'transformers') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -76,11 +82,19 @@ def test_causal_logits_match_transformers_ministral3(tiny_checkpoint: Path) -> N
     lm = load_model(str(tiny_checkpoint), dtype="fp32")
     cfg = lm.config
     hf_cfg = Ministral3Config(
-        vocab_size=cfg.vocab_size, hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
-        num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
-        num_key_value_heads=cfg.num_key_value_heads, head_dim=cfg.head_dim, rope_parameters=dict(cfg.rope_parameters),
-        rms_norm_eps=cfg.rms_norm_eps, tie_word_embeddings=False,
-        bos_token_id=cfg.bos_token_id, eos_token_id=cfg.eos_token_id, pad_token_id=cfg.pad_token_id,
+        vocab_size=cfg.vocab_size,
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_hidden_layers,
+        num_attention_heads=cfg.num_attention_heads,
+        num_key_value_heads=cfg.num_key_value_heads,
+        head_dim=cfg.head_dim,
+        rope_parameters=dict(cfg.rope_parameters),
+        rms_norm_eps=cfg.rms_norm_eps,
+        tie_word_embeddings=False,
+        bos_token_id=cfg.bos_token_id,
+        eos_token_id=cfg.eos_token_id,
+        pad_token_id=cfg.pad_token_id,
     )
     hf = Ministral3ForCausalLM(hf_cfg).eval()
     weights = _ministral_names(load_file(tiny_checkpoint / "model.safetensors"))
@@ -96,14 +110,18 @@ def test_causal_logits_match_transformers_ministral3(tiny_checkpoint: Path) -> N
 
 
 def test_sharded_checkpoint_loads(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    sharded = shutil.copytree(tiny_checkpoint, tmp_path / "s", ignore=shutil.ignore_patterns("model.safetensors"))
+    sharded = shutil.copytree(
+        tiny_checkpoint, tmp_path / "s", ignore=shutil.ignore_patterns("model.safetensors")
+    )
     tensors = load_file(tiny_checkpoint / "model.safetensors")
     names = sorted(tensors)
     shards = {"model-00001-of-00002.safetensors": names[::2], "model-00002-of-00002.safetensors": names[1::2]}
     for file, keys in shards.items():
         save_file({k: tensors[k] for k in keys}, sharded / file)
     weight_map = {k: file for file, keys in shards.items() for k in keys}
-    (sharded / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    (sharded / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {}, "weight_map": weight_map})
+    )
     a, b = _state(load_model(str(tiny_checkpoint)).model), _state(load_model(str(sharded)).model)
     assert all(torch.equal(a[k], b[k]) for k in a)
 
@@ -115,7 +133,11 @@ def test_cpu_default_dtype_is_bf16_only_where_it_is_native(tiny_checkpoint: Path
 
 
 def test_dtype_override(tiny_checkpoint: Path) -> None:
-    for dtype, expected in (("bf16", torch.bfloat16), ("float16", torch.float16), (torch.bfloat16, torch.bfloat16)):
+    for dtype, expected in (
+        ("bf16", torch.bfloat16),
+        ("float16", torch.float16),
+        (torch.bfloat16, torch.bfloat16),
+    ):
         lm = load_model(str(tiny_checkpoint), device="cpu", dtype=dtype)
         assert lm.dtype == expected and {p.dtype for p in lm.model.parameters()} == {expected}
     with pytest.raises(NemodiffError, match="unknown dtype 'int4'"):
@@ -142,7 +164,9 @@ def _write_lora(ckpt: Path, rank: int = 4, alpha: float = 8.0, prefix: str = "en
 
 
 @pytest.mark.parametrize("prefix", ["encoder", "model"])
-def test_lora_adapter_loads_and_acts_only_when_enabled(tiny_checkpoint: Path, tmp_path: Path, prefix: str) -> None:
+def test_lora_adapter_loads_and_acts_only_when_enabled(
+    tiny_checkpoint: Path, tmp_path: Path, prefix: str
+) -> None:
     ckpt = shutil.copytree(tiny_checkpoint, tmp_path / "l")
     _write_lora(ckpt, prefix=prefix)
     base, lm = load_model(str(tiny_checkpoint)).model, load_model(str(ckpt))
@@ -171,7 +195,9 @@ def test_a_merged_draft_adapter_drafts_as_the_separate_one(tiny_checkpoint: Path
         torch.testing.assert_close(model(tokens, positions, lora=True), separate, rtol=1e-4, atol=1e-4)
         assert torch.equal(model(tokens, positions), plain)  # verify passes never see it
         per_token = torch.arange(16) % 2 == 0  # the quadratic layout's mask keeps the separate adapter
-        torch.testing.assert_close(model(tokens, positions, lora=per_token)[0, 0], separate[0, 0], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            model(tokens, positions, lora=per_token)[0, 0], separate[0, 0], rtol=1e-4, atol=1e-4
+        )
 
 
 def test_ar_fallback_loads_a_transformers_causal_lm(llama_checkpoint: Path) -> None:
@@ -225,17 +251,22 @@ def test_unknown_fim_order(tiny_checkpoint: Path, tmp_path: Path) -> None:
     _fails(ckpt, r"config.json: fim_order must be 'psm' or 'spm', not 'middle-first'")
 
 
-@pytest.mark.parametrize("field, value, why", [
-    ("hidden_size", "big", "hidden_size must be a positive integer, not 'big'"),
-    ("hidden_size", -64, "hidden_size must be a positive integer"),
-    ("num_hidden_layers", True, "num_hidden_layers must be a positive integer"),
-    ("mask_token_id", 99999, "mask_token_id must be a token id below vocab_size"),
-    ("block_size", 0, "block_size must be an integer of at least 2"),
-    ("threshold", 2, "threshold must be a number in \\[0, 1\\]"),
-    ("rms_norm_eps", "x", "rms_norm_eps must be a positive number"),
-    ("rope_parameters", None, "rope_parameters must be an object"),
-])
-def test_config_values_of_the_wrong_type_or_range(tiny_checkpoint: Path, tmp_path: Path, field, value, why) -> None:
+@pytest.mark.parametrize(
+    "field, value, why",
+    [
+        ("hidden_size", "big", "hidden_size must be a positive integer, not 'big'"),
+        ("hidden_size", -64, "hidden_size must be a positive integer"),
+        ("num_hidden_layers", True, "num_hidden_layers must be a positive integer"),
+        ("mask_token_id", 99999, "mask_token_id must be a token id below vocab_size"),
+        ("block_size", 0, "block_size must be an integer of at least 2"),
+        ("threshold", 2, "threshold must be a number in \\[0, 1\\]"),
+        ("rms_norm_eps", "x", "rms_norm_eps must be a positive number"),
+        ("rope_parameters", None, "rope_parameters must be an object"),
+    ],
+)
+def test_config_values_of_the_wrong_type_or_range(
+    tiny_checkpoint: Path, tmp_path: Path, field, value, why
+) -> None:
     ckpt = shutil.copytree(tiny_checkpoint, tmp_path / "c")
     config = json.loads((ckpt / "config.json").read_text())
     (ckpt / "config.json").write_text(json.dumps(config | {field: value}))
@@ -257,7 +288,12 @@ def test_rope_settings(tiny_checkpoint: Path, tmp_path: Path) -> None:
     (ckpt / "config.json").write_text(json.dumps(config | {"rope_scaling": None, "rope_theta": 1e4}))
     loaded = load_model(str(ckpt))
     assert loaded.config.rope_parameters == {"rope_type": "default", "rope_theta": 1e4}
-    assert Engine(loaded).complete(Request(prompt="x", config=GenerationConfig(mode="ar", max_new_tokens=2))).n_tokens == 2
+    assert (
+        Engine(loaded)
+        .complete(Request(prompt="x", config=GenerationConfig(mode="ar", max_new_tokens=2)))
+        .n_tokens
+        == 2
+    )
     (ckpt / "config.json").write_text(json.dumps(config | {"rope_scaling": {"type": "yarn"}}))
     _fails(ckpt, "config.json: yarn RoPE needs factor and original_max_position_embeddings")
 
@@ -297,7 +333,9 @@ def test_broken_lora_adapter_names_its_file(tiny_checkpoint: Path, tmp_path: Pat
 
 
 @pytest.mark.parametrize("offline", ["0", "1"])
-def test_unknown_repo_fails_fast_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, offline: str) -> None:
+def test_unknown_repo_fails_fast_offline(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, offline: str
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", offline)
     monkeypatch.chdir(tmp_path)
     start = time.perf_counter()
@@ -318,8 +356,10 @@ def test_a_failing_hub_is_named_as_such(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setattr(huggingface_hub.HfApi, "model_info", refuse)
     monkeypatch.chdir(tmp_path)
-    _fails("nobody-nemodiff/no-such-model",
-           r"not in the local cache, and not downloadable \(the Hugging Face Hub did not answer: 503 Service Unavailable\)$")
+    _fails(
+        "nobody-nemodiff/no-such-model",
+        r"not in the local cache, and not downloadable \(the Hugging Face Hub did not answer: 503 Service Unavailable\)$",
+    )
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given without CUDA")
@@ -334,10 +374,16 @@ def test_hugging_faces_kernels_package_gets_one_clear_line(llama_checkpoint: Pat
     dist = tmp_path / "kernels-0.18.5.dist-info"  # in the range transformers < 5.25 accepts
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: kernels\nVersion: 0.18.5\n")
-    code = ("import sys; from engine.loading.checkpoint import load_model; from engine.errors import NemodiffError\n"
-            f"try: load_model({str(llama_checkpoint)!r}, dtype='fp32')\n"
-            "except NemodiffError as e: sys.exit(str(e))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
+    code = (
+        "import sys; from engine.loading.checkpoint import load_model; from engine.errors import NemodiffError\n"
+        f"try: load_model({str(llama_checkpoint)!r}, dtype='fp32')\n"
+        "except NemodiffError as e: sys.exit(str(e))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)},
+    )
     assert done.returncode == 1 and "shadows nemodiff's kernels/ package" in done.stderr, done.stderr[-2000:]
     assert "\n" not in done.stderr.strip()

@@ -18,28 +18,48 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
 
 
 def peak_kib(path: str, dtype: str = "bf16") -> int:
-    out = subprocess.run([sys.executable, "-c", PEAK_RSS, path, dtype], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, path, dtype], capture_output=True, text=True, check=True
+    )
     return int(out.stdout.strip().splitlines()[-1])
 
 
 def test_peak_memory_is_one_copy_of_the_weights(tmp_path):
-    cfg = ModelConfig(vocab_size=16384, hidden_size=1024, intermediate_size=2816, num_hidden_layers=6,
-                      num_attention_heads=8, num_key_value_heads=2, head_dim=128)
+    cfg = ModelConfig(
+        vocab_size=16384,
+        hidden_size=1024,
+        intermediate_size=2816,
+        num_hidden_layers=6,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        head_dim=128,
+    )
     write_random_checkpoint(tmp_path, cfg)
     weights_kib = (tmp_path / "model.safetensors").stat().st_size // 1024  # about 170 MB of bf16
     grown = peak_kib(str(tmp_path)) - peak_kib("-")
-    assert grown < 1.5 * weights_kib, f"loading grew the process by {grown} KiB for {weights_kib} KiB of weights"
+    assert grown < 1.5 * weights_kib, (
+        f"loading grew the process by {grown} KiB for {weights_kib} KiB of weights"
+    )
 
 
 def test_an_int8_load_never_holds_the_bf16_weights(tmp_path, monkeypatch):
     """Quantized as they stream from disk, first load and cached load alike: the int8 model is about
     half the bf16 weights (the embedding stays bf16)."""
     monkeypatch.setenv("NEMODIFF_CACHE_DIR", str(tmp_path / "cache"))
-    cfg = ModelConfig(vocab_size=16384, hidden_size=1024, intermediate_size=2816, num_hidden_layers=6,
-                      num_attention_heads=8, num_key_value_heads=2, head_dim=128)
+    cfg = ModelConfig(
+        vocab_size=16384,
+        hidden_size=1024,
+        intermediate_size=2816,
+        num_hidden_layers=6,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        head_dim=128,
+    )
     write_random_checkpoint(tmp_path / "ckpt", cfg)
     weights_kib = (tmp_path / "ckpt" / "model.safetensors").stat().st_size // 1024
     baseline = peak_kib("-")
     for load in ("first", "cached"):
         grown = peak_kib(str(tmp_path / "ckpt"), "int8") - baseline
-        assert grown < 0.8 * weights_kib, f"{load} int8 load grew the process by {grown} KiB for {weights_kib} KiB of bf16"
+        assert grown < 0.8 * weights_kib, (
+            f"{load} int8 load grew the process by {grown} KiB for {weights_kib} KiB of bf16"
+        )

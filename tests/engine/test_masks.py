@@ -12,8 +12,12 @@ from kernels.ops import Pattern
 
 def test_band_views_equal_per_pass_masks_at_every_cache_length():
     book, cpu = MaskBook(20, torch.device("cpu")), torch.device("cpu")
-    for pattern, t, chunk in [(Pattern.CAUSAL, 1, None), (Pattern.CAUSAL, 5, None), (Pattern.BIDIRECTIONAL, 5, None),
-                              (Pattern.MASK, 6, quadratic_mask(2))]:
+    for pattern, t, chunk in [
+        (Pattern.CAUSAL, 1, None),
+        (Pattern.CAUSAL, 5, None),
+        (Pattern.BIDIRECTIONAL, 5, None),
+        (Pattern.MASK, 6, quadratic_mask(2)),
+    ]:
         for length in (0, 1, 7, 20):
             got, want = book.full(pattern, t, length, chunk), full_mask(pattern, t, length, chunk, cpu)
             assert (got is None) == (want is None)

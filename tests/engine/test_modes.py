@@ -19,8 +19,15 @@ PROMPTS = ["def forward(self, x", "import os\nclass Foo:\n    def __init__(self)
 def test_self_spec_equals_ar_greedy(tiny_engine, speculation, block_size):
     for prompt in PROMPTS:
         _, ar = run(tiny_engine, prompt=prompt, mode="ar", max_new_tokens=40, heal=False)
-        _, spec = run(tiny_engine, prompt=prompt, mode="self-spec", speculation=speculation,
-                      block_size=block_size, max_new_tokens=40, heal=False)
+        _, spec = run(
+            tiny_engine,
+            prompt=prompt,
+            mode="self-spec",
+            speculation=speculation,
+            block_size=block_size,
+            max_new_tokens=40,
+            heal=False,
+        )
         assert spec.mode == f"self-spec-{speculation}"
         assert parted_at_tie(tiny_engine, ar.prompt_token_ids, ar.token_ids, spec.token_ids, tol=1e-5)
         assert spec.text == ar.text or spec.token_ids != ar.token_ids
@@ -31,16 +38,26 @@ def test_quadratic_runs_blocks_wider_than_the_checkpoints(tiny_engine):
     """The cache's scratch room is sized for the checkpoint's block; a wider request grows it."""
     block = tiny_engine.default_block_size + 2
     _, ar = run(tiny_engine, prompt=PROMPTS[0], mode="ar", max_new_tokens=block, heal=False)
-    _, spec = run(tiny_engine, prompt=PROMPTS[0], mode="self-spec", speculation="quadratic", block_size=block,
-                  max_new_tokens=block, heal=False)
+    _, spec = run(
+        tiny_engine,
+        prompt=PROMPTS[0],
+        mode="self-spec",
+        speculation="quadratic",
+        block_size=block,
+        max_new_tokens=block,
+        heal=False,
+    )
     assert tiny_engine.runner.cache.scratch >= block * (block + 1)
     assert parted_at_tie(tiny_engine, ar.prompt_token_ids, ar.token_ids, spec.token_ids, tol=1e-5)
 
 
 def test_self_spec_sampling_is_seeded_and_counts_forwards(tiny_engine):
-    events, a = run(tiny_engine, prompt="x = ", mode="self-spec", temperature=0.8, top_p=0.9, seed=3,
-                    max_new_tokens=30)
-    b = run(tiny_engine, prompt="x = ", mode="self-spec", temperature=0.8, top_p=0.9, seed=3, max_new_tokens=30)[1]
+    events, a = run(
+        tiny_engine, prompt="x = ", mode="self-spec", temperature=0.8, top_p=0.9, seed=3, max_new_tokens=30
+    )
+    b = run(
+        tiny_engine, prompt="x = ", mode="self-spec", temperature=0.8, top_p=0.9, seed=3, max_new_tokens=30
+    )[1]
     assert a.token_ids == b.token_ids
     verify = [e for e in events if isinstance(e, Step) and e.kind == "verify"]
     drafts = [e for e in events if isinstance(e, Step) and e.kind == "draft"]
@@ -96,4 +113,6 @@ def test_draft_and_verify_events_carry_acceptance(tiny_engine):
 
 
 def test_auto_uses_self_spec_on_native_cpu(tiny_engine):
-    assert tiny_engine.resolve_mode(__import__("engine").GenerationConfig(mode="auto"))[0] == "self-spec-linear"
+    assert (
+        tiny_engine.resolve_mode(__import__("engine").GenerationConfig(mode="auto"))[0] == "self-spec-linear"
+    )

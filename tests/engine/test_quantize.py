@@ -46,9 +46,19 @@ def test_both_paths_multiply_by_the_dequantized_weight(dtype, rows, width):
 def test_no_float_projection_weight_survives(int8_engine):
     for layer in int8_engine.model.encoder.layers:
         attn, mlp = layer.self_attn, layer.mlp
-        for part in (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj):
+        for part in (
+            attn.q_proj,
+            attn.k_proj,
+            attn.v_proj,
+            attn.o_proj,
+            mlp.gate_proj,
+            mlp.up_proj,
+            mlp.down_proj,
+        ):
             assert isinstance(part, Int8Linear)
-        assert attn.q_proj.qweight.untyped_storage().data_ptr() == attn.qkv.qweight.untyped_storage().data_ptr()
+        assert (
+            attn.q_proj.qweight.untyped_storage().data_ptr() == attn.qkv.qweight.untyped_storage().data_ptr()
+        )
     assert isinstance(int8_engine.model.diffusion_head, Int8Linear)
 
 
@@ -94,7 +104,9 @@ def test_a_prompt_computes_the_same_in_one_wide_pass_or_after_a_cached_prefix(in
             x = torch.randn(KERNEL_ROWS, lin.in_features, dtype=torch.bfloat16)
             short = lin(x)  # the int8 kernel
             wide = lin(torch.cat([x, x]))[:KERNEL_ROWS]  # the dequantized path, same rows
-            near_zero = wide.float().abs().amax(dim=-1, keepdim=True) * 2**-16  # sums that cancel to almost nothing
+            near_zero = (
+                wide.float().abs().amax(dim=-1, keepdim=True) * 2**-16
+            )  # sums that cancel to almost nothing
             assert ((short.float() - wide.float()).abs() <= 2 * _bf16_step(wide) + near_zero).all()
     runner, ids = int8_engine.runner, [1] + [20 + i % 40 for i in range(KERNEL_ROWS + 40)]
     runner.crop(0)
@@ -111,7 +123,7 @@ def test_a_kernel_pass_computes_each_row_as_a_one_row_pass_does(int8_engine):
     torch.manual_seed(0)
     lin = int8_engine.model.encoder.layers[0].mlp.gate_up
     x = torch.randn(72, lin.in_features, dtype=torch.bfloat16)
-    rows = torch.cat([lin(x[i:i + 1]) for i in range(len(x))])
+    rows = torch.cat([lin(x[i : i + 1]) for i in range(len(x))])
     assert torch.equal(lin(x), rows)
 
 
@@ -140,7 +152,9 @@ def test_a_second_int8_load_reads_the_cache_and_a_damaged_cache_is_rebuilt(
         assert "quantizing again" in caplog.text
         caplog.clear()
         assert torch.equal(_logits(rebuilt, prompt), _logits(first, prompt))
-    assert engine.load(str(tiny_checkpoint), device="cpu", dtype="int8") and not caplog.text  # rebuilt copy reads
+    assert (
+        engine.load(str(tiny_checkpoint), device="cpu", dtype="int8") and not caplog.text
+    )  # rebuilt copy reads
 
 
 def test_an_edited_checkpoint_gets_a_new_cache(tiny_checkpoint, tmp_path, monkeypatch):
@@ -151,4 +165,3 @@ def test_an_edited_checkpoint_gets_a_new_cache(tiny_checkpoint, tmp_path, monkey
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
     engine.load(str(ckpt), device="cpu", dtype="int8")
     assert len(list((tmp_path / "int8").iterdir())) == 2
-

@@ -48,7 +48,10 @@ def test_tiny_is_small_fast_and_consistent(tiny_checkpoint: Path, tmp_path: Path
 
 
 def test_seed_decides_the_weights(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    same, other = write_random_checkpoint(tmp_path / "a", seed=0), write_random_checkpoint(tmp_path / "b", seed=1)
+    same, other = (
+        write_random_checkpoint(tmp_path / "a", seed=0),
+        write_random_checkpoint(tmp_path / "b", seed=1),
+    )
     original = (tiny_checkpoint / "model.safetensors").read_bytes()
     assert (same / "model.safetensors").read_bytes() == original
     assert (other / "model.safetensors").read_bytes() != original

@@ -13,9 +13,14 @@ from engine import GenerationConfig, Request
 from tests.engine.reference_rules import Reference
 
 PROMPTS = {
-    "plain": [dict(prompt="def add(a, b):\n"), dict(prompt="import os\n\n\nclass Config:\n    def __init__(self")],
-    "fim": [dict(prefix="def mean(xs):\n    total = ", suffix="\n    return total / len(xs)\n"),
-            dict(prefix="for i in range(10):\n    if ", suffix=":\n        print(i)\n")],
+    "plain": [
+        dict(prompt="def add(a, b):\n"),
+        dict(prompt="import os\n\n\nclass Config:\n    def __init__(self"),
+    ],
+    "fim": [
+        dict(prefix="def mean(xs):\n    total = ", suffix="\n    return total / len(xs)\n"),
+        dict(prefix="for i in range(10):\n    if ", suffix=":\n        print(i)\n"),
+    ],
 }
 
 
@@ -42,7 +47,9 @@ def length(block: int) -> int:
 @pytest.mark.parametrize("block", [8, 32])
 def test_diffusion_follows_the_reference_rule(eng, block, threshold, kind):
     for fields in PROMPTS[kind]:
-        done = generate(eng, fields, mode="diffusion", block_size=block, threshold=threshold, max_new_tokens=length(block))
+        done = generate(
+            eng, fields, mode="diffusion", block_size=block, threshold=threshold, max_new_tokens=length(block)
+        )
         ref = reference(eng)
         assert done.token_ids == ref.diffusion(done.prompt_token_ids, block, threshold, length(block))
         assert done.nfe == ref.passes  # same denoising steps per block
@@ -53,8 +60,12 @@ def test_diffusion_follows_the_reference_rule(eng, block, threshold, kind):
 def test_self_speculation_follows_the_reference_rule(eng, block, kind):
     for fields in PROMPTS[kind]:
         n = length(block)
-        linear = generate(eng, fields, mode="self-spec", speculation="linear", block_size=block, max_new_tokens=n)
-        quadratic = generate(eng, fields, mode="self-spec", speculation="quadratic", block_size=block, max_new_tokens=n)
+        linear = generate(
+            eng, fields, mode="self-spec", speculation="linear", block_size=block, max_new_tokens=n
+        )
+        quadratic = generate(
+            eng, fields, mode="self-spec", speculation="quadratic", block_size=block, max_new_tokens=n
+        )
         ar = generate(eng, fields, mode="ar", max_new_tokens=n)
         expected = reference(eng).linear_spec(linear.prompt_token_ids, block, n)
         assert linear.token_ids == expected

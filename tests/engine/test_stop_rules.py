@@ -7,25 +7,34 @@ import pytest
 from engine.prompts.stop_rules import closing_at, loop
 
 
-@pytest.mark.parametrize("text, kept", [
-    ("2, 3, 4, 5, 5, 5, 5, 5, 5, 5", "2, 3, 4, 5"),  # one round of the loop stays
-    ('"""\n    A, b, c, c, c, c, c, c, c, c', '"""\n    A, b, c'),
-    ("x = f(a)\n" + "self.assertEqual(x, y)\n" * 4, "x = f(a)\nself.assertEqual(x, y)\n"),  # a long unit: 4 times
-    # two lines or more: twice is a loop, cut at a line boundary even where the unit starts mid-line
-    ("with open(p) as f:\n    f.read()\n" * 2 + "with open(", "with open(p) as f:\n    f.read()\n"),
-])
+@pytest.mark.parametrize(
+    "text, kept",
+    [
+        ("2, 3, 4, 5, 5, 5, 5, 5, 5, 5", "2, 3, 4, 5"),  # one round of the loop stays
+        ('"""\n    A, b, c, c, c, c, c, c, c, c', '"""\n    A, b, c'),
+        (
+            "x = f(a)\n" + "self.assertEqual(x, y)\n" * 4,
+            "x = f(a)\nself.assertEqual(x, y)\n",
+        ),  # a long unit: 4 times
+        # two lines or more: twice is a loop, cut at a line boundary even where the unit starts mid-line
+        ("with open(p) as f:\n    f.read()\n" * 2 + "with open(", "with open(p) as f:\n    f.read()\n"),
+    ],
+)
 def test_a_loop_is_cut_after_its_first_round(text, kept):
-    assert text[:loop(text)] == kept
+    assert text[: loop(text)] == kept
 
 
-@pytest.mark.parametrize("text", [
-    "x = 1\n" + " " * 40,  # deep indentation, still streaming
-    "# " + "=" * 60,  # a banner: one character repeated
-    "[0, 0, 0, 0, 0]",  # short repetition in real code
-    "hello();\n" * 5,  # a short unit needs 6 rounds
-    "a = 1\nb = 2\na = 1\n",  # two lines, not yet twice
-    "",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x = 1\n" + " " * 40,  # deep indentation, still streaming
+        "# " + "=" * 60,  # a banner: one character repeated
+        "[0, 0, 0, 0, 0]",  # short repetition in real code
+        "hello();\n" * 5,  # a short unit needs 6 rounds
+        "a = 1\nb = 2\na = 1\n",  # two lines, not yet twice
+        "",
+    ],
+)
 def test_what_is_not_a_loop(text):
     assert loop(text) is None
 

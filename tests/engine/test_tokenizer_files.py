@@ -12,8 +12,14 @@ from engine.loading import checkpoint as loading
 from engine.prompts.tokenizer import Tokenizer, TokenizerFiles
 
 DEMO = loading.DEMO_DIR
-TEXTS = ["def add(a, b):\n    return a + b\n", "x = '<fim_prefix></s><s>'  # spelled, not special", "é 日本語 🙂\t\r\n",
-         "    ", "", "\x00\x7f"]
+TEXTS = [
+    "def add(a, b):\n    return a + b\n",
+    "x = '<fim_prefix></s><s>'  # spelled, not special",
+    "é 日本語 🙂\t\r\n",
+    "    ",
+    "",
+    "\x00\x7f",
+]
 
 
 def both(path: Path) -> tuple[Tokenizer, Tokenizer]:
@@ -21,7 +27,9 @@ def both(path: Path) -> tuple[Tokenizer, Tokenizer]:
 
     files = TokenizerFiles.load(path)
     assert files is not None
-    return Tokenizer(files, mask_id=4), Tokenizer(AutoTokenizer.from_pretrained(path, config=PreTrainedConfig()), mask_id=4)
+    return Tokenizer(files, mask_id=4), Tokenizer(
+        AutoTokenizer.from_pretrained(path, config=PreTrainedConfig()), mask_id=4
+    )
 
 
 @pytest.mark.parametrize("which", ["demo", "tiny"])
@@ -42,7 +50,10 @@ def test_the_same_ids_as_transformers(which, tiny_checkpoint):
 
 
 def test_only_a_config_that_runs_tokenizer_json_as_it_is(tmp_path):
-    for name, change in [("llama", {"tokenizer_class": "LlamaTokenizerFast"}), ("bos", {"add_bos_token": False})]:
+    for name, change in [
+        ("llama", {"tokenizer_class": "LlamaTokenizerFast"}),
+        ("bos", {"add_bos_token": False}),
+    ]:
         path = tmp_path / name
         shutil.copytree(DEMO, path, ignore=shutil.ignore_patterns("*.safetensors", "linear_spec_lora"))
         config = json.loads((path / "tokenizer_config.json").read_text())

@@ -58,14 +58,25 @@ def test_causal_and_bidirectional(pattern, hq, hkv, t, cache_len):
     _check(pattern, hq, hkv, t, cache_len, block_n=16, num_splits=1)
 
 
-@pytest.mark.parametrize("t,cache_len,kind", [(1, 0, "random"), (1, 20, "random"), (3, 0, "random"),
-                                              (33, 31, "random"), (12, 0, "quadratic3"), (30, 20, "quadratic5")])
+@pytest.mark.parametrize(
+    "t,cache_len,kind",
+    [
+        (1, 0, "random"),
+        (1, 20, "random"),
+        (3, 0, "random"),
+        (33, 31, "random"),
+        (12, 0, "quadratic3"),
+        (30, 20, "quadratic5"),
+    ],
+)
 @pytest.mark.parametrize("hq,hkv", GQA)
 def test_mask(hq, hkv, t, cache_len, kind):
     _check(Pattern.MASK, hq, hkv, t, cache_len, mask_kind=kind, block_n=16, num_splits=1)
 
 
-@pytest.mark.parametrize("pattern,kind", [(Pattern.CAUSAL, ""), (Pattern.BIDIRECTIONAL, ""), (Pattern.MASK, "random")])
+@pytest.mark.parametrize(
+    "pattern,kind", [(Pattern.CAUSAL, ""), (Pattern.BIDIRECTIONAL, ""), (Pattern.MASK, "random")]
+)
 @pytest.mark.parametrize("t,cache_len,splits", [(1, 50, 3), (1, 50, 4), (5, 40, 2), (3, 0, 2)])
 def test_split_keys(pattern, kind, t, cache_len, splits):
     """Flash-decoding splits, including splits a causal tile never reaches and ragged last splits."""
@@ -73,9 +84,15 @@ def test_split_keys(pattern, kind, t, cache_len, splits):
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
-@pytest.mark.parametrize("pattern,kind,t,cache_len", [(Pattern.CAUSAL, "", 1, 30), (Pattern.CAUSAL, "", 9, 20),
-                                                      (Pattern.BIDIRECTIONAL, "", 5, 27),
-                                                      (Pattern.MASK, "quadratic3", 12, 17)])
+@pytest.mark.parametrize(
+    "pattern,kind,t,cache_len",
+    [
+        (Pattern.CAUSAL, "", 1, 30),
+        (Pattern.CAUSAL, "", 9, 20),
+        (Pattern.BIDIRECTIONAL, "", 5, 27),
+        (Pattern.MASK, "quadratic3", 12, 17),
+    ],
+)
 def test_dtypes_head_dim_64(dtype, pattern, kind, t, cache_len):
     _check(pattern, 4, 1, t, cache_len, dim=64, dtype=dtype, mask_kind=kind, block_n=16)
 
@@ -89,7 +106,9 @@ def test_default_tiles_and_scale():
     """The heuristic tile sizes (a 128-row tile over packed heads, 64-key tiles) and a custom scale."""
     q, k, v = _inputs(1, 8, 2, 33, 70, 16, torch.float32)
     out = attention_triton(q, k, v, 70, Pattern.CAUSAL, scale=0.3)
-    torch.testing.assert_close(out, attention_ref(q, k, v, 70, Pattern.CAUSAL, scale=0.3), atol=2e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        out, attention_ref(q, k, v, 70, Pattern.CAUSAL, scale=0.3), atol=2e-5, rtol=1e-5
+    )
 
 
 def test_output_is_a_transposed_token_major_buffer():

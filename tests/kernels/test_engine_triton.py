@@ -9,8 +9,12 @@ import engine
 from engine import GenerationConfig, Request
 from kernels.dispatch import using
 
-MODES = [dict(mode="ar"), dict(mode="diffusion", threshold=0.3), dict(mode="self-spec", speculation="linear"),
-         dict(mode="self-spec", speculation="quadratic")]
+MODES = [
+    dict(mode="ar"),
+    dict(mode="diffusion", threshold=0.3),
+    dict(mode="self-spec", speculation="linear"),
+    dict(mode="self-spec", speculation="quadratic"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +28,17 @@ def test_triton_engine_matches_torch(tiny, mode, monkeypatch):
     import kernels.token_select
 
     calls = []
-    for module, name in ((kernels.attention, "attention_triton"), (kernels.token_select, "argmax_confidence_triton")):
+    for module, name in (
+        (kernels.attention, "attention_triton"),
+        (kernels.token_select, "argmax_confidence_triton"),
+    ):
         real = getattr(module, name)
-        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
-    request = Request(prompt="def forward(self, x", config=GenerationConfig(max_new_tokens=6, block_size=4, **mode))
+        monkeypatch.setattr(
+            module, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k)
+        )
+    request = Request(
+        prompt="def forward(self, x", config=GenerationConfig(max_new_tokens=6, block_size=4, **mode)
+    )
     with using("torch"):
         expected = tiny.complete(request)
     tiny.runner.crop(0)

@@ -18,8 +18,12 @@ def _passes(model: NLDModel) -> list[torch.Tensor]:
     vocab = model.config.vocab_size
     cache = model.new_cache(32, scratch=8)
     outs = []
-    for t, pattern, mask, commit in [(5, Pattern.CAUSAL, None, True), (4, Pattern.BIDIRECTIONAL, None, False),
-                                     (6, Pattern.MASK, quadratic_mask(2), False), (1, Pattern.CAUSAL, None, True)]:
+    for t, pattern, mask, commit in [
+        (5, Pattern.CAUSAL, None, True),
+        (4, Pattern.BIDIRECTIONAL, None, False),
+        (6, Pattern.MASK, quadratic_mask(2), False),
+        (1, Pattern.CAUSAL, None, True),
+    ]:
         tokens = torch.randint(0, vocab, (1, t), generator=g)
         positions = torch.arange(cache.length, cache.length + t)
         outs.append(model(tokens, positions, cache, pattern, mask))

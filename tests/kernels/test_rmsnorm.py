@@ -11,8 +11,15 @@ from kernels.rmsnorm_ref import rms_norm_ref
 
 @pytest.mark.parametrize("hidden", [64, 48])  # 48: a row narrower than its power-of-two block
 @pytest.mark.parametrize("with_residual", [False, True])
-@pytest.mark.parametrize("dtype,weight_dtype", [(torch.float32, torch.float32), (torch.bfloat16, torch.bfloat16),
-                                                (torch.float16, torch.float16), (torch.bfloat16, torch.float32)])
+@pytest.mark.parametrize(
+    "dtype,weight_dtype",
+    [
+        (torch.float32, torch.float32),
+        (torch.bfloat16, torch.bfloat16),
+        (torch.float16, torch.float16),
+        (torch.bfloat16, torch.float32),
+    ],
+)
 def test_matches_reference(dtype, weight_dtype, with_residual, hidden):
     g = torch.Generator().manual_seed(0)
     x = (3 * torch.randn(2, 5, hidden, generator=g)).to(dtype)

@@ -28,7 +28,10 @@ def test_matches_reference_in_place(dtype, hq, hkv, t, dim):
     assert out_q is q and out_k is k
     # Every intermediate is rounded as torch rounds it, so fp16 is bit-exact; fp32 may differ by
     # fused multiply-adds; the interpreter truncates fp32 -> bf16 (the GPU rounds to nearest even).
-    tol = {torch.float32: dict(atol=1e-6, rtol=1e-6), torch.float16: dict(atol=0, rtol=0),
-           torch.bfloat16: dict(atol=2e-2, rtol=2e-2)}[dtype]
+    tol = {
+        torch.float32: dict(atol=1e-6, rtol=1e-6),
+        torch.float16: dict(atol=0, rtol=0),
+        torch.bfloat16: dict(atol=2e-2, rtol=2e-2),
+    }[dtype]
     torch.testing.assert_close(q, ref_q, **tol)
     torch.testing.assert_close(k, ref_k, **tol)

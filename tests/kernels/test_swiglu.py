@@ -17,8 +17,11 @@ def test_matches_reference(dtype):
     out, ref = swiglu_triton(gate, up), swiglu_ref(gate, up)
     # Rounded in torch's order, fp16 is bit-exact but where exp() differs by an fp32 ulp; the
     # interpreter truncates fp32 -> bf16 (the GPU rounds to nearest even).
-    tol = {torch.float32: dict(atol=1e-6, rtol=1e-6), torch.float16: dict(atol=1e-3, rtol=1e-3),
-           torch.bfloat16: dict(atol=1e-2, rtol=1.6e-2)}[dtype]
+    tol = {
+        torch.float32: dict(atol=1e-6, rtol=1e-6),
+        torch.float16: dict(atol=1e-3, rtol=1e-3),
+        torch.bfloat16: dict(atol=1e-2, rtol=1.6e-2),
+    }[dtype]
     torch.testing.assert_close(out, ref, **tol)
     if dtype == torch.float16:
         assert (out != ref).float().mean() < 1e-3

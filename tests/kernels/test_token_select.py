@@ -43,7 +43,10 @@ def test_confidence_keeps_the_mask_token_in_the_softmax(splits):
     logits = torch.full((2, 3000), -1e4)
     logits[0, [7, 2900]] = 3.0  # the mask (7) ties the winner: it takes half the probability
     logits[1, [7, 2900]] = torch.tensor([3.0 + math.log(3), 3.0])  # mask 3x as likely: the winner gets 1/4
-    for ids, conf in (argmax_confidence_triton(logits, 7, num_splits=splits), argmax_confidence_ref(logits, 7)):
+    for ids, conf in (
+        argmax_confidence_triton(logits, 7, num_splits=splits),
+        argmax_confidence_ref(logits, 7),
+    ):
         assert ids.tolist() == [2900, 2900]
         torch.testing.assert_close(conf, torch.tensor([0.5, 0.25]))
 
@@ -57,14 +60,16 @@ def test_leading_dims_and_strided_rows():
     torch.testing.assert_close(conf, ref_conf, atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("n,first_diff", [(0, None), (1, None), (1, 0), (33, None), (33, 0), (33, 17), (33, 32),
-                                          (1500, 1300), (1500, 100)])
+@pytest.mark.parametrize(
+    "n,first_diff",
+    [(0, None), (1, None), (1, 0), (33, None), (33, 0), (33, 17), (33, 32), (1500, 1300), (1500, 100)],
+)
 def test_accept_length(n, first_diff):
     draft = torch.arange(n) * 3 + 1
     target = draft.clone()
     if first_diff is not None:
         target[first_diff] = -5
-        target[first_diff + 1:] = 0  # later mismatches too
+        target[first_diff + 1 :] = 0  # later mismatches too
     expected = accept_length_ref(draft, target)
     assert accept_length_triton(draft, target) == expected == (n if first_diff is None else first_diff)
 

@@ -14,8 +14,10 @@ from engine.serve.app import create_app
 from tests.serve.util import serving, sse
 
 # A ChatML-like template over the random checkpoint's own control tokens.
-TEMPLATE = ("{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
-            "{% if add_generation_prompt %}<s>assistant\n{% endif %}")
+TEMPLATE = (
+    "{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
+    "{% if add_generation_prompt %}<s>assistant\n{% endif %}"
+)
 MESSAGES = [{"role": "system", "content": "Answer in Python."}, {"role": "user", "content": "Add a and b."}]
 
 
@@ -40,8 +42,12 @@ def test_chat_uses_the_template_and_streams_the_same_answer(chat_engine, mode):
         r = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60)
         assert r.status_code == 200, r.text
         whole = r.json()
-        with httpx.stream("POST", f"{url}/v1/chat/completions", json={**body, "stream": True,
-                          "stream_options": {"include_usage": True}}, timeout=60) as s:
+        with httpx.stream(
+            "POST",
+            f"{url}/v1/chat/completions",
+            json={**body, "stream": True, "stream_options": {"include_usage": True}},
+            timeout=60,
+        ) as s:
             assert s.status_code == 200 and s.headers["content-type"].startswith("text/event-stream")
             events = sse(s.iter_lines())
     assert whole["object"] == "chat.completion" and whole["choices"][0]["message"]["role"] == "assistant"
@@ -51,12 +57,17 @@ def test_chat_uses_the_template_and_streams_the_same_answer(chat_engine, mode):
     chunks = events[:-2]
     assert all(c["object"] == "chat.completion.chunk" for c in chunks) and len({c["id"] for c in chunks}) == 1
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
-    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == whole["choices"][0]["message"]["content"]
+    assert (
+        "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+        == whole["choices"][0]["message"]["content"]
+    )
     assert chunks[-1]["choices"][0]["finish_reason"] == whole["choices"][0]["finish_reason"]
 
 
 def test_text_parts_are_joined_and_other_parts_refused(chat_engine):
-    parts = [{"role": "user", "content": [{"type": "text", "text": "Add "}, {"type": "text", "text": "a and b."}]}]
+    parts = [
+        {"role": "user", "content": [{"type": "text", "text": "Add "}, {"type": "text", "text": "a and b."}]}
+    ]
     with serving(create_app(chat_engine, mode="ar")) as url:
         r = httpx.post(f"{url}/v1/chat/completions", json={"messages": parts, "max_tokens": 2}, timeout=60)
         image = [{"role": "user", "content": [{"type": "image_url", "text": None}]}]
@@ -82,10 +93,19 @@ def test_a_conversation_longer_than_the_window_is_a_400_before_streaming(chat_en
 
 
 def test_a_conversation_the_template_refuses_is_a_400(chat_engine, monkeypatch):
-    monkeypatch.setattr(chat_engine.tokenizer.hf, "chat_template",
-                        "{% if messages[0]['role'] != 'user' %}{{ raise_exception('start with a user turn') }}{% endif %}")
+    monkeypatch.setattr(
+        chat_engine.tokenizer.hf,
+        "chat_template",
+        "{% if messages[0]['role'] != 'user' %}{{ raise_exception('start with a user turn') }}{% endif %}",
+    )
     with serving(create_app(chat_engine, mode="ar")) as url:
-        r = httpx.post(f"{url}/v1/chat/completions", json={"messages": [{"role": "assistant", "content": "hi"}]},
-                       timeout=60)
-    assert r.status_code == 400 and r.json()["error"]["message"] == \
-        "the chat template refused the conversation: start with a user turn"
+        r = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={"messages": [{"role": "assistant", "content": "hi"}]},
+            timeout=60,
+        )
+    assert (
+        r.status_code == 400
+        and r.json()["error"]["message"]
+        == "the chat template refused the conversation: start with a user turn"
+    )

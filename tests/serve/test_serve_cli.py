@@ -20,7 +20,13 @@ def parse(*argv: str) -> argparse.Namespace:
 
 def test_defaults_are_loopback_and_llama_cpps_port():
     args = parse()
-    assert (args.host, args.port, args.mode, args.api_key, args.max_queue) == ("127.0.0.1", 8012, None, None, 8)
+    assert (args.host, args.port, args.mode, args.api_key, args.max_queue) == (
+        "127.0.0.1",
+        8012,
+        None,
+        None,
+        8,
+    )
 
 
 def test_the_settings_file_gives_the_default_mode(monkeypatch, tiny_checkpoint, tmp_path):
@@ -36,15 +42,29 @@ def test_the_settings_file_gives_the_default_mode(monkeypatch, tiny_checkpoint, 
 def test_run_serves_the_model(monkeypatch, tiny_checkpoint, capsys):
     served = {}
     monkeypatch.setattr("uvicorn.run", lambda app, **kw: served.update(app=app, **kw))
-    args = parse("--model", str(tiny_checkpoint), "--device", "cpu", "--mode", "ar", "--api-key", "k",
-                 "--host", "0.0.0.0", "--port", "9999")
+    args = parse(
+        "--model",
+        str(tiny_checkpoint),
+        "--device",
+        "cpu",
+        "--mode",
+        "ar",
+        "--api-key",
+        "k",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "9999",
+    )
     assert serve.run(args) == 0
     assert (served["host"], served["port"]) == ("0.0.0.0", 9999)
     assert "warning" not in capsys.readouterr().err  # exposed, but with a key
     with TestClient(served["app"]) as client:
         assert client.get("/health").json()["model"] == str(tiny_checkpoint)
         assert client.get("/v1/models").status_code == 401
-        r = client.post("/v1/completions", json={"prompt": "x", "max_tokens": 2}, headers={"Authorization": "Bearer k"})
+        r = client.post(
+            "/v1/completions", json={"prompt": "x", "max_tokens": 2}, headers={"Authorization": "Bearer k"}
+        )
         assert r.status_code == 200
 
 

@@ -16,18 +16,32 @@ def error(r: httpx.Response, param: str) -> str:
     return body["message"]
 
 
-@pytest.mark.parametrize("path,body,unsupported", [
-    ("/infill", {"input_prefix": "x", "grammar": "root ::= [a-z]+", "min_p": 0.05}, ["grammar", "min_p"]),
-    ("/infill", {"input_prefix": "x", "json_schema": {}, "n_probs": 3, "repeat_penalty": 1.1},
-     ["json_schema", "n_probs", "repeat_penalty"]),
-    ("/infill", {"input_prefix": "x", "lora": [{"id": 0, "scale": 0.5}]}, ["lora"]),
-    ("/infill", {"input_prefix": "x", "input_extra": [{"text": "a", "filenmae": "b"}]}, ["input_extra.0.filenmae"]),
-    ("/v1/completions", {"prompt": "x", "top_k": 5}, ["top_k"]),
-    ("/v1/completions", {"prompt": "x", "stream_options": {"include_usage": True, "extra": 1}}, ["stream_options.extra"]),
-    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "tools": []}, ["tools"]),
-    ("/v1/denoise", {"prompt": "x", "config": {"max_tokens": 3}}, ["config.max_tokens"]),
-    ("/v1/denoise", {"promt": "x"}, ["promt"]),
-])
+@pytest.mark.parametrize(
+    "path,body,unsupported",
+    [
+        ("/infill", {"input_prefix": "x", "grammar": "root ::= [a-z]+", "min_p": 0.05}, ["grammar", "min_p"]),
+        (
+            "/infill",
+            {"input_prefix": "x", "json_schema": {}, "n_probs": 3, "repeat_penalty": 1.1},
+            ["json_schema", "n_probs", "repeat_penalty"],
+        ),
+        ("/infill", {"input_prefix": "x", "lora": [{"id": 0, "scale": 0.5}]}, ["lora"]),
+        (
+            "/infill",
+            {"input_prefix": "x", "input_extra": [{"text": "a", "filenmae": "b"}]},
+            ["input_extra.0.filenmae"],
+        ),
+        ("/v1/completions", {"prompt": "x", "top_k": 5}, ["top_k"]),
+        (
+            "/v1/completions",
+            {"prompt": "x", "stream_options": {"include_usage": True, "extra": 1}},
+            ["stream_options.extra"],
+        ),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "tools": []}, ["tools"]),
+        ("/v1/denoise", {"prompt": "x", "config": {"max_tokens": 3}}, ["config.max_tokens"]),
+        ("/v1/denoise", {"promt": "x"}, ["promt"]),
+    ],
+)
 def test_fields_that_are_not_served_are_refused_by_name(server, path, body, unsupported):
     message = error(httpx.post(f"{server}{path}", json=body, timeout=30), unsupported[0])
     assert message.startswith("unsupported field") and all(name in message for name in unsupported)
@@ -43,8 +57,9 @@ def test_more_than_one_infill_completion_is_refused(server):
     assert "1 completion" in error(httpx.post(f"{server}/infill", json={"n_cmpl": 3}, timeout=30), "n_cmpl")
 
 
-@pytest.mark.parametrize("name,value", [("presence_penalty", 1.5), ("frequency_penalty", -0.5),
-                                        ("logit_bias", {"42": 5})])
+@pytest.mark.parametrize(
+    "name,value", [("presence_penalty", 1.5), ("frequency_penalty", -0.5), ("logit_bias", {"42": 5})]
+)
 def test_openai_penalties_and_logit_bias_are_refused_unless_neutral(server, name, value):
     body = {"prompt": "x", "max_tokens": 2}
     assert name in error(httpx.post(f"{server}/v1/completions", json={**body, name: value}, timeout=30), name)
@@ -59,7 +74,9 @@ def test_openai_wrong_types_are_400_with_the_error_object(server):
 
 
 def test_a_model_by_id(server, serve_engine):
-    card = httpx.get(f"{server}/v1/models/{serve_engine.name}").json()  # a path: its slashes are part of the id
+    card = httpx.get(
+        f"{server}/v1/models/{serve_engine.name}"
+    ).json()  # a path: its slashes are part of the id
     assert card == httpx.get(f"{server}/v1/models").json()["data"][0] and card["id"] == serve_engine.name
     r = httpx.get(f"{server}/v1/models/gpt-4")
     assert r.status_code == 404 and "gpt-4" in r.json()["error"]["message"]

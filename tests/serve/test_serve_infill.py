@@ -11,10 +11,24 @@ from engine.request import ContextChunk
 from engine.serve.infill import InfillBody, rules, select, to_request
 from tests.serve.util import sse
 
-CHUNKS = [{"text": "import os\n\ndef helper():\n    return os.getcwd()\n", "time": [1718, 420], "filename": "util.py"},
-          {"text": "class Config:\n    debug = False\n", "time": [1718, 512], "filename": "config.py"}]
-TIMINGS = ("prompt_n", "prompt_ms", "prompt_per_token_ms", "prompt_per_second", "predicted_n", "predicted_ms",
-           "predicted_per_token_ms", "predicted_per_second")
+CHUNKS = [
+    {
+        "text": "import os\n\ndef helper():\n    return os.getcwd()\n",
+        "time": [1718, 420],
+        "filename": "util.py",
+    },
+    {"text": "class Config:\n    debug = False\n", "time": [1718, 512], "filename": "config.py"},
+]
+TIMINGS = (
+    "prompt_n",
+    "prompt_ms",
+    "prompt_per_token_ms",
+    "prompt_per_second",
+    "predicted_n",
+    "predicted_ms",
+    "predicted_per_token_ms",
+    "predicted_per_second",
+)
 
 # llama.vim's completion request (autoload/llama.vim, llama#fim), with a small n_predict.
 LLAMA_VIM = {
@@ -36,9 +50,18 @@ LLAMA_VIM = {
 
 # llama.vim's ring-buffer update (s:ring_update): only warms the cache with the context chunks.
 LLAMA_VIM_WARM = {
-    "input_prefix": "", "input_suffix": "", "input_extra": CHUNKS, "prompt": "", "n_predict": 0,
-    "temperature": 0.0, "stream": False, "samplers": [], "cache_prompt": True, "t_max_prompt_ms": 1,
-    "t_max_predict_ms": 1, "response_fields": [""],
+    "input_prefix": "",
+    "input_suffix": "",
+    "input_extra": CHUNKS,
+    "prompt": "",
+    "n_predict": 0,
+    "temperature": 0.0,
+    "stream": False,
+    "samplers": [],
+    "cache_prompt": True,
+    "t_max_prompt_ms": 1,
+    "t_max_predict_ms": 1,
+    "response_fields": [""],
 }
 
 # llama.vscode's request (src/llama-server.ts, createRequestPayload): reads the nested response.
@@ -63,8 +86,15 @@ LLAMA_VSCODE = {
 
 # llama.vscode's cache warm-up (createRequestPayload with noPredict).
 LLAMA_VSCODE_WARM = {
-    "input_prefix": "", "input_suffix": "", "input_extra": CHUNKS, "prompt": "", "n_predict": 0, "samplers": [],
-    "cache_prompt": True, "t_max_prompt_ms": 500, "t_max_predict_ms": 1,
+    "input_prefix": "",
+    "input_suffix": "",
+    "input_extra": CHUNKS,
+    "prompt": "",
+    "n_predict": 0,
+    "samplers": [],
+    "cache_prompt": True,
+    "t_max_prompt_ms": 500,
+    "t_max_predict_ms": 1,
 }
 
 
@@ -104,7 +134,9 @@ def post(url: str, body: dict) -> dict:
 def test_a_warm_up_builds_the_prompt_the_completion_then_reuses(server, serve_engine, monkeypatch):
     """In the demo model's 256-token window, where the prompt must be trimmed to fit."""
     monkeypatch.setattr(serve_engine.model_config, "max_position_embeddings", 256)
-    body = {k: v for k, v in LLAMA_VIM.items() if k not in ("n_predict", "response_fields")}  # n_predict: default
+    body = {
+        k: v for k, v in LLAMA_VIM.items() if k not in ("n_predict", "response_fields")
+    }  # n_predict: default
     body["input_prefix"] = "".join(f"line_{i} = {i}\n" for i in range(300)) + body["input_prefix"]
     post(server, {"input_prefix": "something else entirely"})  # the cache holds another prompt
     warm = post(server, {**body, "n_predict": 0})
@@ -119,8 +151,11 @@ def test_llama_vims_ring_warm_up_caches_the_chunks_the_completion_starts_with(se
     post(server, {"input_prefix": "something else entirely"})
     warm = post(server, {**LLAMA_VIM_WARM, "response_fields": []})
     done = post(server, LLAMA_VIM | {"response_fields": []})
-    assert warm["input_extra_used"] == done["input_extra_used"] == {"chunks": 2, "of": 2,
-                                                                     "tokens": done["input_extra_used"]["tokens"]}
+    assert (
+        warm["input_extra_used"]
+        == done["input_extra_used"]
+        == {"chunks": 2, "of": 2, "tokens": done["input_extra_used"]["tokens"]}
+    )
     assert done["tokens_cached"] >= done["input_extra_used"]["tokens"] > 0
 
 
@@ -128,13 +163,19 @@ def test_context_chunks_keep_their_share_of_a_small_window(server, serve_engine,
     """The demo model's 256-token window: a long prefix no longer crowds out every chunk; chunks
     that do not fit are left out oldest first, and the answer says how many were used."""
     monkeypatch.setattr(serve_engine.model_config, "max_position_embeddings", 256)
-    chunks = [{"filename": f"f{i}.py", "text": "".join(f"v{i}_{j} = {j}\n" for j in range(4))} for i in range(8)]
-    body = {"input_prefix": "".join(f"line_{i} = {i}\n" for i in range(300)), "input_suffix": "\n",
-            "input_extra": chunks, "n_predict": 128}
+    chunks = [
+        {"filename": f"f{i}.py", "text": "".join(f"v{i}_{j} = {j}\n" for j in range(4))} for i in range(8)
+    ]
+    body = {
+        "input_prefix": "".join(f"line_{i} = {i}\n" for i in range(300)),
+        "input_suffix": "\n",
+        "input_extra": chunks,
+        "n_predict": 128,
+    }
     used = post(server, body)
     assert 0 < used["input_extra_used"]["chunks"] < 8 and used["input_extra_used"]["of"] == 8
     assert used["truncated"] is True and used["input_extra_used"]["tokens"] <= 0.5 * 128
-    fewer = post(server, {**body, "input_extra": chunks[-used["input_extra_used"]["chunks"]:]})
+    fewer = post(server, {**body, "input_extra": chunks[-used["input_extra_used"]["chunks"] :]})
     assert fewer["input_extra_used"] | {"of": 8} == used["input_extra_used"]  # the newest ones were kept
     assert fewer["content"] == used["content"]  # and the oldest left no trace in the prompt
 
@@ -142,7 +183,10 @@ def test_context_chunks_keep_their_share_of_a_small_window(server, serve_engine,
 def test_the_chunks_are_the_context_and_the_prefix_is_lines_above_then_cursor_line():
     body = InfillBody(**LLAMA_VIM)
     request = to_request(body, "ar")
-    assert request.prefix == LLAMA_VIM["input_prefix"] + LLAMA_VIM["prompt"] and request.suffix == LLAMA_VIM["input_suffix"]
+    assert (
+        request.prefix == LLAMA_VIM["input_prefix"] + LLAMA_VIM["prompt"]
+        and request.suffix == LLAMA_VIM["input_suffix"]
+    )
     assert request.context == [ContextChunk(c["filename"], c["text"]) for c in CHUNKS]
     assert request.config.max_new_tokens == 16 and request.config.seed is None and request.config.top_k == 40
 
@@ -159,7 +203,13 @@ def test_llama_cpps_default_seed_means_random():
 
 
 def test_random_seed_over_http(server):
-    body = {"input_prefix": "def f(x):\n    ", "input_suffix": "\n", "n_predict": 12, "temperature": 1.0, "top_k": 0}
+    body = {
+        "input_prefix": "def f(x):\n    ",
+        "input_suffix": "\n",
+        "n_predict": 12,
+        "temperature": 1.0,
+        "top_k": 0,
+    }
 
     def content(seed: int) -> str:
         r = httpx.post(f"{server}/infill", json={**body, "seed": seed}, timeout=30)
@@ -172,8 +222,10 @@ def test_random_seed_over_http(server):
 
 def test_response_fields_select_nested_values():
     response = {"content": "x", "timings": {"prompt_n": 3}, "truncated": False}
-    assert select(response, ["content", "timings/prompt_n", "timings/nope", "missing"]) == \
-        {"content": "x", "timings/prompt_n": 3}
+    assert select(response, ["content", "timings/prompt_n", "timings/nope", "missing"]) == {
+        "content": "x",
+        "timings/prompt_n": 3,
+    }
 
 
 def test_the_body_picks_the_rules():
@@ -194,8 +246,12 @@ def demo_server():
             yield url
 
 
-OPEN = {"input_prefix": "import os\n\ndef read(path):\n", "prompt": "    with open(", "input_suffix": ")\n",
-        "n_predict": 16}
+OPEN = {
+    "input_prefix": "import os\n\ndef read(path):\n",
+    "prompt": "    with open(",
+    "input_suffix": ")\n",
+    "n_predict": 16,
+}
 
 
 def test_infill_ends_before_the_bracket_right_of_the_cursor(demo_server):
@@ -208,13 +264,23 @@ def test_infill_ends_before_the_bracket_right_of_the_cursor(demo_server):
 
 
 def test_completions_with_a_suffix_apply_the_same_rules(demo_server):
-    body = {"prompt": OPEN["input_prefix"] + OPEN["prompt"], "suffix": OPEN["input_suffix"], "max_tokens": 16,
-            "temperature": 0}
+    body = {
+        "prompt": OPEN["input_prefix"] + OPEN["prompt"],
+        "suffix": OPEN["input_suffix"],
+        "max_tokens": 16,
+        "temperature": 0,
+    }
     on = httpx.post(f"{demo_server}/v1/completions", json=body, timeout=60).json()
     off = httpx.post(f"{demo_server}/v1/completions", json={**body, "stop_rules": False}, timeout=60).json()
     assert on["choices"][0]["text"] == "path, 'rb'" and on["choices"][0]["finish_reason"] == "stop"
-    assert off["choices"][0]["text"].startswith("path, 'rb')") and off["choices"][0]["finish_reason"] == "length"
-    with httpx.stream("POST", f"{demo_server}/v1/completions", json={**body, "stream": True}, timeout=60) as r:
+    assert (
+        off["choices"][0]["text"].startswith("path, 'rb')") and off["choices"][0]["finish_reason"] == "length"
+    )
+    with httpx.stream(
+        "POST", f"{demo_server}/v1/completions", json={**body, "stream": True}, timeout=60
+    ) as r:
         chunks = sse(r.iter_lines())
     texts = [c["choices"][0]["text"] for c in chunks[:-1]]
-    assert texts == ["path, 'rb'", ""] and chunks[-2]["choices"][0]["finish_reason"] == "stop"  # one chunk, final
+    assert (
+        texts == ["path, 'rb'", ""] and chunks[-2]["choices"][0]["finish_reason"] == "stop"
+    )  # one chunk, final

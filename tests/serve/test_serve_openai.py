@@ -49,20 +49,31 @@ def test_streamed_text_equals_the_plain_answer_and_usage_counts_tokens(server):
 
 def test_plain_prompt_stop_list_and_string(server):
     for stop in ("e", ["e", "a"]):
-        r = httpx.post(f"{server}/v1/completions", json={"prompt": ["def f("], "max_tokens": 8, "stop": stop,
-                                                          "temperature": 0}, timeout=30)
+        r = httpx.post(
+            f"{server}/v1/completions",
+            json={"prompt": ["def f("], "max_tokens": 8, "stop": stop, "temperature": 0},
+            timeout=30,
+        )
         assert r.status_code == 200 and "e" not in r.json()["choices"][0]["text"]
 
 
 def test_models_and_health(server, serve_engine):
     models = httpx.get(f"{server}/v1/models").json()
     assert models["data"][0]["id"] == serve_engine.name and models["data"][0]["owned_by"] == "nemodiff"
-    assert httpx.get(f"{server}/health").json() == {"status": "ok", "model": serve_engine.name, "mode": "ar", "queue": 0}
+    assert httpx.get(f"{server}/health").json() == {
+        "status": "ok",
+        "model": serve_engine.name,
+        "mode": "ar",
+        "queue": 0,
+    }
 
 
 def test_denoise_streams_every_engine_event_with_token_texts(server, serve_engine):
-    body = {"prefix": "def add(a, b):\n    ", "suffix": "\n",
-            "config": {"mode": "diffusion", "block_size": 4, "max_new_tokens": 8}}
+    body = {
+        "prefix": "def add(a, b):\n    ",
+        "suffix": "\n",
+        "config": {"mode": "diffusion", "block_size": 4, "max_new_tokens": 8},
+    }
     with httpx.stream("POST", f"{server}/v1/denoise", json=body, timeout=30) as r:
         events = sse(r.iter_lines())
     kinds = [e["type"] for e in events]

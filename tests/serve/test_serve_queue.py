@@ -24,7 +24,9 @@ def recorded(serve_engine):
 
 def assert_engine_free(url: str) -> None:
     t0 = time.monotonic()
-    r = httpx.post(f"{url}/v1/completions", json={"prompt": "x", "max_tokens": 4, "temperature": 0}, timeout=10)
+    r = httpx.post(
+        f"{url}/v1/completions", json={"prompt": "x", "max_tokens": 4, "temperature": 0}, timeout=10
+    )
     assert r.status_code == 200 and time.monotonic() - t0 < 3
 
 
@@ -54,9 +56,11 @@ def test_disconnect_while_waiting_for_a_plain_answer_cancels_it(recorded):
 async def test_fifty_concurrent_requests_complete_or_get_503(serve_engine):
     with serving(create_app(serve_engine, mode="ar", max_queue=3)) as url:
         async with httpx.AsyncClient(timeout=60) as client:
+
             async def one(i: int) -> httpx.Response:
-                return await client.post(f"{url}/v1/completions",
-                                         json={"prompt": f"x{i}", "max_tokens": 48, "temperature": 0})
+                return await client.post(
+                    f"{url}/v1/completions", json={"prompt": f"x{i}", "max_tokens": 48, "temperature": 0}
+                )
 
             responses = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(50))), 60)
         statuses = [r.status_code for r in responses]
@@ -68,7 +72,6 @@ async def test_fifty_concurrent_requests_complete_or_get_503(serve_engine):
             else:
                 assert r.json()["usage"]["completion_tokens"] <= 48
         assert wait_for(lambda: httpx.get(f"{url}/health").json()["queue"] == 0)
-
 
 
 class Held(Recording):
@@ -97,7 +100,9 @@ def test_a_request_given_up_while_queued_frees_its_slot_at_once(serve_engine):
     held = Held(serve_engine)
     with serving(create_app(held, mode="ar", max_queue=2)) as url:
         infill = {"input_prefix": "x", "n_predict": 4}
-        first = threading.Thread(target=httpx.post, args=(f"{url}/infill",), kwargs={"json": infill, "timeout": 30})
+        first = threading.Thread(
+            target=httpx.post, args=(f"{url}/infill",), kwargs={"json": infill, "timeout": 30}
+        )
         first.start()
         assert wait_for(lambda: httpx.get(f"{url}/health").json()["queue"] == 1)
         with pytest.raises(httpx.ReadTimeout):  # queued behind it, then given up

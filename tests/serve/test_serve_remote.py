@@ -23,8 +23,10 @@ def local(tiny_checkpoint):
 
 def requests(mode: str) -> list[Request]:
     config = GenerationConfig(mode=mode, max_new_tokens=20, temperature=0.0)
-    return [Request(prompt="def fibonacci(n):\n    ", config=config),
-            Request(prefix="class Stack:\n    def push(self, x):\n        ", suffix="\n", config=config)]
+    return [
+        Request(prompt="def fibonacci(n):\n    ", config=config),
+        Request(prefix="class Stack:\n    def push(self, x):\n        ", suffix="\n", config=config),
+    ]
 
 
 @pytest.mark.parametrize("mode", ["ar", "self-spec"])
@@ -127,9 +129,11 @@ def test_a_foreign_server_without_models_is_text_only():
     @foreign.post("/v1/completions")
     async def completions(body: dict):
         sent.append(body)
-        chunks = [{"choices": [{"index": 0, "text": "ab", "finish_reason": None}]},
-                  {"choices": [{"index": 0, "text": "c", "finish_reason": "length"}]},
-                  {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}]
+        chunks = [
+            {"choices": [{"index": 0, "text": "ab", "finish_reason": None}]},
+            {"choices": [{"index": 0, "text": "c", "finish_reason": "length"}]},
+            {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}},
+        ]
         if body["max_tokens"] == 99:
             chunks = [{"object": "error", "message": "context too long", "code": 400}]
         frames = [f"data: {json.dumps(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
@@ -138,7 +142,9 @@ def test_a_foreign_server_without_models_is_text_only():
     with serving(foreign) as url:
         remote = connect(url)
         assert not remote.nemodiff and remote.name == url
-        events = list(remote.generate(Request(prefix="x = ", suffix="\n", config=GenerationConfig(max_new_tokens=2))))
+        events = list(
+            remote.generate(Request(prefix="x = ", suffix="\n", config=GenerationConfig(max_new_tokens=2)))
+        )
         assert [type(e) for e in events] == [Note, Commit, Commit, Done]
         done = events[-1]
         assert (done.text, done.n_tokens, done.stop_reason, done.token_ids) == ("abc", 2, "length", [])

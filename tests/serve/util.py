@@ -36,7 +36,7 @@ def sse(lines: Iterator[str]) -> list:
     out = []
     for line in lines:
         if line.startswith("data: "):
-            body = line[len("data: "):]
+            body = line[len("data: ") :]
             out.append(body if body == "[DONE]" else json.loads(body))
     return out
 

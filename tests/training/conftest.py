@@ -12,7 +12,10 @@ from engine.prompts.bpe import build_tokenizer
 @pytest.fixture(scope="session")
 def sample_texts() -> list[str]:
     root = stdlib_root()
-    return [(root / name).read_text(encoding="utf-8") for name in ("textwrap.py", "bisect.py", "colorsys.py", "heapq.py")]
+    return [
+        (root / name).read_text(encoding="utf-8")
+        for name in ("textwrap.py", "bisect.py", "colorsys.py", "heapq.py")
+    ]
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,19 @@ import time
 
 from transformers import AutoTokenizer
 
-from engine.prompts.bpe import BOS, EOS, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, FILE_SEP, MASK, PAD, UNK, build_tokenizer, text_encoder
+from engine.prompts.bpe import (
+    BOS,
+    EOS,
+    FIM_MIDDLE,
+    FIM_PREFIX,
+    FIM_SUFFIX,
+    FILE_SEP,
+    MASK,
+    PAD,
+    UNK,
+    build_tokenizer,
+    text_encoder,
+)
 
 
 def _random_unicode(rng: random.Random, n: int) -> str:
@@ -20,9 +32,19 @@ def test_builds_fast_and_fixes_special_ids(sample_texts):
     tok = build_tokenizer(sample_texts[:1], 512)
     assert time.perf_counter() - start < 2
     assert len(tok) == 512
-    assert (tok.unk_token_id, tok.bos_token_id, tok.eos_token_id, tok.pad_token_id, tok.mask_token_id) == (UNK, BOS, EOS, PAD, MASK)
+    assert (tok.unk_token_id, tok.bos_token_id, tok.eos_token_id, tok.pad_token_id, tok.mask_token_id) == (
+        UNK,
+        BOS,
+        EOS,
+        PAD,
+        MASK,
+    )
     assert tok.convert_tokens_to_ids(["<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<file_sep>"]) == [
-        FIM_PREFIX, FIM_SUFFIX, FIM_MIDDLE, FILE_SEP]
+        FIM_PREFIX,
+        FIM_SUFFIX,
+        FIM_MIDDLE,
+        FILE_SEP,
+    ]
 
 
 def test_saved_tokenizer_round_trips_arbitrary_unicode(tiny_tokenizer, tmp_path):

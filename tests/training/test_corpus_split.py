@@ -10,7 +10,13 @@ from tests.training.util import TINY
 
 def test_holdout_rule():
     held = ["json/decoder.py", "csv.py", "test/test_csv.py", "test/test_json/test_dump.py", "textwrap.py"]
-    kept = ["jsonschema.py", "test/string_tests.py", "test/test_string_literals.py", "email/csv.py", "test/test_os.py"]
+    kept = [
+        "jsonschema.py",
+        "test/string_tests.py",
+        "test/test_string_literals.py",
+        "email/csv.py",
+        "test/test_os.py",
+    ]
     assert all(_is_holdout(PurePosixPath(p)) for p in held)
     assert not any(_is_holdout(PurePosixPath(p)) for p in kept)
 

@@ -13,18 +13,30 @@ from safetensors.torch import load_file
 import engine
 from engine import GenerationConfig, Request
 from engine.prompts.bpe import MASK, PAD
-from engine.training.draft_lora import (DraftSettings, attach, distill_loss, draft_input, greedy_rollouts, lr_at,
-                                       slot_weights, train_adapter)
+from engine.training.draft_lora import (
+    DraftSettings,
+    attach,
+    distill_loss,
+    draft_input,
+    greedy_rollouts,
+    lr_at,
+    slot_weights,
+    train_adapter,
+)
 from engine.training.export import load_export
 from engine.training.trainer import train
 from tests.training.util import TINY
 
-DRAFT = DraftSettings(rank=8, alpha=16.0, lr=1e-2, warmup_steps=1, seq_len=TINY.seq_len, batch_size=2, blocks=(8,))
+DRAFT = DraftSettings(
+    rank=8, alpha=16.0, lr=1e-2, warmup_steps=1, seq_len=TINY.seq_len, batch_size=2, blocks=(8,)
+)
 
 
 @pytest.fixture(scope="module")
 def tiny_export(tmp_path_factory, sample_texts):
-    return train(tmp_path_factory.mktemp("run"), max_steps=2, settings=TINY, texts=(sample_texts[:2], sample_texts[2:]))
+    return train(
+        tmp_path_factory.mktemp("run"), max_steps=2, settings=TINY, texts=(sample_texts[:2], sample_texts[2:])
+    )
 
 
 def test_draft_input_is_first_token_then_masks_per_block():
@@ -47,7 +59,11 @@ def test_prefix_weights_are_the_chance_the_earlier_slots_were_right():
 def test_learning_rate_warms_up_then_cools_down_over_the_budget():
     s = DraftSettings(lr=1.0, warmup_steps=10, cooldown=0.2)
     assert lr_at(0, s, None) == 0.1 and lr_at(500, s, None) == 1.0
-    assert lr_at(50, s, 100) == 1.0 and lr_at(90, s, 100) == pytest.approx(0.5) and lr_at(99, s, 100) == pytest.approx(0.05)
+    assert (
+        lr_at(50, s, 100) == 1.0
+        and lr_at(90, s, 100) == pytest.approx(0.5)
+        and lr_at(99, s, 100) == pytest.approx(0.05)
+    )
 
 
 def test_rollouts_are_greedy_ar_continuations_of_every_block(tiny_export):
@@ -90,7 +106,9 @@ def test_adapter_saves_resumes_and_loads_as_linear_spec_lora(tiny_export, sample
     out = train_adapter(tiny_export, max_steps=2, s=DRAFT, texts=sample_texts[:2])
     assert json.loads((out / "adapter_config.json").read_text())["nemodiff"]["trained_steps"] == 2
     # A resumed adapter keeps its own rank and alpha, whatever the settings say.
-    train_adapter(tiny_export, max_steps=3, resume=True, s=replace(DRAFT, rank=4, alpha=4.0), texts=sample_texts[:2])
+    train_adapter(
+        tiny_export, max_steps=3, resume=True, s=replace(DRAFT, rank=4, alpha=4.0), texts=sample_texts[:2]
+    )
     spec = json.loads((out / "adapter_config.json").read_text())
     assert spec["nemodiff"]["trained_steps"] == 3 and spec["target_modules"] == ["o_proj"]
     assert (spec["r"], spec["lora_alpha"]) == (DRAFT.rank, DRAFT.alpha)
@@ -98,7 +116,9 @@ def test_adapter_saves_resumes_and_loads_as_linear_spec_lora(tiny_export, sample
     assert eng.lora_loaded
     outputs = {}
     for mode in ("ar", "self-spec"):
-        done = eng.complete(Request(prompt="def f(x):\n", config=GenerationConfig(mode=mode, max_new_tokens=12)))
+        done = eng.complete(
+            Request(prompt="def f(x):\n", config=GenerationConfig(mode=mode, max_new_tokens=12))
+        )
         outputs[mode] = done.token_ids
     assert outputs["self-spec"] == outputs["ar"]
 
@@ -112,4 +132,6 @@ def test_a_shipped_adapter_resumes_from_its_weights(tiny_export, sample_texts):
     (out / "resume_state.pt").unlink()
     train_adapter(tiny_export, max_steps=3, resume=True, s=DRAFT, texts=sample_texts[:2])
     assert json.loads((out / "adapter_config.json").read_text())["nemodiff"]["trained_steps"] == 3
-    assert not all(torch.equal(v, shipped[k]) for k, v in load_file(out / "adapter_model.safetensors").items())
+    assert not all(
+        torch.equal(v, shipped[k]) for k, v in load_file(out / "adapter_model.safetensors").items()
+    )

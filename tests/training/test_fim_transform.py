@@ -39,13 +39,25 @@ def test_line_rate_picks_line_cuts():
     rng = random.Random(1)
     for _ in range(400):
         ids = fim_example(text, rng, encode, 0.0, 0.5)
-        prefix = "".join(chr(i) for i in ids[2:ids.index(FIM_SUFFIX)])
+        prefix = "".join(chr(i) for i in ids[2 : ids.index(FIM_SUFFIX)])
         line_starts += prefix in ("", "def f():\n   ", "def f():\n    return 1\n")
     assert 180 < line_starts < 290  # half line cuts, plus random cuts that land there by chance
 
 
 def test_psm_layout():
-    assert psm([10, 11], [20], [30, 31, 32]) == [BOS, FIM_PREFIX, 10, 11, FIM_SUFFIX, 30, 31, 32, FIM_MIDDLE, 20, EOS]
+    assert psm([10, 11], [20], [30, 31, 32]) == [
+        BOS,
+        FIM_PREFIX,
+        10,
+        11,
+        FIM_SUFFIX,
+        30,
+        31,
+        32,
+        FIM_MIDDLE,
+        20,
+        EOS,
+    ]
 
 
 def test_spm_layout_and_rate():
@@ -63,11 +75,13 @@ def test_fim_example_pieces_decode_to_prefix_suffix_middle(tiny_tokenizer):
     assert ids[:2] == [BOS, FIM_PREFIX] and ids[-1] == EOS
     p_end, m_start = ids.index(FIM_SUFFIX), ids.index(FIM_MIDDLE)
     assert tiny_tokenizer.decode(ids[2:p_end]) == prefix
-    assert tiny_tokenizer.decode(ids[p_end + 1:m_start]) == suffix
-    assert tiny_tokenizer.decode(ids[m_start + 1:-1]) == middle
+    assert tiny_tokenizer.decode(ids[p_end + 1 : m_start]) == suffix
+    assert tiny_tokenizer.decode(ids[m_start + 1 : -1]) == middle
 
 
-def test_fim_rows_pack_examples_of_varied_length_and_the_plain_stream_fills_them(sample_texts, tiny_tokenizer):
+def test_fim_rows_pack_examples_of_varied_length_and_the_plain_stream_fills_them(
+    sample_texts, tiny_tokenizer
+):
     encoder = text_encoder(tiny_tokenizer)
     rows = TrainStream(sample_texts, encoder, 128, seed=0, fim_rate=1.0).next_batch(32).tolist()
     fills, ends = [], []
@@ -76,7 +90,7 @@ def test_fim_rows_pack_examples_of_varied_length_and_the_plain_stream_fills_them
         pos = 0
         while row[pos] == BOS and row[pos + 1] in (FIM_PREFIX, FIM_SUFFIX):
             end = row.index(EOS, pos)
-            body = row[pos:end + 1]
+            body = row[pos : end + 1]
             assert body.count(FIM_PREFIX) == body.count(FIM_SUFFIX) == body.count(FIM_MIDDLE) == 1
             assert max(body.index(FIM_PREFIX), body.index(FIM_SUFFIX)) < body.index(FIM_MIDDLE)
             ends.append(end)
@@ -87,7 +101,7 @@ def test_fim_rows_pack_examples_of_varied_length_and_the_plain_stream_fills_them
     assert min(ends) < 32 and max(ends) > 100
     assert len(ends) > 1.5 * len(rows)  # packing: more </s> targets per row
     plain = sum(TrainStream(sample_texts, encoder, 128, seed=0, fim_rate=0.0).next_batch(32).tolist(), [])
-    assert fills == plain[:len(fills)]  # the fills, in order, are the plain stream
+    assert fills == plain[: len(fills)]  # the fills, in order, are the plain stream
 
 
 def test_plain_windows_pack_whole_files(tiny_tokenizer):
@@ -96,7 +110,7 @@ def test_plain_windows_pack_whole_files(tiny_tokenizer):
     stream = sum(TrainStream(short, encoder, 128, seed=0, fim_rate=0.0).next_batch(4).tolist(), [])
     first = stream.index(EOS) + 1
     assert stream[0] == BOS and stream[first] == BOS and PAD not in stream
-    assert tiny_tokenizer.decode(stream[1:first - 1]) in short
+    assert tiny_tokenizer.decode(stream[1 : first - 1]) in short
 
 
 @pytest.mark.parametrize("rename_rate", [0.0, 0.5])

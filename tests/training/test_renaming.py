@@ -41,7 +41,7 @@ counter = Counter(LIMIT)
 result = [counter.bump(2), _scaled([1, 2, 3], factor=LIMIT), osp.basename("a/b.py"), "done"]
 '''
 
-OTHER = '''\
+OTHER = """\
 MAX_SIZE = 10
 BUFFER = 2
 
@@ -58,16 +58,40 @@ def _helper(path, items, data):
 
 def _parse(path, stream):
     return path, stream
-'''
+"""
 
 
 def test_renamable_names_are_the_files_own():
     names = renamable(PROGRAM)
-    assert {"LIMIT", "Counter", "times", "_scaled", "values", "doubled", "value", "counter", "result", "osp",
-            "left", "right"} <= set(names)
+    assert {
+        "LIMIT",
+        "Counter",
+        "times",
+        "_scaled",
+        "values",
+        "doubled",
+        "value",
+        "counter",
+        "result",
+        "osp",
+        "left",
+        "right",
+    } <= set(names)
     # self, a builtin, a dunder, one letter, attributes (`step` is also `self.step`), a call's
     # keyword, imported names, a test
-    for kept in ("self", "range", "__init__", "_", "step", "total", "bump", "factor", "reduce", "os", "test_nothing"):
+    for kept in (
+        "self",
+        "range",
+        "__init__",
+        "_",
+        "step",
+        "total",
+        "bump",
+        "factor",
+        "reduce",
+        "os",
+        "test_nothing",
+    ):
         assert kept not in names
     assert renamable("def broken(:\n") == []
 
@@ -91,7 +115,8 @@ def test_a_renamed_program_computes_the_same():
 def test_substitute_renames_whole_words_not_attributes():
     text = "step = 1  # step by step\nself.step = step_size + step\nprint('step', x.step)\n"
     assert substitute(text, {"step": "stride"}) == (
-        "stride = 1  # stride by stride\nself.step = step_size + stride\nprint('stride', x.step)\n")
+        "stride = 1  # stride by stride\nself.step = step_size + stride\nprint('stride', x.step)\n"
+    )
 
 
 def test_renamed_stdlib_files_parse_and_rename_back():
@@ -115,4 +140,6 @@ def test_the_plain_stream_reads_renamed_files(tiny_tokenizer):
     stream = TrainStream(texts, text_encoder(tiny_tokenizer), 64, seed=2, fim_rate=0.0, rename_rate=1.0)
     read = tiny_tokenizer.decode(sum(stream.next_batch(40).tolist(), []), skip_special_tokens=True)
     new = set(re.findall(r"\w+", read)[:-1]) - set(re.findall(r"\w+", "".join(texts)))  # the last may be cut
-    assert new and {word.lstrip("_") for word in new} <= {name for names in stream.renamer.pool.values() for name in names}
+    assert new and {word.lstrip("_") for word in new} <= {
+        name for names in stream.renamer.pool.values() for name in names
+    }

@@ -88,8 +88,11 @@ def test_warm_start_from_an_export(tmp_path, sample_texts):
     a, b = load_file(first / "model.safetensors"), load_file(again / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)  # no step ran: the weights came through unchanged
     more = train(tmp_path / "more", max_steps=3, settings=TINY, texts=texts, init_from=first, seed=1)
-    steps = [json.loads(line)["step"] for line in (more / "training_log.jsonl").read_text().splitlines()
-             if "loss" in json.loads(line)]
+    steps = [
+        json.loads(line)["step"]
+        for line in (more / "training_log.jsonl").read_text().splitlines()
+        if "loss" in json.loads(line)
+    ]
     assert steps == [1, 2, 3]
     assert AutoTokenizer.from_pretrained(more).get_vocab() == AutoTokenizer.from_pretrained(first).get_vocab()
 
@@ -112,7 +115,9 @@ def test_a_run_from_an_export_warms_up_again():
     """Fresh optimizer moments at step 5000 must not take the full rate at once."""
     settled = lr_at(5000, TINY)
     assert lr_at(5000, TINY, restart=5000) == settled / TINY.warmup_steps
-    assert lr_at(5000 + TINY.warmup_steps - 1, TINY, restart=5000) == lr_at(5000 + TINY.warmup_steps - 1, TINY)
+    assert lr_at(5000 + TINY.warmup_steps - 1, TINY, restart=5000) == lr_at(
+        5000 + TINY.warmup_steps - 1, TINY
+    )
 
 
 @pytest.mark.parametrize("native", [True, False])

@@ -59,7 +59,7 @@ def test_ordered_blocks_mask_from_a_random_cut_on():
     draft_state = lambda n: (~n.masked.view(-1, 8)[:, 0] & n.masked.view(-1, 8)[:, 1:].all(1)).float().mean()  # noqa: E731
     assert abs(draft_state(ordered) - 1 / 7) < 0.02 and draft_state(ordered) > 5 * draft_state(flat)
     half = add_noise(x0, 8, mask_id=4, pad_id=3, gen=gen(), eps=1e-3, ordered=0.5)
-    picked = (half.prob.view(-1, 8)[:, 0] == 0)
+    picked = half.prob.view(-1, 8)[:, 0] == 0
     assert 0.45 < picked.float().mean() < 0.55
     assert torch.equal(half.masked.view(-1, 8)[~picked], flat.masked.view(-1, 8)[~picked])
 
@@ -91,10 +91,12 @@ def test_both_halves_see_what_inference_sees():
     xt = torch.where(torch.rand(1, t) < 0.5, 4, x0)
     positions = torch.arange(t)
     with torch.no_grad():
-        joint = model(torch.cat([xt, x0], 1), positions.repeat(2), pattern=Pattern.MASK, mask=training_mask(t, block))
+        joint = model(
+            torch.cat([xt, x0], 1), positions.repeat(2), pattern=Pattern.MASK, mask=training_mask(t, block)
+        )
         causal = model(x0, positions, pattern=Pattern.CAUSAL)
         cache = model.new_cache(t)
-        model(x0[:, :b * block], positions[:b * block], cache, Pattern.CAUSAL)
+        model(x0[:, : b * block], positions[: b * block], cache, Pattern.CAUSAL)
         cache.commit(b * block)
         span = slice(b * block, (b + 1) * block)
         denoise = model(xt[:, span], positions[span], cache, Pattern.BIDIRECTIONAL)
@@ -120,8 +122,12 @@ def test_dropout_acts_only_in_train_mode_and_still_trains():
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(8):
-        loss = joint_loss(model, torch.randint(9, 512, (4, 32), generator=torch.Generator().manual_seed(2)), 8,
-                          torch.Generator().manual_seed(1))
+        loss = joint_loss(
+            model,
+            torch.randint(9, 512, (4, 32), generator=torch.Generator().manual_seed(2)),
+            8,
+            torch.Generator().manual_seed(1),
+        )
         opt.zero_grad()
         loss.total.backward()
         opt.step()

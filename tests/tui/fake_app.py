@@ -22,8 +22,10 @@ class SampledEngine(FakeEngine):
     def generate(self, request: Request) -> FakeGeneration:
         generation = super().generate(request)
         if request.config.seed:
-            generation.events = [dataclasses.replace(e, text=e.text.replace("n < 2", "n <= 1"))
-                                 if isinstance(e, Commit) else e for e in generation.events]
+            generation.events = [
+                dataclasses.replace(e, text=e.text.replace("n < 2", "n <= 1")) if isinstance(e, Commit) else e
+                for e in generation.events
+            ]
         return generation
 
 

@@ -68,9 +68,17 @@ class FakeGeneration:
                     time.sleep(self.delay)
                     self.steps_yielded += 1
                 if self._cancel.is_set():
-                    yield Done(text=text, token_ids=ids, n_tokens=len(ids), nfe=self.steps_yielded,
-                               tokens_per_forward=0.0, seconds=0.0, tokens_per_second=0.0, mode="diffusion",
-                               stop_reason="cancelled")
+                    yield Done(
+                        text=text,
+                        token_ids=ids,
+                        n_tokens=len(ids),
+                        nfe=self.steps_yielded,
+                        tokens_per_forward=0.0,
+                        seconds=0.0,
+                        tokens_per_second=0.0,
+                        mode="diffusion",
+                        stop_reason="cancelled",
+                    )
                     return
                 if isinstance(event, Commit):
                     text, ids = text + event.text, ids + event.token_ids
@@ -82,7 +90,9 @@ class FakeGeneration:
 class FakeEngine:
     """Serves every request by replaying the same events; remembers requests and generations."""
 
-    def __init__(self, events: list[Event], tokenizer, mode: str, delay: float = 0.01, hold_at: int | None = None):
+    def __init__(
+        self, events: list[Event], tokenizer, mode: str, delay: float = 0.01, hold_at: int | None = None
+    ):
         self.events = events
         self.name = "recorded"
         self.mode = mode

@@ -47,8 +47,12 @@ def source(kb: int) -> str:
     return "".join(parts)
 
 
-async def measure(path: Path, n_keys: int, profiler: cProfile.Profile | None) -> tuple[float, list[float], float]:
-    settings = Settings(cursor_blink=False, mode="diffusion", debounce_ms=10_000)  # keys alone, no completions
+async def measure(
+    path: Path, n_keys: int, profiler: cProfile.Profile | None
+) -> tuple[float, list[float], float]:
+    settings = Settings(
+        cursor_blink=False, mode="diffusion", debounce_ms=10_000
+    )  # keys alone, no completions
     app = NemodiffApp([path], settings, engine_factory=FakeEngine.from_trace(delay=0.0).factory)
     started = time.perf_counter()
     async with app.run_test(size=(120, 40)) as pilot:
@@ -94,9 +98,11 @@ def main() -> None:
         profiler = cProfile.Profile() if args.profile else None
         opened, times, cpu = asyncio.run(measure(path, args.keys, profiler))
     ms = sorted(t * 1000 for t in times)
-    print(f"{path.stat().st_size if path.exists() else args.kb * 1024} bytes: opened in {opened:.2f} s; "
-          f"{len(ms)} keys: median {statistics.median(ms):.1f} ms, p95 {ms[int(len(ms) * 0.95) - 1]:.1f} ms, "
-          f"max {ms[-1]:.1f} ms; CPU {cpu * 1000:.1f} ms a key (all threads)")
+    print(
+        f"{path.stat().st_size if path.exists() else args.kb * 1024} bytes: opened in {opened:.2f} s; "
+        f"{len(ms)} keys: median {statistics.median(ms):.1f} ms, p95 {ms[int(len(ms) * 0.95) - 1]:.1f} ms, "
+        f"max {ms[-1]:.1f} ms; CPU {cpu * 1000:.1f} ms a key (all threads)"
+    )
     if profiler:
         profiler.dump_stats(args.profile_out) if args.profile_out else None
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)

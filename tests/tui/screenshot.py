@@ -32,7 +32,9 @@ def recorded(model: str, mode: str) -> FakeEngine:
 
     real = engine.load(model)
     ctx = context_at(CODE.split("\n"), 1, 0, 6000)
-    request = Request(prefix=ctx.prefix, suffix=ctx.suffix, config=GenerationConfig(mode=mode, max_new_tokens=64))
+    request = Request(
+        prefix=ctx.prefix, suffix=ctx.suffix, config=GenerationConfig(mode=mode, max_new_tokens=64)
+    )
     events = list(real.generate(request))
     return FakeEngine(events, real.tokenizer, real.resolve_mode(request.config)[0])
 
@@ -49,14 +51,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fib.py"
         path.write_text(CODE)
-        app = NemodiffApp([path], Settings(debounce_ms=10_000, cursor_blink=False, mode=args.mode),
-                          engine_factory=engine.factory)
+        app = NemodiffApp(
+            [path],
+            Settings(debounce_ms=10_000, cursor_blink=False, mode=args.mode),
+            engine_factory=engine.factory,
+        )
 
         async def shoot(pilot) -> None:
             await wait_for(pilot, lambda: app.engine is not None)
             app.tabs.current.move_cursor((1, 0))
             app.action_complete()
-            await wait_for(pilot, lambda: app.denoise.trace is not None and len(app.denoise.trace.frames) >= args.step)
+            await wait_for(
+                pilot, lambda: app.denoise.trace is not None and len(app.denoise.trace.frames) >= args.step
+            )
             app.clear_notifications()
             await pilot.pause(0.2)
             app.save_screenshot(str(args.out.name), str(args.out.parent))

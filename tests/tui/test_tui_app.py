@@ -23,7 +23,9 @@ SIZE = (100, 30)
 SUGGESTION = "    if n < 2:\n        return n\n    return fibonacci(n - 1) + fibonacci(n - 2)"
 
 
-def make_app(settings: Settings, engine: FakeEngine, files_: list = (), notes: list | None = None) -> NemodiffApp:
+def make_app(
+    settings: Settings, engine: FakeEngine, files_: list = (), notes: list | None = None
+) -> NemodiffApp:
     app = NemodiffApp(files_, settings, engine_factory=engine.factory)
     if notes is not None:
         notify = app.notify
@@ -52,10 +54,16 @@ async def test_typing_triggers_a_suggestion_that_fills_in(settings, fake_engine)
     app = make_app(settings.replace(debounce_ms=300), fake_engine)  # a pause longer than between keys
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.engine is not None)
-        await pilot.press(*"def fibonacci(n):", "enter", "ctrl+u")  # the recorded answer brings its own indent
+        await pilot.press(
+            *"def fibonacci(n):", "enter", "ctrl+u"
+        )  # the recorded answer brings its own indent
         await wait_for(pilot, lambda: app.shown is not None and app.shown.final)
         request = fake_engine.requests[-1]
-        assert (request.prefix, request.suffix, request.config.mode) == ("def fibonacci(n):\n", "", "diffusion")
+        assert (request.prefix, request.suffix, request.config.mode) == (
+            "def fibonacci(n):\n",
+            "",
+            "diffusion",
+        )
         assert app.shown.text == SUGGESTION
         ghost = app.tabs.current.ghost
         assert len(ghost) == 3 and ghost[1] == [("        return n", "text")]
@@ -207,7 +215,9 @@ async def test_alternatives_are_sampled_and_cycled(settings, fake_engine):
     app = make_app(settings.replace(alternatives=2), fake_engine)
     async with app.run_test(size=SIZE) as pilot:
         await suggest(pilot, app)
-        await wait_for(pilot, lambda: len(fake_engine.requests) == 2 and fake_engine.generations[1].finished.is_set())
+        await wait_for(
+            pilot, lambda: len(fake_engine.requests) == 2 and fake_engine.generations[1].finished.is_set()
+        )
         second = fake_engine.requests[1].config
         assert (second.temperature, second.seed) == (0.8, 1)
         editor = app.tabs.current
@@ -224,14 +234,18 @@ async def test_the_next_suggestion_is_prefetched_and_tab_shows_it_at_once(settin
         await wait_for(pilot, lambda: app.engine is not None)
         app.tabs.current.insert("def fibonacci(n):\n")
         app.action_complete()
-        await wait_for(pilot, lambda: len(fake_engine.generations) == 2 and fake_engine.generations[1].finished.is_set())
+        await wait_for(
+            pilot, lambda: len(fake_engine.generations) == 2 and fake_engine.generations[1].finished.is_set()
+        )
         ahead = fake_engine.requests[1]
         assert (ahead.prefix, ahead.suffix) == ("def fibonacci(n):\n" + SUGGESTION, "")  # as if accepted
         assert app.shown.text == SUGGESTION and app.denoise.trace is not None  # the prefetch is not shown
         frames = len(app.denoise.trace.frames)
         await pilot.press("tab")
         assert app.tabs.current.text == "def fibonacci(n):\n" + SUGGESTION
-        assert app.shown is not None and app.shown.final and app.shown.text == SUGGESTION  # no debounce, no request
+        assert (
+            app.shown is not None and app.shown.final and app.shown.text == SUGGESTION
+        )  # no debounce, no request
         assert len(fake_engine.requests) == 2 and len(app.denoise.trace.frames) == frames
 
 
@@ -266,7 +280,10 @@ async def test_a_prefetch_is_dropped_when_the_cursor_leaves_and_adopted_when_acc
         for attempt in range(2):
             await held_suggestion(pilot, app, engine)
             await wait_for(pilot, lambda: app.shown is not None and app.shown.final)
-            await wait_for(pilot, lambda: len(engine.generations) == 2 * attempt + 2 and engine.generations[-1].held.is_set())
+            await wait_for(
+                pilot,
+                lambda: len(engine.generations) == 2 * attempt + 2 and engine.generations[-1].held.is_set(),
+            )
             prefetch = engine.generations[-1]
             if attempt == 0:
                 await pilot.press("up")  # the suggestion is gone: so is the prefetch
@@ -397,8 +414,12 @@ async def test_mode_switch_help_and_replay(settings, fake_engine):
 
 async def test_settings_problems_are_notified(settings, fake_engine):
     notes: list = []
-    app = NemodiffApp([], settings.replace(keys={"nope": "x"}), engine_factory=fake_engine.factory,
-                      problems=["config.toml: broken"])
+    app = NemodiffApp(
+        [],
+        settings.replace(keys={"nope": "x"}),
+        engine_factory=fake_engine.factory,
+        problems=["config.toml: broken"],
+    )
     notify = app.notify
     app.notify = lambda message, **kw: notes.append(message) or notify(message, **kw)
     async with app.run_test(size=SIZE):
@@ -421,8 +442,9 @@ async def test_open_switch_and_close_tabs(settings, fake_engine, tmp_path: Path,
         assert [e.title for e in app.tabs.editors] == ["b.py"]
 
 
-async def test_paths_that_cannot_be_opened_or_saved_are_notifications(settings, fake_engine, tmp_path: Path,
-                                                                     monkeypatch):
+async def test_paths_that_cannot_be_opened_or_saved_are_notifications(
+    settings, fake_engine, tmp_path: Path, monkeypatch
+):
     """A typo in a dialog never takes the app (and its unsaved buffers) down."""
     monkeypatch.chdir(tmp_path)
     Path("loop").symlink_to("loop")
@@ -443,8 +465,9 @@ async def test_paths_that_cannot_be_opened_or_saved_are_notifications(settings, 
     assert Path("mixed.py").read_bytes() == b"a = 1\r\nb = 2\n"
 
 
-async def test_the_latency_log_appends_json_lines_and_a_bad_path_turns_it_off(settings, fake_engine, tmp_path: Path,
-                                                                             monkeypatch):
+async def test_the_latency_log_appends_json_lines_and_a_bad_path_turns_it_off(
+    settings, fake_engine, tmp_path: Path, monkeypatch
+):
     log = tmp_path / "latency.jsonl"
     for path, lines in ((log, 1), (tmp_path / "no-such-dir" / "latency.jsonl", 0)):
         monkeypatch.setenv("NEMODIFF_DEBUG_LOG", str(path))
@@ -454,9 +477,15 @@ async def test_the_latency_log_appends_json_lines_and_a_bad_path_turns_it_off(se
             await suggest(pilot, app)
             await pilot.pause(0.1)
         if lines:
-            assert json.loads(log.read_text())["stop_reason"] == "eos" and all(n[1] == "information" for n in notes)
+            assert json.loads(log.read_text())["stop_reason"] == "eos" and all(
+                n[1] == "information" for n in notes
+            )
         else:
-            assert app.latency.path is None and notes[-1][1] == "warning" and "NEMODIFF_DEBUG_LOG" in notes[-1][0]
+            assert (
+                app.latency.path is None
+                and notes[-1][1] == "warning"
+                and "NEMODIFF_DEBUG_LOG" in notes[-1][0]
+            )
 
 
 async def test_a_failed_prefetch_leaves_the_shown_suggestion(settings, fake_engine):

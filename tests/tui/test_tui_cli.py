@@ -29,11 +29,17 @@ def test_arguments_override_the_config(tmp_path: Path, started: list[NemodiffApp
     config.write_text('mode = "ar"\nmodel = "/models/x"\ndebounce_ms = 120\n')
     assert run(parse("a.py", "--mode", "self-spec", "--config", str(config))) == 0
     (app,) = started
-    assert (app.settings.mode, app.settings.model, app.settings.debounce_ms) == ("self-spec", "/models/x", 120)
+    assert (app.settings.mode, app.settings.model, app.settings.debounce_ms) == (
+        "self-spec",
+        "/models/x",
+        120,
+    )
     assert app.settings_path == config
 
 
-def test_defaults_and_a_broken_config(tmp_path: Path, started: list[NemodiffApp], monkeypatch: pytest.MonkeyPatch):
+def test_defaults_and_a_broken_config(
+    tmp_path: Path, started: list[NemodiffApp], monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     (tmp_path / "nemodiff").mkdir()
     (tmp_path / "nemodiff" / "config.toml").write_text("mode = \n")
@@ -47,4 +53,3 @@ def test_missing_config_file_is_an_error(tmp_path: Path, started: list[NemodiffA
 
     assert main(["--config", str(tmp_path / "none.toml")]) == 2
     assert "no settings file" in capsys.readouterr().err and not started
-

@@ -4,8 +4,15 @@ tests/engine/test_suggestion.py)."""
 from __future__ import annotations
 
 from engine.prompts.suggestion import Context
-from nemodiff_tui.completion import (SuggestionCache, advance, context_after, context_at, next_line, next_word,
-                                     typed_since)
+from nemodiff_tui.completion import (
+    SuggestionCache,
+    advance,
+    context_after,
+    context_at,
+    next_line,
+    next_word,
+    typed_since,
+)
 
 FIB = ["import sys", "", "def fibonacci(n):", "", "print(fibonacci(10))"]
 

@@ -24,8 +24,12 @@ def test_missing_file_is_defaults(tmp_path: Path):
 
 
 def test_mode_is_one_line(tmp_path: Path):
-    settings, problems = load_settings(write(tmp_path, 'mode = "self-spec"\ndebounce_ms = 150\n'
-                                                       'alternative_temperature = 1\n[keys]\naccept = "ctrl+l"\n'))
+    settings, problems = load_settings(
+        write(
+            tmp_path,
+            'mode = "self-spec"\ndebounce_ms = 150\nalternative_temperature = 1\n[keys]\naccept = "ctrl+l"\n',
+        )
+    )
     assert problems == []
     assert settings.mode == "self-spec" and settings.debounce_ms == 150
     assert settings.alternative_temperature == 1.0 and settings.keys == {"accept": "ctrl+l"}
@@ -38,8 +42,13 @@ def test_malformed_file_is_one_problem_and_defaults(tmp_path: Path):
 
 
 def test_bad_values_keep_their_defaults(tmp_path: Path):
-    settings, problems = load_settings(write(tmp_path, 'mode = "fast"\ndebounce_ms = -1\nmax_lines = "9"\n'
-                                                       'cursor_blink = 1\ncolour = "red"\nmodel = "demo"\n'))
+    settings, problems = load_settings(
+        write(
+            tmp_path,
+            'mode = "fast"\ndebounce_ms = -1\nmax_lines = "9"\n'
+            'cursor_blink = 1\ncolour = "red"\nmodel = "demo"\n',
+        )
+    )
     assert settings == Settings()
     assert len(problems) == 5
     assert any("unknown mode 'fast'" in p for p in problems) and any("colour" in p for p in problems)

@@ -67,9 +67,24 @@ async def test_ctrl_w_in_a_dialog_edits_its_input_and_closes_nothing(settings, f
 async def test_enter_indents_like_the_line_above_and_more_after_a_colon(settings, fake_engine):
     app = make_app(settings.replace(debounce_ms=10_000), fake_engine)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press(*"def f(x):", "enter", *"if x:", "enter", *"y = [", "enter", "backspace",
-                          *"1,", "enter", *"2]", "enter", *"z")
-        assert app.tabs.current.text == "def f(x):\n    if x:\n        y = [\n           1,\n           2]\n           z"
+        await pilot.press(
+            *"def f(x):",
+            "enter",
+            *"if x:",
+            "enter",
+            *"y = [",
+            "enter",
+            "backspace",
+            *"1,",
+            "enter",
+            *"2]",
+            "enter",
+            *"z",
+        )
+        assert (
+            app.tabs.current.text
+            == "def f(x):\n    if x:\n        y = [\n           1,\n           2]\n           z"
+        )
 
 
 async def test_ctrl_home_ctrl_end_and_go_to_line(settings, fake_engine, tmp_path: Path):
@@ -161,7 +176,10 @@ async def test_a_theme_chosen_in_the_palette_is_saved_for_the_next_start(setting
     async with app.run_test(size=SIZE) as pilot:
         await run_command(pilot, app, "Theme: nemodiff-light")
         assert app.theme == "nemodiff-light"
-    assert app.settings_path.read_text() == '# mine\nmode = "ar"\n\ntheme = "nemodiff-light"\n[keys]\naccept = "tab"\n'
+    assert (
+        app.settings_path.read_text()
+        == '# mine\nmode = "ar"\n\ntheme = "nemodiff-light"\n[keys]\naccept = "tab"\n'
+    )
     settings_, problems = load_settings(app.settings_path)
     assert settings_.theme == "nemodiff-light" and settings_.keys == {"accept": "tab"} and not problems
 
@@ -180,8 +198,12 @@ async def test_other_languages_get_a_one_line_hint_once(settings, fake_engine, t
     for name in ("a.js", "b.js", "c.py"):
         (tmp_path / name).write_text("x\n")
     notes: list = []
-    app = make_app(settings.replace(debounce_ms=10_000), fake_engine, [tmp_path / n for n in ("a.js", "b.js", "c.py")],
-                   notes)
+    app = make_app(
+        settings.replace(debounce_ms=10_000),
+        fake_engine,
+        [tmp_path / n for n in ("a.js", "b.js", "c.py")],
+        notes,
+    )
     async with app.run_test(size=SIZE):
         hints = [message for message, _ in notes if "Python only" in message]
         assert len(hints) == 1 and "JavaScript" in hints[0]

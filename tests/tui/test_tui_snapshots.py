@@ -52,7 +52,9 @@ def test_denoising_view_mid_generation(snap_compare, tmp_path: Path):
 
     async def run_before(pilot) -> None:
         await complete_at_end(pilot, app)
-        await wait_for(pilot, lambda: app.denoise.trace is not None and len(app.denoise.trace.frames) == 10)  # 9 passes and the masked input
+        await wait_for(
+            pilot, lambda: app.denoise.trace is not None and len(app.denoise.trace.frames) == 10
+        )  # 9 passes and the masked input
         app.clear_notifications()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
@@ -64,7 +66,9 @@ def test_confirm_dialog_wraps_in_a_narrow_terminal(snap_compare, tmp_path: Path)
     async def run_before(pilot) -> None:
         await wait_for(pilot, lambda: app.engine is not None)
         app.clear_notifications()
-        app.push_screen(ConfirmScreen("Unsaved changes in scratch, fib.py, a_long_file_name.py. Quit anyway?", "Quit"))
+        app.push_screen(
+            ConfirmScreen("Unsaved changes in scratch, fib.py, a_long_file_name.py. Quit anyway?", "Quit")
+        )
 
     assert snap_compare(app, terminal_size=(50, 16), run_before=run_before)
 

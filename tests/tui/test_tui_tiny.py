@@ -10,8 +10,14 @@ from tests.tui.pilot_helpers import wait_for
 
 
 async def test_completion_on_the_tiny_checkpoint(tiny_checkpoint: Path):
-    settings = Settings(model=str(tiny_checkpoint), device="cpu", mode="diffusion", max_new_tokens=12,
-                        debounce_ms=10_000, cursor_blink=False)
+    settings = Settings(
+        model=str(tiny_checkpoint),
+        device="cpu",
+        mode="diffusion",
+        max_new_tokens=12,
+        debounce_ms=10_000,
+        cursor_blink=False,
+    )
     app = NemodiffApp([], settings)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.engine is not None, timeout=60)

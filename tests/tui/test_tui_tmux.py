@@ -26,7 +26,9 @@ class Tmux:
         self.socket = socket
 
     def __call__(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], check=True, capture_output=True, text=True).stdout
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], check=True, capture_output=True, text=True
+        ).stdout
 
     def send(self, *keys: str) -> None:
         for key in keys:
@@ -56,13 +58,37 @@ def replay_position(screen: str) -> int:
 @pytest.fixture
 def tmux(tmp_path: Path) -> Iterator[Tmux]:
     terminal = Tmux(f"nemodiff-test-{os.getpid()}")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_CONFIG_HOME": str(tmp_path / "config"), "TERM": "xterm-256color"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "TERM": "xterm-256color",
+    }
     env.pop("TMUX", None)
     path = tmp_path / "fib.py"
     path.write_text("def fibonacci(n):\n")
     command = f"{sys.executable} -m tests.tui.fake_app {path}"
-    subprocess.run(["tmux", "-L", terminal.socket, "-f", "/dev/null", "new-session", "-d", "-s", "app",
-                    "-x", "100", "-y", "30", command], check=True, env=env, cwd=ROOT)
+    subprocess.run(
+        [
+            "tmux",
+            "-L",
+            terminal.socket,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "app",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            command,
+        ],
+        check=True,
+        env=env,
+        cwd=ROOT,
+    )
     try:
         terminal.wait_for("Model demo ready", timeout=60)
         yield terminal

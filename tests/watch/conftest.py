@@ -29,4 +29,3 @@ def watch(tmp_path: Path) -> Iterator[Callable[..., WatchSession]]:
     yield make
     for session in sessions:
         session.stop()
-

@@ -27,8 +27,19 @@ def test_once_json_prints_the_suggestions_for_the_file_holes(tmp_path, tiny_chec
     path = tmp_path / "a.py"
     data = b"def add(a, b):\n    # <fill>\n\nprint(add(1, <fill>))\n"
     path.write_bytes(data)
-    args = parse(["--once", str(path), "--json", "--model", str(tiny_checkpoint), "--device", "cpu",
-                  "--max-new-tokens", "8"])
+    args = parse(
+        [
+            "--once",
+            str(path),
+            "--json",
+            "--model",
+            str(tiny_checkpoint),
+            "--device",
+            "cpu",
+            "--max-new-tokens",
+            "8",
+        ]
+    )
     assert args.run(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"path", "sha256", "suggestions"}
@@ -49,14 +60,17 @@ def test_once_without_a_marker_prints_no_suggestion_and_loads_no_model(tmp_path,
     assert json.loads(capsys.readouterr().out)["suggestions"] == []
 
 
-@pytest.mark.parametrize("argv, why", [
-    (["--json", "x.py"], "--json goes with --once"),
-    ([], "give the files and folders to watch"),
-    (["no/such/folder"], "no such file or folder"),
-    (["--once", "BINARY"], "binary"),
-    (["--once", "no/such.py"], "cannot read"),
-    (["--once", "a.py", "--marker", ""], "marker must be non-empty"),
-])
+@pytest.mark.parametrize(
+    "argv, why",
+    [
+        (["--json", "x.py"], "--json goes with --once"),
+        ([], "give the files and folders to watch"),
+        (["no/such/folder"], "no such file or folder"),
+        (["--once", "BINARY"], "binary"),
+        (["--once", "no/such.py"], "cannot read"),
+        (["--once", "a.py", "--marker", ""], "marker must be non-empty"),
+    ],
+)
 def test_bad_input_is_one_line_error(tmp_path, monkeypatch, argv, why):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.chdir(tmp_path)
@@ -97,5 +111,7 @@ def test_save_to_suggestion_latency_on_the_tiny_checkpoint(tmp_path, tiny_checkp
     finally:
         session.stop()
     with capsys.disabled():
-        print(f"\nsave-to-suggestion latency, tiny checkpoint on CPU, {s.mode}: "
-              + ", ".join(f"{x * 1000:.0f} ms" for x in latencies))
+        print(
+            f"\nsave-to-suggestion latency, tiny checkpoint on CPU, {s.mode}: "
+            + ", ".join(f"{x * 1000:.0f} ms" for x in latencies)
+        )

@@ -9,7 +9,7 @@ from nemodiff_tui.watch.holes import Hole, check_marker, diff_hole, find_markers
 
 
 def fill(text: str, hole: Hole, with_: str) -> str:
-    return text[:hole.start] + with_ + text[hole.end:]
+    return text[: hole.start] + with_ + text[hole.end :]
 
 
 def test_an_inline_marker_is_replaced_alone():
@@ -19,8 +19,19 @@ def test_an_inline_marker_is_replaced_alone():
     assert fill(text, hole, "f(1)") == "x = f(1)\ny = 2\n"
 
 
-@pytest.mark.parametrize("line", ["    # <fill>", "    ## <fill>  ", "    // <fill>", "    /* <fill> */",
-                                  "    <!-- <fill> -->", "    -- <fill>", "    ;; <fill>", "    %<fill>"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "    # <fill>",
+        "    ## <fill>  ",
+        "    // <fill>",
+        "    /* <fill> */",
+        "    <!-- <fill> -->",
+        "    -- <fill>",
+        "    ;; <fill>",
+        "    %<fill>",
+    ],
+)
 def test_a_marker_alone_in_a_comment_takes_the_comment_along(line):
     text = f"def f():\n{line}\n    pass\n"
     [hole] = find_markers(text)
@@ -56,13 +67,16 @@ def test_a_marker_must_be_one_line_of_text(marker):
         check_marker(marker)
 
 
-@pytest.mark.parametrize("previous, current, at", [
-    ("a\nb\nc\n", "a\nb\nnew line\nc\n", (3, 9)),  # inserted line: its end
-    ("a\nb\nc\n", "a\nB = 1\nc\n", (2, 6)),  # changed line
-    ("a\nb\n", "a\nb\nc\nd", (4, 2)),  # appended at the end, no final newline
-    ("a\nb\nc\nd\n", "a\nX\nc\nY\n", (4, 2)),  # two changes: the end of the last one
-    ("a\r\nb\r\n", "a\r\nbb\r\n", (2, 3)),  # CRLF: before the \r
-])
+@pytest.mark.parametrize(
+    "previous, current, at",
+    [
+        ("a\nb\nc\n", "a\nb\nnew line\nc\n", (3, 9)),  # inserted line: its end
+        ("a\nb\nc\n", "a\nB = 1\nc\n", (2, 6)),  # changed line
+        ("a\nb\n", "a\nb\nc\nd", (4, 2)),  # appended at the end, no final newline
+        ("a\nb\nc\nd\n", "a\nX\nc\nY\n", (4, 2)),  # two changes: the end of the last one
+        ("a\r\nb\r\n", "a\r\nbb\r\n", (2, 3)),  # CRLF: before the \r
+    ],
+)
 def test_the_diff_hole_is_at_the_end_of_the_last_changed_line(previous, current, at):
     hole = diff_hole(previous, current)
     assert hole is not None and hole.rule == "diff" and hole.start == hole.end

@@ -8,9 +8,23 @@ from nemodiff_tui.files import FileRefused
 from nemodiff_tui.watch.ignore import GitIgnore, editor_file_reason, in_git_folder, read_watched
 
 
-@pytest.mark.parametrize("name", [".a.py.swp", ".a.py.swo", "a.py~", "4913", "5036", ".#a.py", "#a.py#",
-                                  "a.py___jb_tmp___", "a.py___jb_old___", ".a.py.kate-swp",
-                                  ".goutputstream-X1Y2Z3", ".a.py.k2j3.nemodiff-tmp"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        ".a.py.swp",
+        ".a.py.swo",
+        "a.py~",
+        "4913",
+        "5036",
+        ".#a.py",
+        "#a.py#",
+        "a.py___jb_tmp___",
+        "a.py___jb_old___",
+        ".a.py.kate-swp",
+        ".goutputstream-X1Y2Z3",
+        ".a.py.k2j3.nemodiff-tmp",
+    ],
+)
 def test_editor_swap_backup_and_temporary_files_have_a_reason(name):
     assert editor_file_reason(name)
 
@@ -61,8 +75,10 @@ def test_read_watched_gives_text_and_sha256(tmp_path):
     assert text == "é = 1\n" and len(sha) == 64
 
 
-@pytest.mark.parametrize("data, why", [(b"\x00\x01\x02abc", "binary"), (b"caf\xe9\n", "not UTF-8"),
-                                       (b"x" * 101, "over the 100-byte limit")])
+@pytest.mark.parametrize(
+    "data, why",
+    [(b"\x00\x01\x02abc", "binary"), (b"caf\xe9\n", "not UTF-8"), (b"x" * 101, "over the 100-byte limit")],
+)
 def test_read_watched_refuses_with_a_reason(tmp_path, data, why):
     path = tmp_path / "f.py"
     path.write_bytes(data)

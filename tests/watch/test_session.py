@@ -141,8 +141,26 @@ def test_a_real_vim_save(tmp_path, watch, options):
     path = tmp_path / "a.py"
     path.write_text("def f():\n    pass\n")  # first save: the baseline
     wait_until(lambda: session.log, what="the baseline")
-    subprocess.run(["vim", "-u", "NONE", "-i", "NONE", "-N", "-es", "-c", options, "-c", "normal Goy = ", "-c", "wq",
-                    str(path)], check=True, timeout=10)
+    subprocess.run(
+        [
+            "vim",
+            "-u",
+            "NONE",
+            "-i",
+            "NONE",
+            "-N",
+            "-es",
+            "-c",
+            options,
+            "-c",
+            "normal Goy = ",
+            "-c",
+            "wq",
+            str(path),
+        ],
+        check=True,
+        timeout=10,
+    )
     wait_until(lambda: ready(session, path), what="the suggestion")
     settle()
     assert [(s.line, s.column, s.hole.rule) for s in session.suggestions] == [(3, 5, "diff")]
@@ -234,6 +252,8 @@ def test_a_failing_engine_marks_the_suggestion_failed(tmp_path, watch):
 
 def test_the_watch_core_is_headless():
     """Like the engine, watch mode's core runs (and --once prints) without importing Textual."""
-    code = ("import sys, nemodiff_tui.watch.session, nemodiff_tui.cli.watch; "
-            "assert not [m for m in sys.modules if m.startswith('textual')]")
+    code = (
+        "import sys, nemodiff_tui.watch.session, nemodiff_tui.cli.watch; "
+        "assert not [m for m in sys.modules if m.startswith('textual')]"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -85,7 +85,9 @@ async def test_accept_after_an_outside_change_writes_nothing(tmp_path, app_on):
         path.write_text("x = <fill>  # edited\n")
         await pilot.press("a")
         assert path.read_text() == "x = <fill>  # edited\n"
-        await until(pilot, lambda: session.suggestions and session.suggestions[0].source.endswith("# edited\n"))
+        await until(
+            pilot, lambda: session.suggestions and session.suggestions[0].source.endswith("# edited\n")
+        )
 
 
 async def test_a_model_that_fails_to_load_is_reported(tmp_path, app_on):

@@ -44,9 +44,17 @@ class FakeGeneration:
             yield Step("denoise", 0, i, i + 1, [i], [True], [1.0], [i])
             yield Commit([i], char, i + 1)
             n += 1
-        yield Done(text=text[:n], token_ids=list(range(n)), n_tokens=n, nfe=max(n, 1), tokens_per_forward=1.0,
-                   seconds=0.001, tokens_per_second=1000.0, mode="diffusion",
-                   stop_reason="cancelled" if self.cancelled.is_set() else "eos")
+        yield Done(
+            text=text[:n],
+            token_ids=list(range(n)),
+            n_tokens=n,
+            nfe=max(n, 1),
+            tokens_per_forward=1.0,
+            seconds=0.001,
+            tokens_per_second=1000.0,
+            mode="diffusion",
+            stop_reason="cancelled" if self.cancelled.is_set() else "eos",
+        )
 
 
 class FakeEngine:
@@ -55,8 +63,9 @@ class FakeEngine:
 
     name = "fake"
 
-    def __init__(self, answer: Callable[[Request], str] = lambda request: ANSWER,
-                 gate: threading.Event | None = None):
+    def __init__(
+        self, answer: Callable[[Request], str] = lambda request: ANSWER, gate: threading.Event | None = None
+    ):
         self.answer = answer
         self.gate = gate
         self.tokenizer = FakeTokenizer()

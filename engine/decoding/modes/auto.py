@@ -90,8 +90,9 @@ class AutoPolicy:
             self.skipped = self.skipped + 1 if mode == "ar" else 0
 
 
-def choose(ar_s: float, linear_s: float, quadratic_s: float | None = None,
-           verify_s: float | None = None) -> AutoPolicy:
+def choose(
+    ar_s: float, linear_s: float, quadratic_s: float | None = None, verify_s: float | None = None
+) -> AutoPolicy:
     """The variant with more accepted tokens per second, given seconds per AR step and per cycle
     (and per verify pass: what a linear cycle costs when a copy stands in for its draft)."""
     if quadratic_s is not None and quadratic_s < QUADRATIC_YIELD * linear_s:
@@ -141,9 +142,11 @@ def time_passes(runner: NativeRunner, block: int, mask_id: int, quadratic: bool)
     def quadratic_cycle():  # the row heads' logits, then one row's pre-draft
         hidden, heads = quadratic_pass(runner, tokens, mask_id)
         runner.logits(hidden[heads])
-        runner.logits(hidden[1: block + 1])
+        runner.logits(hidden[1 : block + 1])
 
-    passes = {"ar": ar, "draft": draft, "verify": verify} | ({"quadratic": quadratic_cycle} if quadratic else {})
+    passes = {"ar": ar, "draft": draft, "verify": verify} | (
+        {"quadratic": quadratic_cycle} if quadratic else {}
+    )
     best = _best_seconds(runner, passes)
     costs = {"ar_s": best["ar"], "linear_s": best["draft"] + best["verify"], "verify_s": best["verify"]}
     if quadratic:

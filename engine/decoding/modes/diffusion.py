@@ -47,10 +47,17 @@ def run_diffusion(ctx: DecodeState, seed: int) -> Iterator[Event]:
                     slots[i], commit_step[i] = guess[i], step
                     if seq.ends_output(slots[i]):
                         end = i + 1
-            yield Step(kind="denoise", block=block, step=step, nfe=seq.nfe,
-                       tokens=[s if s != MASKED else g for s, g in zip(slots, guess)],
-                       committed=[s != MASKED for s in slots], confidence=list(conf), commit_step=list(commit_step),
-                       elapsed=seq.elapsed())
+            yield Step(
+                kind="denoise",
+                block=block,
+                step=step,
+                nfe=seq.nfe,
+                tokens=[s if s != MASKED else g for s, g in zip(slots, guess)],
+                committed=[s != MASKED for s in slots],
+                confidence=list(conf),
+                commit_step=list(commit_step),
+                elapsed=seq.elapsed(),
+            )
             ready = emitted
             while ready < end and slots[ready] != MASKED:
                 ready += 1

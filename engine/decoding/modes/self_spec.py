@@ -52,7 +52,11 @@ def quadratic_pass(runner, draft: list[int], mask_id: int) -> tuple[torch.Tensor
     w = n + 1
     device = runner.device
     tokens = [t for d in draft for t in [d] + [mask_id] * n]
-    positions = runner.length + torch.arange(n, device=device).repeat_interleave(w) + torch.arange(w, device=device).repeat(n)
+    positions = (
+        runner.length
+        + torch.arange(n, device=device).repeat_interleave(w)
+        + torch.arange(w, device=device).repeat(n)
+    )
     heads = torch.arange(n, device=device) * w
     lora = torch.ones(n * w, dtype=torch.bool, device=device)
     lora[heads] = False  # the adapter drafts; it never touches the verifier chain
@@ -68,7 +72,7 @@ def _draft(ctx: DecodeState, head: list[int], n: int) -> list[int]:
     """One bidirectional pass over [head, MASK x (n-len(head))]; every mask filled with its argmax."""
     runner = ctx.runner
     hidden = runner.forward(head + [ctx.mask_id] * (n - len(head)), Pattern.BIDIRECTIONAL, lora=True)
-    ids, _ = ops.argmax_confidence(runner.logits(hidden[len(head):]), ctx.mask_id)
+    ids, _ = ops.argmax_confidence(runner.logits(hidden[len(head) :]), ctx.mask_id)
     ctx.seq.nfe += 1
     return head + ids.tolist()
 
@@ -81,13 +85,25 @@ def _accept(ctx: DecodeState, draft: list[int], logits: torch.Tensor) -> tuple[l
     return a[: m + 1].tolist(), m
 
 
-def _spec_step(ctx: DecodeState, kind: str, cycle: int, draft: list[int], accepted: list[int], copied: int) -> Step:
+def _spec_step(
+    ctx: DecodeState, kind: str, cycle: int, draft: list[int], accepted: list[int], copied: int
+) -> Step:
     n = len(draft)
     ok = len(accepted)
-    return Step(kind=kind, block=cycle, step=0, nfe=ctx.seq.nfe, tokens=draft,
-                committed=[i < ok for i in range(n)], confidence=[1.0 if i < ok else 0.0 for i in range(n)],
-                commit_step=[0 if i < ok else -1 for i in range(n)], drafted=draft[1:], accepted=ok,
-                copied=copied, elapsed=ctx.seq.elapsed())
+    return Step(
+        kind=kind,
+        block=cycle,
+        step=0,
+        nfe=ctx.seq.nfe,
+        tokens=draft,
+        committed=[i < ok for i in range(n)],
+        confidence=[1.0 if i < ok else 0.0 for i in range(n)],
+        commit_step=[0 if i < ok else -1 for i in range(n)],
+        drafted=draft[1:],
+        accepted=ok,
+        copied=copied,
+        elapsed=ctx.seq.elapsed(),
+    )
 
 
 def _count_cycle(ctx: DecodeState, m: int, copied: int, draft_pass: bool) -> None:
@@ -163,6 +179,6 @@ def run_quadratic(ctx: DecodeState, nxt: int) -> Iterator[Event]:
         head = [accepted[-1]] + _copy(ctx, n_next - 1)
         copied = len(head) - 1
         if len(head) < n_next:
-            row = hidden[m * w + 1 + len(head): m * w + 1 + n_next]
+            row = hidden[m * w + 1 + len(head) : m * w + 1 + n_next]
             head += ops.argmax_confidence(runner.logits(row), ctx.mask_id)[0].tolist()
         draft = head

@@ -52,5 +52,14 @@ class DecodeState:
             yield event
 
     def ar_step_event(self, kind: str, tok: int, conf: float, block: int = 0) -> Step:
-        return Step(kind=kind, block=block, step=self.seq.nfe, nfe=self.seq.nfe, tokens=[tok], committed=[True],
-                    confidence=[conf], commit_step=[0], elapsed=self.seq.elapsed())
+        return Step(
+            kind=kind,
+            block=block,
+            step=self.seq.nfe,
+            nfe=self.seq.nfe,
+            tokens=[tok],
+            committed=[True],
+            confidence=[conf],
+            commit_step=[0],
+            elapsed=self.seq.elapsed(),
+        )
