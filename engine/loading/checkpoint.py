@@ -79,7 +79,7 @@ def load_model(
 
     dtype defaults to bf16 on CUDA and on CPUs with native bf16, else fp32; "int8" (NLD checkpoints
     on a CPU) loads the matmul weights as int8, fused and quantized while they stream from disk or
-    read from the int8 cache (engine/model/quantize.py, engine/loading/checkpoint/int8_cache.py), the rest as bf16.
+    read from the int8 cache (engine/model/quantize.py, engine/loading/int8_cache.py), the rest as bf16.
     `progress(done, total, tensor_name)` is called as native tensors load.
     """
     dev = resolve_device(device)
@@ -451,7 +451,7 @@ def _load_int8(
 
     def read(name: str) -> torch.Tensor:
         nonlocal done
-        done = min(done + 1, len(index))  # o_proj is read twice where a draft adapter is merged
+        done += 1
         step(done, name)
         return _read(index, name, cpu)
 

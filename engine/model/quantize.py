@@ -108,14 +108,15 @@ def int8_weights(model: nn.Module, read: Callable[[str], torch.Tensor]) -> dict[
     put("diffusion_head", [quantize_rows(read("diffusion_head.weight"))])  # first: the largest temporary
     for i, layer in enumerate(model.encoder.layers):
         prefix = f"encoder.layers.{i}."
-        for fused, parts in _FUSED.items():
-            put(prefix + fused, [quantize_rows(read(f"{prefix}{part}.weight")) for part in parts])
         lora = layer.self_attn.o_lora
-        if lora is not None:
-            put(
-                prefix + "self_attn.o_draft",
-                [quantize_rows(lora.merged(read(f"{prefix}self_attn.o_proj.weight")))],
-            )
+        for fused, parts in _FUSED.items():
+            quantized = []
+            for part in parts:
+                weight = read(f"{prefix}{part}.weight")
+                quantized.append(quantize_rows(weight))
+                if part == "self_attn.o_proj" and lora is not None:  # read once for both copies
+                    put(prefix + "self_attn.o_draft", [quantize_rows(lora.merged(weight))])
+            put(prefix + fused, quantized)
     return out
 
 

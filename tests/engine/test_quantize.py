@@ -165,3 +165,24 @@ def test_an_edited_checkpoint_gets_a_new_cache(tiny_checkpoint, tmp_path, monkey
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
     engine.load(str(ckpt), device="cpu", dtype="int8")
     assert len(list((tmp_path / "int8").iterdir())) == 2
+
+
+def test_each_checkpoint_weight_is_read_once_with_a_draft_adapter():
+    """o_proj feeds both the verifier's weight and the adapter-merged draft copy: one read for both."""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from engine.model.network import LoRA
+    from engine.model.quantize import int8_weights
+
+    layer = SimpleNamespace(self_attn=SimpleNamespace(o_lora=LoRA(8, 8, 2, 1.0)))
+    model = SimpleNamespace(encoder=SimpleNamespace(layers=[layer, layer]))
+    reads = Counter()
+
+    def read(name: str) -> torch.Tensor:
+        reads[name] += 1
+        return torch.randn(8, 8, dtype=torch.bfloat16)
+
+    tensors = int8_weights(model, read)
+    assert "encoder.layers.1.self_attn.o_draft.qweight" in tensors
+    assert set(reads.values()) == {1}, reads
