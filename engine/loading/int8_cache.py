@@ -63,4 +63,5 @@ def write(file: Path, tensors: dict[str, torch.Tensor]) -> None:
         os.replace(tmp, file)
     except OSError as e:
         log.warning("int8 cache not written to %s (%s): the next load quantizes again", file, first_line(e))
+    finally:  # whatever stopped the write (Ctrl-C too): no half copy is left in the user's cache
         tmp.unlink(missing_ok=True)

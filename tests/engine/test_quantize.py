@@ -186,3 +186,17 @@ def test_each_checkpoint_weight_is_read_once_with_a_draft_adapter():
     tensors = int8_weights(model, read)
     assert "encoder.layers.1.self_attn.o_draft.qweight" in tensors
     assert set(reads.values()) == {1}, reads
+
+
+def test_an_interrupted_cache_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    from engine.loading import int8_cache
+
+    def interrupted(path, *_):
+        path.write_bytes(b"half a copy")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(int8_cache, "write_safetensors", interrupted)
+    file = tmp_path / "int8" / "key.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        int8_cache.write(file, {"w.qweight": torch.zeros(2, 2, dtype=torch.int8)})
+    assert list(file.parent.iterdir()) == []
