@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.errors import first_line
 from engine.model.cache import KVCache
 from kernels.dispatch import backend
 from kernels.ops import Pattern
@@ -169,7 +170,7 @@ class StaticPasses:
                 try:
                     p.capture(self.pool)
                 except Exception as e:  # noqa: BLE001 - any capture failure means eager, never a crash
-                    reason = f"{type(e).__name__}: {e}".splitlines()[0]
+                    reason = f"{type(e).__name__}: {first_line(e)}"
                     self.failed = f"CUDA graphs off, passes run eagerly: capture failed ({reason})"
                     log.warning(self.failed)
                     return None
