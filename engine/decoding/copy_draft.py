@@ -39,9 +39,8 @@ class CopyDrafter:
     def _catch_up(self) -> None:
         """Index the n-grams that end just before each token not yet indexed (they now have a follower)."""
         tokens, index = self.tokens, self._index
-        for end in range(
-            max(self._indexed, 1), len(tokens)
-        ):  # n-grams tokens[end-n:end], followed by tokens[end]
+        for end in range(max(self._indexed, 1), len(tokens)):
+            # the n-grams tokens[end-n:end], each followed by tokens[end]
             for n in range(self.min_ngram, min(self.max_ngram, end) + 1):
                 index[tuple(tokens[end - n : end])] = end
         self._indexed = max(self._indexed, len(tokens))
