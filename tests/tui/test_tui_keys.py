@@ -37,7 +37,15 @@ async def test_default_keys_cycle_step_and_close_and_the_alt_keys_still_do(setti
     app = make_app(settings.replace(alternatives=2), fake_engine)
     async with app.run_test(size=SIZE) as pilot:
         await suggest(pilot, app)
-        await wait_for(pilot, lambda: fake_engine.generations[-1].finished.is_set())
+        # both alternatives generated and handled: a late second one would join the list set below
+        await wait_for(
+            pilot,
+            lambda: (
+                len(fake_engine.generations) == 2
+                and fake_engine.generations[-1].finished.is_set()
+                and app._inflight is None
+            ),
+        )
         editor = app.tabs.current
         app._show(Shown(editor, app.shown.ctx, ["    a", "    b", "    c"]))
         await pilot.press("f8")
