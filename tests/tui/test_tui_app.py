@@ -216,7 +216,12 @@ async def test_alternatives_are_sampled_and_cycled(settings, fake_engine):
     async with app.run_test(size=SIZE) as pilot:
         await suggest(pilot, app)
         await wait_for(
-            pilot, lambda: len(fake_engine.requests) == 2 and fake_engine.generations[1].finished.is_set()
+            pilot,
+            lambda: (
+                len(fake_engine.requests) == 2
+                and fake_engine.generations[1].finished.is_set()
+                and app._inflight is None
+            ),
         )
         second = fake_engine.requests[1].config
         assert (second.temperature, second.seed) == (0.8, 1)
