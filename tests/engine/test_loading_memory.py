@@ -24,17 +24,20 @@ def peak_kib(path: str, dtype: str = "bf16") -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
+# About 170 MB of bf16 weights: large enough that a second copy shows in the peak RSS.
+SHAPES = ModelConfig(
+    vocab_size=16384,
+    hidden_size=1024,
+    intermediate_size=2816,
+    num_hidden_layers=6,
+    num_attention_heads=8,
+    num_key_value_heads=2,
+    head_dim=128,
+)
+
+
 def test_peak_memory_is_one_copy_of_the_weights(tmp_path):
-    cfg = ModelConfig(
-        vocab_size=16384,
-        hidden_size=1024,
-        intermediate_size=2816,
-        num_hidden_layers=6,
-        num_attention_heads=8,
-        num_key_value_heads=2,
-        head_dim=128,
-    )
-    write_random_checkpoint(tmp_path, cfg)
+    write_random_checkpoint(tmp_path, SHAPES)
     weights_kib = (tmp_path / "model.safetensors").stat().st_size // 1024  # about 170 MB of bf16
     grown = peak_kib(str(tmp_path)) - peak_kib("-")
     assert grown < 1.5 * weights_kib, (
@@ -46,16 +49,7 @@ def test_an_int8_load_never_holds_the_bf16_weights(tmp_path, monkeypatch):
     """Quantized as they stream from disk, first load and cached load alike: the int8 model is about
     half the bf16 weights (the embedding stays bf16)."""
     monkeypatch.setenv("NEMODIFF_CACHE_DIR", str(tmp_path / "cache"))
-    cfg = ModelConfig(
-        vocab_size=16384,
-        hidden_size=1024,
-        intermediate_size=2816,
-        num_hidden_layers=6,
-        num_attention_heads=8,
-        num_key_value_heads=2,
-        head_dim=128,
-    )
-    write_random_checkpoint(tmp_path / "ckpt", cfg)
+    write_random_checkpoint(tmp_path / "ckpt", SHAPES)
     weights_kib = (tmp_path / "ckpt" / "model.safetensors").stat().st_size // 1024
     baseline = peak_kib("-")
     for load in ("first", "cached"):
