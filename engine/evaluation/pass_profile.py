@@ -22,6 +22,7 @@ import torch
 
 from engine.errors import NemodiffError
 from engine.model.network import project
+from engine.model.quantize import Int8Linear
 from engine.decoding.modes.self_spec import quadratic_pass
 from engine.decoding.runner import PREFILL_CHUNK, NativeRunner
 from kernels.ops import Pattern
@@ -61,11 +62,11 @@ def weight_bytes(runner: NativeRunner) -> int:
     """Bytes a pass reads from its matmul weights (layers and LM head; the embedding is a lookup)."""
     total = 0
     for w in [w for w, _ in weights(runner)] + [runner.model.diffusion_head]:
-        if isinstance(w, torch.Tensor):
-            tensors = [w]
-        else:  # nn.Linear's parameters, or an int8 module's tensors (its int8 weight and scales)
-            tensors = list(w.parameters()) + [t for t in vars(w).values() if isinstance(t, torch.Tensor)]
-        total += sum(t.numel() * t.element_size() for t in tensors)
+        if isinstance(w, Int8Linear):
+            total += w.nbytes
+        else:  # a tensor, or nn.Linear's parameters
+            tensors = [w] if isinstance(w, torch.Tensor) else list(w.parameters())
+            total += sum(t.numel() * t.element_size() for t in tensors)
     return total
 
 

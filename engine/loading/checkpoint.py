@@ -456,5 +456,5 @@ def _load_int8(
         return _read(index, name, cpu)
 
     tensors = int8_weights(model, read)
+    int8_cache.write(file, tensors)  # first: install_int8 takes the tensors out as it packs them
     install_int8(model, tensors, dtype)
-    int8_cache.write(file, tensors)

@@ -1,25 +1,38 @@
-"""Weight-only int8 for CPU inference (`--dtype int8`): each projection's and the LM head's weight
-is stored as int8 with one scale per output channel; activations, norms and attention stay bf16.
+"""int8 for CPU inference (`--dtype int8`): each projection's and the LM head's weight is stored as
+int8 with one scale per output channel; norms, attention and the rest stay bf16.
 
 Why: on a CPU a decode step is bound by reading the weights, and int8 halves the bytes. The
 quantized model is built while the checkpoint streams from disk (`int8_weights`), one bf16 tensor
 at a time, so a load never holds the bf16 model; engine/loading/int8_cache.py keeps the result for the
 next load. Every mode runs on the same quantized weights, so self-speculation stays lossless
 against AR on them.
+
+The matmul (W8A8 where torch has fbgemm: x86): each input row is rounded to int8 too, with its
+own scale (its absmax), and fbgemm's int8 GEMM sums in int32 and scales once to fp32. Its cost stays
+near one read of the weights at every width the modes use (1 to a prompt chunk), where torch's
+weight-only kernel costs in proportion to the rows (docs/BENCHMARKS.md, int8 at 3B). fbgemm's own
+dynamic linear picks one activation scale for the whole input, so a row's result would depend on
+the other rows and a verify pass would not compute what AR's steps compute; here each row is divided
+by its scale and the kernel gets fixed qparams, so integer sums make every row's output depend on
+that row alone, bit for bit, at any width. Rounding activations to 8 bits is a deviation from the
+weight-only reference (docs/REFERENCE_RULES.md). Where fbgemm is missing (ARM, a torch built without
+quantized ops) int8 stays weight-only (`_weight_int8pack_mm`); the path is chosen once per process,
+never mixed within a model (a row's result would then depend on the pass width).
 """
 
 from __future__ import annotations
 
+import functools
+import warnings
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Up to this many rows (every pass but a long prompt's chunks) the int8 kernel: at 3B shapes it beat
-# the fp32 product of the dequantized weight at 16, 72 and 256 rows (2.7x, 1.09x, 1.19x); wider, that
-# product, whose cost is mostly writing and reading the fp32 weight, spread over the rows
-# (docs/BENCHMARKS.md, NLD-3B shapes).
+# Weight-only path (no fbgemm). Up to this many rows the int8 kernel: at 3B shapes it beat the fp32
+# product of the dequantized weight at 16, 72 and 256 rows (2.7x, 1.09x, 1.19x); wider, that product,
+# whose cost is mostly writing and reading the fp32 weight, spread over the rows.
 KERNEL_ROWS = 256
 KERNEL_ALIGN = 32  # the kernel crashes (it does not raise) on bf16 inputs whose width is not a multiple
 KERNEL_ADDRESS_ALIGN = 64  # the kernel crashes on weights whose address is not a multiple (segfault)
@@ -38,44 +51,126 @@ def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat(qs), torch.cat(scales)
 
 
-class Int8Linear(nn.Module):
-    """`x @ W.T` with W stored as int8 [out, in] and per-output-channel scales (symmetric)."""
+def _prepack(qweight: torch.Tensor, scale: torch.Tensor) -> torch.ScriptObject:
+    """fbgemm's packed form of an int8 weight with per-row scales (the int8 values as they are)."""
+    previous = torch.backends.quantized.engine
+    try:
+        torch.backends.quantized.engine = "fbgemm"
+        with warnings.catch_warnings():  # torch 2.13 deprecates quantized tensors (torch.ao)
+            warnings.simplefilter("ignore")
+            q = torch._make_per_channel_quantized_tensor(
+                qweight, scale.double(), torch.zeros(len(scale), dtype=torch.long), 0
+            )
+            return torch.ops.quantized.linear_prepack(q, None)
+    finally:
+        torch.backends.quantized.engine = previous
 
-    def __init__(self, qweight: torch.Tensor, scale: torch.Tensor):
+
+def _w8a8(x: torch.Tensor, packed: torch.ScriptObject, levels: int) -> torch.Tensor:
+    """fp32 `x @ W.T`, each row of `x` rounded to int8 with its absmax as the scale: divided by it
+    into [-1, 1], rounded by the kernel to `levels` steps either side of a fixed zero point."""
+    scale = x.abs().amax(dim=-1, keepdim=True).clamp(min=torch.finfo(torch.float32).tiny)
+    out = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(
+        x / scale, 1 / levels, levels + 1, packed
+    )
+    return out * scale
+
+
+@functools.cache
+def activation_levels() -> int | None:
+    """Steps either side of zero the activations are rounded to: 127 (8 bits) where fbgemm's sums
+    are exact (AVX512-VNNI: int8 products summed in int32), 63 (7 bits) where it adds pairs of
+    products in int16 first and 8-bit inputs would saturate them (AVX2, AVX-512 without VNNI:
+    `vpmaddubsw`; 2 x 127 x 127 fits), None without fbgemm (the weight-only path). Found once per
+    process by a probe at the worst case (every product 255 x 127), so one path serves every model."""
+    if "fbgemm" not in torch.backends.quantized.supported_engines:
+        return None
+    try:
+        packed = _prepack(torch.full((8, 64), 127, dtype=torch.int8), torch.ones(8))
+        out = _w8a8(torch.ones(1, 64), packed, 127)
+    except (RuntimeError, AttributeError, NotImplementedError):  # no such op in this torch build
+        return None
+    return 127 if torch.allclose(out, torch.full_like(out, 64 * 127.0)) else 63
+
+
+class Int8Linear(nn.Module):
+    """`x @ W.T` with W stored as int8 [out, in] and per-output-channel scales (symmetric): packed for
+    fbgemm (W8A8) or, without fbgemm, as it is (weight-only)."""
+
+    def __init__(self, qweight: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype):
         super().__init__()
         self.out_features, self.in_features = qweight.shape
-        self.qweight, self.scale = qweight, scale  # plain attributes: not part of a checkpoint
+        self.dtype = dtype  # the activations'
+        self.scale = scale.float()  # plain attributes: not part of a checkpoint
+        self.levels = activation_levels()
+        self.packed, self.qweight = None, None
+        if self.levels is not None:
+            self.packed = _prepack(qweight, self.scale)  # a copy: the caller drops the unpacked weight
+        else:
+            if qweight.data_ptr() % KERNEL_ADDRESS_ALIGN:  # e.g. mapped from a file at an unaligned offset
+                qweight = qweight.clone()
+            self.qweight, self.kernel_scale = qweight, self.scale.to(dtype)
 
     @classmethod
     def quantize(cls, weight: torch.Tensor, dtype: torch.dtype) -> "Int8Linear":
-        """Round `weight` to int8 per output channel; `dtype` is the activations' (and scales') dtype."""
+        """Round `weight` to int8 per output channel; `dtype` is the activations'."""
         q, scale = quantize_rows(weight)
-        return cls(q.contiguous(), scale.to(dtype))
+        return cls(q.contiguous(), scale, dtype)
 
-    def rows(self, start: int, stop: int) -> "Int8Linear":
-        """The output channels start..stop, sharing this module's storage (a fused weight's part)."""
-        return Int8Linear(self.qweight[start:stop], self.scale[start:stop])
+    @property
+    def nbytes(self) -> int:
+        """Bytes a pass reads: the int8 weight and the scales."""
+        return self.out_features * self.in_features + self.scale.numel() * 4
+
+    def int8_weight(self) -> torch.Tensor:
+        """The int8 weight [out, in] (unpacked from fbgemm's layout: a copy)."""
+        if self.qweight is not None:
+            return self.qweight
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.ops.quantized.linear_unpack(self.packed)[0].int_repr()
+
+    def rows(self, start: int, stop: int) -> "Int8Rows":
+        """The output channels start..stop (a fused weight's part), computed by this module."""
+        return Int8Rows(self, start, stop)
 
     def dequantized(self) -> torch.Tensor:
         """The float weight this module multiplies by (what transformers runs in the bench)."""
-        return (self.qweight.float() * self.scale.float()[:, None]).to(self.scale.dtype)
+        return (self.int8_weight().float() * self.scale[:, None]).to(self.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features)
-        if (
+        if self.packed is not None:
+            out = _w8a8(flat.float(), self.packed, self.levels).to(x.dtype)
+        elif (
             flat.shape[0] <= KERNEL_ROWS
             and flat.dtype == torch.bfloat16
             and self.in_features % KERNEL_ALIGN == 0
         ):
-            out = torch.ops.aten._weight_int8pack_mm(
-                flat.contiguous(), self.qweight, self.scale.to(flat.dtype)
-            )
+            out = torch.ops.aten._weight_int8pack_mm(flat.contiguous(), self.qweight, self.kernel_scale)
         else:
             # In fp32, scaled before rounding, as the kernel does: a prompt's K/V must not depend on
             # whether it was computed in one wide pass or in short ones after a cached prefix (bit
             # for bit where both sum in the same order, else within one bf16 step).
-            out = (F.linear(flat.float(), self.qweight.float()) * self.scale.float()).to(flat.dtype)
+            out = (F.linear(flat.float(), self.qweight.float()) * self.kernel_scale.float()).to(flat.dtype)
         return out.view(*x.shape[:-1], self.out_features)
+
+
+class Int8Rows(nn.Module):
+    """Some output channels of a fused `Int8Linear` (q_proj of qkv, ...): the checkpoint's module
+    names for `float_state_dict`, without a copy (fbgemm's packed layout cannot be sliced)."""
+
+    def __init__(self, fused: Int8Linear, start: int, stop: int):
+        super().__init__()
+        self.__dict__["fused"] = fused  # not a submodule: named_modules lists it once, as the fused one
+        self.start, self.stop = start, stop
+        self.out_features, self.in_features = stop - start, fused.in_features
+
+    def dequantized(self) -> torch.Tensor:
+        return self.fused.dequantized()[self.start : self.stop]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fused(x)[..., self.start : self.stop]
 
 
 def is_matmul_weight(name: str) -> bool:
@@ -123,16 +218,15 @@ def int8_weights(model: nn.Module, read: Callable[[str], torch.Tensor]) -> dict[
 def install_int8(model: nn.Module, tensors: dict[str, torch.Tensor], dtype: torch.dtype) -> None:
     """Put `int8_weights`' tensors into the (meta) model as `Int8Linear`s, fused as
     `NLDModel.fuse_projections` fuses float weights; the parts (q_proj, ...) become views of the
-    fused ones. `dtype` is the activations'. Raises ValueError if a tensor is missing or misshapen
-    (a stale or damaged cache)."""
+    fused ones. `dtype` is the activations'. Takes each tensor out of `tensors` as it is installed,
+    so a packed weight (a copy) and its unpacked source are held together one at a time. Raises
+    ValueError if a tensor is missing or misshapen (a stale or damaged cache)."""
 
     def module(name: str, shape: tuple[int, int]) -> Int8Linear:
-        q, scale = tensors[f"{name}.qweight"], tensors[f"{name}.scale"]
+        q, scale = tensors.pop(f"{name}.qweight"), tensors.pop(f"{name}.scale")
         if q.dtype != torch.int8 or tuple(q.shape) != shape or tuple(scale.shape) != shape[:1]:
             raise ValueError(f"{name}: int8 weight of shape {tuple(q.shape)}, expected {shape}")
-        if q.data_ptr() % KERNEL_ADDRESS_ALIGN:  # a tensor mapped from a file at an unaligned offset
-            q = q.clone()
-        return Int8Linear(q, scale.to(dtype))
+        return Int8Linear(q, scale, dtype)
 
     try:
         head = model.diffusion_head
@@ -171,6 +265,6 @@ def float_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     weights a float implementation needs to compute what the quantized model computes."""
     state = model.state_dict()
     for name, module in model.named_modules():
-        if isinstance(module, Int8Linear):
+        if isinstance(module, (Int8Linear, Int8Rows)):
             state[f"{name}.weight"] = module.dequantized()
     return state

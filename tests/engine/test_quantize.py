@@ -1,10 +1,13 @@
-"""Weight-only int8 (`dtype="int8"`): the rounding, both matmul paths, and a quantized engine that
+"""int8 (`dtype="int8"`): the rounding, the matmul paths (W8A8 with fbgemm at 8- and 7-bit
+activations, weight-only without), rows computed alike at every width, and a quantized engine that
 stays close to the float one and keeps self-speculation lossless on its own weights."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +17,13 @@ import engine
 from engine.errors import NemodiffError
 from engine.evaluation.lossless import parted_at_tie
 from engine.loading.checkpoint import load_model
-from engine.model.quantize import KERNEL_ROWS, Int8Linear
+from engine.model import quantize
+from engine.model.quantize import KERNEL_ROWS, Int8Linear, activation_levels
 from tests.engine.util import run
+
+FBGEMM = activation_levels() is not None
+# The matmul paths: activations rounded to 127 or 63 steps either side of zero (W8A8), or weight-only.
+PATHS = [pytest.param(n, marks=pytest.mark.skipif(not FBGEMM, reason="no fbgemm")) for n in (127, 63)] + [None]
 
 
 @pytest.fixture(scope="module")
@@ -23,24 +31,80 @@ def int8_engine(tiny_checkpoint: Path):
     return engine.load(str(tiny_checkpoint), device="cpu", dtype="int8")
 
 
-def test_rounding_is_per_output_channel_within_half_a_step():
+def _linear(monkeypatch, levels: int | None, out: int, width: int, dtype: torch.dtype) -> Int8Linear:
+    monkeypatch.setattr(quantize, "activation_levels", lambda: levels)
+    return Int8Linear.quantize(torch.randn(out, width), dtype)
+
+
+@pytest.mark.parametrize("levels", PATHS)
+def test_rounding_is_per_output_channel_within_half_a_step(monkeypatch, levels):
     w = torch.randn(48, 64) * torch.logspace(-3, 1, 48)[:, None]  # rows of very different scales
-    lin = Int8Linear.quantize(w, torch.float32)
-    assert lin.qweight.dtype == torch.int8 and lin.qweight.abs().max() == 127
-    err = (lin.qweight.float() * lin.scale[:, None] - w).abs()
-    assert (err <= lin.scale[:, None] / 2 + 1e-6).all()
+    q, scale = quantize.quantize_rows(w)
+    assert q.dtype == torch.int8 and q.abs().max() == 127
+    assert ((q.float() * scale[:, None] - w).abs() <= scale[:, None] / 2 + 1e-6).all()
+    monkeypatch.setattr(quantize, "activation_levels", lambda: levels)
+    lin = Int8Linear(q, scale, torch.float32)
+    assert torch.equal(lin.int8_weight(), q)  # packing keeps the int8 values as they are
+    assert torch.equal(lin.dequantized(), q.float() * scale[:, None])
+    assert torch.equal(lin.rows(40, 48).dequantized(), lin.dequantized()[40:])
 
 
+def _rounded_rows(x: torch.Tensor, levels: int | None) -> torch.Tensor:
+    """`x` as the W8A8 kernel sees it: each row rounded to `levels` steps of its absmax."""
+    if levels is None:
+        return x.float()
+    s = x.float().abs().amax(-1, keepdim=True)
+    return torch.round(x.float() / s * levels) * s / levels
+
+
+@pytest.mark.parametrize("levels", PATHS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("rows", [1, 72, KERNEL_ROWS + 1])  # the int8 kernel (bf16), and the dequantized path
-@pytest.mark.parametrize("width", [64, 40])  # 40: not a multiple the kernel takes, so always dequantized
-def test_both_paths_multiply_by_the_dequantized_weight(dtype, rows, width):
+@pytest.mark.parametrize("rows", [1, 72, KERNEL_ROWS + 1])  # weight-only: the kernel (bf16), then dequantized
+@pytest.mark.parametrize("width", [64, 40])  # 40: not a multiple the weight-only kernel takes
+def test_each_path_multiplies_its_rounded_input_by_the_dequantized_weight(monkeypatch, levels, dtype, rows, width):
     torch.manual_seed(0)
-    lin = Int8Linear.quantize(torch.randn(96, width), dtype)
-    x = torch.randn(2, rows, width, dtype=dtype)
-    want = x.float() @ (lin.qweight.float() * lin.scale.float()[:, None]).T
+    lin = _linear(monkeypatch, levels, 96, width, dtype)
+    x = torch.randn(2, rows, width, dtype=dtype) * torch.logspace(-2, 2, rows)[:, None]
+    w = lin.dequantized().float()
+    want = _rounded_rows(x, levels) @ w.T
     tol = 1e-4 if dtype == torch.float32 else 3e-2
-    torch.testing.assert_close(lin(x).float(), want, rtol=tol, atol=tol * want.abs().max().item())
+    scale = want.abs().amax(-1, keepdim=True)  # per row: rows of very different sizes
+    assert ((lin(x).float() - want).abs() <= tol * scale).all()
+    if levels is not None:  # the activations' rounding: within a step's worth of the float product
+        exact = x.float() @ w.T
+        assert ((lin(x).float() - exact).abs() <= (16 / levels + tol) * scale).all()
+
+
+@pytest.mark.parametrize("levels", PATHS)
+def test_a_row_computes_alike_alone_or_in_a_pass_of_any_width(monkeypatch, levels):
+    """Self-speculation's verify pass (B rows), its quadratic pass (B(B+1)) and prompt chunks must
+    compute each row as AR's one-row steps do: W8A8 bit for bit (the per-row activation scale and
+    the kernel's fixed qparams make each row's integer sums its own). Weight-only only within two
+    bf16 steps (sums that cancel to almost zero aside): its kernel sums a one-row pass, a wider one
+    and (beyond KERNEL_ROWS) the dequantized product in different orders."""
+    torch.manual_seed(0)
+    lin = _linear(monkeypatch, levels, 200, 128, torch.bfloat16)
+    x = torch.randn(KERNEL_ROWS + 44, 128, dtype=torch.bfloat16) * torch.logspace(-3, 3, KERNEL_ROWS + 44)[:, None]
+    alone = torch.cat([lin(row[None]) for row in x])
+    for width in (3, 8, 16, 72, KERNEL_ROWS, len(x)):
+        passes = torch.cat([lin(part) for part in x.split(width)])
+        if levels is not None:
+            assert torch.equal(passes, alone), width
+        else:
+            step = torch.exp2(torch.floor(torch.log2(alone.float().abs().clamp(min=1e-30))) - 7)  # bf16's
+            near_zero = alone.float().abs().amax(dim=-1, keepdim=True) * 2**-16
+            assert ((passes.float() - alone.float()).abs() <= 2 * step + near_zero).all(), width
+
+
+@pytest.mark.skipif(not FBGEMM, reason="no fbgemm")
+def test_activations_take_7_bits_where_fbgemm_would_saturate_8():
+    """fbgemm's AVX2 kernel adds pairs of u8 x s8 products in int16: 8-bit activations saturate
+    (the probe finds it), 7-bit ones fit. FBGEMM_ENABLE_INSTRUCTIONS makes fbgemm run AVX2 here."""
+    code = "from engine.model.quantize import activation_levels; print(activation_levels())"
+    env = dict(os.environ, FBGEMM_ENABLE_INSTRUCTIONS="AVX2")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "63"
+    assert activation_levels() == (127 if torch.cpu.get_capabilities().get("avx512_vnni") else 63)
 
 
 def test_no_float_projection_weight_survives(int8_engine):
@@ -55,10 +119,8 @@ def test_no_float_projection_weight_survives(int8_engine):
             mlp.up_proj,
             mlp.down_proj,
         ):
-            assert isinstance(part, Int8Linear)
-        assert (
-            attn.q_proj.qweight.untyped_storage().data_ptr() == attn.qkv.qweight.untyped_storage().data_ptr()
-        )
+            assert isinstance(part, (Int8Linear, quantize.Int8Rows))
+        assert attn.q_proj.fused is attn.qkv and mlp.up_proj.fused is mlp.gate_up  # views, not copies
     assert isinstance(int8_engine.model.diffusion_head, Int8Linear)
 
 
@@ -87,27 +149,7 @@ def test_int8_refuses_models_it_cannot_serve(llama_checkpoint):
         load_model(str(llama_checkpoint), dtype="int8")
 
 
-def _bf16_step(x: torch.Tensor) -> torch.Tensor:
-    """The spacing of bf16 numbers at each value of `x` (8 significant bits)."""
-    return torch.exp2(torch.floor(torch.log2(x.float().abs().clamp(min=1e-30))) - 7)
-
-
 def test_a_prompt_computes_the_same_in_one_wide_pass_or_after_a_cached_prefix(int8_engine):
-    """Prompt chunks wider than KERNEL_ROWS take the dequantized path, other passes the int8 kernel:
-    both sum in fp32 and round once, so a prompt's K/V do not depend on how much of it was cached,
-    within two bf16 steps (the kernel blocks a wide pass's rows differently: about one output in
-    four thousand differs by two steps, most by none, but for sums that cancel to almost zero).
-    Rounding the weight to bf16 first, as the wide path once did, is off by several steps."""
-    torch.manual_seed(0)
-    for layer in int8_engine.model.encoder.layers:
-        for lin in (layer.self_attn.qkv, layer.self_attn.o_proj, layer.mlp.gate_up, layer.mlp.down_proj):
-            x = torch.randn(KERNEL_ROWS, lin.in_features, dtype=torch.bfloat16)
-            short = lin(x)  # the int8 kernel
-            wide = lin(torch.cat([x, x]))[:KERNEL_ROWS]  # the dequantized path, same rows
-            near_zero = (
-                wide.float().abs().amax(dim=-1, keepdim=True) * 2**-16
-            )  # sums that cancel to almost nothing
-            assert ((short.float() - wide.float()).abs() <= 2 * _bf16_step(wide) + near_zero).all()
     runner, ids = int8_engine.runner, [1] + [20 + i % 40 for i in range(KERNEL_ROWS + 40)]
     runner.crop(0)
     whole = runner.extend(ids)
@@ -115,16 +157,6 @@ def test_a_prompt_computes_the_same_in_one_wide_pass_or_after_a_cached_prefix(in
     runner.extend(ids[:-4])
     assert torch.equal(runner.extend(ids[-4:]).argmax(-1), whole.argmax(-1))
     runner.crop(0)
-
-
-def test_a_kernel_pass_computes_each_row_as_a_one_row_pass_does(int8_engine):
-    """Self-speculation's verify pass (B rows) and quadratic pass (B(B+1) rows) must compute what AR's
-    one-row steps compute: one kernel at every width the modes use."""
-    torch.manual_seed(0)
-    lin = int8_engine.model.encoder.layers[0].mlp.gate_up
-    x = torch.randn(72, lin.in_features, dtype=torch.bfloat16)
-    rows = torch.cat([lin(x[i : i + 1]) for i in range(len(x))])
-    assert torch.equal(lin(x), rows)
 
 
 def _logits(eng, prompt):
