@@ -44,7 +44,12 @@ def read(file: Path) -> dict[str, torch.Tensor] | None:
         return None
     try:
         with safe_open(file, framework="pt") as f:
-            return {name: f.get_tensor(name) for name in f.keys()}
+            names = list(f.keys())
+        tensors = {}
+        for name in names:  # one handle each: a tensor maps the file, and its pages leave the process
+            with safe_open(file, framework="pt") as f:  # with it (install_int8 packs a copy, drops it)
+                tensors[name] = f.get_tensor(name)
+        return tensors
     except (SafetensorError, OSError, ValueError) as e:
         log.warning("int8 cache %s is unreadable (%s): quantizing again", file, first_line(e))
         return None

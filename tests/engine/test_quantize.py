@@ -32,7 +32,9 @@ def int8_engine(tiny_checkpoint: Path):
 
 
 def _linear(monkeypatch, levels: int | None, out: int, width: int, dtype: torch.dtype) -> Int8Linear:
+    """A random `Int8Linear` on one path, packed in parts (the engine's small weights are in one)."""
     monkeypatch.setattr(quantize, "activation_levels", lambda: levels)
+    monkeypatch.setattr(quantize, "PACK_ROWS", 64)
     return Int8Linear.quantize(torch.randn(out, width), dtype)
 
 
@@ -43,6 +45,7 @@ def test_rounding_is_per_output_channel_within_half_a_step(monkeypatch, levels):
     assert q.dtype == torch.int8 and q.abs().max() == 127
     assert ((q.float() * scale[:, None] - w).abs() <= scale[:, None] / 2 + 1e-6).all()
     monkeypatch.setattr(quantize, "activation_levels", lambda: levels)
+    monkeypatch.setattr(quantize, "PACK_ROWS", 32)
     lin = Int8Linear(q, scale, torch.float32)
     assert torch.equal(lin.int8_weight(), q)  # packing keeps the int8 values as they are
     assert torch.equal(lin.dequantized(), q.float() * scale[:, None])
