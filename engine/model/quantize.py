@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
@@ -58,18 +59,14 @@ def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _prepack(qweight: torch.Tensor, scale: torch.Tensor) -> torch.ScriptObject:
-    """fbgemm's packed form of an int8 weight with per-row scales (the int8 values as they are)."""
-    previous = torch.backends.quantized.engine
-    try:
-        torch.backends.quantized.engine = "fbgemm"
-        with warnings.catch_warnings():  # torch 2.13 deprecates quantized tensors (torch.ao)
-            warnings.simplefilter("ignore")
-            q = torch._make_per_channel_quantized_tensor(
-                qweight, scale.double(), torch.zeros(len(scale), dtype=torch.long), 0
-            )
-            return torch.ops.quantized.linear_prepack(q, None)
-    finally:
-        torch.backends.quantized.engine = previous
+    """fbgemm's packed form of an int8 weight with per-row scales (the int8 values as they are),
+    under torch's quantized engine (x86 packs linears for fbgemm; `activation_levels` checks)."""
+    with warnings.catch_warnings():  # torch 2.13 deprecates quantized tensors (torch.ao)
+        warnings.simplefilter("ignore")
+        q = torch._make_per_channel_quantized_tensor(
+            qweight, scale.double(), torch.zeros(len(scale), dtype=torch.long), 0
+        )
+        return torch.ops.quantized.linear_prepack(q, None)
 
 
 def _w8a8(x: torch.Tensor, packed: list[torch.ScriptObject], levels: int) -> torch.Tensor:
@@ -92,7 +89,7 @@ def activation_levels() -> int | None:
     products in int16 first and 8-bit inputs would saturate them (AVX2, AVX-512 without VNNI:
     `vpmaddubsw`; 2 x 127 x 127 fits), None without fbgemm (the weight-only path). Found once per
     process by a probe at the worst case (every product 255 x 127), so one path serves every model."""
-    if "fbgemm" not in torch.backends.quantized.supported_engines:
+    if torch.backends.quantized.engine not in ("x86", "fbgemm"):  # ARM (qnnpack), or set otherwise
         return None
     try:
         packed = _prepack(torch.full((8, 64), 127, dtype=torch.int8), torch.ones(8))
@@ -231,35 +228,42 @@ def int8_weights(model: nn.Module, read: Callable[[str], torch.Tensor]) -> dict[
 def install_int8(model: nn.Module, tensors: dict[str, torch.Tensor], dtype: torch.dtype) -> None:
     """Put `int8_weights`' tensors into the (meta) model as `Int8Linear`s, fused as
     `NLDModel.fuse_projections` fuses float weights; the parts (q_proj, ...) become views of the
-    fused ones. `dtype` is the activations'. Takes each tensor out of `tensors` as it is installed,
-    so a packed weight (a copy) and its unpacked source are held together one at a time. Raises
-    ValueError if a tensor is missing or misshapen (a stale or damaged cache)."""
+    fused ones. `dtype` is the activations'. Takes the tensors out of `tensors`: a packed weight (a
+    copy) and its source are held together only while it packs. Raises ValueError if a tensor is
+    missing or misshapen (a stale or damaged cache)."""
 
-    def module(name: str, shape: tuple[int, int]) -> Int8Linear:
+    def module(name: str, shape: tuple[int, int]) -> Future[Int8Linear]:
         q, scale = tensors.pop(f"{name}.qweight"), tensors.pop(f"{name}.scale")
         if q.dtype != torch.int8 or tuple(q.shape) != shape or tuple(scale.shape) != shape[:1]:
             raise ValueError(f"{name}: int8 weight of shape {tuple(q.shape)}, expected {shape}")
-        return Int8Linear(q, scale, dtype)
+        return pool.submit(Int8Linear, q, scale, dtype)
 
-    try:
-        head = model.diffusion_head
-        model.diffusion_head = module("diffusion_head", (head.out_features, head.in_features))
-        for i, layer in enumerate(model.encoder.layers):
-            prefix = f"encoder.layers.{i}."
-            for fused, parts in _FUSED.items():
-                linears = [layer.get_submodule(part) for part in parts]
-                owner, _, leaf = fused.rpartition(".")
-                shape = (sum(lin.out_features for lin in linears), linears[0].in_features)
-                setattr(
-                    layer.get_submodule(owner), leaf, _with_views(module(prefix + fused, shape), layer, parts)
-                )
-            attn = layer.self_attn
-            if attn.o_lora is not None:
-                attn.o_draft = module(
-                    prefix + "self_attn.o_draft", (attn.o_proj.out_features, attn.o_proj.in_features)
-                )
-    except KeyError as e:
-        raise ValueError(f"no tensor {e.args[0]}") from None
+    activation_levels()  # found once, before the threads
+    # fbgemm's packing is single-threaded and releases the GIL: a thread per core packs 2x faster.
+    with ThreadPoolExecutor(torch.get_num_threads()) as pool:
+        try:
+            head = model.diffusion_head
+            done = {"diffusion_head": module("diffusion_head", (head.out_features, head.in_features))}
+            for i, layer in enumerate(model.encoder.layers):
+                prefix = f"encoder.layers.{i}."
+                for fused, parts in _FUSED.items():
+                    linears = [layer.get_submodule(part) for part in parts]
+                    shape = (sum(lin.out_features for lin in linears), linears[0].in_features)
+                    done[prefix + fused] = module(prefix + fused, shape)
+                attn = layer.self_attn
+                if attn.o_lora is not None:
+                    shape = (attn.o_proj.out_features, attn.o_proj.in_features)
+                    done[prefix + "self_attn.o_draft"] = module(prefix + "self_attn.o_draft", shape)
+        except KeyError as e:
+            raise ValueError(f"no tensor {e.args[0]}") from None
+    model.diffusion_head = done["diffusion_head"].result()
+    for i, layer in enumerate(model.encoder.layers):
+        prefix = f"encoder.layers.{i}."
+        for fused, parts in _FUSED.items():
+            owner, _, leaf = fused.rpartition(".")
+            setattr(layer.get_submodule(owner), leaf, _with_views(done[prefix + fused].result(), layer, parts))
+        if prefix + "self_attn.o_draft" in done:
+            layer.self_attn.o_draft = done[prefix + "self_attn.o_draft"].result()
 
 
 def _with_views(fused: Int8Linear, layer: nn.Module, parts: tuple[str, ...]) -> Int8Linear:

@@ -16,8 +16,9 @@ from nemodiff_tui.config import Settings, config_path, load_settings
 MODEL_HELP = "checkpoint directory, Hugging Face repo id, or 'demo' (default: the settings file's, else demo)"
 DEVICE_HELP = "auto, cpu, cuda, cuda:1, ... (default: the settings file's, else auto)"
 DTYPE_HELP = (
-    "bf16, fp16, fp32, or int8 (CPU: int8 matmul weights, bf16 activations; default: the settings "
-    "file's, else bf16 on CUDA and on CPUs with native bf16, else fp32)"
+    "bf16, fp16, fp32, or int8 (CPU: int8 matmul weights, and on x86 each matmul's input rounded to "
+    "int8 per token; default: the settings file's, else bf16 on CUDA and on CPUs with native bf16, "
+    "else fp32)"
 )
 
 
