@@ -16,8 +16,9 @@ the other rows and a verify pass would not compute what AR's steps compute; here
 by its scale and the kernel gets fixed qparams, so integer sums make every row's output depend on
 that row alone, bit for bit, at any width. Rounding activations to 8 bits is a deviation from the
 weight-only reference (docs/REFERENCE_RULES.md). Where fbgemm is missing (ARM, a torch built without
-quantized ops) int8 stays weight-only (`_weight_int8pack_mm`); the path is chosen once per process,
-never mixed within a model (a row's result would then depend on the pass width).
+quantized ops), and for models small enough to sit in the CPU's caches (`W8A8_MIN_BYTES`), int8
+stays weight-only (`_weight_int8pack_mm`). The path is chosen per model, never mixed within one (a
+row's result would then depend on the pass width).
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ _CHUNK_ROWS = 4096  # rows quantized at once: bounds the fp32 temporary (the 3B 
 # cost the same. Smaller parts pack faster still, but below glibc's mmap threshold (32 MB) the
 # packing's temporaries fragment the heap: 2048-row parts held twice the packed bytes.
 PACK_ROWS = 16384
+# W8A8 for models with at least this many bytes of int8 weights. Its extra ops cost about 20 us a
+# matmul, which reading int8 faster than the weight-only kernel pays back from about 0.5 MB a
+# weight: at 3B (3.4 GB, 105 matmuls a pass) W8A8 is faster at every width, while the demo model
+# (6.8 MB in 25 matmuls, in cache) steps AR 1.6x faster weight-only.
+W8A8_MIN_BYTES = 64 << 20
 
 
 def quantize_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,7 +94,7 @@ def activation_levels() -> int | None:
     are exact (AVX512-VNNI: int8 products summed in int32), 63 (7 bits) where it adds pairs of
     products in int16 first and 8-bit inputs would saturate them (AVX2, AVX-512 without VNNI:
     `vpmaddubsw`; 2 x 127 x 127 fits), None without fbgemm (the weight-only path). Found once per
-    process by a probe at the worst case (every product 255 x 127), so one path serves every model."""
+    process by a probe at the worst case (every product 255 x 127)."""
     if torch.backends.quantized.engine not in ("x86", "fbgemm"):  # ARM (qnnpack), or set otherwise
         return None
     try:
@@ -101,14 +107,15 @@ def activation_levels() -> int | None:
 
 class Int8Linear(nn.Module):
     """`x @ W.T` with W stored as int8 [out, in] and per-output-channel scales (symmetric): packed for
-    fbgemm (W8A8) or, without fbgemm, as it is (weight-only)."""
+    fbgemm with the activations rounded to `levels` steps (W8A8), or as it is (weight-only: `levels`
+    None). Every module of a model takes the same path (`install_int8`)."""
 
-    def __init__(self, qweight: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype):
+    def __init__(self, qweight: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype, levels: int | None):
         super().__init__()
         self.out_features, self.in_features = qweight.shape
         self.dtype = dtype  # the activations'
         self.scale = scale.float()  # plain attributes: not part of a checkpoint
-        self.levels = activation_levels()
+        self.levels = levels
         self.packed, self.qweight = None, None
         if self.levels is not None:
             self.packed = [  # a copy: the caller drops the unpacked weight
@@ -123,9 +130,10 @@ class Int8Linear(nn.Module):
 
     @classmethod
     def quantize(cls, weight: torch.Tensor, dtype: torch.dtype) -> "Int8Linear":
-        """Round `weight` to int8 per output channel; `dtype` is the activations'."""
+        """Round `weight` to int8 per output channel; `dtype` is the activations'. W8A8 wherever
+        fbgemm serves (a lone module: no model size to weigh)."""
         q, scale = quantize_rows(weight)
-        return cls(q.contiguous(), scale, dtype)
+        return cls(q.contiguous(), scale, dtype, activation_levels())
 
     @property
     def nbytes(self) -> int:
@@ -236,9 +244,10 @@ def install_int8(model: nn.Module, tensors: dict[str, torch.Tensor], dtype: torc
         q, scale = tensors.pop(f"{name}.qweight"), tensors.pop(f"{name}.scale")
         if q.dtype != torch.int8 or tuple(q.shape) != shape or tuple(scale.shape) != shape[:1]:
             raise ValueError(f"{name}: int8 weight of shape {tuple(q.shape)}, expected {shape}")
-        return pool.submit(Int8Linear, q, scale, dtype)
+        return pool.submit(Int8Linear, q, scale, dtype, levels)
 
-    activation_levels()  # found once, before the threads
+    size = sum(t.numel() for name, t in tensors.items() if name.endswith(".qweight"))
+    levels = activation_levels() if size >= W8A8_MIN_BYTES else None  # one path for the whole model
     # fbgemm's packing is single-threaded and releases the GIL: a thread per core packs 2x faster.
     with ThreadPoolExecutor(torch.get_num_threads()) as pool:
         try:

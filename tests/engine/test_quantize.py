@@ -28,7 +28,22 @@ PATHS = [pytest.param(n, marks=pytest.mark.skipif(not FBGEMM, reason="no fbgemm"
 
 @pytest.fixture(scope="module")
 def int8_engine(tiny_checkpoint: Path):
+    """Weight-only: the tiny model is under W8A8_MIN_BYTES."""
     return engine.load(str(tiny_checkpoint), device="cpu", dtype="int8")
+
+
+@pytest.fixture(scope="module")
+def w8a8_engine(tiny_checkpoint: Path):
+    if not FBGEMM:
+        pytest.skip("no fbgemm")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(quantize, "W8A8_MIN_BYTES", 0)
+        return engine.load(str(tiny_checkpoint), device="cpu", dtype="int8")
+
+
+@pytest.fixture(params=["weight-only", "w8a8"])
+def any_int8_engine(request):
+    return request.getfixturevalue("int8_engine" if request.param == "weight-only" else "w8a8_engine")
 
 
 def _linear(monkeypatch, levels: int | None, out: int, width: int, dtype: torch.dtype) -> Int8Linear:
@@ -44,9 +59,8 @@ def test_rounding_is_per_output_channel_within_half_a_step(monkeypatch, levels):
     q, scale = quantize.quantize_rows(w)
     assert q.dtype == torch.int8 and q.abs().max() == 127
     assert ((q.float() * scale[:, None] - w).abs() <= scale[:, None] / 2 + 1e-6).all()
-    monkeypatch.setattr(quantize, "activation_levels", lambda: levels)
     monkeypatch.setattr(quantize, "PACK_ROWS", 32)
-    lin = Int8Linear(q, scale, torch.float32)
+    lin = Int8Linear(q, scale, torch.float32, levels)
     assert torch.equal(lin.int8_weight(), q)  # packing keeps the int8 values as they are
     assert torch.equal(lin.dequantized(), q.float() * scale[:, None])
     assert torch.equal(lin.rows(40, 48).dequantized(), lin.dequantized()[40:])
@@ -110,8 +124,8 @@ def test_activations_take_7_bits_where_fbgemm_would_saturate_8():
     assert activation_levels() == (127 if torch.cpu.get_capabilities().get("avx512_vnni") else 63)
 
 
-def test_no_float_projection_weight_survives(int8_engine):
-    for layer in int8_engine.model.encoder.layers:
+def test_no_float_projection_weight_survives(any_int8_engine):
+    for layer in any_int8_engine.model.encoder.layers:
         attn, mlp = layer.self_attn, layer.mlp
         for part in (
             attn.q_proj,
@@ -124,13 +138,18 @@ def test_no_float_projection_weight_survives(int8_engine):
         ):
             assert isinstance(part, (Int8Linear, quantize.Int8Rows))
         assert attn.q_proj.fused is attn.qkv and mlp.up_proj.fused is mlp.gate_up  # views, not copies
-    assert isinstance(int8_engine.model.diffusion_head, Int8Linear)
+    assert isinstance(any_int8_engine.model.diffusion_head, Int8Linear)
 
 
-def test_int8_logits_stay_close_to_the_float_model(tiny_checkpoint, tiny_engine, int8_engine):
+def test_one_path_per_model_chosen_by_its_size(int8_engine, w8a8_engine):
+    for eng, levels in ((int8_engine, None), (w8a8_engine, activation_levels())):
+        assert {m.levels for m in eng.model.modules() if isinstance(m, Int8Linear)} == {levels}
+
+
+def test_int8_logits_stay_close_to_the_float_model(tiny_checkpoint, tiny_engine, any_int8_engine):
     prompt = [1] + list(range(20, 60))
     logits = {}
-    for name, eng in (("float", tiny_engine), ("int8", int8_engine)):
+    for name, eng in (("float", tiny_engine), ("int8", any_int8_engine)):
         eng.runner.crop(0)
         logits[name] = eng.runner.extend(prompt)
         eng.runner.crop(0)
@@ -140,11 +159,11 @@ def test_int8_logits_stay_close_to_the_float_model(tiny_checkpoint, tiny_engine,
 
 
 @pytest.mark.parametrize("speculation", ["linear", "quadratic"])
-def test_self_spec_is_lossless_on_the_int8_weights(int8_engine, speculation):
+def test_self_spec_is_lossless_on_the_int8_weights(any_int8_engine, speculation):
     prompt = "def fib(n):\n"
-    _, ar = run(int8_engine, prompt=prompt, mode="ar", max_new_tokens=24)
-    _, spec = run(int8_engine, prompt=prompt, mode="self-spec", speculation=speculation, max_new_tokens=24)
-    assert parted_at_tie(int8_engine, ar.prompt_token_ids, ar.token_ids, spec.token_ids)  # bf16 activations
+    _, ar = run(any_int8_engine, prompt=prompt, mode="ar", max_new_tokens=24)
+    _, spec = run(any_int8_engine, prompt=prompt, mode="self-spec", speculation=speculation, max_new_tokens=24)
+    assert parted_at_tie(any_int8_engine, ar.prompt_token_ids, ar.token_ids, spec.token_ids)  # bf16 attention
 
 
 def test_int8_refuses_models_it_cannot_serve(llama_checkpoint):
@@ -152,8 +171,8 @@ def test_int8_refuses_models_it_cannot_serve(llama_checkpoint):
         load_model(str(llama_checkpoint), dtype="int8")
 
 
-def test_a_prompt_computes_the_same_in_one_wide_pass_or_after_a_cached_prefix(int8_engine):
-    runner, ids = int8_engine.runner, [1] + [20 + i % 40 for i in range(KERNEL_ROWS + 40)]
+def test_a_prompt_computes_the_same_in_one_wide_pass_or_after_a_cached_prefix(any_int8_engine):
+    runner, ids = any_int8_engine.runner, [1] + [20 + i % 40 for i in range(KERNEL_ROWS + 40)]
     runner.crop(0)
     whole = runner.extend(ids)
     runner.crop(0)
