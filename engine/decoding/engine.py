@@ -121,10 +121,12 @@ class Engine:
                 f"{self.name} is not an NLD checkpoint: mode {config.mode!r} is unavailable, running AR"
             ]
         if config.mode == "auto":  # by device, timing and recent acceptance (engine/decoding/modes/auto.py)
-            mode = self.auto.mode()
-            return mode, (
-                ["auto: recent drafts have not outrun AR on this device; running AR"] if mode == "ar" else []
-            )
+            mode = self.auto.mode(diffusion=config.auto_diffusion)
+            notes = {
+                "ar": ["auto: recent drafts have not outrun AR on this device; running AR"],
+                "diffusion": ["auto: diffusion (allowed by auto_diffusion) is the fastest mode on this device"],
+            }
+            return mode, notes.get(mode, [])
         return (f"self-spec-{config.speculation}" if config.mode == "self-spec" else config.mode), []
 
     @property
@@ -259,6 +261,8 @@ class Engine:
             copy = CopyDrafter(ids) if mode.startswith("self-spec") else None
             ctx = DecodeState(self.runner, seq, sampler, config, block, tok.mask_id, cancelled, auto, copy)
             yield from run(ctx, mode, ids[cached:])
+            if auto is not None and mode == "diffusion":
+                auto.record_diffusion(len(seq.out), seq.nfe)
             yield seq.done(
                 mode,
                 notes,
