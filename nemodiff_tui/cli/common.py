@@ -134,14 +134,16 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--auto-diffusion",
         action="store_true",
-        help="let --mode auto pick diffusion where it is the fastest (its output is not AR's)",
+        help="let --mode auto pick diffusion where it is the fastest (its output is not AR's; "
+        "default: the settings file's auto_diffusion)",
     )
 
 
 def generation_config(args: argparse.Namespace, mode: str | None = None) -> GenerationConfig:
     """`mode` if the caller picks one, else `--mode`, else the settings file's."""
+    settings = resolve_settings(args).settings
     return GenerationConfig(
-        mode=mode or resolve_settings(args).settings.mode,
+        mode=mode or settings.mode,
         speculation=args.speculation,
         block_size=args.block_size,
         threshold=args.threshold,
@@ -153,7 +155,7 @@ def generation_config(args: argparse.Namespace, mode: str | None = None) -> Gene
         seed=args.seed,
         stop=args.stop,
         heal=not args.no_heal,
-        auto_diffusion=args.auto_diffusion,
+        auto_diffusion=args.auto_diffusion or settings.auto_diffusion,
     ).validate()
 
 
