@@ -124,7 +124,9 @@ class Engine:
             mode = self.auto.mode(diffusion=config.auto_diffusion)
             notes = {
                 "ar": ["auto: recent drafts have not outrun AR on this device; running AR"],
-                "diffusion": ["auto: diffusion (allowed by auto_diffusion) is the fastest mode on this device"],
+                "diffusion": [
+                    "auto: diffusion (allowed by auto_diffusion) is the fastest mode on this device"
+                ],
             }
             return mode, notes.get(mode, [])
         return (f"self-spec-{config.speculation}" if config.mode == "self-spec" else config.mode), []

@@ -10,7 +10,7 @@ against AR on them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 import torch
@@ -113,28 +113,32 @@ _FUSED = {
 }
 
 
+Merge = Callable[[torch.Tensor], torch.Tensor]  # a draft adapter merged into o_proj's weight
+
+
 def int8_layout(model: nn.Module) -> list[tuple[str, torch.dtype, tuple[int, ...]]]:
     """Name, dtype and shape of every tensor `int8_weights` makes for `model`, in its order."""
     layout = []
-    for name, shape, _ in _int8_modules(model):
+    for name, shape, _, _ in _int8_modules(model):
         layout += [(f"{name}.qweight", torch.int8, shape), (f"{name}.scale", torch.float32, shape[:1])]
     return layout
 
 
-def _int8_modules(model: nn.Module):
-    """(int8 module name, its [out, in], the checkpoint weights it fuses in order): the head first
-    (the largest read), then per layer the fused q/k/v and gate/up, o_proj with its draft copy
-    (`o_draft`: o_proj with the adapter merged, where the model has one), down_proj."""
+def _int8_modules(model: nn.Module) -> Iterator[tuple[str, tuple[int, int], tuple[str, ...], Merge | None]]:
+    """(int8 module name, its [out, in], the checkpoint weights it fuses in order, or for o_proj's
+    draft copy `o_draft` none but the adapter's merge of the o_proj just read): the head first (the
+    largest read), then per layer the fused q/k/v and gate/up, o_proj and o_draft (where the model
+    has an adapter), down_proj."""
     head = model.diffusion_head
-    yield "diffusion_head", (head.out_features, head.in_features), ("diffusion_head.weight",)
+    yield "diffusion_head", (head.out_features, head.in_features), ("diffusion_head.weight",), None
     for i, layer in enumerate(model.encoder.layers):
         prefix = f"encoder.layers.{i}."
         for fused, parts in _FUSED.items():
             linears = [layer.get_submodule(part) for part in parts]
             shape = (sum(lin.out_features for lin in linears), linears[0].in_features)
-            yield prefix + fused, shape, tuple(f"{prefix}{part}.weight" for part in parts)
+            yield prefix + fused, shape, tuple(f"{prefix}{part}.weight" for part in parts), None
             if fused == "self_attn.o_proj" and layer.self_attn.o_lora is not None:
-                yield prefix + "self_attn.o_draft", shape, ()  # from o_proj's read: see int8_weights
+                yield prefix + "self_attn.o_draft", shape, (), layer.self_attn.o_lora.merged
 
 
 def int8_weights(model: nn.Module, read: Callable[[str], torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -151,11 +155,10 @@ def int8_weights(model: nn.Module, read: Callable[[str], torch.Tensor]) -> dict[
     # torch's thread count is per OS thread (OpenMP): one each in the workers, the caller's unchanged.
     with ThreadPoolExecutor(_QUANTIZE_THREADS, initializer=torch.set_num_threads, initargs=(1,)) as workers:
         o_proj = None
-        for name, _, parts in _int8_modules(model):
+        for name, _, parts, merge in _int8_modules(model):
             q, scale = out[f"{name}.qweight"], out[f"{name}.scale"]
-            if not parts:  # o_draft: the o_proj just read, the adapter merged (read once for both)
-                layer = model.encoder.layers[int(name.split(".")[2])]
-                quantize_rows(layer.self_attn.o_lora.merged(o_proj), (q, scale), workers)
+            if merge is not None:  # o_draft: from the o_proj just read (read once for both)
+                quantize_rows(merge(o_proj), (q, scale), workers)
                 continue
             start = 0
             for part in parts:

@@ -32,6 +32,17 @@ def test_rounding_is_per_output_channel_within_half_a_step():
     assert (err <= lin.scale[:, None] / 2 + 1e-6).all()
 
 
+def test_rounding_in_chunks_on_worker_threads_is_the_whole_weight_rounding():
+    from concurrent.futures import ThreadPoolExecutor
+
+    w = (torch.randn(1000, 64) * torch.logspace(-3, 1, 1000)[:, None]).to(torch.bfloat16)  # several chunks
+    amax = w.abs().amax(dim=1).float()
+    whole = torch.round(w.float() * (127 / amax)[:, None]).to(torch.int8), amax / 127
+    with ThreadPoolExecutor(2) as workers:
+        for got in (quantize_rows(w), quantize_rows(w, workers=workers)):
+            assert torch.equal(got[0], whole[0]) and torch.equal(got[1], whole[1])
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("rows", [1, 72, KERNEL_ROWS + 1])  # the int8 kernel (bf16), and the dequantized path
 @pytest.mark.parametrize("width", [64, 40])  # 40: not a multiple the kernel takes, so always dequantized
@@ -171,8 +182,9 @@ def test_an_edited_checkpoint_gets_a_new_cache(tiny_checkpoint, tmp_path, monkey
     assert len(list((tmp_path / "int8").iterdir())) == 2
 
 
-def test_each_checkpoint_weight_is_read_once_with_a_draft_adapter():
-    """o_proj feeds both the verifier's weight and the adapter-merged draft copy: one read for both."""
+def test_each_weight_is_read_once_and_quantized_straight_into_its_fused_rows():
+    """o_proj feeds both the verifier's weight and the adapter-merged draft copy: one read for both;
+    each part of a fused weight lands in its rows with its own per-row rounding."""
     from collections import Counter
 
     from engine.model.config import preset
@@ -195,8 +207,12 @@ def test_each_checkpoint_weight_is_read_once_with_a_draft_adapter():
     assert [(n, t.dtype, tuple(t.shape)) for n, t in tensors.items()] == int8_layout(model)
     assert set(reads.values()) == {1}, reads
     o_proj = model.encoder.layers[1].self_attn.o_proj.weight
-    q, scale = tensors["encoder.layers.1.self_attn.o_proj.qweight"], tensors["encoder.layers.1.self_attn.o_proj.scale"]
-    assert torch.equal(q, quantize_rows(o_proj.to(torch.bfloat16))[0])  # the fused rows are each part's rounding
+    o_name = "encoder.layers.1.self_attn.o_proj"
+    want_q, want_scale = quantize_rows(o_proj.to(torch.bfloat16))
+    assert torch.equal(tensors[f"{o_name}.qweight"], want_q)
+    assert torch.equal(tensors[f"{o_name}.scale"], want_scale)
+    merged = model.encoder.layers[1].self_attn.o_lora.merged(o_proj.to(torch.bfloat16))
+    assert torch.equal(tensors["encoder.layers.1.self_attn.o_draft.qweight"], quantize_rows(merged)[0])
     qkv = tensors["encoder.layers.0.self_attn.qkv.qweight"]
     k = weights["encoder.layers.0.self_attn.k_proj.weight"]
     q_rows = weights["encoder.layers.0.self_attn.q_proj.weight"].shape[0]
@@ -230,7 +246,8 @@ def test_a_dead_process_temporary_file_is_removed_and_a_live_one_kept(tmp_path):
     orphan.write_bytes(b"half"), live.write_bytes(b"half")
     int8_cache.write(folder / "c.safetensors", {"w.qweight": torch.ones(2, 2, dtype=torch.int8)})
     assert not orphan.exists() and live.exists()
-    assert torch.equal(int8_cache.read(folder / "c.safetensors")["w.qweight"], torch.ones(2, 2, dtype=torch.int8))
+    written = int8_cache.read(folder / "c.safetensors")["w.qweight"]
+    assert torch.equal(written, torch.ones(2, 2, dtype=torch.int8))
 
 
 def test_an_unwritable_cache_quantizes_in_memory_with_a_note(tiny_checkpoint, tmp_path, monkeypatch, caplog):

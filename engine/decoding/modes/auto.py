@@ -51,12 +51,12 @@ from engine.decoding.runner import NativeRunner
 from kernels.ops import Pattern
 
 QUADRATIC_YIELD = 0.7  # quadratic's accepted tokens per cycle over linear's (1.91 / 2.71, measured)
-LINEAR_PRIOR = 6.0  # accepted tokens per linear cycle NLD's card reports at B = 32 (until the pool has evidence)
+LINEAR_PRIOR = 6.0  # accepted tokens per linear cycle NLD's card reports at B = 32 (until pooled)
 DIFFUSION_PRIOR = 2.6  # tokens per forward NLD's card reports for diffusion (commit passes included)
 ROUNDS = 5
 TIMING_BUDGET_S = 10.0  # past this, one timed round is enough: NLD-3B on a CPU spends seconds per pass
 WINDOW = 256  # recent cycles pooled: about ten generations of 64 tokens at the demo model's acceptance
-MIN_EVIDENCE = 64  # cycles (or diffusion passes) pooled before the pool is trusted: one prompt varies too much
+MIN_EVIDENCE = 64  # cycles (diffusion: passes) pooled before the pool is trusted: one prompt varies too much
 PROBE_EVERY = 8
 GIVE_UP_AFTER = 4  # cycles after which a self-spec generation judges its own acceptance
 GIVE_UP_BELOW = 0.25  # mean accepted drafts per cycle below which it continues in AR
