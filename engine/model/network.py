@@ -19,7 +19,7 @@ from engine.model.cache import KVCache
 from engine.model.config import ModelConfig
 from engine.model.rope import Rotary
 from kernels import ops
-from kernels.ops import Pattern
+from kernels.ops import Pattern, rope_packed
 
 
 def project(x: torch.Tensor, weight: torch.Tensor | nn.Module) -> torch.Tensor:
@@ -68,7 +68,7 @@ class Attention(nn.Module):
             cfg.head_dim,
         )
         inner = self.n_heads * self.head_dim
-        self.widths = [inner, self.n_kv * self.head_dim, self.n_kv * self.head_dim]  # of q, k, v
+        self.widths = [self.n_heads, self.n_kv, self.n_kv]  # heads of q, k, v in the fused projection
         self.q_proj = nn.Linear(cfg.hidden_size, inner, bias=False)
         self.k_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=False)
         self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=False)
@@ -80,22 +80,31 @@ class Attention(nn.Module):
         self.o_draft: torch.Tensor | nn.Module | None = None
 
     def forward(
-        self, x, rope, cache: KVCache | None, layer: int, pattern: Pattern, mask, lora: bool | torch.Tensor
+        self, x, rope, cache: KVCache | None, layer: int, pattern: Pattern, mask, lora: bool | torch.Tensor, kern
     ):
+        """`rope` is what `NLDModel.rope_tables` prepared for `kern`, the pass's kernels
+        (`kernels.ops.kernels_for`)."""
         b, t, _ = x.shape
         if self.qkv is not None:
-            q, k, v = project(x, self.qkv).split(self.widths, dim=-1)
-        else:
-            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
-        q = q.view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
-        k = k.view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
-        v = v.view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
-        q, k = ops.rope(q, k, *rope)
+            qkv = project(x, self.qkv)
+        else:  # training: the separate projections, through the same layout
+            qkv = torch.cat([self.q_proj(x), self.k_proj(x), self.v_proj(x)], dim=-1)
+        heads = qkv.view(b, t, -1, self.head_dim).transpose(1, 2)  # [B, Hq + 2 Hkv, T, D]
+        if kern.triton:
+            q, k, v = heads.split(self.widths, dim=1)
+            q, k = kern.rope(q, k, *rope)
+        else:  # q and k heads rotated together: one set of ops instead of two
+            cos, sin, q_scale = rope
+            q, k = rope_packed(heads.narrow(1, 0, self.n_heads + self.n_kv), cos, sin).split(self.widths[:2], 1)
+            if q_scale is not None:
+                q = q * q_scale
+            v = heads.narrow(1, self.n_heads + self.n_kv, self.n_kv)
         cache_len = 0
         if cache is not None:
             cache_len = cache.length
             k, v = cache.stage(layer, k, v)
-        o = ops.attention(q, k, v, cache_len, pattern, mask).transpose(1, 2).reshape(b, t, -1)
+        o = kern.attention(q, k, v, cache_len, pattern, mask)
+        o = o.reshape(b, 1, -1) if t == 1 else o.transpose(1, 2).reshape(b, t, -1)
         if lora is True and self.o_draft is not None:
             return project(o, self.o_draft)
         out = project(o, self.o_proj)
@@ -113,12 +122,12 @@ class MLP(nn.Module):
         self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
         self.gate_up: torch.Tensor | nn.Module | None = None  # fused gate/up weight, like Attention.qkv
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, kern: ops.Kernels) -> torch.Tensor:
         if self.gate_up is not None:
             gate, up = project(x, self.gate_up).chunk(2, dim=-1)
         else:
             gate, up = self.gate_proj(x), self.up_proj(x)
-        return project(ops.swiglu(gate, up), self.down_proj)
+        return project(kern.swiglu(gate, up), self.down_proj)
 
 
 class DecoderLayer(nn.Module):
@@ -168,19 +177,30 @@ class NLDModel(nn.Module):
         """
         if self.rotary is None or self.rotary.inv_freq.device != tokens.device:
             self.rotary = Rotary(self.config, tokens.device)
-        cos, sin, q_scale = self.rotary(
-            positions, cache.k.shape[3] if cache is not None else None, tokens.shape[1]
-        )
         x = F.embedding(tokens, self.encoder.embed_tokens.weight)
-        rope = cos.to(x.dtype), sin.to(x.dtype), q_scale  # rounded once per pass, as every layer would
+        kern = ops.kernels_for(x)
+        rope = self.rope_tables(positions, cache, tokens.shape[1], x.dtype, kern)
         residual = None
         eps = self.config.rms_norm_eps
+        direct = not self.training  # a module call costs a few us; training's dropout hooks need it
         for i, layer in enumerate(self.encoder.layers):
-            h, residual = ops.rms_norm(x, layer.input_layernorm.weight, eps, residual)
-            x = layer.self_attn(h, rope, cache, i, pattern, mask, lora)
-            h, residual = ops.rms_norm(x, layer.post_attention_layernorm.weight, eps, residual)
-            x = layer.mlp(h)
-        return ops.rms_norm(x, self.encoder.norm.weight, eps, residual)[0]
+            attn, mlp = (layer.self_attn.forward, layer.mlp.forward) if direct else (layer.self_attn, layer.mlp)
+            h, residual = kern.rms_norm(x, layer.input_layernorm.weight, eps, residual)
+            x = attn(h, rope, cache, i, pattern, mask, lora, kern)
+            h, residual = kern.rms_norm(x, layer.post_attention_layernorm.weight, eps, residual)
+            x = mlp(h, kern)
+        return kern.rms_norm(x, self.encoder.norm.weight, eps, residual)[0]
+
+    def rope_tables(self, positions, cache: KVCache | None, t: int, dtype: torch.dtype, kern: ops.Kernels):
+        """The pass's rotary tables, rounded to the activations' dtype once (as every layer would
+        round them): (cos, sin, query scale) for Triton; for the torch references cos, the signed
+        sine of `ops.rope_packed` and the scale as a [T, 1] column (None where it is 1)."""
+        cos, sin, q_scale = self.rotary(positions, cache.k.shape[3] if cache is not None else None, t)
+        if cos.dtype != dtype:
+            cos, sin = cos.to(dtype), sin.to(dtype)
+        if kern.triton:
+            return cos, sin, q_scale
+        return cos, ops.signed_sin(sin), None if q_scale is None else q_scale.to(dtype)[:, None]
 
     @torch.no_grad()
     def fuse_projections(self) -> None:
