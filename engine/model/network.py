@@ -222,7 +222,8 @@ class NLDModel(nn.Module):
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """fp32 logits over the full vocabulary, mask token included: confidences are its softmax, as in
         NVIDIA's code; the mask id is kept out of the *choice* only (`Sampler.pick`, `ops.argmax_confidence`)."""
-        return self.diffusion_head(hidden).float()
+        logits = project(hidden, self.diffusion_head)
+        return logits if logits.dtype == torch.float32 else logits.float()
 
     def new_cache(self, capacity: int, scratch: int | None = None) -> KVCache:
         """A cache for `capacity` tokens plus scratch room for a pass's staged chunk (by default the

@@ -40,10 +40,10 @@ class DecodeState:
         if heal is not None and heal.active:
             logits = logits.masked_fill(~heal.allowed(logits.shape[-1], logits.device), float("-inf"))
         ids, conf = self.sampler.pick(logits[None], self.mask_id)
-        tok = int(ids[0])
+        tok = ids.item()
         if heal is not None and heal.active:
             heal.advance(tok)
-        return tok, float(conf[0])
+        return tok, conf.item()
 
     def emit(self, ids: list[int]) -> Iterator[Event]:
         """Commit final tokens to the sequence and yield the resulting Commit event, if any."""
