@@ -195,12 +195,13 @@ class NLDModel(nn.Module):
         """The pass's rotary tables, rounded to the activations' dtype once (as every layer would
         round them): (cos, sin, query scale) for Triton; for the torch references cos, the signed
         sine of `ops.rope_packed` and the scale as a [T, 1] column (None where it is 1)."""
-        cos, sin, q_scale = self.rotary(positions, cache.k.shape[3] if cache is not None else None, t)
+        bound = cache.k.shape[3] if cache is not None else None
+        cos, sin, q_scale = self.rotary(positions, bound, t, signed=not kern.triton)
         if cos.dtype != dtype:
             cos, sin = cos.to(dtype), sin.to(dtype)
         if kern.triton:
             return cos, sin, q_scale
-        return cos, ops.signed_sin(sin), None if q_scale is None else q_scale.to(dtype)[:, None]
+        return cos, sin, None if q_scale is None else q_scale.to(dtype)[:, None]
 
     @torch.no_grad()
     def fuse_projections(self) -> None:

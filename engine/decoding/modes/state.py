@@ -39,11 +39,10 @@ class DecodeState:
         heal = self.seq.heal
         if heal is not None and heal.active:
             logits = logits.masked_fill(~heal.allowed(logits.shape[-1], logits.device), float("-inf"))
-        ids, conf = self.sampler.pick(logits[None], self.mask_id)
-        tok = ids.item()
+        tok, conf = self.sampler.pick_one(logits, self.mask_id)
         if heal is not None and heal.active:
             heal.advance(tok)
-        return tok, conf.item()
+        return tok, conf
 
     def emit(self, ids: list[int]) -> Iterator[Event]:
         """Commit final tokens to the sequence and yield the resulting Commit event, if any."""
