@@ -89,13 +89,14 @@ class Attention(nn.Module):
             qkv = project(x, self.qkv)
         else:  # training: the separate projections, through the same layout
             qkv = torch.cat([self.q_proj(x), self.k_proj(x), self.v_proj(x)], dim=-1)
-        heads = qkv.view(b, t, -1, self.head_dim).transpose(1, 2)  # [B, Hq + 2 Hkv, T, D]
+        # [B, Hq + 2 Hkv, T, D] (one token's heads need no transpose)
+        heads = qkv.view(b, -1, 1, self.head_dim) if t == 1 else qkv.view(b, t, -1, self.head_dim).transpose(1, 2)
         if kern.triton:
-            q, k, v = heads.split(self.widths, dim=1)
+            q, k, v = heads.split_with_sizes(self.widths, dim=1)
             q, k = kern.rope(q, k, *rope)
         else:  # q and k heads rotated together: one set of ops instead of two
             cos, sin, q_scale = rope
-            q, k = rope_packed(heads.narrow(1, 0, self.n_heads + self.n_kv), cos, sin).split(self.widths[:2], 1)
+            q, k = rope_packed(heads.narrow(1, 0, self.n_heads + self.n_kv), cos, sin).split_with_sizes(self.widths[:2], 1)
             if q_scale is not None:
                 q = q * q_scale
             v = heads.narrow(1, self.n_heads + self.n_kv, self.n_kv)
