@@ -131,7 +131,8 @@ class NativeRunner(PrefixCache):
         if (len(tokens) > 1 or pattern is not Pattern.CAUSAL) and not use_triton(self._tokens):
             mask = self.masks.full(pattern, len(tokens), self.length, mask)  # built once per shape
             pattern = Pattern.MASK if mask is not None else Pattern.BIDIRECTIONAL
-        return self.model(t, self.length if positions is None else positions, self.cache, pattern, mask, lora)[0]
+        positions = self.length if positions is None else positions
+        return self.model.forward(t, positions, self.cache, pattern, mask, lora)[0]  # (inference: no hooks)
 
     def token_ids(self, tokens: list[int]) -> torch.Tensor:
         """`tokens` as a [1, T] device tensor: written into a preallocated buffer, not a new tensor per pass."""

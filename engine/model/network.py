@@ -69,6 +69,7 @@ class Attention(nn.Module):
         )
         inner = self.n_heads * self.head_dim
         self.widths = [self.n_heads, self.n_kv, self.n_kv]  # heads of q, k, v in the fused projection
+        self.packed = [self.n_heads + self.n_kv, self.n_kv]  # q and k heads (rotated together), v heads
         self.q_proj = nn.Linear(cfg.hidden_size, inner, bias=False)
         self.k_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=False)
         self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=False)
@@ -96,10 +97,10 @@ class Attention(nn.Module):
             q, k = kern.rope(q, k, *rope)
         else:  # q and k heads rotated together: one set of ops instead of two
             cos, sin, q_scale = rope
-            q, k = rope_packed(heads.narrow(1, 0, self.n_heads + self.n_kv), cos, sin).split_with_sizes(self.widths[:2], 1)
+            qk, v = heads.split_with_sizes(self.packed, dim=1)
+            q, k = rope_packed(qk, cos, sin).split_with_sizes(self.widths[:2], dim=1)
             if q_scale is not None:
                 q = q * q_scale
-            v = heads.narrow(1, self.n_heads + self.n_kv, self.n_kv)
         cache_len = 0
         if cache is not None:
             cache_len = cache.length
