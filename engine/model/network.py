@@ -214,13 +214,28 @@ class NLDModel(nn.Module):
         On a CPU, where every small op costs, a draft adapter is also merged into a second o_proj
         weight that whole-block draft passes use: one matmul instead of three (3 % of a linear
         self-spec cycle for the demo model). A GPU keeps the adapter apart: a merged copy would
-        cost another o_proj per layer of its memory (1.2 GB for NLD 8B) to save two tiny kernels."""
+        cost another o_proj per layer of its memory (1.2 GB for NLD 8B) to save two tiny kernels.
+
+        fp32 weights on a CPU are stored column-major ([in, out] in memory, the same tensors seen
+        transposed): a one-row fp32 matmul then runs a kernel a third faster than on row-major
+        weights (demo model: AR step 4.1 -> 2.7 ms, docs/BENCHMARKS.md). transformers' `generate()`
+        in `nemodiff bench` shares these tensors, so it gets the same kernels."""
+        cpu = self.encoder.embed_tokens.weight.device.type == "cpu"
+        column_major = cpu and self.encoder.embed_tokens.weight.dtype == torch.float32
         for layer in self.encoder.layers:
             attn = layer.self_attn
-            attn.qkv = _fuse(attn.q_proj, attn.k_proj, attn.v_proj)
-            layer.mlp.gate_up = _fuse(layer.mlp.gate_proj, layer.mlp.up_proj)
-            if attn.o_lora is not None and attn.o_proj.weight.device.type == "cpu":
+            attn.qkv = _fuse(column_major, attn.q_proj, attn.k_proj, attn.v_proj)
+            layer.mlp.gate_up = _fuse(column_major, layer.mlp.gate_proj, layer.mlp.up_proj)
+            if column_major:
+                for lin in (attn.o_proj, layer.mlp.down_proj):
+                    lin.weight = nn.Parameter(_transposed_copy(lin.weight).t(), requires_grad=False)
+            if attn.o_lora is not None and cpu:
                 attn.o_draft = attn.o_lora.merged(attn.o_proj.weight)
+                if column_major:
+                    attn.o_draft = _transposed_copy(attn.o_draft).t()
+        if column_major:
+            head = self.diffusion_head
+            head.weight = nn.Parameter(_transposed_copy(head.weight).t(), requires_grad=False)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """fp32 logits over the full vocabulary, mask token included: confidences are its softmax, as in
@@ -238,11 +253,17 @@ class NLDModel(nn.Module):
         )
 
 
-def _fuse(*linears: nn.Linear) -> torch.Tensor:
+def _fuse(column_major: bool, *linears: nn.Linear) -> torch.Tensor:
     fused = torch.cat([lin.weight for lin in linears])
+    if column_major:
+        fused = _transposed_copy(fused).t()
     start = 0
     for lin in linears:
         n = lin.out_features
         lin.weight = nn.Parameter(fused[start : start + n], requires_grad=False)
         start += n
     return fused
+
+
+def _transposed_copy(weight: torch.Tensor) -> torch.Tensor:
+    return weight.t().contiguous()
