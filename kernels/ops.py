@@ -34,8 +34,9 @@ __all__ = [
 
 def attention(q, k, v, cache_len: int, pattern: Pattern, mask=None, scale=None) -> torch.Tensor:
     """A Pattern.MASK mask over the cache too ([T, cache_len + T], as CUDA graphs' fixed windows
-    need) goes to the torch reference: the Triton kernel takes a chunk mask."""
-    if use_triton(q) and (mask is None or mask.shape[-1] == q.shape[2]):
+    need) goes to the torch reference: the Triton kernel takes a chunk mask; so do half-precision
+    queries over a CPU's fp32 cache (`NLDModel.new_cache`)."""
+    if use_triton(q) and q.dtype == k.dtype and (mask is None or mask.shape[-1] == q.shape[2]):
         from kernels.attention import attention_triton
 
         return attention_triton(q, k, v, cache_len, pattern, mask, scale)

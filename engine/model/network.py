@@ -248,8 +248,11 @@ class NLDModel(nn.Module):
         widest at the checkpoint's block size: quadratic, B x (B+1))."""
         cfg, w = self.config, self.encoder.embed_tokens.weight
         scratch = scratch if scratch is not None else cfg.block_size * (cfg.block_size + 1)
+        # A CPU attends in fp32 (`kernels.attention_ref`): a half-precision model's K/V are kept in
+        # fp32 there, converted once when written, not the whole window at every layer of every pass.
+        dtype = torch.float32 if w.device.type == "cpu" else w.dtype
         return KVCache(
-            cfg.num_hidden_layers, cfg.num_key_value_heads, cfg.head_dim, capacity, scratch, w.device, w.dtype
+            cfg.num_hidden_layers, cfg.num_key_value_heads, cfg.head_dim, capacity, scratch, w.device, dtype
         )
 
 
