@@ -27,4 +27,5 @@ def rms_norm_ref(
 
 @functools.cache
 def _constants(eps: float, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.tensor(eps, device=device), torch.tensor(float(width), device=device)
+    with torch.inference_mode(False):  # made by a decode step, used by training too
+        return torch.tensor(eps, device=device), torch.tensor(float(width), device=device)

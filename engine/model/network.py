@@ -179,7 +179,7 @@ class NLDModel(nn.Module):
         """
         if self.rotary is None or self.rotary.inv_freq.device != tokens.device:
             self.rotary = Rotary(self.config, tokens.device)
-        x = F.embedding(tokens, self.encoder.embed_tokens.weight)
+        x = torch.embedding(self.encoder.embed_tokens.weight, tokens)  # (F.embedding: the same, with checks)
         kern = ops.kernels_for(x)
         rope = self.rope_tables(positions, cache, tokens.shape[1], x.dtype, kern)
         residual = None
