@@ -217,9 +217,9 @@ class NLDModel(nn.Module):
         cost another o_proj per layer of its memory (1.2 GB for NLD 8B) to save two tiny kernels.
 
         fp32 weights on a CPU are stored column-major ([in, out] in memory, the same tensors seen
-        transposed): a one-row fp32 matmul then runs a kernel a third faster than on row-major
-        weights (demo model: AR step 4.1 -> 2.7 ms, docs/BENCHMARKS.md). transformers' `generate()`
-        in `nemodiff bench` shares these tensors, so it gets the same kernels."""
+        transposed): torch's CPU kernel for a one-row fp32 matmul is faster on them than on
+        row-major weights (docs/BENCHMARKS.md). transformers' `generate()` in `nemodiff bench`
+        shares these tensors, so it gets the same kernels."""
         cpu = self.encoder.embed_tokens.weight.device.type == "cpu"
         column_major = cpu and self.encoder.embed_tokens.weight.dtype == torch.float32
         for layer in self.encoder.layers:
