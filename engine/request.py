@@ -33,6 +33,7 @@ class GenerationConfig:
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
     heal: bool = True  # token healing at the cursor
+    copy_drafts: bool = True  # self-spec and diffusion: also draft from copies of the text around the cursor
 
     def validate(self) -> "GenerationConfig":
         if self.mode not in MODES:

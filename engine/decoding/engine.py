@@ -252,11 +252,13 @@ class Engine:
             stop_ids = self.stop_ids | (tok.special_ids - {tok.mask_id}) if chat else self.stop_ids
             seq = Sequence(tok, ids, config.max_new_tokens, stop_ids, config.stop, heal)
             block = config.block_size
-            widest = block * (block + 1) if mode == "self-spec-quadratic" else block  # tokens in one pass
+            copies = config.copy_drafts and (mode.startswith("self-spec") or mode == "diffusion")
+            # tokens in one pass: a quadratic pass, or a diffusion block closed with a copy after it
+            widest = {"self-spec-quadratic": block * (block + 1), "diffusion": 2 * block}.get(mode, block)
             self.runner.reserve(len(ids) + config.max_new_tokens + block + 1, widest, block)
             cached = self.runner.reuse(ids)
             sampler = Sampler(config.temperature, config.top_p, config.seed, self.device, config.top_k)
-            copy = CopyDrafter(ids) if mode.startswith("self-spec") else None
+            copy = CopyDrafter(ids) if copies else None
             ctx = DecodeState(self.runner, seq, sampler, config, block, tok.mask_id, cancelled, auto, copy)
             yield from run(ctx, mode, ids[cached:])
             yield seq.done(

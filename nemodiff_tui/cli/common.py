@@ -131,6 +131,11 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     p.add_argument("--no-heal", action="store_true", help="disable token healing at the cursor")
+    p.add_argument(
+        "--no-copy-drafts",
+        action="store_true",
+        help="draft only with the model (self-spec, diffusion), not from copies of the text around the cursor",
+    )
 
 
 def generation_config(args: argparse.Namespace, mode: str | None = None) -> GenerationConfig:
@@ -148,6 +153,7 @@ def generation_config(args: argparse.Namespace, mode: str | None = None) -> Gene
         seed=args.seed,
         stop=args.stop,
         heal=not args.no_heal,
+        copy_drafts=not args.no_copy_drafts,
     ).validate()
 
 
