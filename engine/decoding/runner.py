@@ -120,7 +120,7 @@ class NativeRunner(PrefixCache):
 
     def _pass(self, tokens: list[int], pattern: Pattern, positions=None, mask=None, lora=False) -> torch.Tensor:
         """`forward` without its own inference mode (entering one costs a few us: `extend` enters
-        one for a pass and its logits)."""
+        one for all its chunks)."""
         t = self.token_ids(tokens)
         if self.static is not None:
             key = self.static.key(len(tokens), self.length, pattern, positions, lora)
@@ -167,7 +167,7 @@ class NativeRunner(PrefixCache):
             chunk = tokens[start : start + PREFILL_CHUNK]
             h = self._pass(chunk, Pattern.CAUSAL)
             self.keep(chunk)
-        return self.model.logits(h if len(h) == 1 else h[-1:])[0]
+        return self.logits(h if len(h) == 1 else h[-1:])[0]
 
 
 class HFRunner(PrefixCache):
