@@ -39,11 +39,10 @@ class DecodeState:
         heal = self.seq.heal
         if heal is not None and heal.active:
             logits = logits.masked_fill(~heal.allowed(logits.shape[-1], logits.device), float("-inf"))
-        ids, conf = self.sampler.pick(logits[None], self.mask_id)
-        tok = int(ids[0])
+        tok, conf = self.sampler.pick_one(logits, self.mask_id)
         if heal is not None and heal.active:
             heal.advance(tok)
-        return tok, float(conf[0])
+        return tok, conf
 
     def copied(self, k: int) -> list[int]:
         """Up to k tokens copied from the text around the cursor after the output so far ([] if none)."""
