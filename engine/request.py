@@ -33,6 +33,8 @@ class GenerationConfig:
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
     heal: bool = True  # token healing at the cursor
+    copy_drafts: bool = True  # self-spec and diffusion: also draft from copies of the text around the cursor
+    auto_diffusion: bool = False  # `auto` may pick diffusion where it is fastest (not lossless against AR)
 
     def validate(self) -> "GenerationConfig":
         if self.mode not in MODES:

@@ -49,6 +49,7 @@ def attention_ref(
     On a CPU, bf16/fp16 inputs are attended in fp32: torch's CPU attention is 3-5x slower in half
     precision at decode shapes (one query over 200 / 1,000 cached keys: 88 / 450 us in bf16,
     28 / 91 us in fp32 casts included; docs/BENCHMARKS.md), and about as fast for 8-72 queries.
+    K and V may be fp32 already (the engine's CPU cache is).
 
     A single query with grouped KV heads is attended as one query row per head of its group over
     its KV head ([B, Hkv, group, D]), which is a view: cheaper than `enable_gqa` on a CPU."""
@@ -59,10 +60,15 @@ def attention_ref(
     if packed:
         q = q.view(b, hkv, hq // hkv, d)
     upcast = q.device.type == "cpu" and q.dtype != torch.float32
-    qf, kf, vf = (q.float(), k.float(), v.float()) if upcast else (q, k, v)
+    qf, kf, vf = (q.float(), _fp32(k), _fp32(v)) if upcast else (q, k, v)
     out = F.scaled_dot_product_attention(
         qf, kf, vf, attn_mask=attn_mask, scale=scale, enable_gqa=hkv != hq and not packed
     )
     if upcast:
         out = out.to(q.dtype)
     return out.view(b, hq, t, d) if packed else out
+
+
+def _fp32(t: torch.Tensor) -> torch.Tensor:
+    """(An engine's CPU cache is fp32 already: `NLDModel.new_cache`.)"""
+    return t if t.dtype == torch.float32 else t.float()

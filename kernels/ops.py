@@ -5,22 +5,38 @@ Triton modules are imported lazily so a CPU-only install never needs Triton.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 
 from kernels.attention_ref import Pattern, attention_ref
 from kernels.dispatch import use_triton
 from kernels.rmsnorm_ref import rms_norm_ref
-from kernels.rope_ref import rope_ref
+from kernels.rope_ref import rope_packed, rope_ref, signed_sin
 from kernels.swiglu_ref import swiglu_ref
 from kernels.token_select_ref import accept_length_ref, argmax_confidence_ref
 
-__all__ = ["Pattern", "attention", "rms_norm", "rope", "swiglu", "argmax_confidence", "accept_length"]
+__all__ = [
+    "Pattern",
+    "Kernels",
+    "kernels_for",
+    "attention",
+    "rms_norm",
+    "rope",
+    "rope_packed",
+    "signed_sin",
+    "swiglu",
+    "argmax_confidence",
+    "accept_length",
+]
 
 
 def attention(q, k, v, cache_len: int, pattern: Pattern, mask=None, scale=None) -> torch.Tensor:
     """A Pattern.MASK mask over the cache too ([T, cache_len + T], as CUDA graphs' fixed windows
-    need) goes to the torch reference: the Triton kernel takes a chunk mask."""
-    if use_triton(q) and (mask is None or mask.shape[-1] == q.shape[2]):
+    need) goes to the torch reference: the Triton kernel takes a chunk mask; so do half-precision
+    queries over a CPU's fp32 cache (`NLDModel.new_cache`)."""
+    if use_triton(q) and q.dtype == k.dtype and (mask is None or mask.shape[-1] == q.shape[2]):
         from kernels.attention import attention_triton
 
         return attention_triton(q, k, v, cache_len, pattern, mask, scale)
@@ -65,3 +81,23 @@ def accept_length(draft, target) -> int:
 
         return accept_length_triton(draft, target)
     return accept_length_ref(draft, target)
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """The kernels one pass calls, chosen once per pass: on a CPU each per-op choice cost more than
+    some of the ops it chose for (a read of the environment each)."""
+
+    triton: bool  # Triton's entry points (each still routes by its inputs), or the torch references
+    attention: Callable
+    rms_norm: Callable
+    rope: Callable
+    swiglu: Callable
+
+
+ROUTED = Kernels(True, attention, rms_norm, rope, swiglu)
+REFERENCE = Kernels(False, attention_ref, rms_norm_ref, rope_ref, swiglu_ref)
+
+
+def kernels_for(t: torch.Tensor) -> Kernels:
+    return ROUTED if use_triton(t) else REFERENCE

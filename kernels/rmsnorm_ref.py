@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 
@@ -10,11 +12,20 @@ def rms_norm_ref(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (norm(x + residual) * weight, x + residual); the sum feeds the next residual.
 
-    The mean square is a sum divided by the width: on a CPU torch's `mean` (and so `F.rms_norm`)
-    costs an order of magnitude more than `sum` for the few rows of a decode pass (docs/BENCHMARKS.md)."""
+    The mean square is a sum divided by the width (on a CPU torch's `mean`, and so `F.rms_norm`,
+    costs an order of magnitude more than `sum` for the few rows of a decode pass:
+    docs/BENCHMARKS.md), and `eps + sum / width` is one `addcdiv` (a fused multiply-add of 1 and
+    the quotient rounds as the division then the addition do: equal to `mean + eps` bit for bit)."""
     if residual is not None:
         x = x + residual
     fp32 = x.dtype == torch.float32  # (a no-op `.to` still costs a dispatch)
     xf = x if fp32 else x.float()  # normalise in fp32, weight in x's dtype
-    h = xf * torch.rsqrt(xf.square().sum(-1, keepdim=True).div_(x.shape[-1]).add_(eps))
+    eps_t, width = _constants(eps, x.shape[-1], x.device)
+    h = xf * torch.addcdiv(eps_t, xf.square().sum(-1, keepdim=True), width).rsqrt_()
     return weight * (h if fp32 else h.to(x.dtype)), x
+
+
+@functools.cache
+def _constants(eps: float, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    with torch.inference_mode(False):  # made by a decode step, used by training too
+        return torch.tensor(eps, device=device), torch.tensor(float(width), device=device)

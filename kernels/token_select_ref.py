@@ -9,13 +9,14 @@ def argmax_confidence_ref(logits: torch.Tensor, mask_id: int | None) -> tuple[to
     """Per row: the argmax with `mask_id` excluded and its probability under the softmax over the full
     vocabulary, mask included (the confidence NVIDIA's rule thresholds; renormalising without the
     mask would inflate it)."""
-    logits = logits.float()
+    if logits.dtype != torch.float32:  # (a no-op `.float()` still costs a dispatch)
+        logits = logits.float()
     probs = torch.softmax(logits, dim=-1)
     if mask_id is not None:
         logits = logits.clone()
-        logits[..., mask_id] = float("-inf")
+        logits.select(-1, mask_id).fill_(float("-inf"))  # (indexing assignment costs several ops)
     ids = logits.argmax(dim=-1)
-    return ids, probs.gather(-1, ids[..., None])[..., 0]
+    return ids, probs.gather(-1, ids[..., None]).squeeze(-1)
 
 
 def accept_length_ref(draft: torch.Tensor, target: torch.Tensor) -> int:

@@ -524,6 +524,7 @@ class NemodiffApp(ThemedApp):
         self._serial += 1
         config = GenerationConfig(
             mode=self.settings.mode,
+            auto_diffusion=self.settings.auto_diffusion,
             max_new_tokens=self.settings.max_new_tokens,
             temperature=self.settings.alternative_temperature if alternative else 0.0,
             seed=alternative or None,

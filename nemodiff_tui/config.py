@@ -29,6 +29,7 @@ from engine.request import MODES
 class Settings:
     model: str = "demo"
     mode: str = "auto"
+    auto_diffusion: bool = False  # `auto` may pick diffusion where it is fastest (not lossless)
     device: str = "auto"
     dtype: str | None = None
     theme: str = "nemodiff-dark"

@@ -121,10 +121,14 @@ class Engine:
                 f"{self.name} is not an NLD checkpoint: mode {config.mode!r} is unavailable, running AR"
             ]
         if config.mode == "auto":  # by device, timing and recent acceptance (engine/decoding/modes/auto.py)
-            mode = self.auto.mode()
-            return mode, (
-                ["auto: recent drafts have not outrun AR on this device; running AR"] if mode == "ar" else []
-            )
+            mode = self.auto.mode(diffusion=config.auto_diffusion)
+            notes = {
+                "ar": ["auto: recent drafts have not outrun AR on this device; running AR"],
+                "diffusion": [
+                    "auto: diffusion (allowed by auto_diffusion) is the fastest mode on this device"
+                ],
+            }
+            return mode, notes.get(mode, [])
         return (f"self-spec-{config.speculation}" if config.mode == "self-spec" else config.mode), []
 
     @property
@@ -252,13 +256,17 @@ class Engine:
             stop_ids = self.stop_ids | (tok.special_ids - {tok.mask_id}) if chat else self.stop_ids
             seq = Sequence(tok, ids, config.max_new_tokens, stop_ids, config.stop, heal)
             block = config.block_size
-            widest = block * (block + 1) if mode == "self-spec-quadratic" else block  # tokens in one pass
+            copies = config.copy_drafts and (mode.startswith("self-spec") or mode == "diffusion")
+            # tokens in one pass: a quadratic pass, or a diffusion block closed with a copy after it
+            widest = {"self-spec-quadratic": block * (block + 1), "diffusion": 2 * block}.get(mode, block)
             self.runner.reserve(len(ids) + config.max_new_tokens + block + 1, widest, block)
             cached = self.runner.reuse(ids)
             sampler = Sampler(config.temperature, config.top_p, config.seed, self.device, config.top_k)
-            copy = CopyDrafter(ids) if mode.startswith("self-spec") else None
+            copy = CopyDrafter(ids) if copies else None
             ctx = DecodeState(self.runner, seq, sampler, config, block, tok.mask_id, cancelled, auto, copy)
             yield from run(ctx, mode, ids[cached:])
+            if auto is not None and mode == "diffusion":
+                auto.record_diffusion(len(seq.out), seq.nfe)
             yield seq.done(
                 mode,
                 notes,

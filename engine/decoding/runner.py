@@ -65,7 +65,7 @@ class NativeRunner(PrefixCache):
         room = cache.k.shape[3]
         self.masks = MaskBook(room, self.device)
         host = torch.zeros(room, dtype=torch.long, pin_memory=self.device.type == "cuda")
-        self._host, self._host_np = host, host.numpy()
+        self._host, self._host_np, self._row = host, host.numpy(), host[None]
         self._tokens = (
             host if self.device.type == "cpu" else torch.zeros(room, dtype=torch.long, device=self.device)
         )
@@ -116,28 +116,33 @@ class NativeRunner(PrefixCache):
         """Hidden states [T, H] of a pass that reads the cache and stages (not commits) the chunk
         (at the positions after the cache unless given). On a GPU, a graphed pass returns a static
         buffer: valid until the next pass."""
+        return self._pass(tokens, pattern, positions, mask, lora)
+
+    def _pass(self, tokens: list[int], pattern: Pattern, positions=None, mask=None, lora=False) -> torch.Tensor:
+        """`forward` without its own inference mode (entering one costs a few us: `extend` enters
+        one for all its chunks)."""
         t = self.token_ids(tokens)
         if self.static is not None:
             key = self.static.key(len(tokens), self.length, pattern, positions, lora)
-            out = self.static.run(key, t, self.length, positions, mask, lora) if key else None
+            out = self.static.run(key, t[0], self.length, positions, mask, lora) if key else None
             if out is not None:
                 return out
-        if not use_triton(self.model.encoder.embed_tokens.weight):
+        # (one causal token sees every key: no mask to build, whichever kernels run)
+        if (len(tokens) > 1 or pattern is not Pattern.CAUSAL) and not use_triton(self._tokens):
             mask = self.masks.full(pattern, len(tokens), self.length, mask)  # built once per shape
             pattern = Pattern.MASK if mask is not None else Pattern.BIDIRECTIONAL
-        return self.model(
-            t[None], self.length if positions is None else positions, self.cache, pattern, mask, lora
-        )[0]
+        positions = self.length if positions is None else positions
+        return self.model.forward(t, positions, self.cache, pattern, mask, lora)[0]  # (inference: no hooks)
 
     def token_ids(self, tokens: list[int]) -> torch.Tensor:
-        """`tokens` as a device tensor: written into a preallocated buffer, not a new tensor per pass."""
+        """`tokens` as a [1, T] device tensor: written into a preallocated buffer, not a new tensor per pass."""
         n = len(tokens)
         if n > len(self._host):
-            return torch.tensor(tokens, device=self.device)  # wider than any pass the cache has room for
+            return torch.tensor([tokens], device=self.device)  # wider than any pass the cache has room for
         self._host_np[:n] = tokens
         if self._tokens is self._host:
-            return self._host[:n]
-        return self._tokens[:n].copy_(self._host[:n])
+            return self._row.narrow(1, 0, n)
+        return self._tokens[:n].copy_(self._host[:n])[None]
 
     def keep(self, tokens: list[int], offsets: list[int] | None = None) -> None:
         """Commit the staged chunk's K/V: all of it, or only the chunk positions `offsets`."""
@@ -154,14 +159,15 @@ class NativeRunner(PrefixCache):
         """Forward passes `extend` makes for n tokens."""
         return -(-n // PREFILL_CHUNK)
 
+    @torch.inference_mode()
     def extend(self, tokens: list[int]) -> torch.Tensor:
         """Causal passes (chunks of PREFILL_CHUNK) that append `tokens` to the cache; fp32 logits [V]
         after the last one."""
         for start in range(0, len(tokens), PREFILL_CHUNK):
             chunk = tokens[start : start + PREFILL_CHUNK]
-            h = self.forward(chunk, Pattern.CAUSAL)
+            h = self._pass(chunk, Pattern.CAUSAL)
             self.keep(chunk)
-        return self.logits(h[-1:])[0]
+        return self.logits(h if len(h) == 1 else h[-1:])[0]
 
 
 class HFRunner(PrefixCache):

@@ -116,6 +116,9 @@ class Sequence:
         if self.skip:
             cut = min(self.skip, len(raw))
             raw, self.skip = raw[cut:], self.skip - cut
+        if not self.stop:  # nothing to cut or hold back
+            self.text += raw
+            return raw
         text = self.pending + raw
         for s in self.stop:
             at = text.find(s)

@@ -427,7 +427,7 @@ def _load_int8(
 ) -> None:
     """The float tensors (embedding, norms, adapter) as `dtype`, then the matmul weights as int8:
     from the cache, or quantized one at a time as they stream from the checkpoint (never the
-    whole bf16 model in memory), then cached."""
+    whole bf16 model in memory), then cached (in the background)."""
     floats = {name: entry for name, entry in index.items() if not is_matmul_weight(name)}
     cpu = torch.device("cpu")
 
@@ -456,5 +456,5 @@ def _load_int8(
         return _read(index, name, cpu)
 
     tensors = int8_weights(model, read)
-    int8_cache.write(file, tensors)  # first: install_int8 takes the tensors out as it packs them
+    int8_cache.write_in_background(file, dict(tensors))  # its own dict: install_int8 empties this one
     install_int8(model, tensors, dtype)

@@ -2,9 +2,12 @@
 `--dtype int8` load reads int8 (half the bytes of bf16) and quantizes nothing.
 
 A copy is keyed by the checkpoint's weight files (path, size, modification time) and the format
-version, so an edited checkpoint gets a new copy. It is written to a temporary file and renamed,
-so a crash never leaves half a copy under the real name; a copy that cannot be read (damaged,
-from another version) is ignored with a note and rebuilt.
+version, so an edited checkpoint gets a new copy. A first load does not wait for it: a background
+thread writes it while the model is already in use (writing 3 GB cost as much as quantizing
+them). It is written to a temporary file, flushed to disk, then renamed: a crash, even of the
+machine, never leaves half a copy under the real name, and the temporary file of a process that
+died is removed by the next write. A copy that cannot be read (damaged, from another version) is
+ignored with a note and rebuilt.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ import hashlib
 import json
 import logging
 import os
+import sys
+import threading
+from contextlib import suppress
 from pathlib import Path
 
 import torch
@@ -23,6 +29,7 @@ from engine.loading.safetensors_file import write_safetensors
 
 FORMAT = 2  # bump when quantize_rows or the tensor names change (2: rounding by the reciprocal scale)
 log = logging.getLogger(__name__)
+_writers: list[threading.Thread] = []
 
 
 def cache_dir() -> Path:
@@ -55,8 +62,31 @@ def read(file: Path) -> dict[str, torch.Tensor] | None:
         return None
 
 
+def write_in_background(file: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """`write` on a thread of its own, at low priority so that generating goes first. Not a daemon:
+    a process that ends soon after its load waits for the copy rather than losing it."""
+
+    def run() -> None:
+        if sys.platform == "linux":  # there a thread has its own nice value (elsewhere the id is no pid)
+            with suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        write(file, tensors)
+
+    thread = threading.Thread(target=run, name="int8 cache writer")
+    thread.start()
+    _writers.append(thread)
+
+
+def wait_for_writes() -> None:
+    """Return once every background write has ended (tests, and anything about to read the cache)."""
+    while _writers:
+        _writers.pop().join()
+
+
 def write(file: Path, tensors: dict[str, torch.Tensor]) -> None:
-    """Write atomically; a cache that cannot be written (read-only, full disk) costs only a note."""
+    """Write atomically; a cache that cannot be written (read-only, full disk) costs only a note.
+    Takes each tensor out of `tensors` once written: beside install_int8, which packs copies on
+    x86, a first load then holds each unpacked weight only until both are done with it."""
     tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
     # The int8 weights first: their sizes are multiples of 64 bytes for every NLD shape, so each is
     # aligned as the kernel needs where the file is mapped (engine/model/quantize.py copies any that is not).
@@ -64,9 +94,28 @@ def write(file: Path, tensors: dict[str, torch.Tensor]) -> None:
     entries = [(name, tensors[name].dtype, tuple(tensors[name].shape)) for name in names]
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        write_safetensors(tmp, entries, lambda i: iter([tensors[entries[i][0]]]))
+        _remove_orphans(file.parent)
+        write_safetensors(tmp, entries, lambda i: iter([tensors.pop(entries[i][0])]))
+        with open(tmp, "rb") as f:  # on disk before it has the real name
+            os.fsync(f.fileno())
         os.replace(tmp, file)
     except OSError as e:
         log.warning("int8 cache not written to %s (%s): the next load quantizes again", file, first_line(e))
     finally:  # whatever stopped the write (Ctrl-C too): no half copy is left in the user's cache
+        _remove(tmp)
+
+
+def _remove(tmp: Path) -> None:
+    with suppress(OSError):  # e.g. a file where the cache folder should be: nothing was written
         tmp.unlink(missing_ok=True)
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Delete the temporary files of processes that died while writing (killed, or the machine)."""
+    for tmp in folder.glob(".*.tmp"):
+        try:
+            os.kill(int(tmp.suffixes[-2].lstrip(".")), 0)
+        except ProcessLookupError:
+            _remove(tmp)
+        except (ValueError, IndexError, PermissionError):  # not ours, or a live process of another user
+            pass

@@ -25,22 +25,29 @@ class KVCache:
         shape = (n_layers, 1, kv_heads, capacity + scratch, head_dim)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
-        self.layers = list(zip(self.k.unbind(0), self.v.unbind(0)))  # per-layer views, taken once
+        self._window: tuple[int, int] | None = None  # (length, chunk) the views in `_views` are for
+        self._views: list = []
         self.capacity = capacity
         self.scratch = scratch  # room after `capacity` for the staged chunk of the widest pass
         self.length = 0
 
     def stage(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write a chunk's K/V [1, Hkv, T, D] after the cache; return the [cache + chunk] views.
-        (`narrow` on the layer's view: tuple indexing costs several view ops per call.)"""
+        A pass's views of every layer are taken once, by its first layer (`narrow` and `unbind`:
+        two ops for all layers where per-layer indexing costs several per layer)."""
         t = k.shape[2]
-        end = self.length + t
-        if end > self.k.shape[3]:
-            raise ValueError(f"context full: {end} tokens exceed the cache's {self.capacity} + scratch")
-        lk, lv = self.layers[layer]
-        lk.narrow(2, self.length, t).copy_(k)
-        lv.narrow(2, self.length, t).copy_(v)
-        return lk.narrow(2, 0, end), lv.narrow(2, 0, end)
+        if self._window != (self.length, t):
+            end = self.length + t
+            if end > self.k.shape[3]:
+                raise ValueError(f"context full: {end} tokens exceed the cache's {self.capacity} + scratch")
+            self._views = [
+                (c.narrow(3, self.length, t).unbind(0), c.narrow(3, 0, end).unbind(0)) for c in (self.k, self.v)
+            ]
+            self._window = (self.length, t)
+        (k_slots, k_seen), (v_slots, v_seen) = self._views
+        k_slots[layer].copy_(k)
+        v_slots[layer].copy_(v)
+        return k_seen[layer], v_seen[layer]
 
     def commit(self, n: int, keep: torch.Tensor | None = None) -> None:
         """Make `n` staged chunk entries part of the cache: the first n, or the chunk offsets `keep`."""

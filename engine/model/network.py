@@ -19,7 +19,7 @@ from engine.model.cache import KVCache
 from engine.model.config import ModelConfig
 from engine.model.rope import Rotary
 from kernels import ops
-from kernels.ops import Pattern
+from kernels.ops import Pattern, rope_packed
 
 
 def project(x: torch.Tensor, weight: torch.Tensor | nn.Module) -> torch.Tensor:
@@ -68,7 +68,8 @@ class Attention(nn.Module):
             cfg.head_dim,
         )
         inner = self.n_heads * self.head_dim
-        self.widths = [inner, self.n_kv * self.head_dim, self.n_kv * self.head_dim]  # of q, k, v
+        self.widths = [self.n_heads, self.n_kv, self.n_kv]  # heads of q, k, v in the fused projection
+        self.packed = [self.n_heads + self.n_kv, self.n_kv]  # q and k heads (rotated together), v heads
         self.q_proj = nn.Linear(cfg.hidden_size, inner, bias=False)
         self.k_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=False)
         self.v_proj = nn.Linear(cfg.hidden_size, self.n_kv * self.head_dim, bias=False)
@@ -80,22 +81,32 @@ class Attention(nn.Module):
         self.o_draft: torch.Tensor | nn.Module | None = None
 
     def forward(
-        self, x, rope, cache: KVCache | None, layer: int, pattern: Pattern, mask, lora: bool | torch.Tensor
+        self, x, rope, cache: KVCache | None, layer: int, pattern: Pattern, mask, lora: bool | torch.Tensor, kern
     ):
+        """`rope` is what `NLDModel.rope_tables` prepared for `kern`, the pass's kernels
+        (`kernels.ops.kernels_for`)."""
         b, t, _ = x.shape
         if self.qkv is not None:
-            q, k, v = project(x, self.qkv).split(self.widths, dim=-1)
-        else:
-            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
-        q = q.view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
-        k = k.view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
-        v = v.view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
-        q, k = ops.rope(q, k, *rope)
+            qkv = project(x, self.qkv)
+        else:  # training: the separate projections, through the same layout
+            qkv = torch.cat([self.q_proj(x), self.k_proj(x), self.v_proj(x)], dim=-1)
+        # [B, Hq + 2 Hkv, T, D] (one token's heads need no transpose)
+        heads = qkv.view(b, -1, 1, self.head_dim) if t == 1 else qkv.view(b, t, -1, self.head_dim).transpose(1, 2)
+        if kern.triton:
+            q, k, v = heads.split_with_sizes(self.widths, dim=1)
+            q, k = kern.rope(q, k, *rope)
+        else:  # q and k heads rotated together: one set of ops instead of two
+            cos, sin, q_scale = rope
+            qk, v = heads.split_with_sizes(self.packed, dim=1)
+            q, k = rope_packed(qk, cos, sin).split_with_sizes(self.widths[:2], dim=1)
+            if q_scale is not None:
+                q = q * q_scale
         cache_len = 0
         if cache is not None:
             cache_len = cache.length
             k, v = cache.stage(layer, k, v)
-        o = ops.attention(q, k, v, cache_len, pattern, mask).transpose(1, 2).reshape(b, t, -1)
+        o = kern.attention(q, k, v, cache_len, pattern, mask)
+        o = o.reshape(b, 1, -1) if t == 1 else o.transpose(1, 2).reshape(b, t, -1)
         if lora is True and self.o_draft is not None:
             return project(o, self.o_draft)
         out = project(o, self.o_proj)
@@ -113,12 +124,12 @@ class MLP(nn.Module):
         self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
         self.gate_up: torch.Tensor | nn.Module | None = None  # fused gate/up weight, like Attention.qkv
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, kern: ops.Kernels) -> torch.Tensor:
         if self.gate_up is not None:
             gate, up = project(x, self.gate_up).chunk(2, dim=-1)
         else:
             gate, up = self.gate_proj(x), self.up_proj(x)
-        return project(ops.swiglu(gate, up), self.down_proj)
+        return project(kern.swiglu(gate, up), self.down_proj)
 
 
 class DecoderLayer(nn.Module):
@@ -168,19 +179,31 @@ class NLDModel(nn.Module):
         """
         if self.rotary is None or self.rotary.inv_freq.device != tokens.device:
             self.rotary = Rotary(self.config, tokens.device)
-        cos, sin, q_scale = self.rotary(
-            positions, cache.k.shape[3] if cache is not None else None, tokens.shape[1]
-        )
-        x = F.embedding(tokens, self.encoder.embed_tokens.weight)
-        rope = cos.to(x.dtype), sin.to(x.dtype), q_scale  # rounded once per pass, as every layer would
+        x = torch.embedding(self.encoder.embed_tokens.weight, tokens)  # (F.embedding: the same, with checks)
+        kern = ops.kernels_for(x)
+        rope = self.rope_tables(positions, cache, tokens.shape[1], x.dtype, kern)
         residual = None
         eps = self.config.rms_norm_eps
+        direct = not self.training  # a module call costs a few us; training's dropout hooks need it
         for i, layer in enumerate(self.encoder.layers):
-            h, residual = ops.rms_norm(x, layer.input_layernorm.weight, eps, residual)
-            x = layer.self_attn(h, rope, cache, i, pattern, mask, lora)
-            h, residual = ops.rms_norm(x, layer.post_attention_layernorm.weight, eps, residual)
-            x = layer.mlp(h)
-        return ops.rms_norm(x, self.encoder.norm.weight, eps, residual)[0]
+            attn, mlp = (layer.self_attn.forward, layer.mlp.forward) if direct else (layer.self_attn, layer.mlp)
+            h, residual = kern.rms_norm(x, layer.input_layernorm.weight, eps, residual)
+            x = attn(h, rope, cache, i, pattern, mask, lora, kern)
+            h, residual = kern.rms_norm(x, layer.post_attention_layernorm.weight, eps, residual)
+            x = mlp(h, kern)
+        return kern.rms_norm(x, self.encoder.norm.weight, eps, residual)[0]
+
+    def rope_tables(self, positions, cache: KVCache | None, t: int, dtype: torch.dtype, kern: ops.Kernels):
+        """The pass's rotary tables, rounded to the activations' dtype once (as every layer would
+        round them): (cos, sin, query scale) for Triton; for the torch references cos, the signed
+        sine of `ops.rope_packed` and the scale as a [T, 1] column (None where it is 1)."""
+        bound = cache.k.shape[3] if cache is not None else None
+        cos, sin, q_scale = self.rotary(positions, bound, t, signed=not kern.triton)
+        if cos.dtype != dtype:
+            cos, sin = cos.to(dtype), sin.to(dtype)
+        if kern.triton:
+            return cos, sin, q_scale
+        return cos, sin, None if q_scale is None else q_scale.to(dtype)[:, None]
 
     @torch.no_grad()
     def fuse_projections(self) -> None:
@@ -191,34 +214,59 @@ class NLDModel(nn.Module):
         On a CPU, where every small op costs, a draft adapter is also merged into a second o_proj
         weight that whole-block draft passes use: one matmul instead of three (3 % of a linear
         self-spec cycle for the demo model). A GPU keeps the adapter apart: a merged copy would
-        cost another o_proj per layer of its memory (1.2 GB for NLD 8B) to save two tiny kernels."""
+        cost another o_proj per layer of its memory (1.2 GB for NLD 8B) to save two tiny kernels.
+
+        fp32 weights on a CPU are stored column-major ([in, out] in memory, the same tensors seen
+        transposed): torch's CPU kernel for a one-row fp32 matmul is faster on them than on
+        row-major weights (docs/BENCHMARKS.md). transformers' `generate()` in `nemodiff bench`
+        shares these tensors, so it gets the same kernels."""
+        cpu = self.encoder.embed_tokens.weight.device.type == "cpu"
+        column_major = cpu and self.encoder.embed_tokens.weight.dtype == torch.float32
         for layer in self.encoder.layers:
             attn = layer.self_attn
-            attn.qkv = _fuse(attn.q_proj, attn.k_proj, attn.v_proj)
-            layer.mlp.gate_up = _fuse(layer.mlp.gate_proj, layer.mlp.up_proj)
-            if attn.o_lora is not None and attn.o_proj.weight.device.type == "cpu":
+            attn.qkv = _fuse(column_major, attn.q_proj, attn.k_proj, attn.v_proj)
+            layer.mlp.gate_up = _fuse(column_major, layer.mlp.gate_proj, layer.mlp.up_proj)
+            if column_major:
+                for lin in (attn.o_proj, layer.mlp.down_proj):
+                    lin.weight = nn.Parameter(_transposed_copy(lin.weight).t(), requires_grad=False)
+            if attn.o_lora is not None and cpu:
                 attn.o_draft = attn.o_lora.merged(attn.o_proj.weight)
+                if column_major:
+                    attn.o_draft = _transposed_copy(attn.o_draft).t()
+        if column_major:
+            head = self.diffusion_head
+            head.weight = nn.Parameter(_transposed_copy(head.weight).t(), requires_grad=False)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """fp32 logits over the full vocabulary, mask token included: confidences are its softmax, as in
         NVIDIA's code; the mask id is kept out of the *choice* only (`Sampler.pick`, `ops.argmax_confidence`)."""
-        return self.diffusion_head(hidden).float()
+        logits = project(hidden, self.diffusion_head)
+        return logits if logits.dtype == torch.float32 else logits.float()
 
     def new_cache(self, capacity: int, scratch: int | None = None) -> KVCache:
         """A cache for `capacity` tokens plus scratch room for a pass's staged chunk (by default the
         widest at the checkpoint's block size: quadratic, B x (B+1))."""
         cfg, w = self.config, self.encoder.embed_tokens.weight
         scratch = scratch if scratch is not None else cfg.block_size * (cfg.block_size + 1)
+        # A CPU attends in fp32 (`kernels.attention_ref`): a half-precision model's K/V are kept in
+        # fp32 there, converted once when written, not the whole window at every layer of every pass.
+        dtype = torch.float32 if w.device.type == "cpu" else w.dtype
         return KVCache(
-            cfg.num_hidden_layers, cfg.num_key_value_heads, cfg.head_dim, capacity, scratch, w.device, w.dtype
+            cfg.num_hidden_layers, cfg.num_key_value_heads, cfg.head_dim, capacity, scratch, w.device, dtype
         )
 
 
-def _fuse(*linears: nn.Linear) -> torch.Tensor:
+def _fuse(column_major: bool, *linears: nn.Linear) -> torch.Tensor:
     fused = torch.cat([lin.weight for lin in linears])
+    if column_major:
+        fused = _transposed_copy(fused).t()
     start = 0
     for lin in linears:
         n = lin.out_features
         lin.weight = nn.Parameter(fused[start : start + n], requires_grad=False)
         start += n
     return fused
+
+
+def _transposed_copy(weight: torch.Tensor) -> torch.Tensor:
+    return weight.t().contiguous()

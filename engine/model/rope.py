@@ -7,6 +7,7 @@ import math
 import torch
 
 from engine.model.config import ModelConfig
+from kernels.rope_ref import signed_sin
 
 
 def _yarn_mscale(scale: float, mscale: float) -> float:
@@ -59,6 +60,7 @@ class Rotary:
         self.beta = rp.get("llama_4_scaling_beta")
         self.orig_max = rp.get("original_max_position_embeddings", cfg.max_position_embeddings)
         self.tables = self.compute(torch.arange(0, device=device))
+        self.signed = self.tables[1]  # `signed_sin` of the sine table
 
     def compute(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         freqs = positions.float()[:, None] * self.inv_freq
@@ -70,18 +72,26 @@ class Rotary:
             q_scale = 1 + self.beta * torch.log(1 + torch.floor(positions.float() / self.orig_max))
         return cos, sin, q_scale
 
-    def __call__(self, positions: torch.Tensor | int, bound: int | None = None, t: int = 0):
+    def __call__(self, positions: torch.Tensor | int, bound: int | None = None, t: int = 0, signed: bool = False):
         """Tables at `positions`, or at the `t` positions from an int `positions` on (views, no
-        lookup). The query scale is None where it is 1 at every position below `bound`."""
+        lookup). The query scale is None where it is 1 at every position below `bound`. `signed`
+        gives the sine with its first half negated (`kernels.rope_ref.rope_packed` takes it)."""
         if bound is None:
             if isinstance(positions, int):
                 positions = torch.arange(positions, positions + t, device=self.inv_freq.device)
-            return self.compute(positions)
+            cos, sin, q_scale = self.compute(positions)
+            return cos, signed_sin(sin) if signed else sin, q_scale
         if bound > len(self.tables[0]):
             size = max(bound, 2 * len(self.tables[0]))
             self.tables = self.compute(torch.arange(size, device=self.inv_freq.device))
-        cos, sin, q_scale = (
-            tab[positions : positions + t] if isinstance(positions, int) else tab[positions]
-            for tab in self.tables
-        )
-        return cos, sin, (None if self.beta is None or bound <= self.orig_max else q_scale)
+            self.signed = signed_sin(self.tables[1])
+        cos, sin, q_scale = self.tables
+        sin = self.signed if signed else sin
+        scaled = self.beta is not None and bound > self.orig_max
+        if isinstance(positions, int):
+            return (
+                cos.narrow(0, positions, t),
+                sin.narrow(0, positions, t),
+                q_scale.narrow(0, positions, t) if scaled else None,
+            )
+        return cos[positions], sin[positions], q_scale[positions] if scaled else None

@@ -132,12 +132,24 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     p.add_argument("--no-heal", action="store_true", help="disable token healing at the cursor")
+    p.add_argument(
+        "--no-copy-drafts",
+        action="store_true",
+        help="draft only with the model (self-spec, diffusion), not from copies of the text around the cursor",
+    )
+    p.add_argument(
+        "--auto-diffusion",
+        action="store_true",
+        help="let --mode auto pick diffusion where it is the fastest (its output is not AR's; "
+        "default: the settings file's auto_diffusion)",
+    )
 
 
 def generation_config(args: argparse.Namespace, mode: str | None = None) -> GenerationConfig:
     """`mode` if the caller picks one, else `--mode`, else the settings file's."""
+    settings = resolve_settings(args).settings
     return GenerationConfig(
-        mode=mode or resolve_settings(args).settings.mode,
+        mode=mode or settings.mode,
         speculation=args.speculation,
         block_size=args.block_size,
         threshold=args.threshold,
@@ -149,6 +161,8 @@ def generation_config(args: argparse.Namespace, mode: str | None = None) -> Gene
         seed=args.seed,
         stop=args.stop,
         heal=not args.no_heal,
+        copy_drafts=not args.no_copy_drafts,
+        auto_diffusion=args.auto_diffusion or settings.auto_diffusion,
     ).validate()
 
 

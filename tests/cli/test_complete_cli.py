@@ -245,6 +245,22 @@ def test_the_settings_file_picks_the_mode(capsys, tiny_checkpoint, tmp_path, mon
     assert json.loads(out)["mode"] == "ar"
 
 
+def test_auto_diffusion_from_the_flag_or_the_settings_file(tmp_path, monkeypatch):
+    import argparse
+
+    from nemodiff_tui.cli.common import add_generation_args, generation_config
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    parser = argparse.ArgumentParser()
+    add_generation_args(parser)
+    parser.add_argument("--config", default=None)
+    assert not generation_config(parser.parse_args([])).auto_diffusion  # lossless unless asked
+    assert generation_config(parser.parse_args(["--auto-diffusion"])).auto_diffusion
+    (tmp_path / "nemodiff").mkdir()
+    (tmp_path / "nemodiff" / "config.toml").write_text("auto_diffusion = true\n")
+    assert generation_config(parser.parse_args([])).auto_diffusion
+
+
 def test_the_settings_file_picks_the_model_and_a_flag_overrides_it(
     capsys, tiny_checkpoint, tmp_path, monkeypatch
 ):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from engine.decoding.copy_draft import CopyDrafter
 from engine.model.network import NLDModel
 from kernels.ops import Pattern
 
@@ -64,11 +65,18 @@ class Reference:
             self.passes += 1
         return self.finish(out, max_new)
 
-    def diffusion(self, prompt: list[int], block: int, threshold: float, max_new: int) -> list[int]:
-        """FastDiffuser: per step commit the most confident masked slot and every one at or above the threshold."""
+    def diffusion(
+        self, prompt: list[int], block: int, threshold: float, max_new: int, copies: bool = False
+    ) -> list[int]:
+        """FastDiffuser: per step commit the most confident masked slot and every one at or above the
+        threshold. The last block is shortened to the tokens left (the engine's deviation). With
+        `copies`, the closing causal pass also verifies a copy draft (ours, docs/REFERENCE_RULES.md):
+        the AR choices are accepted up to the first that differs from the copy, plus one."""
         context, out = list(prompt), [self.first(prompt)]
+        drafter = CopyDrafter(prompt) if copies else None
         while self.running(out, max_new):
-            blk, end = [out[-1]] + [self.mask_id] * (block - 1), block
+            size = min(block, max_new - len(out) + 1)
+            blk, end = [out[-1]] + [self.mask_id] * (size - 1), size
             while self.mask_id in blk[:end]:
                 logits = self.logits(context, blk, bidirectional=True)
                 self.passes += 1
@@ -84,8 +92,14 @@ class Reference:
             if not self.running(out, max_new):
                 break
             context += blk
-            out.append(self.pick(self.logits(context[:-1], context[-1:], bidirectional=False)[-1])[0])
+            copy = drafter.propose(out, min(block - 1, max_new - len(out) - 1)) if drafter else []
+            ar = [self.pick(row)[0] for row in self.logits(context[:-1], context[-1:] + copy, bidirectional=False)]
             self.passes += 1
+            m = 0
+            while m < len(copy) and ar[m] == copy[m]:
+                m += 1
+            context += copy[:m]
+            out += ar[: m + 1]
         return self.finish(out, max_new)
 
     def linear_spec(self, prompt: list[int], block: int, max_new: int) -> list[int]:

@@ -1,15 +1,19 @@
-"""`auto` on an NLD checkpoint: the variant with more accepted tokens per second (linear on a CPU),
-a break-even acceptance from passes timed at load, and AR while recent drafts fall short of it."""
+"""`auto` on an NLD checkpoint: the mode with the most tokens per second from the pass costs timed
+at load (fake cost tables here) and the acceptance seen: a self-spec variant, AR while recent drafts
+fall short of the break-even, diffusion only when the request allows a lossy mode."""
 
 from __future__ import annotations
 
 import torch
 
 from engine.decoding.modes.auto import (
+    DIFFUSION_PRIOR,
+    LINEAR_PRIOR,
     MIN_EVIDENCE,
     PROBE_EVERY,
     QUADRATIC_YIELD,
     AutoPolicy,
+    PassCosts,
     auto_policy,
     choose,
     time_passes,
@@ -18,12 +22,54 @@ from engine.events import Note
 from tests.engine.util import run
 
 
+def costs(ar=1.0, draft=1.0, verify=1.0, quadratic=100.0) -> PassCosts:
+    return PassCosts(ar_s=ar, draft_s=draft, verify_s=verify, quadratic_s=quadratic)
+
+
 def test_quadratic_only_when_its_cycle_is_cheap_enough_to_outrun_its_lower_acceptance():
-    assert choose(1.0, 2.0, 1.0) == AutoPolicy("quadratic", 1.0)
-    assert (
-        choose(1.0, 2.0, 2 * QUADRATIC_YIELD + 0.1).variant == "linear"
-    )  # cheaper cycle, fewer tokens per second
-    assert choose(1.0, 2.5) == AutoPolicy("linear", 2.5)  # break-even: cycle time over AR step time
+    assert choose(costs(quadratic=1.0)).variant == "quadratic"
+    assert choose(costs(quadratic=1.0)).break_even == 1.0
+    assert choose(costs(quadratic=2 * QUADRATIC_YIELD + 0.1)).variant == "linear"  # cheaper, fewer tokens/s
+    linear = choose(costs(draft=1.5, verify=1.0))
+    assert (linear.variant, linear.break_even) == ("linear", 2.5)  # break-even: cycle time over AR step time
+
+
+def test_diffusion_only_when_allowed_and_faster_than_ar_and_self_spec():
+    cheap_blocks = choose(costs(ar=1.0, draft=1.0, verify=1.0))  # a B-token pass costs an AR step
+    assert cheap_blocks.mode() == "self-spec-linear"  # lossless unless the request allows more
+    # diffusion: 2.6 tokens per 1 s pass; self-spec at NLD's prior: 6 per 2 s cycle; AR: 1 per s
+    assert DIFFUSION_PRIOR / 1.0 < LINEAR_PRIOR / 2.0
+    assert cheap_blocks.mode(diffusion=True) == "self-spec-linear"
+    for _ in range(MIN_EVIDENCE):
+        cheap_blocks.record(2)  # drafts accept 2 per cycle: 1 token/s, short of diffusion's 2.6
+    assert cheap_blocks.mode(diffusion=True) == "diffusion"
+    dear_blocks = choose(costs(ar=1.0, draft=4.0, verify=4.0))  # a B-token pass costs 4 AR steps
+    for _ in range(MIN_EVIDENCE):
+        dear_blocks.record(2)
+    assert dear_blocks.mode(diffusion=True) == "ar"  # 2.6 / 4 s < 1 token/s
+
+
+def test_diffusion_is_judged_by_its_own_tokens_per_forward_once_it_has_them():
+    auto = choose(costs(ar=1.0, draft=1.0, verify=1.0))
+    for _ in range(MIN_EVIDENCE):
+        auto.record(1)  # self-spec never pays: AR's 1 token/s is the lossless rate
+    assert auto.mode(diffusion=True) == "diffusion"  # the prior: 2.6 tokens per pass
+    auto.record_diffusion(tokens=MIN_EVIDENCE, passes=MIN_EVIDENCE)  # measured: 1 token per pass
+    assert auto.mode(diffusion=True) != "diffusion"
+
+
+def test_a_cpu_extrapolates_the_quadratic_pass_from_the_others(tiny_engine, monkeypatch):
+    from engine.decoding.modes import auto
+
+    monkeypatch.setattr(
+        auto, "_best_seconds", lambda runner, passes: {"ar": 1.0, "draft": 2.0, "verify": 3.0} | (
+            {"quadratic": 7.0} if "quadratic" in passes else {}
+        )
+    )
+    cpu = time_passes(tiny_engine.runner, 8, tiny_engine.tokenizer.mask_id, quadratic=False)
+    assert cpu == PassCosts(1.0, 2.0, 3.0, 1.0 + (3.0 - 1.0) / 7 * (8 * 9 - 1))
+    gpu = time_passes(tiny_engine.runner, 8, tiny_engine.tokenizer.mask_id, quadratic=True)
+    assert gpu.quadratic_s == 7.0
 
 
 def test_a_cpu_never_times_a_quadratic_pass(tiny_engine, monkeypatch):
@@ -42,10 +88,8 @@ def test_timing_leaves_the_cache_untouched(tiny_engine):
     runner.crop(0)
     runner.extend(list(range(10, 30)))
     k, length, ids = runner.cache.k[:, :, :, :20].clone(), runner.length, list(runner.ids)
-    costs = time_passes(runner, 8, tiny_engine.tokenizer.mask_id, quadratic=True)
-    assert set(costs) == {"ar_s", "linear_s", "verify_s", "quadratic_s"} and all(
-        s > 0 for s in costs.values()
-    )
+    timed = time_passes(runner, 8, tiny_engine.tokenizer.mask_id, quadratic=True)
+    assert min(timed.ar_s, timed.draft_s, timed.verify_s, timed.quadratic_s) > 0
     assert runner.length == length and runner.ids == ids
     assert torch.equal(runner.cache.k[:, :, :, :20], k)
 
@@ -66,7 +110,7 @@ def test_auto_runs_ar_while_pooled_drafts_fall_short_and_probes_now_and_then():
 
 
 def test_cycles_whose_copy_skipped_the_draft_pass_count_at_their_cost():
-    assert choose(1.0, 2.0, verify_s=0.8) == AutoPolicy("linear", 2.0, 0.4)
+    assert choose(costs(draft=1.2, verify=0.8)).verify_share == 0.4
     full, copied = AutoPolicy("linear", 2.5, 0.4), AutoPolicy("linear", 2.5, 0.4)
     for _ in range(MIN_EVIDENCE):
         full.record(2)  # 2 tokens per full cycle: short of 2.5
@@ -141,3 +185,17 @@ def test_slow_passes_are_timed_once_after_the_untimed_round(monkeypatch):
     monkeypatch.setattr(auto, "TIMING_BUDGET_S", 1e9)
     auto._best_seconds(SimpleNamespace(device=torch.device("cpu")), {"ar": lambda: runs.append("ar")})
     assert len(runs) == auto.ROUNDS + 1
+
+
+def test_a_request_that_allows_diffusion_runs_it_where_fastest_and_feeds_its_pool(tiny_engine, monkeypatch):
+    auto = choose(costs(ar=1.0, draft=1.0, verify=1.0))
+    for _ in range(MIN_EVIDENCE):
+        auto.record(1)  # drafts never pay here
+    monkeypatch.setattr(tiny_engine, "auto", auto)
+    _, lossless = run(tiny_engine, prompt="x", mode="auto", max_new_tokens=16)
+    assert lossless.mode == "ar"
+    events, done = run(tiny_engine, prompt="x", mode="auto", max_new_tokens=16, auto_diffusion=True)
+    assert done.mode == "diffusion" and [e.message for e in events if isinstance(e, Note)] == [
+        "auto: diffusion (allowed by auto_diffusion) is the fastest mode on this device"
+    ]
+    assert list(auto.diffusion) == [(len(done.token_ids), done.nfe)]

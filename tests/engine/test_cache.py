@@ -35,10 +35,10 @@ def test_a_long_prompt_is_prefilled_in_chunks_with_the_same_result(tiny_engine, 
     whole = runner.extend(ids)
     k, v = snapshot(runner)
     seen = []
-    forward = runner.forward
+    forward = runner._pass
     monkeypatch.setattr(runner_module, "PREFILL_CHUNK", 4)
     monkeypatch.setattr(
-        runner, "forward", lambda tokens, *a, **kw: (seen.append(len(tokens)), forward(tokens, *a, **kw))[1]
+        runner, "_pass", lambda tokens, *a, **kw: (seen.append(len(tokens)), forward(tokens, *a, **kw))[1]
     )
     runner.crop(0)
     chunked = runner.extend(ids)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import engine
 from engine.decoding.commit_policy import EvenSchedule, Threshold
 from engine.events import MASKED, Commit, Step
 from tests.engine.util import run
@@ -48,7 +49,9 @@ def test_commits_are_final_and_at_least_one_per_step(tiny_engine, threshold, sch
 
 
 def test_nfe_per_block_is_steps_plus_one(tiny_engine):
-    events, done = run(tiny_engine, prompt="import os\n", mode="diffusion", block_size=8, max_new_tokens=33)
+    events, done = run(
+        tiny_engine, prompt="import os\n", mode="diffusion", block_size=8, max_new_tokens=33, copy_drafts=False
+    )
     steps = [e for e in events if isinstance(e, Step) and e.kind != "prefill"]
     assert done.nfe == len(steps)
     denoise = [s for s in steps if s.kind == "denoise"]
@@ -66,10 +69,27 @@ def test_stream_text_equals_final_text(tiny_engine):
     assert ids == done.token_ids
 
 
-def test_cache_after_blocks_equals_ar_cache(tiny_engine):
-    """Every K/V in the cache was written by a causal pass: recomputing from scratch gives the same."""
-    _, done = run(tiny_engine, prompt="def g(y):\n", mode="diffusion", block_size=8, max_new_tokens=25)
-    runner = tiny_engine.runner
+@pytest.fixture(scope="module")
+def demo_engine():
+    return engine.load("demo", device="cpu")
+
+
+@pytest.mark.parametrize("model,copies", [("tiny", False), ("demo", True)])
+def test_cache_after_blocks_equals_ar_cache(request, model, copies):
+    """Every K/V in the cache was written by a causal pass: recomputing from scratch gives the same
+    (with copies, which the demo model accepts on repeating code: the closing pass kept exactly
+    the accepted ones)."""
+    eng = request.getfixturevalue(f"{model}_engine")
+    _, done = run(
+        eng,
+        prompt="def test_a():\n    assert f(1) == 1\n\n\ndef test_b():\n    assert f(2) == 2\n\n\n",
+        mode="diffusion",
+        block_size=8,
+        max_new_tokens=25,
+        copy_drafts=copies,
+    )
+    assert (done.copy_accepted > 0) == copies
+    runner = eng.runner
     n = runner.length
     k, v = runner.cache.k[:, :, :, :n].clone(), runner.cache.v[:, :, :, :n].clone()
     ids = list(runner.ids)

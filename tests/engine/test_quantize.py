@@ -16,9 +16,10 @@ import torch
 import engine
 from engine.errors import NemodiffError
 from engine.evaluation.lossless import parted_at_tie
+from engine.loading import int8_cache
 from engine.loading.checkpoint import load_model
 from engine.model import quantize
-from engine.model.quantize import KERNEL_ROWS, Int8Linear, activation_levels
+from engine.model.quantize import KERNEL_ROWS, Int8Linear, activation_levels, quantize_rows
 from tests.engine.util import run
 
 FBGEMM = activation_levels() is not None
@@ -56,7 +57,7 @@ def _linear(monkeypatch, levels: int | None, out: int, width: int, dtype: torch.
 @pytest.mark.parametrize("levels", PATHS)
 def test_rounding_is_per_output_channel_within_half_a_step(monkeypatch, levels):
     w = torch.randn(48, 64) * torch.logspace(-3, 1, 48)[:, None]  # rows of very different scales
-    q, scale = quantize.quantize_rows(w)
+    q, scale = quantize_rows(w)
     assert q.dtype == torch.int8 and q.abs().max() == 127
     assert ((q.float() * scale[:, None] - w).abs() <= scale[:, None] / 2 + 1e-6).all()
     monkeypatch.setattr(quantize, "PACK_ROWS", 32)
@@ -64,6 +65,17 @@ def test_rounding_is_per_output_channel_within_half_a_step(monkeypatch, levels):
     assert torch.equal(lin.int8_weight(), q)  # packing keeps the int8 values as they are
     assert torch.equal(lin.dequantized(), q.float() * scale[:, None])
     assert torch.equal(lin.rows(40, 48).dequantized(), lin.dequantized()[40:])
+
+
+def test_rounding_in_chunks_on_worker_threads_is_the_whole_weight_rounding():
+    from concurrent.futures import ThreadPoolExecutor
+
+    w = (torch.randn(1000, 64) * torch.logspace(-3, 1, 1000)[:, None]).to(torch.bfloat16)  # several chunks
+    amax = w.abs().amax(dim=1).float()
+    whole = torch.round(w.float() * (127 / amax)[:, None]).to(torch.int8), amax / 127
+    with ThreadPoolExecutor(2) as workers:
+        for got in (quantize_rows(w), quantize_rows(w, workers=workers)):
+            assert torch.equal(got[0], whole[0]) and torch.equal(got[1], whole[1])
 
 
 def _rounded_rows(x: torch.Tensor, levels: int | None) -> torch.Tensor:
@@ -194,6 +206,7 @@ def test_a_second_int8_load_reads_the_cache_and_a_damaged_cache_is_rebuilt(
     monkeypatch.setenv("NEMODIFF_CACHE_DIR", str(tmp_path))
     prompt = [1] + list(range(20, 40))
     first = engine.load(str(tiny_checkpoint), device="cpu", dtype="int8")
+    int8_cache.wait_for_writes()  # written in the background
     [cache] = (tmp_path / "int8").iterdir()
     cached = engine.load(str(tiny_checkpoint), device="cpu", dtype="int8")
     assert torch.equal(_logits(cached, prompt), _logits(first, prompt))
@@ -203,6 +216,7 @@ def test_a_second_int8_load_reads_the_cache_and_a_damaged_cache_is_rebuilt(
         os.replace(tmp_path / "damaged", cache)
         with caplog.at_level("WARNING", logger="engine.loading.int8_cache"):
             rebuilt = engine.load(str(tiny_checkpoint), device="cpu", dtype="int8")
+            int8_cache.wait_for_writes()
         assert "quantizing again" in caplog.text
         caplog.clear()
         assert torch.equal(_logits(rebuilt, prompt), _logits(first, prompt))
@@ -218,28 +232,45 @@ def test_an_edited_checkpoint_gets_a_new_cache(tiny_checkpoint, tmp_path, monkey
     weights = ckpt / "model.safetensors"
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
     engine.load(str(ckpt), device="cpu", dtype="int8")
+    int8_cache.wait_for_writes()
     assert len(list((tmp_path / "int8").iterdir())) == 2
 
 
-def test_each_checkpoint_weight_is_read_once_with_a_draft_adapter():
-    """o_proj feeds both the verifier's weight and the adapter-merged draft copy: one read for both."""
+def test_each_weight_is_read_once_and_quantized_straight_into_its_fused_rows():
+    """o_proj feeds both the verifier's weight and the adapter-merged draft copy: one read for both;
+    each part of a fused weight lands in its rows with its own per-row rounding."""
     from collections import Counter
-    from types import SimpleNamespace
 
-    from engine.model.network import LoRA
-    from engine.model.quantize import int8_weights
+    from engine.model.config import preset
+    from engine.model.network import LoRA, NLDModel
+    from engine.model.quantize import int8_layout, int8_weights
 
-    layer = SimpleNamespace(self_attn=SimpleNamespace(o_lora=LoRA(8, 8, 2, 1.0)))
-    model = SimpleNamespace(encoder=SimpleNamespace(layers=[layer, layer]))
+    model = NLDModel(preset("tiny"))
+    for layer in model.encoder.layers:
+        o = layer.self_attn.o_proj
+        layer.self_attn.o_lora = LoRA(o.in_features, o.out_features, 2, 1.0)
+    weights = {name: p.detach().to(torch.bfloat16) for name, p in model.named_parameters()}
     reads = Counter()
 
     def read(name: str) -> torch.Tensor:
         reads[name] += 1
-        return torch.randn(8, 8, dtype=torch.bfloat16)
+        return weights[name]
 
     tensors = int8_weights(model, read)
     assert "encoder.layers.1.self_attn.o_draft.qweight" in tensors
+    assert [(n, t.dtype, tuple(t.shape)) for n, t in tensors.items()] == int8_layout(model)
     assert set(reads.values()) == {1}, reads
+    o_proj = model.encoder.layers[1].self_attn.o_proj.weight
+    o_name = "encoder.layers.1.self_attn.o_proj"
+    want_q, want_scale = quantize_rows(o_proj.to(torch.bfloat16))
+    assert torch.equal(tensors[f"{o_name}.qweight"], want_q)
+    assert torch.equal(tensors[f"{o_name}.scale"], want_scale)
+    merged = model.encoder.layers[1].self_attn.o_lora.merged(o_proj.to(torch.bfloat16))
+    assert torch.equal(tensors["encoder.layers.1.self_attn.o_draft.qweight"], quantize_rows(merged)[0])
+    qkv = tensors["encoder.layers.0.self_attn.qkv.qweight"]
+    k = weights["encoder.layers.0.self_attn.k_proj.weight"]
+    q_rows = weights["encoder.layers.0.self_attn.q_proj.weight"].shape[0]
+    assert torch.equal(qkv[q_rows : q_rows + k.shape[0]], quantize_rows(k)[0])
 
 
 def test_an_interrupted_cache_write_leaves_no_temporary_file(tmp_path, monkeypatch):
@@ -254,3 +285,30 @@ def test_an_interrupted_cache_write_leaves_no_temporary_file(tmp_path, monkeypat
     with pytest.raises(KeyboardInterrupt):
         int8_cache.write(file, {"w.qweight": torch.zeros(2, 2, dtype=torch.int8)})
     assert list(file.parent.iterdir()) == []
+
+
+def test_a_dead_process_temporary_file_is_removed_and_a_live_one_kept(tmp_path):
+    import subprocess
+
+    from engine.loading import int8_cache
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    folder = tmp_path / "int8"
+    folder.mkdir()
+    orphan, live = folder / f".a.safetensors.{dead.pid}.tmp", folder / f".b.safetensors.{os.getpid()}.tmp"
+    orphan.write_bytes(b"half"), live.write_bytes(b"half")
+    int8_cache.write(folder / "c.safetensors", {"w.qweight": torch.ones(2, 2, dtype=torch.int8)})
+    assert not orphan.exists() and live.exists()
+    written = int8_cache.read(folder / "c.safetensors")["w.qweight"]
+    assert torch.equal(written, torch.ones(2, 2, dtype=torch.int8))
+
+
+def test_an_unwritable_cache_quantizes_in_memory_with_a_note(tiny_checkpoint, tmp_path, monkeypatch, caplog):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("NEMODIFF_CACHE_DIR", str(tmp_path / "file"))  # a file: no cache folder under it
+    with caplog.at_level("WARNING", logger="engine.loading.int8_cache"):
+        eng = engine.load(str(tiny_checkpoint), device="cpu", dtype="int8")
+        int8_cache.wait_for_writes()
+    assert "int8 cache not written" in caplog.text
+    assert _logits(eng, [1, 20, 21]).isfinite().all()

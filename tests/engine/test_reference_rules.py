@@ -24,6 +24,12 @@ PROMPTS = {
 }
 
 
+# Code that repeats itself: the demo model continues it, and copies of it are right.
+REPEATING = dict(
+    prompt="def test_a():\n    assert f(1) == 1\n\n\ndef test_b():\n    assert f(2) == 2\n\n\ndef test_c():\n"
+)
+
+
 @pytest.fixture(scope="module", params=["random", "demo"])
 def eng(request, tiny_checkpoint):
     return engine.load(str(tiny_checkpoint) if request.param == "random" else "demo", device="cpu")
@@ -48,11 +54,31 @@ def length(block: int) -> int:
 def test_diffusion_follows_the_reference_rule(eng, block, threshold, kind):
     for fields in PROMPTS[kind]:
         done = generate(
-            eng, fields, mode="diffusion", block_size=block, threshold=threshold, max_new_tokens=length(block)
+            eng,
+            fields,
+            mode="diffusion",
+            block_size=block,
+            threshold=threshold,
+            max_new_tokens=length(block),
+            copy_drafts=False,
         )
         ref = reference(eng)
         assert done.token_ids == ref.diffusion(done.prompt_token_ids, block, threshold, length(block))
         assert done.nfe == ref.passes  # same denoising steps per block
+
+
+@pytest.mark.parametrize("block", [8, 32])
+def test_diffusion_verifies_copies_in_its_closing_pass(eng, block):
+    """Copies of the text around the cursor ride the block's closing causal pass; the tokens and the
+    passes equal the plain rule (accept AR's choices while they match the copy, plus one)."""
+    copied = 0
+    for fields in [*PROMPTS["plain"], *PROMPTS["fim"], REPEATING]:
+        done = generate(eng, fields, mode="diffusion", block_size=block, threshold=0.15, max_new_tokens=48)
+        ref = reference(eng)
+        assert done.token_ids == ref.diffusion(done.prompt_token_ids, block, 0.15, 48, copies=True)
+        assert done.nfe == ref.passes
+        copied += done.copy_accepted
+    assert copied > 0  # the repeating prompt's copies were accepted, so the rule above was exercised
 
 
 @pytest.mark.parametrize("kind", ["plain", "fim"])

@@ -45,3 +45,27 @@ def test_strided_rows():
     x, weight = buf[:, :64], torch.randn(64, generator=g)
     out, _ = rms_norm_triton(x, weight, 1e-6)
     torch.testing.assert_close(out, rms_norm_ref(x, weight, 1e-6)[0], atol=1e-6, rtol=1e-5)
+
+
+def test_reference_trains_after_an_inference_pass():
+    """Its constants are made once, by whichever call comes first: an inference-mode one must not
+    make them tensors autograd refuses."""
+    x, w = torch.randn(2, 24), torch.randn(24)
+    with torch.inference_mode():
+        rms_norm_ref(x, w, 1e-5 / 3)
+    w.requires_grad_(True)
+    rms_norm_ref(x, w, 1e-5 / 3)[0].sum().backward()
+    assert w.grad is not None
+
+
+@pytest.mark.parametrize("width", [64, 96, 3072])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_reference_equals_transformers_formula_bit_for_bit(width, dtype):
+    """Ministral-3's norm as transformers writes it (mean of squares + eps, rsqrt, weight times the
+    rounded result): the reference's sum-and-addcdiv form must not change a bit."""
+    g = torch.Generator().manual_seed(width)
+    x, r = (torch.randn(5, width, generator=g).mul(30).to(dtype) for _ in range(2))
+    w = torch.randn(width, generator=g).to(dtype)
+    h = (x + r).float()
+    want = w * (h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + 1e-5)).to(dtype)
+    assert torch.equal(rms_norm_ref(x, w, 1e-5, r)[0], want)

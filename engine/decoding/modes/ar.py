@@ -16,5 +16,7 @@ def run_ar(ctx: DecodeState, tok: int, until: Callable[[], bool] = lambda: False
         ctx.seq.nfe += 1
         tok, conf = ctx.pick_ar(logits)
         yield ctx.ar_step_event("ar", tok, conf)
-        yield from ctx.emit([tok])
+        event = ctx.seq.commit([tok])  # `ctx.emit`, without a generator per token
+        if event is not None:
+            yield event
     return tok

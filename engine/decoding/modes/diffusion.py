@@ -7,6 +7,12 @@ token is never picked but its probability counts; docs/REFERENCE_RULES.md); a co
 EOS (or a token whose own text holds a stop string; one split across tokens is cut when it is
 committed) freezes the slots after it. One causal pass over the finished block then writes its
 exact K/V and yields the next seed, so the cache always equals what AR decoding would hold.
+
+Copy drafts (engine/decoding/copy_draft.py) join that closing pass: what followed the output's
+tail elsewhere in the text is appended to the block and verified by the pass's causal logits, AR's
+rule (`close_block`). They are not placed inside the block for the diffusion rule to judge: a slot
+holding a token gets no confidence of its own from NLD's bidirectional pass (the loss trains only
+masked slots; docs/REFERENCE_RULES.md lists this deviation).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from collections.abc import Iterator
 
 from engine.decoding.commit_policy import policy_for
 from engine.decoding.modes.state import DecodeState
+from engine.decoding.modes.verify import accept, verify_step
 from engine.events import MASKED, Event, Step
 from kernels.ops import Pattern
 
@@ -65,9 +72,31 @@ def run_diffusion(ctx: DecodeState, seed: int) -> Iterator[Event]:
             emitted = ready
         if not ctx.running:
             return
-        logits = runner.extend(slots)  # causal pass: exact K/V for the block, and the next seed
-        seq.nfe += 1
-        seed, c = ctx.pick_ar(logits)
+        seed = yield from close_block(ctx, slots, block)
         block += 1
-        yield ctx.ar_step_event("ar", seed, c, block)
+
+
+def close_block(ctx: DecodeState, slots: list[int], block: int) -> Iterator[Event]:
+    """The causal pass over the finished block: it writes the block's exact K/V and yields the next
+    seed. Where the text around the cursor has a copy of what follows, the copy rides along in the
+    same pass and is verified as self-speculation verifies a draft: accepted while AR's choice
+    agrees, so the block's seed arrives with the accepted copy before it. Returns the seed."""
+    seq, runner = ctx.seq, ctx.runner
+    copy = ctx.copied(min(ctx.block_size - 1, seq.remaining - 1))  # the seed takes the last slot left
+    seq.nfe += 1
+    if not copy:
+        seed, c = ctx.pick_ar(runner.extend(slots))
+        yield ctx.ar_step_event("ar", seed, c, block + 1)
         yield from ctx.emit([seed])
+        return seed
+    tokens = slots + copy
+    hidden = runner.forward(tokens, Pattern.CAUSAL)
+    last = len(slots) - 1
+    draft = tokens[last:]
+    accepted, m = accept(ctx, draft, runner.logits(hidden[last:]))
+    runner.keep(tokens[: last + 1 + m])
+    seq.copy_drafted += len(copy)
+    seq.copy_accepted += m
+    yield verify_step(ctx, "verify", block + 1, draft, draft[: m + 1], len(copy))
+    yield from ctx.emit(accepted)
+    return accepted[-1]

@@ -24,7 +24,8 @@ import torch
 
 from engine.decoding.modes.ar import run_ar
 from engine.decoding.modes.state import DecodeState
-from engine.events import Event, Note, Step
+from engine.decoding.modes.verify import accept, verify_step
+from engine.events import Event, Note
 from kernels import ops
 from kernels.ops import Pattern
 
@@ -63,11 +64,6 @@ def quadratic_pass(runner, draft: list[int], mask_id: int) -> tuple[torch.Tensor
     return runner.forward(tokens, Pattern.MASK, positions, quadratic_mask(n, device), lora), heads
 
 
-def _copy(ctx: DecodeState, k: int) -> list[int]:
-    """Up to k tokens copied from the text around the cursor after the output so far ([] if none)."""
-    return ctx.copy.propose(ctx.seq.out, k) if ctx.copy is not None and k > 0 else []
-
-
 def _draft(ctx: DecodeState, head: list[int], n: int) -> list[int]:
     """One bidirectional pass over [head, MASK x (n-len(head))]; every mask filled with its argmax."""
     runner = ctx.runner
@@ -75,35 +71,6 @@ def _draft(ctx: DecodeState, head: list[int], n: int) -> list[int]:
     ids, _ = ops.argmax_confidence(runner.logits(hidden[len(head) :]), ctx.mask_id)
     ctx.seq.nfe += 1
     return head + ids.tolist()
-
-
-def _accept(ctx: DecodeState, draft: list[int], logits: torch.Tensor) -> tuple[list[int], int]:
-    """AR choices a[i] after draft[:i+1]; accept a[0..m] where m = matching draft prefix length."""
-    a = ctx.sampler.pick(logits, ctx.mask_id)[0]
-    n = len(draft)
-    m = ops.accept_length(a[: n - 1], torch.tensor(draft[1:], device=a.device)) if n > 1 else 0
-    return a[: m + 1].tolist(), m
-
-
-def _spec_step(
-    ctx: DecodeState, kind: str, cycle: int, draft: list[int], accepted: list[int], copied: int
-) -> Step:
-    n = len(draft)
-    ok = len(accepted)
-    return Step(
-        kind=kind,
-        block=cycle,
-        step=0,
-        nfe=ctx.seq.nfe,
-        tokens=draft,
-        committed=[i < ok for i in range(n)],
-        confidence=[1.0 if i < ok else 0.0 for i in range(n)],
-        commit_step=[0 if i < ok else -1 for i in range(n)],
-        drafted=draft[1:],
-        accepted=ok,
-        copied=copied,
-        elapsed=ctx.seq.elapsed(),
-    )
 
 
 def _count_cycle(ctx: DecodeState, m: int, copied: int, draft_pass: bool) -> None:
@@ -134,19 +101,19 @@ def run_linear(ctx: DecodeState, nxt: int) -> Iterator[Event]:
             yield from _switch_to_ar(ctx, nxt)
             return
         n = min(ctx.block_size, seq.remaining + 1)
-        draft = [nxt] + _copy(ctx, n - 1)
+        draft = [nxt] + ctx.copied(n - 1)
         copied = len(draft) - 1
         if not copied:  # a copy is verified on its own, even one shorter than the block (see above)
             draft = _draft(ctx, draft, n)
-            yield _spec_step(ctx, "draft", cycle, draft, [nxt], copied)
+            yield verify_step(ctx, "draft", cycle, draft, [nxt], copied)
             if not ctx.running:
                 return
         hidden = runner.forward(draft, Pattern.CAUSAL)
-        accepted, m = _accept(ctx, draft, runner.logits(hidden))
+        accepted, m = accept(ctx, draft, runner.logits(hidden))
         runner.keep(draft[: m + 1])  # = crop the staged verify chunk to L + m + 1
         _count_cycle(ctx, m, copied, not copied)
         nxt = accepted[-1]
-        yield _spec_step(ctx, "verify", cycle, draft, draft[: m + 1], copied)
+        yield verify_step(ctx, "verify", cycle, draft, draft[: m + 1], copied)
         yield from ctx.emit(accepted)
         cycle += 1
 
@@ -154,11 +121,11 @@ def run_linear(ctx: DecodeState, nxt: int) -> Iterator[Event]:
 def run_quadratic(ctx: DecodeState, nxt: int) -> Iterator[Event]:
     seq, runner = ctx.seq, ctx.runner
     n = min(ctx.block_size, seq.remaining + 1)
-    draft = [nxt] + _copy(ctx, n - 1)
+    draft = [nxt] + ctx.copied(n - 1)
     copied = len(draft) - 1
     if len(draft) < n:
         draft = _draft(ctx, draft, n)
-        yield _spec_step(ctx, "draft", 0, draft, [nxt], copied)
+        yield verify_step(ctx, "draft", 0, draft, [nxt], copied)
     cycle = 0
     while ctx.running:
         if ctx.auto is not None and ctx.auto.gives_up(cycle, seq.accepted):
@@ -167,16 +134,16 @@ def run_quadratic(ctx: DecodeState, nxt: int) -> Iterator[Event]:
         n = len(draft)
         w = n + 1
         hidden, heads = quadratic_pass(runner, draft, ctx.mask_id)
-        accepted, m = _accept(ctx, draft, runner.logits(hidden[heads]))  # row-head logits only
+        accepted, m = accept(ctx, draft, runner.logits(hidden[heads]))  # row-head logits only
         runner.keep(draft[: m + 1], offsets=heads[: m + 1].tolist())
         _count_cycle(ctx, m, copied, True)
-        yield _spec_step(ctx, "quadratic", cycle, draft, draft[: m + 1], copied)
+        yield verify_step(ctx, "quadratic", cycle, draft, draft[: m + 1], copied)
         yield from ctx.emit(accepted)
         cycle += 1
         # The accepted row's masks pre-drafted positions L+m+1...; the AR choice replaces the first,
         # and a copy replaces the pre-draft where one exists.
         n_next = min(ctx.block_size, seq.remaining + 1)
-        head = [accepted[-1]] + _copy(ctx, n_next - 1)
+        head = [accepted[-1]] + ctx.copied(n_next - 1)
         copied = len(head) - 1
         if len(head) < n_next:
             row = hidden[m * w + 1 + len(head) : m * w + 1 + n_next]

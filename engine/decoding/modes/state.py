@@ -28,7 +28,7 @@ class DecodeState:
     mask_id: int | None
     cancelled: Callable[[], bool]
     auto: AutoPolicy | None = None  # mode "auto": pools acceptance; AR when drafts never match
-    copy: CopyDrafter | None = None  # self-spec: drafts copied from the prompt and output
+    copy: CopyDrafter | None = None  # drafts copied from the prompt and output (self-spec, diffusion)
 
     @property
     def running(self) -> bool:
@@ -39,11 +39,14 @@ class DecodeState:
         heal = self.seq.heal
         if heal is not None and heal.active:
             logits = logits.masked_fill(~heal.allowed(logits.shape[-1], logits.device), float("-inf"))
-        ids, conf = self.sampler.pick(logits[None], self.mask_id)
-        tok = int(ids[0])
+        tok, conf = self.sampler.pick_one(logits, self.mask_id)
         if heal is not None and heal.active:
             heal.advance(tok)
-        return tok, float(conf[0])
+        return tok, conf
+
+    def copied(self, k: int) -> list[int]:
+        """Up to k tokens copied from the text around the cursor after the output so far ([] if none)."""
+        return self.copy.propose(self.seq.out, k) if self.copy is not None and k > 0 else []
 
     def emit(self, ids: list[int]) -> Iterator[Event]:
         """Commit final tokens to the sequence and yield the resulting Commit event, if any."""
