@@ -3,7 +3,7 @@
 
 A copy is keyed by the checkpoint's weight files (path, size, modification time) and the format
 version, so an edited checkpoint gets a new copy. A first load does not wait for it: a background
-thread writes it while the model is already in use (writing 3 GB cost as much as quantizing
+thread writes it while the model is made ready and used (writing 3 GB cost as much as quantizing
 them). It is written to a temporary file, flushed to disk, then renamed: a crash, even of the
 machine, never leaves half a copy under the real name, and the temporary file of a process that
 died is removed by the next write. A copy that cannot be read (damaged, from another version) is
