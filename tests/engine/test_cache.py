@@ -85,3 +85,28 @@ def test_prompt_prefix_is_reused(tiny_engine):
         tiny_engine, prompt="def a():\n    return 1\n\ndef c", mode="ar", max_new_tokens=3, heal=False
     )
     assert done.tokens_cached > 5
+
+
+def test_no_pass_reads_an_unwritten_slot(tiny_checkpoint):
+    """A CPU cache is allocated without zeroing: every mode must read only slots it wrote. With the
+    spare slots full of NaN, each mode writes the same tokens as on a zeroed cache."""
+    import engine
+    from engine import GenerationConfig, Request
+
+    eng = engine.load(str(tiny_checkpoint), device="cpu")
+    request = dict(prefix="def f(x):\n    return ", suffix="\n\nprint(f(2))\n")
+    modes = [
+        dict(mode="ar"),
+        dict(mode="diffusion", block_size=8),
+        dict(mode="self-spec", speculation="linear", block_size=8),
+        dict(mode="self-spec", speculation="quadratic", block_size=4),
+    ]
+    outputs = {}
+    for fill in (0.0, float("nan")):
+        for i, config in enumerate(modes):
+            eng.runner.crop(0)
+            eng.runner.cache.k.fill_(fill)
+            eng.runner.cache.v.fill_(fill)
+            done = eng.complete(Request(config=GenerationConfig(max_new_tokens=20, **config), **request))
+            outputs.setdefault(i, []).append(done.token_ids)
+    assert all(zeroed == poisoned for zeroed, poisoned in outputs.values())
