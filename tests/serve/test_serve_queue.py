@@ -9,15 +9,38 @@ import time
 import httpx
 import pytest
 
+from engine.events import Step
 from engine.serve.app import create_app
 from tests.serve.util import Recording, serving, sse, wait_for
 
-LONG = 4000  # tokens: many seconds of work unless cancelled
+LONG = 4000  # tokens: many seconds of work unless cancelled (the context window caps it lower)
+
+
+class Paced(Recording):
+    """Each forward pass takes at least PASS_S: the tiny model writes its whole window in about half
+    a second, so a long generation must not depend on how fast the engine is."""
+
+    PASS_S = 0.005
+
+    def generate(self, request):
+        generation = super().generate(request)
+
+        class Slowed:
+            def __iter__(self):
+                for event in generation:
+                    if isinstance(event, Step):
+                        time.sleep(Paced.PASS_S)
+                    yield event
+
+            def cancel(self) -> None:
+                generation.cancel()
+
+        return Slowed()
 
 
 @pytest.fixture(scope="module")
 def recorded(serve_engine):
-    recording = Recording(serve_engine)
+    recording = Paced(serve_engine)
     with serving(create_app(recording, mode="ar")) as url:
         yield url, recording
 
