@@ -126,6 +126,7 @@ def run_bench(
     repeats: int = 1,
     progress: Callable[[int, int, str], None] | None = None,
     warmup_rounds: int | None = None,
+    block_size: int | None = None,
 ) -> dict:
     """`warmup_rounds` untimed passes over every prompt come first (default: 1 on CUDA, 0 elsewhere):
     Triton compiles a kernel variant for each new specialization of its integer arguments (equal
@@ -141,7 +142,10 @@ def run_bench(
     # Warm up every path once so one-time costs (allocation, lazy tables) are not timed.
     for m in modes:
         warm = engine.complete(
-            Request(prompt="def f(x):\n", config=GenerationConfig(max_new_tokens=8, **MODES[m]))
+            Request(
+                prompt="def f(x):\n",
+                config=GenerationConfig(max_new_tokens=8, block_size=block_size, **MODES[m]),
+            )
         )
     generate(warm.prompt_token_ids, 8)
     for rnd in range(warmup_rounds + repeats):
@@ -152,7 +156,7 @@ def run_bench(
             prompt_ids = None
             for m in modes:
                 cfg = GenerationConfig(
-                    max_new_tokens=max_new_tokens, heal=False, **MODES[m]
+                    max_new_tokens=max_new_tokens, heal=False, block_size=block_size, **MODES[m]
                 )  # HF cannot heal
                 engine.runner.crop(0)  # no prompt reuse between modes: each pays its prefill
                 t = tallies[m]
@@ -206,11 +210,12 @@ def run_bench(
         "model": engine.name,
         "dtype": engine.dtype,
         "max_new_tokens": max_new_tokens,
+        "block_size": block_size or engine.default_block_size if engine.native else None,
         "prompts": len(reqs),
         "repeats": repeats,
         "results": results,
         # per pass width: time, weight-matmul time, overhead factor (engine/evaluation/pass_profile.py)
-        "profile": profile_engine(engine) if engine.native else None,
+        "profile": profile_engine(engine, block=block_size) if engine.native else None,
         "lossless": {m: same[m] for m in spec},
         "parted_at_ties": {m: len(differing[m]) for m in spec if same[m]},
         # transformers on the same weights: equal to our AR, or parting only at rounding ties

@@ -195,13 +195,14 @@ def profile_passes(
     return out
 
 
-def profile_engine(engine, rounds: int = ROUNDS) -> list[dict]:
-    """`profile_passes` for a loaded native Engine at its checkpoint's block size, as dicts."""
+def profile_engine(engine, rounds: int = ROUNDS, block: int | None = None) -> list[dict]:
+    """`profile_passes` for a loaded native Engine at `block` (default: its checkpoint's block
+    size), as dicts."""
     if not engine.native:
         raise NemodiffError(
             f"{engine.name} is not an NLD checkpoint: the pass profile needs the native engine"
         )
-    passes = profile_passes(engine.runner, engine.default_block_size, engine.tokenizer.mask_id, rounds)
+    passes = profile_passes(engine.runner, block or engine.default_block_size, engine.tokenizer.mask_id, rounds)
     return [asdict(p) for p in passes]
 
 

@@ -35,6 +35,12 @@ def register(sub) -> None:
         help="subset of: ar diffusion self-spec-linear self-spec-quadratic auto (default: all but auto; "
         "ar always runs: it is the baseline)",
     )
+    p.add_argument(
+        "--block-size",
+        type=positive,
+        default=None,
+        help="tokens per block for the modes and the profile's passes (default: the checkpoint's)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.add_argument("--plot", metavar="PNG", help="also save a bar chart (needs matplotlib)")
     p.add_argument(
@@ -115,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.plot:
         pyplot()
+    if args.block_size is not None:  # the one-line error of a request, before the model loads
+        from engine.request import GenerationConfig
+
+        GenerationConfig(block_size=args.block_size).validate()
     started = time.perf_counter()
     eng = load_engine(args)
     if args.profile:
@@ -128,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
             "dtype": eng.dtype,
             "load_s": load_s,
             "peak_rss_gb": rss,
-            "profile": profile_engine(eng),
+            "profile": profile_engine(eng, block=args.block_size),
         }
         memory = f", peak RSS {rss:.2f} GB" if rss is not None else ""
         print(
@@ -146,7 +156,9 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix_str(what, refresh=False)
             bar.refresh()
 
-        report = run_bench(eng, args.max_new_tokens, args.modes, args.repeats, progress)
+        report = run_bench(
+            eng, args.max_new_tokens, args.modes, args.repeats, progress, block_size=args.block_size
+        )
     print(json.dumps(report) if args.json else table(report))
     if args.plot:
         save_plot(report, args.plot)

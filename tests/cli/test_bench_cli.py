@@ -63,6 +63,18 @@ def test_bench_profile_times_each_pass_width_against_its_matmuls(capsys, tiny_ch
     assert "(int8)" in out and "loaded in" in out and "peak RSS" in out and "| ar | 1 |" in out
 
 
+def test_bench_block_size_sets_the_profiles_widths_and_the_modes_blocks(capsys, tiny_checkpoint):
+    model = ["bench", "--model", str(tiny_checkpoint), "--block-size", "8", "--json"]
+    assert main([*model, "--profile"]) == 0
+    widths = {p["name"]: p["width"] for p in json.loads(capsys.readouterr().out)["profile"]}
+    assert widths == {"ar": 1, "block": 8, "quadratic": 8 * 9, "prefill": 256}
+    assert main([*model, "--max-new-tokens", "9", "--modes", "diffusion"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["block_size"] == 8 and report["results"]["diffusion"]["n_tokens"] > 0
+    assert main(["bench", "--model", str(tiny_checkpoint), "--block-size", "1000", "--profile"]) == 2
+    assert "block_size must lie in" in capsys.readouterr().err
+
+
 def test_bench_table(capsys, tiny_checkpoint):
     assert main(["bench", "--model", str(tiny_checkpoint), "--max-new-tokens", "4", "--modes", "ar"]) == 0
     out = capsys.readouterr().out
