@@ -228,14 +228,14 @@ class NLDModel(nn.Module):
             layer.mlp.gate_up = _fuse(column_major, layer.mlp.gate_proj, layer.mlp.up_proj)
             if column_major:
                 for lin in (attn.o_proj, layer.mlp.down_proj):
-                    lin.weight = nn.Parameter(_transposed_copy(lin.weight).t(), requires_grad=False)
+                    lin.weight = nn.Parameter(_column_major(lin.weight), requires_grad=False)
             if attn.o_lora is not None and cpu:
                 attn.o_draft = attn.o_lora.merged(attn.o_proj.weight)
                 if column_major:
-                    attn.o_draft = _transposed_copy(attn.o_draft).t()
+                    attn.o_draft = _column_major(attn.o_draft)
         if column_major:
             head = self.diffusion_head
-            head.weight = nn.Parameter(_transposed_copy(head.weight).t(), requires_grad=False)
+            head.weight = nn.Parameter(_column_major(head.weight), requires_grad=False)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """fp32 logits over the full vocabulary, mask token included: confidences are its softmax, as in
@@ -259,7 +259,7 @@ class NLDModel(nn.Module):
 def _fuse(column_major: bool, *linears: nn.Linear) -> torch.Tensor:
     fused = torch.cat([lin.weight for lin in linears])
     if column_major:
-        fused = _transposed_copy(fused).t()
+        fused = _column_major(fused)
     start = 0
     for lin in linears:
         n = lin.out_features
@@ -268,5 +268,6 @@ def _fuse(column_major: bool, *linears: nn.Linear) -> torch.Tensor:
     return fused
 
 
-def _transposed_copy(weight: torch.Tensor) -> torch.Tensor:
-    return weight.t().contiguous()
+def _column_major(weight: torch.Tensor) -> torch.Tensor:
+    """The same matrix, stored column by column (a copy)."""
+    return weight.t().contiguous().t()

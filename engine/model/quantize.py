@@ -329,7 +329,15 @@ def float_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """`model.state_dict()` with each int8 module's dequantized weight as `<name>.weight`: the
     weights a float implementation needs to compute what the quantized model computes."""
     state = model.state_dict()
+    dense: dict[int, torch.Tensor] = {}  # each fused weight unpacked once; its parts are row views of it
     for name, module in model.named_modules():
-        if isinstance(module, (Int8Linear, Int8Rows)):
-            state[f"{name}.weight"] = module.dequantized()
+        if isinstance(module, Int8Rows):
+            fused, rows = module.fused, slice(module.start, module.stop)
+        elif isinstance(module, Int8Linear):
+            fused, rows = module, slice(None)
+        else:
+            continue
+        if id(fused) not in dense:
+            dense[id(fused)] = fused.dequantized()
+        state[f"{name}.weight"] = dense[id(fused)][rows]
     return state

@@ -77,25 +77,13 @@ def test_ministral_names_load_the_same(tiny_checkpoint: Path, tmp_path: Path) ->
 
 
 def test_causal_logits_match_transformers_ministral3(tiny_checkpoint: Path) -> None:
-    from transformers import Ministral3Config, Ministral3ForCausalLM
+    from transformers import Ministral3ForCausalLM
+
+    from engine.evaluation.hf_reference import ministral3_config
 
     lm = load_model(str(tiny_checkpoint), dtype="fp32")
     cfg = lm.config
-    hf_cfg = Ministral3Config(
-        vocab_size=cfg.vocab_size,
-        hidden_size=cfg.hidden_size,
-        intermediate_size=cfg.intermediate_size,
-        num_hidden_layers=cfg.num_hidden_layers,
-        num_attention_heads=cfg.num_attention_heads,
-        num_key_value_heads=cfg.num_key_value_heads,
-        head_dim=cfg.head_dim,
-        rope_parameters=dict(cfg.rope_parameters),
-        rms_norm_eps=cfg.rms_norm_eps,
-        tie_word_embeddings=False,
-        bos_token_id=cfg.bos_token_id,
-        eos_token_id=cfg.eos_token_id,
-        pad_token_id=cfg.pad_token_id,
-    )
+    hf_cfg = ministral3_config(cfg)
     hf = Ministral3ForCausalLM(hf_cfg).eval()
     weights = _ministral_names(load_file(tiny_checkpoint / "model.safetensors"))
     hf.load_state_dict({k: v.float() for k, v in weights.items()}, strict=True)

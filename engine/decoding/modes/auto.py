@@ -8,15 +8,15 @@ Seconds per pass of each width the modes run, timed once at load (`time_passes`)
 and, on a GPU, a quadratic pass (B(B+1) tokens). On a CPU every token of a pass costs and a
 quadratic pass at the checkpoint's B = 32 holds 1056 tokens, so its cost is extrapolated from the
 other two widths (straight line through the 1- and B-token passes) instead of timed. Then, per
-second (`PassCosts.rates`):
+second:
 - AR: 1 token per step;
 - linear self-spec: accepted tokens per cycle (bonus included) over a draft plus a verify pass;
 - quadratic: QUADRATIC_YIELD of linear's accepted tokens (its pre-drafts cannot see the bonus
   token) over one quadratic pass;
 - diffusion: tokens per forward (committed tokens over passes, each block's causal commit pass
   included) over a B-token pass.
-The self-spec variant is the one with more tokens per second. Self-speculation is the faster than
-AR only while its accepted tokens per cycle exceed cycle time over step time (the break-even).
+The self-spec variant is the one with more tokens per second. Self-speculation is faster than AR
+only while its accepted tokens per cycle exceed cycle time over step time (the break-even).
 
 Acceptance: one prompt's cycles are too few to judge by, so the engine pools its recent `auto`
 cycles and, once the pool holds MIN_EVIDENCE of them, starts generations in AR while the pool falls
