@@ -118,7 +118,9 @@ class NativeRunner(PrefixCache):
         buffer: valid until the next pass."""
         return self._pass(tokens, pattern, positions, mask, lora)
 
-    def _pass(self, tokens: list[int], pattern: Pattern, positions=None, mask=None, lora=False) -> torch.Tensor:
+    def _pass(
+        self, tokens: list[int], pattern: Pattern, positions=None, mask=None, lora=False
+    ) -> torch.Tensor:
         """`forward` without its own inference mode (entering one costs a few us: `extend` enters
         one for all its chunks)."""
         t = self.token_ids(tokens)

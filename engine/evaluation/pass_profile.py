@@ -202,7 +202,9 @@ def profile_engine(engine, rounds: int = ROUNDS, block: int | None = None) -> li
         raise NemodiffError(
             f"{engine.name} is not an NLD checkpoint: the pass profile needs the native engine"
         )
-    passes = profile_passes(engine.runner, block or engine.default_block_size, engine.tokenizer.mask_id, rounds)
+    passes = profile_passes(
+        engine.runner, block or engine.default_block_size, engine.tokenizer.mask_id, rounds
+    )
     return [asdict(p) for p in passes]
 
 

@@ -46,7 +46,8 @@ class KVCache:
             if end > self.k.shape[3]:
                 raise ValueError(f"context full: {end} tokens exceed the cache's {self.capacity} + scratch")
             self._views = [
-                (c.narrow(3, self.length, t).unbind(0), c.narrow(3, 0, end).unbind(0)) for c in (self.k, self.v)
+                (c.narrow(3, self.length, t).unbind(0), c.narrow(3, 0, end).unbind(0))
+                for c in (self.k, self.v)
             ]
             self._window = (self.length, t)
         (k_slots, k_seen), (v_slots, v_seen) = self._views

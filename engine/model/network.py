@@ -81,7 +81,15 @@ class Attention(nn.Module):
         self.o_draft: torch.Tensor | nn.Module | None = None
 
     def forward(
-        self, x, rope, cache: KVCache | None, layer: int, pattern: Pattern, mask, lora: bool | torch.Tensor, kern
+        self,
+        x,
+        rope,
+        cache: KVCache | None,
+        layer: int,
+        pattern: Pattern,
+        mask,
+        lora: bool | torch.Tensor,
+        kern,
     ):
         """`rope` is what `NLDModel.rope_tables` prepared for `kern`, the pass's kernels
         (`kernels.ops.kernels_for`)."""
@@ -91,7 +99,9 @@ class Attention(nn.Module):
         else:  # training: the separate projections, through the same layout
             qkv = torch.cat([self.q_proj(x), self.k_proj(x), self.v_proj(x)], dim=-1)
         # [B, Hq + 2 Hkv, T, D] (one token's heads need no transpose)
-        heads = qkv.view(b, -1, 1, self.head_dim) if t == 1 else qkv.view(b, t, -1, self.head_dim).transpose(1, 2)
+        heads = (
+            qkv.view(b, -1, 1, self.head_dim) if t == 1 else qkv.view(b, t, -1, self.head_dim).transpose(1, 2)
+        )
         if kern.triton:
             q, k, v = heads.split_with_sizes(self.widths, dim=1)
             q, k = kern.rope(q, k, *rope)
@@ -186,7 +196,9 @@ class NLDModel(nn.Module):
         eps = self.config.rms_norm_eps
         direct = not self.training  # a module call costs a few us; training's dropout hooks need it
         for i, layer in enumerate(self.encoder.layers):
-            attn, mlp = (layer.self_attn.forward, layer.mlp.forward) if direct else (layer.self_attn, layer.mlp)
+            attn, mlp = (
+                (layer.self_attn.forward, layer.mlp.forward) if direct else (layer.self_attn, layer.mlp)
+            )
             h, residual = kern.rms_norm(x, layer.input_layernorm.weight, eps, residual)
             x = attn(h, rope, cache, i, pattern, mask, lora, kern)
             h, residual = kern.rms_norm(x, layer.post_attention_layernorm.weight, eps, residual)

@@ -309,7 +309,9 @@ def install_int8(model: nn.Module, tensors: dict[str, torch.Tensor], dtype: torc
         prefix = f"encoder.layers.{i}."
         for fused, parts in _FUSED.items():
             owner, _, leaf = fused.rpartition(".")
-            setattr(layer.get_submodule(owner), leaf, _with_views(done[prefix + fused].result(), layer, parts))
+            setattr(
+                layer.get_submodule(owner), leaf, _with_views(done[prefix + fused].result(), layer, parts)
+            )
         if prefix + "self_attn.o_draft" in done:
             layer.self_attn.o_draft = done[prefix + "self_attn.o_draft"].result()
 

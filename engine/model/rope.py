@@ -72,7 +72,9 @@ class Rotary:
             q_scale = 1 + self.beta * torch.log(1 + torch.floor(positions.float() / self.orig_max))
         return cos, sin, q_scale
 
-    def __call__(self, positions: torch.Tensor | int, bound: int | None = None, t: int = 0, signed: bool = False):
+    def __call__(
+        self, positions: torch.Tensor | int, bound: int | None = None, t: int = 0, signed: bool = False
+    ):
         """Tables at `positions`, or at the `t` positions from an int `positions` on (views, no
         lookup). The query scale is None where it is 1 at every position below `bound`. `signed`
         gives the sine with its first half negated (`kernels.rope_ref.rope_packed` takes it)."""

@@ -93,7 +93,10 @@ class Reference:
                 break
             context += blk
             copy = drafter.propose(out, min(block - 1, max_new - len(out) - 1)) if drafter else []
-            ar = [self.pick(row)[0] for row in self.logits(context[:-1], context[-1:] + copy, bidirectional=False)]
+            ar = [
+                self.pick(row)[0]
+                for row in self.logits(context[:-1], context[-1:] + copy, bidirectional=False)
+            ]
             self.passes += 1
             m = 0
             while m < len(copy) and ar[m] == copy[m]:

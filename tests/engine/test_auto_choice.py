@@ -62,9 +62,11 @@ def test_a_cpu_extrapolates_the_quadratic_pass_from_the_others(tiny_engine, monk
     from engine.decoding.modes import auto
 
     monkeypatch.setattr(
-        auto, "_best_seconds", lambda runner, passes: {"ar": 1.0, "draft": 2.0, "verify": 3.0} | (
-            {"quadratic": 7.0} if "quadratic" in passes else {}
-        )
+        auto,
+        "_best_seconds",
+        lambda runner, passes: (
+            {"ar": 1.0, "draft": 2.0, "verify": 3.0} | ({"quadratic": 7.0} if "quadratic" in passes else {})
+        ),
     )
     cpu = time_passes(tiny_engine.runner, 8, tiny_engine.tokenizer.mask_id, quadratic=False)
     assert cpu == PassCosts(1.0, 2.0, 3.0, 1.0 + (3.0 - 1.0) / 7 * (8 * 9 - 1))

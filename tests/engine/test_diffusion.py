@@ -50,7 +50,12 @@ def test_commits_are_final_and_at_least_one_per_step(tiny_engine, threshold, sch
 
 def test_nfe_per_block_is_steps_plus_one(tiny_engine):
     events, done = run(
-        tiny_engine, prompt="import os\n", mode="diffusion", block_size=8, max_new_tokens=33, copy_drafts=False
+        tiny_engine,
+        prompt="import os\n",
+        mode="diffusion",
+        block_size=8,
+        max_new_tokens=33,
+        copy_drafts=False,
     )
     steps = [e for e in events if isinstance(e, Step) and e.kind != "prefill"]
     assert done.nfe == len(steps)

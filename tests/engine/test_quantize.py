@@ -24,7 +24,9 @@ from tests.engine.util import run
 
 FBGEMM = activation_levels() is not None
 # The matmul paths: activations rounded to 127 or 63 steps either side of zero (W8A8), or weight-only.
-PATHS = [pytest.param(n, marks=pytest.mark.skipif(not FBGEMM, reason="no fbgemm")) for n in (127, 63)] + [None]
+PATHS = [pytest.param(n, marks=pytest.mark.skipif(not FBGEMM, reason="no fbgemm")) for n in (127, 63)] + [
+    None
+]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +92,9 @@ def _rounded_rows(x: torch.Tensor, levels: int | None) -> torch.Tensor:
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("rows", [1, 72, KERNEL_ROWS + 1])  # weight-only: the kernel (bf16), then dequantized
 @pytest.mark.parametrize("width", [64, 40])  # 40: not a multiple the weight-only kernel takes
-def test_each_path_multiplies_its_rounded_input_by_the_dequantized_weight(monkeypatch, levels, dtype, rows, width):
+def test_each_path_multiplies_its_rounded_input_by_the_dequantized_weight(
+    monkeypatch, levels, dtype, rows, width
+):
     torch.manual_seed(0)
     lin = _linear(monkeypatch, levels, 96, width, dtype)
     x = torch.randn(2, rows, width, dtype=dtype) * torch.logspace(-2, 2, rows)[:, None]
@@ -113,7 +117,10 @@ def test_a_row_computes_alike_alone_or_in_a_pass_of_any_width(monkeypatch, level
     and (beyond KERNEL_ROWS) the dequantized product in different orders."""
     torch.manual_seed(0)
     lin = _linear(monkeypatch, levels, 200, 128, torch.bfloat16)
-    x = torch.randn(KERNEL_ROWS + 44, 128, dtype=torch.bfloat16) * torch.logspace(-3, 3, KERNEL_ROWS + 44)[:, None]
+    x = (
+        torch.randn(KERNEL_ROWS + 44, 128, dtype=torch.bfloat16)
+        * torch.logspace(-3, 3, KERNEL_ROWS + 44)[:, None]
+    )
     alone = torch.cat([lin(row[None]) for row in x])
     for width in (3, 8, 16, 72, KERNEL_ROWS, len(x)):
         passes = torch.cat([lin(part) for part in x.split(width)])
@@ -174,7 +181,9 @@ def test_int8_logits_stay_close_to_the_float_model(tiny_checkpoint, tiny_engine,
 def test_self_spec_is_lossless_on_the_int8_weights(any_int8_engine, speculation):
     prompt = "def fib(n):\n"
     _, ar = run(any_int8_engine, prompt=prompt, mode="ar", max_new_tokens=24)
-    _, spec = run(any_int8_engine, prompt=prompt, mode="self-spec", speculation=speculation, max_new_tokens=24)
+    _, spec = run(
+        any_int8_engine, prompt=prompt, mode="self-spec", speculation=speculation, max_new_tokens=24
+    )
     assert parted_at_tie(any_int8_engine, ar.prompt_token_ids, ar.token_ids, spec.token_ids)  # bf16 attention
 
 
