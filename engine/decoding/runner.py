@@ -182,7 +182,7 @@ class NativeRunner(PrefixCache):
             chunk = tokens[start : start + PREFILL_CHUNK]
             h = self._pass(chunk, Pattern.CAUSAL)
             self.keep(chunk)
-        return self.model.logits(h if len(h) == 1 else h[-1:])[0]  # (in inference mode already)
+        return self.logits(h if len(h) == 1 else h[-1:])[0]
 
 
 class HFRunner(PrefixCache):
