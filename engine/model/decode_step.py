@@ -30,6 +30,7 @@ from engine.model.cache import KVCache
 from engine.model.network import NLDModel
 from engine.model.rope import Rotary
 from kernels import ops
+from kernels.rmsnorm_ref import rms_norm_with
 
 log = logging.getLogger("nemodiff.engine")
 
@@ -92,7 +93,7 @@ class _OneToken(nn.Module):
             cfg.num_key_value_heads,
             cfg.head_dim,
         )
-        # `kernels.rmsnorm_ref`'s constants: eps and the width as tensors, for one `addcdiv`
+        # `kernels.rmsnorm_ref.rms_norm_with`'s constants: eps and the width as tensors
         self.eps = torch.tensor(cfg.rms_norm_eps)
         self.width = torch.tensor(float(cfg.hidden_size))
 
@@ -133,13 +134,7 @@ class _OneToken(nn.Module):
         return self._norm(x, self.final_norm, residual)[0]
 
     def _norm(self, x: Tensor, weight: Tensor, residual: Optional[Tensor]) -> tuple[Tensor, Tensor]:
-        """`kernels.rmsnorm_ref.rms_norm_ref`, op for op."""
-        if residual is not None:
-            x = x + residual
-        fp32 = x.dtype == torch.float32
-        xf = x if fp32 else x.float()
-        h = xf * torch.addcdiv(self.eps, xf.square().sum(-1, keepdim=True), self.width).rsqrt_()
-        return weight * (h if fp32 else h.to(x.dtype)), x
+        return rms_norm_with(x, weight, self.eps, self.width, residual)
 
     def _attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         """`kernels.attention_ref.attention_ref` for one causal query over the fp32 cache: grouped
