@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 import torch
 
 from engine.decoding.graphs import StaticPasses
-from engine.model.decode_step import DecodeStep
+from engine.model.decode_step import MAX_WIDTH, DecodeStep
 from engine.model.masks import MaskBook
 from engine.model.network import NLDModel
 from kernels.dispatch import use_triton
@@ -56,7 +56,8 @@ class NativeRunner(PrefixCache):
         # CUDA graphs for the passes decoding repeats (engine/decoding/graphs.py); never on a CPU.
         self.graphs = self.device.type == "cuda" and os.environ.get("NEMODIFF_CUDA_GRAPHS", "1") != "0"
         self.static: StaticPasses | None = None
-        # A CPU's one-token causal passes run as one TorchScript call (engine/model/decode_step.py).
+        # A CPU's causal and bidirectional passes of up to MAX_WIDTH tokens run as one TorchScript
+        # call each (engine/model/decode_step.py).
         self.step = DecodeStep.build(model)
         self._allocate(model.new_cache(capacity))
         self.use_block(model.config.block_size)
@@ -137,6 +138,16 @@ class NativeRunner(PrefixCache):
         ):
             return self.step(tokens[0], self.cache)
         t = self.token_ids(tokens)
+        if (
+            self.step is not None
+            and 1 < len(tokens) <= MAX_WIDTH
+            and pattern is not Pattern.MASK
+            and positions is None
+            and lora is False
+            and self.step.fits(self.cache, len(tokens))
+            and not use_triton(self._tokens)
+        ):
+            return self.step.chunk(t[0], self.cache, self.masks.full(pattern, len(tokens), self.length))
         if self.static is not None:
             key = self.static.key(len(tokens), self.length, pattern, positions, lora)
             out = self.static.run(key, t[0], self.length, positions, mask, lora) if key else None

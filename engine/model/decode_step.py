@@ -35,8 +35,12 @@ from kernels.rmsnorm_ref import rms_norm_with
 log = logging.getLogger("nemodiff.engine")
 
 
+MAX_WIDTH = 64  # widest scripted pass: the modes' B-token passes; prompt chunks wider than this stay eager
+
+
 class DecodeStep:
-    """`step(token, cache)`: the final hidden state [1, hidden] of `token` at position `cache.length`."""
+    """`step(token, cache)`: the final hidden state [1, hidden] of `token` at position `cache.length`;
+    `step.chunk(ids, cache, mask)`: those [T, hidden] of a causal or bidirectional chunk."""
 
     def __init__(self, model: NLDModel):
         self.model = model
@@ -46,7 +50,7 @@ class DecodeStep:
             model.rotary = Rotary(model.config, device)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13 deprecates TorchScript
-            self.scripted = torch.jit.script(_OneToken(model))
+            self.scripted = torch.jit.script(_Pass(model))
 
     @staticmethod
     def build(model: NLDModel) -> DecodeStep | None:
@@ -60,19 +64,25 @@ class DecodeStep:
         try:
             return DecodeStep(model)
         except Exception as e:  # a torch without TorchScript: the eager pass does the same work
-            log.warning("one-token CPU passes run eagerly: TorchScript failed (%s)", first_line(e))
+            log.warning("CPU decode passes run eagerly: TorchScript failed (%s)", first_line(e))
             return None
 
-    def fits(self, cache: KVCache) -> bool:
-        """Whether the cache has a slot for the token (else the eager pass raises its "context full")."""
-        return cache.length < cache.k.shape[3]
+    def fits(self, cache: KVCache, t: int = 1) -> bool:
+        """Whether the cache has slots for `t` tokens (else the eager pass raises its "context full")."""
+        return cache.length + t <= cache.k.shape[3]
 
     def __call__(self, token: int, cache: KVCache) -> Tensor:
         cos, sin, q_scale = self.model.rope_tables(cache.length, cache, 1, self.dtype, ops.REFERENCE)
         return self.scripted.forward(token, cache.k, cache.v, cache.length, cos, sin, q_scale)
 
+    def chunk(self, ids: Tensor, cache: KVCache, mask: Optional[Tensor]) -> Tensor:
+        """`ids` [T] (T > 1) at the positions after the cache; `mask` is the pass's [T, cache + T]
+        mask (`engine.model.masks`: causal) or None (bidirectional)."""
+        cos, sin, q_scale = self.model.rope_tables(cache.length, cache, len(ids), self.dtype, ops.REFERENCE)
+        return self.scripted.chunk(ids, cache.k, cache.v, cache.length, cos, sin, q_scale, mask)
 
-class _OneToken(nn.Module):
+
+class _Pass(nn.Module):
     """The scripted pass over the model's weights (views, not copies)."""
 
     def __init__(self, model: NLDModel):
@@ -82,7 +92,7 @@ class _OneToken(nn.Module):
         self.embed = model.encoder.embed_tokens.weight
         self.input_norms = [layer.input_layernorm.weight for layer in layers]
         self.post_norms = [layer.post_attention_layernorm.weight for layer in layers]
-        # weights as [in, out] views: `F.linear(x, w)` of one row is `mm(x, w.t())`
+        # weights as [in, out] views: `F.linear(x, w)` of T rows is `mm(x, w.t())`
         self.qkv = [layer.self_attn.qkv.t() for layer in layers]
         self.o_proj = [layer.self_attn.o_proj.weight.t() for layer in layers]
         self.gate_up = [layer.mlp.gate_up.t() for layer in layers]
@@ -107,26 +117,60 @@ class _OneToken(nn.Module):
         sin: Tensor,
         q_scale: Optional[Tensor],
     ) -> Tensor:
-        """cos, the signed sine [1, D] and the query scale ([1, 1] or None) are
-        `NLDModel.rope_tables`' at position `length`."""
-        d, hq, hkv = self.head_dim, self.n_heads, self.n_kv
+        """One token: cos, the signed sine [1, D] and the query scale ([1, 1] or None) are
+        `NLDModel.rope_tables`' at position `length`; the embedding row is a view."""
         x = self.embed.narrow(0, token, 1)
+        return self._layers(x, k_cache, v_cache, length, cos, sin, q_scale, None)
+
+    @torch.jit.export
+    def chunk(
+        self,
+        ids: Tensor,
+        k_cache: Tensor,
+        v_cache: Tensor,
+        length: int,
+        cos: Tensor,
+        sin: Tensor,
+        q_scale: Optional[Tensor],
+        mask: Optional[Tensor],
+    ) -> Tensor:
+        """T tokens `ids` [T] from position `length`, with the rotary tables of those positions."""
+        x = torch.embedding(self.embed, ids)
+        return self._layers(x, k_cache, v_cache, length, cos, sin, q_scale, mask)
+
+    def _layers(
+        self,
+        x: Tensor,
+        k_cache: Tensor,
+        v_cache: Tensor,
+        length: int,
+        cos: Tensor,
+        sin: Tensor,
+        q_scale: Optional[Tensor],
+        mask: Optional[Tensor],
+    ) -> Tensor:
+        """`NLDModel.forward` over the embedded rows x [T, hidden]; each layer's K/V are written
+        into the T slots after the cache, as `KVCache.stage` writes them."""
+        d, hq, hkv = self.head_dim, self.n_heads, self.n_kv
+        t = x.size(0)
         residual: Optional[Tensor] = None
         i = 0
         for qkv_w, o_w, gate_up_w, down_w, norm_in, norm_post in zip(
             self.qkv, self.o_proj, self.gate_up, self.down, self.input_norms, self.post_norms
         ):
             h, residual = self._norm(x, norm_in, residual)
-            heads = torch.mm(h, qkv_w).view(1, -1, 1, d)  # [1, Hq + 2 Hkv, 1, D]
+            qkv = torch.mm(h, qkv_w)  # [1, Hq + 2 Hkv, T, D] (one token's heads need no transpose)
+            heads = qkv.view(1, -1, 1, d) if t == 1 else qkv.view(1, t, -1, d).transpose(1, 2)
             qk, v = heads.split_with_sizes([hq + hkv, hkv], dim=1)
             q, k = (qk * cos + qk.roll(d // 2, -1) * sin).split_with_sizes([hq, hkv], dim=1)
             if q_scale is not None:
                 q = q * q_scale
             k_layer, v_layer = k_cache.select(0, i), v_cache.select(0, i)
-            k_layer.narrow(2, length, 1).copy_(k)
-            v_layer.narrow(2, length, 1).copy_(v)
-            o = self._attend(q, k_layer.narrow(2, 0, length + 1), v_layer.narrow(2, 0, length + 1))
-            x = torch.mm(o.view(1, -1), o_w)
+            k_layer.narrow(2, length, t).copy_(k)
+            v_layer.narrow(2, length, t).copy_(v)
+            end = length + t
+            o = self._attend(q, k_layer.narrow(2, 0, end), v_layer.narrow(2, 0, end), mask)
+            x = torch.mm(o, o_w)
             h, residual = self._norm(x, norm_post, residual)
             gate, up = torch.mm(h, gate_up_w).chunk(2, dim=-1)
             x = torch.mm(F.silu(gate) * up, down_w)
@@ -136,15 +180,19 @@ class _OneToken(nn.Module):
     def _norm(self, x: Tensor, weight: Tensor, residual: Optional[Tensor]) -> tuple[Tensor, Tensor]:
         return rms_norm_with(x, weight, self.eps, self.width, residual)
 
-    def _attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        """`kernels.attention_ref.attention_ref` for one causal query over the fp32 cache: grouped
-        heads as a [1, Hkv, group, D] view, half-precision queries attended in fp32."""
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor]) -> Tensor:
+        """`kernels.attention_ref.attention_ref` over the fp32 cache, as rows [T, Hq * D]: one
+        query's grouped heads as a [1, Hkv, group, D] view, T queries with `enable_gqa`;
+        half-precision queries attended in fp32."""
         hq, hkv, d = self.n_heads, self.n_kv, self.head_dim
-        packed = hkv != hq
+        t = q.size(2)
+        packed = t == 1 and hkv != hq
         if packed:
             q = q.view(1, hkv, hq // hkv, d)
         upcast = q.dtype != torch.float32
-        out = F.scaled_dot_product_attention(q.float() if upcast else q, k, v)
+        out = F.scaled_dot_product_attention(
+            q.float() if upcast else q, k, v, attn_mask=mask, enable_gqa=hkv != hq and not packed
+        )
         if upcast:
             out = out.to(q.dtype)
-        return out.view(1, hq, 1, d)
+        return out.view(1, -1) if t == 1 else out.transpose(1, 2).reshape(t, -1)

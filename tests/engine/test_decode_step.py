@@ -1,5 +1,5 @@
-"""The scripted one-token CPU pass (engine/model/decode_step.py) equals the eager pass bit for bit,
-and the runner takes it for AR tokens only where it applies."""
+"""The scripted CPU pass (engine/model/decode_step.py) of one token or a causal or bidirectional
+chunk equals the eager pass bit for bit, and the runner takes it only where it applies."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from engine.model.config import preset
-from engine.model.decode_step import DecodeStep
+from engine.model.decode_step import MAX_WIDTH, DecodeStep
+from engine.model.masks import MaskBook
 from engine.model.network import NLDModel
 from kernels.ops import Pattern
 
@@ -52,15 +53,46 @@ def test_the_step_equals_the_eager_pass_bit_for_bit(dtype, kv_heads):
             cache.commit(1)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("kv_heads", [2, 4])
+@pytest.mark.parametrize("pattern", [Pattern.CAUSAL, Pattern.BIDIRECTIONAL])
+def test_a_chunk_equals_the_eager_pass_bit_for_bit(dtype, kv_heads, pattern):
+    """Chunks of 8 and 5 tokens after 0-21 cached ones (the query scale differs from 1 past 16),
+    with the mask the runner builds for the eager pass (`MaskBook`)."""
+    model = random_model(dtype, kv_heads)
+    step = DecodeStep.build(model)
+    cache = model.new_cache(64)
+    masks = MaskBook(cache.k.shape[3], torch.device("cpu"))
+    with torch.inference_mode():
+        for t in [8, 5, 8]:
+            n = cache.length
+            ids = torch.randint(0, model.config.vocab_size, (t,))
+            mask = masks.full(pattern, t, n)
+            hidden = step.chunk(ids, cache, mask)
+            k, v = cache.k[:, :, :, n : n + t].clone(), cache.v[:, :, :, n : n + t].clone()
+            cache.k[:, :, :, n : n + t] = 0
+            cache.v[:, :, :, n : n + t] = 0
+            eager = model(ids[None], n, cache, Pattern.MASK if mask is not None else pattern, mask)[0]
+            assert hidden.shape == (t, model.config.hidden_size) and hidden.dtype == dtype
+            assert torch.equal(hidden, eager)
+            assert torch.equal(k, cache.k[:, :, :, n : n + t]) and torch.equal(v, cache.v[:, :, :, n : n + t])
+            assert cache.length == n  # staged, not committed
+            cache.commit(t)
+
+
 class Spy:
-    """Stands for the scripted pass and records the tokens it is called with."""
+    """Stands for the scripted pass and records the tokens each of its methods is called with."""
 
     def __init__(self, scripted):
-        self.scripted, self.tokens = scripted, []
+        self.scripted, self.tokens, self.chunks = scripted, [], []
 
     def forward(self, token, *rest):
         self.tokens.append(token)
         return self.scripted.forward(token, *rest)
+
+    def chunk(self, ids, *rest):
+        self.chunks.append(ids.tolist())
+        return self.scripted.chunk(ids, *rest)
 
 
 def test_ar_runs_the_step_and_writes_what_the_eager_passes_write(tiny_engine, monkeypatch):
@@ -71,7 +103,7 @@ def test_ar_runs_the_step_and_writes_what_the_eager_passes_write(tiny_engine, mo
     runner.crop(0)
     scripted = [runner.extend(ids[:3])] + [runner.extend([t]) for t in ids[3:]]
     k, v = runner.cache.k[:, :, :, : runner.length].clone(), runner.cache.v[:, :, :, : runner.length].clone()
-    assert spy.tokens == ids[3:]  # one-token causal passes only: the 3-token prompt ran eagerly
+    assert spy.chunks == [ids[:3]] and spy.tokens == ids[3:]  # the prompt as a chunk, then one token a pass
     monkeypatch.setattr(runner, "step", None)
     runner.crop(0)
     eager = [runner.extend(ids[:3])] + [runner.extend([t]) for t in ids[3:]]
@@ -80,14 +112,36 @@ def test_ar_runs_the_step_and_writes_what_the_eager_passes_write(tiny_engine, mo
     assert torch.equal(v, runner.cache.v[:, :, :, : runner.length])
 
 
-def test_other_one_token_passes_stay_eager(tiny_engine, monkeypatch):
+def test_the_modes_chunks_run_scripted_with_the_eager_passes_results(tiny_engine, monkeypatch):
+    """A diffusion step (bidirectional) and a verify pass (causal) through the runner."""
     runner = tiny_engine.runner
-    monkeypatch.setattr(runner.step, "scripted", None)  # a call would fail
+    spy = Spy(runner.step.scripted)
+    monkeypatch.setattr(runner.step, "scripted", spy)
+    block = [5, 9, 9, 9, 9, 9, 9, 9]
+    results = []
+    for step in (runner.step, None):
+        monkeypatch.setattr(runner, "step", step)
+        runner.crop(0)
+        runner.extend([3, 4, 6])
+        bidirectional = runner.forward(block, Pattern.BIDIRECTIONAL).clone()
+        results.append((bidirectional, runner.forward(block, Pattern.CAUSAL)))
+    assert spy.chunks == [[3, 4, 6], block, block]
+    (b1, c1), (b2, c2) = results
+    assert torch.equal(b1, b2) and torch.equal(c1, c2) and not torch.equal(b1, c1)
+
+
+def test_other_passes_stay_eager(tiny_engine, monkeypatch):
+    runner = tiny_engine.runner
     runner.crop(0)
     runner.extend([5, 6])
+    monkeypatch.setattr(runner.step, "scripted", None)  # a call would fail
     runner.forward([7], Pattern.BIDIRECTIONAL)
     runner.forward([7], Pattern.CAUSAL, positions=torch.tensor([9]))
     runner.forward([7], Pattern.CAUSAL, lora=True)
+    runner.forward([7, 8], Pattern.BIDIRECTIONAL, lora=True)  # the draft adapter's pass
+    runner.forward([7, 8], Pattern.CAUSAL, positions=torch.tensor([2, 2]))
+    runner.forward([7, 8], Pattern.MASK, mask=torch.ones(2, 2, dtype=torch.bool).tril())
+    runner.forward([7] * (MAX_WIDTH + 1), Pattern.CAUSAL)  # a prompt chunk wider than a mode's pass
 
 
 def test_no_step_without_fused_float_weights_or_torchscript(monkeypatch, caplog):
