@@ -56,8 +56,8 @@ class NativeRunner(PrefixCache):
         # CUDA graphs for the passes decoding repeats (engine/decoding/graphs.py); never on a CPU.
         self.graphs = self.device.type == "cuda" and os.environ.get("NEMODIFF_CUDA_GRAPHS", "1") != "0"
         self.static: StaticPasses | None = None
-        # A CPU's causal and bidirectional passes of up to MAX_WIDTH tokens run as one TorchScript
-        # call each (engine/model/decode_step.py).
+        # A CPU's causal and bidirectional passes of up to MAX_WIDTH tokens (drafts with the merged
+        # adapter too) run as one TorchScript call each (engine/model/decode_step.py).
         self.step = DecodeStep.build(model)
         self._allocate(model.new_cache(capacity))
         self.use_block(model.config.block_size)
@@ -143,11 +143,12 @@ class NativeRunner(PrefixCache):
             and 1 < len(tokens) <= MAX_WIDTH
             and pattern is not Pattern.MASK
             and positions is None
-            and lora is False
+            and (lora is False or (lora is True and self.step.drafts))
             and self.step.fits(self.cache, len(tokens))
             and not use_triton(self._tokens)
         ):
-            return self.step.chunk(t[0], self.cache, self.masks.full(pattern, len(tokens), self.length))
+            mask = self.masks.full(pattern, len(tokens), self.length)
+            return self.step.chunk(t[0], self.cache, mask, lora is True)
         if self.static is not None:
             key = self.static.key(len(tokens), self.length, pattern, positions, lora)
             out = self.static.run(key, t[0], self.length, positions, mask, lora) if key else None

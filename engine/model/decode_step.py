@@ -1,18 +1,21 @@
-"""One AR token on a CPU as a single TorchScript call: the lean path of one-row decode passes.
+"""A CPU's decode passes as single TorchScript calls: the lean path of one-token and B-token passes.
 
-A small model's AR step on a CPU is dispatch, not arithmetic: about a hundred torch ops, each
+A small model's pass on a CPU is dispatch, not arithmetic: about a hundred torch ops, each
 paying Python's argument parsing on top of the dispatcher, which for the tiny random checkpoint is
 most of a token's time. `DecodeStep` runs the ops of `NLDModel.forward` with the torch reference
-kernels from TorchScript, in the same order on the same dtypes, so its hidden state equals the
+kernels from TorchScript, in the same order on the same dtypes, so its hidden states equal the
 eager pass's bit for bit (tests/engine/test_decode_step.py); only the Python between the ops goes,
 and with it a few wrappers: `mm` on the transposed weight where `F.linear` calls `t`, `matmul`
-and then that `mm`, and the embedding row as a view. Like `KVCache.stage` it writes the token's
-K/V into the slot after the cache and leaves committing to the caller.
+and then that `mm`, and one token's embedding row as a view. Like `KVCache.stage` it writes the
+chunk's K/V into the slots after the cache and leaves committing to the caller.
 
-`NativeRunner` uses it for a CPU's causal one-token passes at the next position without the draft
-adapter, on float weights fused by `NLDModel.fuse_projections` (int8 modules and every other pass
-run `NLDModel.forward`). `torch.jit.script` is deprecated since torch 2.13 but still works; where
-it fails the runner keeps the eager pass. Measurements: docs/BENCHMARKS.md (issue 22).
+`NativeRunner` uses it on a CPU, on float weights fused by `NLDModel.fuse_projections`, for the
+passes at the next positions that the modes repeat: AR's one causal token, and causal or
+bidirectional chunks of up to `MAX_WIDTH` tokens (diffusion steps, linear self-spec drafts with the
+merged adapter and verify passes, copy verification, short prompts). int8 modules, the quadratic
+pass (an explicit mask at given positions), per-token adapters and wider prompt chunks run
+`NLDModel.forward`. `torch.jit.script` is deprecated since torch 2.13 but still works; where it
+fails the runner keeps the eager pass. Measurements: docs/BENCHMARKS.md (issue 22).
 """
 
 from __future__ import annotations
@@ -51,6 +54,12 @@ class DecodeStep:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13 deprecates TorchScript
             self.scripted = torch.jit.script(_Pass(model))
+        # A draft pass (`lora=True`) is scripted where it is a plain o_proj matmul: the adapter merged
+        # into `o_draft` by `fuse_projections` on every layer, or no adapter at all.
+        attns = [layer.self_attn for layer in model.encoder.layers]
+        self.drafts = all(isinstance(a.o_draft, Tensor) for a in attns) or all(
+            a.o_draft is None and a.o_lora is None for a in attns
+        )
 
     @staticmethod
     def build(model: NLDModel) -> DecodeStep | None:
@@ -75,11 +84,12 @@ class DecodeStep:
         cos, sin, q_scale = self.model.rope_tables(cache.length, cache, 1, self.dtype, ops.REFERENCE)
         return self.scripted.forward(token, cache.k, cache.v, cache.length, cos, sin, q_scale)
 
-    def chunk(self, ids: Tensor, cache: KVCache, mask: Optional[Tensor]) -> Tensor:
+    def chunk(self, ids: Tensor, cache: KVCache, mask: Optional[Tensor], draft: bool = False) -> Tensor:
         """`ids` [T] (T > 1) at the positions after the cache; `mask` is the pass's [T, cache + T]
-        mask (`engine.model.masks`: causal) or None (bidirectional)."""
+        mask (`engine.model.masks`: causal) or None (bidirectional); `draft`: the adapter on every
+        token (only where `self.drafts`)."""
         cos, sin, q_scale = self.model.rope_tables(cache.length, cache, len(ids), self.dtype, ops.REFERENCE)
-        return self.scripted.chunk(ids, cache.k, cache.v, cache.length, cos, sin, q_scale, mask)
+        return self.scripted.chunk(ids, cache.k, cache.v, cache.length, cos, sin, q_scale, mask, draft)
 
 
 class _Pass(nn.Module):
@@ -95,6 +105,8 @@ class _Pass(nn.Module):
         # weights as [in, out] views: `F.linear(x, w)` of T rows is `mm(x, w.t())`
         self.qkv = [layer.self_attn.qkv.t() for layer in layers]
         self.o_proj = [layer.self_attn.o_proj.weight.t() for layer in layers]
+        drafts = [layer.self_attn.o_draft for layer in layers]
+        self.o_draft = [w.t() for w in drafts] if all(isinstance(w, Tensor) for w in drafts) else self.o_proj
         self.gate_up = [layer.mlp.gate_up.t() for layer in layers]
         self.down = [layer.mlp.down_proj.weight.t() for layer in layers]
         self.final_norm = model.encoder.norm.weight
@@ -120,7 +132,7 @@ class _Pass(nn.Module):
         """One token: cos, the signed sine [1, D] and the query scale ([1, 1] or None) are
         `NLDModel.rope_tables`' at position `length`; the embedding row is a view."""
         x = self.embed.narrow(0, token, 1)
-        return self._layers(x, k_cache, v_cache, length, cos, sin, q_scale, None)
+        return self._layers(x, k_cache, v_cache, length, cos, sin, q_scale, None, self.o_proj)
 
     @torch.jit.export
     def chunk(
@@ -133,10 +145,12 @@ class _Pass(nn.Module):
         sin: Tensor,
         q_scale: Optional[Tensor],
         mask: Optional[Tensor],
+        draft: bool,
     ) -> Tensor:
         """T tokens `ids` [T] from position `length`, with the rotary tables of those positions."""
         x = torch.embedding(self.embed, ids)
-        return self._layers(x, k_cache, v_cache, length, cos, sin, q_scale, mask)
+        o_proj = self.o_draft if draft else self.o_proj
+        return self._layers(x, k_cache, v_cache, length, cos, sin, q_scale, mask, o_proj)
 
     def _layers(
         self,
@@ -148,6 +162,7 @@ class _Pass(nn.Module):
         sin: Tensor,
         q_scale: Optional[Tensor],
         mask: Optional[Tensor],
+        o_proj: list[Tensor],
     ) -> Tensor:
         """`NLDModel.forward` over the embedded rows x [T, hidden]; each layer's K/V are written
         into the T slots after the cache, as `KVCache.stage` writes them."""
@@ -156,7 +171,7 @@ class _Pass(nn.Module):
         residual: Optional[Tensor] = None
         i = 0
         for qkv_w, o_w, gate_up_w, down_w, norm_in, norm_post in zip(
-            self.qkv, self.o_proj, self.gate_up, self.down, self.input_norms, self.post_norms
+            self.qkv, o_proj, self.gate_up, self.down, self.input_norms, self.post_norms
         ):
             h, residual = self._norm(x, norm_in, residual)
             qkv = torch.mm(h, qkv_w)  # [1, Hq + 2 Hkv, T, D] (one token's heads need no transpose)

@@ -12,13 +12,14 @@ import torch
 from engine.model.config import preset
 from engine.model.decode_step import MAX_WIDTH, DecodeStep
 from engine.model.masks import MaskBook
-from engine.model.network import NLDModel
+from engine.model.network import LoRA, NLDModel
 from kernels.ops import Pattern
 
 
-def random_model(dtype: torch.dtype, kv_heads: int) -> NLDModel:
+def random_model(dtype: torch.dtype, kv_heads: int, adapter: bool = False) -> NLDModel:
     """The tiny preset with random norm weights (ones would hide a missing multiply), whose query
-    scale differs from 1 after position 16 (not only past 16,384 tokens)."""
+    scale differs from 1 after position 16 (not only past 16,384 tokens); with `adapter`, a random
+    draft adapter on o_proj (merged into `o_draft` by `fuse_projections`)."""
     torch.manual_seed(0)
     cfg = preset("tiny")
     rope = dict(cfg.rope_parameters, original_max_position_embeddings=16)
@@ -27,6 +28,10 @@ def random_model(dtype: torch.dtype, kv_heads: int) -> NLDModel:
     for name, p in model.named_parameters():
         if name.endswith("norm.weight"):
             torch.nn.init.normal_(p, 1.0, 0.2)
+    if adapter:
+        for layer in model.encoder.layers:
+            o = layer.self_attn.o_proj
+            layer.self_attn.o_lora = LoRA(o.in_features, o.out_features, 4, 0.5)
     model = model.to(dtype).eval().requires_grad_(False)
     model.fuse_projections()
     return model
@@ -55,12 +60,15 @@ def test_the_step_equals_the_eager_pass_bit_for_bit(dtype, kv_heads):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("kv_heads", [2, 4])
-@pytest.mark.parametrize("pattern", [Pattern.CAUSAL, Pattern.BIDIRECTIONAL])
-def test_a_chunk_equals_the_eager_pass_bit_for_bit(dtype, kv_heads, pattern):
+@pytest.mark.parametrize(
+    "pattern, draft", [(Pattern.CAUSAL, False), (Pattern.BIDIRECTIONAL, False), (Pattern.BIDIRECTIONAL, True)]
+)
+def test_a_chunk_equals_the_eager_pass_bit_for_bit(dtype, kv_heads, pattern, draft):
     """Chunks of 8 and 5 tokens after 0-21 cached ones (the query scale differs from 1 past 16),
-    with the mask the runner builds for the eager pass (`MaskBook`)."""
-    model = random_model(dtype, kv_heads)
+    with the mask the runner builds for the eager pass (`MaskBook`); `draft`: the adapter's pass."""
+    model = random_model(dtype, kv_heads, adapter=draft)
     step = DecodeStep.build(model)
+    assert step.drafts
     cache = model.new_cache(64)
     masks = MaskBook(cache.k.shape[3], torch.device("cpu"))
     with torch.inference_mode():
@@ -68,14 +76,16 @@ def test_a_chunk_equals_the_eager_pass_bit_for_bit(dtype, kv_heads, pattern):
             n = cache.length
             ids = torch.randint(0, model.config.vocab_size, (t,))
             mask = masks.full(pattern, t, n)
-            hidden = step.chunk(ids, cache, mask)
+            hidden = step.chunk(ids, cache, mask, draft)
             k, v = cache.k[:, :, :, n : n + t].clone(), cache.v[:, :, :, n : n + t].clone()
             cache.k[:, :, :, n : n + t] = 0
             cache.v[:, :, :, n : n + t] = 0
-            eager = model(ids[None], n, cache, Pattern.MASK if mask is not None else pattern, mask)[0]
+            eager = model(ids[None], n, cache, Pattern.MASK if mask is not None else pattern, mask, draft)[0]
             assert hidden.shape == (t, model.config.hidden_size) and hidden.dtype == dtype
             assert torch.equal(hidden, eager)
             assert torch.equal(k, cache.k[:, :, :, n : n + t]) and torch.equal(v, cache.v[:, :, :, n : n + t])
+            if draft:  # the adapter counts (this pass rewrites the staged K/V, as the next one will)
+                assert not torch.equal(eager, model(ids[None], n, cache, pattern)[0])
             assert cache.length == n  # staged, not committed
             cache.commit(t)
 
@@ -113,7 +123,8 @@ def test_ar_runs_the_step_and_writes_what_the_eager_passes_write(tiny_engine, mo
 
 
 def test_the_modes_chunks_run_scripted_with_the_eager_passes_results(tiny_engine, monkeypatch):
-    """A diffusion step (bidirectional) and a verify pass (causal) through the runner."""
+    """A diffusion step (bidirectional), a draft pass (bidirectional, the adapter on) and a verify
+    pass (causal) through the runner."""
     runner = tiny_engine.runner
     spy = Spy(runner.step.scripted)
     monkeypatch.setattr(runner.step, "scripted", spy)
@@ -123,11 +134,11 @@ def test_the_modes_chunks_run_scripted_with_the_eager_passes_results(tiny_engine
         monkeypatch.setattr(runner, "step", step)
         runner.crop(0)
         runner.extend([3, 4, 6])
-        bidirectional = runner.forward(block, Pattern.BIDIRECTIONAL).clone()
-        results.append((bidirectional, runner.forward(block, Pattern.CAUSAL)))
-    assert spy.chunks == [[3, 4, 6], block, block]
-    (b1, c1), (b2, c2) = results
-    assert torch.equal(b1, b2) and torch.equal(c1, c2) and not torch.equal(b1, c1)
+        passes = [(Pattern.BIDIRECTIONAL, False), (Pattern.BIDIRECTIONAL, True), (Pattern.CAUSAL, False)]
+        results.append([runner.forward(block, pattern, lora=lora).clone() for pattern, lora in passes])
+    assert spy.chunks == [[3, 4, 6], block, block, block]
+    assert all(torch.equal(a, b) for a, b in zip(*results))
+    assert not torch.equal(results[0][0], results[0][2])
 
 
 def test_other_passes_stay_eager(tiny_engine, monkeypatch):
@@ -138,7 +149,7 @@ def test_other_passes_stay_eager(tiny_engine, monkeypatch):
     runner.forward([7], Pattern.BIDIRECTIONAL)
     runner.forward([7], Pattern.CAUSAL, positions=torch.tensor([9]))
     runner.forward([7], Pattern.CAUSAL, lora=True)
-    runner.forward([7, 8], Pattern.BIDIRECTIONAL, lora=True)  # the draft adapter's pass
+    runner.forward([7, 8], Pattern.BIDIRECTIONAL, lora=torch.tensor([True, False]))  # per-token adapter
     runner.forward([7, 8], Pattern.CAUSAL, positions=torch.tensor([2, 2]))
     runner.forward([7, 8], Pattern.MASK, mask=torch.ones(2, 2, dtype=torch.bool).tril())
     runner.forward([7] * (MAX_WIDTH + 1), Pattern.CAUSAL)  # a prompt chunk wider than a mode's pass
