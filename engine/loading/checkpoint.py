@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ class LoadedModel:
     dtype: torch.dtype  # of the weights, or of the activations when `int8`
     lora_loaded: bool
     int8: bool = False  # weight-only int8 projections, already fused (engine/model/quantize.py)
+    weight_files: list[Path] = field(default_factory=list)  # native: what the user cache keys entries by
 
 
 @kernels_clash_explained()
@@ -100,8 +101,10 @@ def load_model(
             raise CheckpointError(
                 f"{path / 'config.json'}: fim_order must be 'psm' or 'spm', not {cfg.fim_order!r}"
             )
-        nld, lora = _load_native(path, cfg, dev, dt, progress, int8)
-        return LoadedModel(model=nld, config=cfg, native=True, lora_loaded=lora, int8=int8, **common)
+        nld, files, lora = _load_native(path, cfg, dev, dt, progress, int8)
+        return LoadedModel(
+            model=nld, config=cfg, native=True, lora_loaded=lora, int8=int8, weight_files=files, **common
+        )
     if int8:
         raise NemodiffError(
             f"dtype int8 is for NLD checkpoints; {model} loads through transformers: use bf16 or fp32"
@@ -288,7 +291,7 @@ def _load_native(
     dtype: torch.dtype,
     progress: Progress | None,
     int8: bool,
-) -> tuple[NLDModel, bool]:
+) -> tuple[NLDModel, list[Path], bool]:
     with torch.device("meta"):
         model = NLDModel(cfg)
     files, where = _weight_files(path)
@@ -313,7 +316,7 @@ def _load_native(
         _load_int8(model, index, files, dtype, progress)
     else:
         _assign_all(model, index, device, dtype, progress)
-    return model.eval(), lora_dir.is_dir()
+    return model.eval(), files, lora_dir.is_dir()
 
 
 def _weight_files(path: Path) -> tuple[list[Path], str]:

@@ -12,8 +12,6 @@ ignored with a note and rebuilt.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import sys
@@ -26,23 +24,15 @@ from safetensors import SafetensorError, safe_open
 
 from engine.errors import first_line
 from engine.loading.safetensors_file import write_safetensors
+from engine.user_cache import cache_dir, entry_key, files_identity
 
 FORMAT = 2  # bump when quantize_rows or the tensor names change (2: rounding by the reciprocal scale)
 log = logging.getLogger(__name__)
 _writers: list[threading.Thread] = []
 
 
-def cache_dir() -> Path:
-    """$NEMODIFF_CACHE_DIR, else $XDG_CACHE_HOME/nemodiff, else ~/.cache/nemodiff."""
-    if explicit := os.environ.get("NEMODIFF_CACHE_DIR"):
-        return Path(explicit).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nemodiff"
-
-
 def cache_file(weight_files: list[Path]) -> Path:
-    stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in weight_files]
-    key = hashlib.sha256(json.dumps([FORMAT, stats]).encode()).hexdigest()[:32]
-    return cache_dir() / "int8" / f"{key}.safetensors"
+    return cache_dir() / "int8" / f"{entry_key(FORMAT, files_identity(weight_files))}.safetensors"
 
 
 def read(file: Path) -> dict[str, torch.Tensor] | None:
@@ -95,7 +85,7 @@ def write(file: Path, tensors: dict[str, torch.Tensor]) -> None:
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         _remove_orphans(file.parent)
-        write_safetensors(tmp, entries, lambda i: iter([tensors.pop(entries[i][0])]))
+        write_safetensors(tmp, entries, lambda i: iter([tensors.pop(entries[i][0])]), direct=True)
         with open(tmp, "rb") as f:  # on disk before it has the real name
             os.fsync(f.fileno())
         os.replace(tmp, file)

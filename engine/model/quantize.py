@@ -264,22 +264,29 @@ def int8_weights(model: nn.Module, read: Callable[[str], torch.Tensor]) -> dict[
     are short and memory-bound, and on a 2-core CPU shared with other work, torch's own two threads
     waiting for each other at every step ran 2-10x slower than one."""
     out = {name: torch.empty(shape, dtype=dtype) for name, dtype, shape in int8_layout(model)}
-    # torch's thread count is per OS thread (OpenMP): one each in the workers, the caller's unchanged.
-    with ThreadPoolExecutor(_QUANTIZE_THREADS, initializer=torch.set_num_threads, initargs=(1,)) as workers:
-        o_proj = None
-        for name, _, parts, merge in _int8_modules(model):
-            q, scale = out[f"{name}.qweight"], out[f"{name}.scale"]
-            if merge is not None:  # o_draft: from the o_proj just read (read once for both)
-                quantize_rows(merge(o_proj), (q, scale), workers)
-                continue
-            start = 0
-            for part in parts:
-                weight = read(part)
-                stop = start + weight.shape[0]
-                quantize_rows(weight, (q[start:stop], scale[start:stop]), workers)
-                start = stop
-            o_proj = weight if name.endswith(".o_proj") else None
-            del weight  # before the next read: one checkpoint tensor in memory at a time
+    # torch's thread count is per OS thread (OpenMP): one each in the workers. But a worker's
+    # `set_num_threads` also becomes the count of every thread that has not run torch yet, the caller
+    # included: a first int8 load then packed on one thread and ran the model on one (half speed).
+    # Asking here fixes the caller's count first; setting it afterwards restores the default.
+    threads = torch.get_num_threads()
+    try:
+        with ThreadPoolExecutor(_QUANTIZE_THREADS, initializer=torch.set_num_threads, initargs=(1,)) as workers:
+            o_proj = None
+            for name, _, parts, merge in _int8_modules(model):
+                q, scale = out[f"{name}.qweight"], out[f"{name}.scale"]
+                if merge is not None:  # o_draft: from the o_proj just read (read once for both)
+                    quantize_rows(merge(o_proj), (q, scale), workers)
+                    continue
+                start = 0
+                for part in parts:
+                    weight = read(part)
+                    stop = start + weight.shape[0]
+                    quantize_rows(weight, (q[start:stop], scale[start:stop]), workers)
+                    start = stop
+                o_proj = weight if name.endswith(".o_proj") else None
+                del weight  # before the next read: one checkpoint tensor in memory at a time
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 

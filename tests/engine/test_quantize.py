@@ -285,7 +285,7 @@ def test_each_weight_is_read_once_and_quantized_straight_into_its_fused_rows():
 def test_an_interrupted_cache_write_leaves_no_temporary_file(tmp_path, monkeypatch):
     from engine.loading import int8_cache
 
-    def interrupted(path, *_):
+    def interrupted(path, *_, **__):
         path.write_bytes(b"half a copy")
         raise KeyboardInterrupt
 
@@ -321,3 +321,54 @@ def test_an_unwritable_cache_quantizes_in_memory_with_a_note(tiny_checkpoint, tm
         int8_cache.wait_for_writes()
     assert "int8 cache not written" in caplog.text
     assert _logits(eng, [1, 20, 21]).isfinite().all()
+
+
+def test_quantizing_leaves_the_thread_count_of_later_threads_as_it_was():
+    """The workers run torch on one thread each; that must not become the count of threads started
+    later (it did: after a first int8 load, packing and the model ran on one thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from engine.model.config import preset
+    from engine.model.network import NLDModel
+
+    model = NLDModel(preset("tiny"))
+    weights = dict(model.named_parameters())
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        quantize.int8_weights(model, lambda name: weights[name].detach())
+        with ThreadPoolExecutor(1) as fresh:
+            assert fresh.submit(torch.get_num_threads).result() == 2 == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_cache_file_written_around_the_page_cache_is_byte_for_byte_a_plain_one(tmp_path, monkeypatch):
+    """O_DIRECT writes whole aligned blocks: the padded tail is cut off, and where a filesystem
+    refuses O_DIRECT the file is written plainly."""
+    from safetensors.torch import load_file
+
+    from engine.loading import direct_file
+    from engine.loading.safetensors_file import write_safetensors
+
+    tensors = {
+        "w.qweight": torch.randint(-127, 128, (1000, 3001), dtype=torch.int8),  # > the buffer: several writes
+        "w.scale": torch.rand(1000),
+        "x": torch.randn(5, 3).bfloat16(),
+    }
+    entries = [(name, t.dtype, tuple(t.shape)) for name, t in tensors.items()]
+    monkeypatch.setattr(direct_file, "BUFFER", 1 << 20)
+    write_safetensors(tmp_path / "plain", entries, lambda i: iter([tensors[entries[i][0]]]))
+    write_safetensors(tmp_path / "direct", entries, lambda i: iter([tensors[entries[i][0]]]), direct=True)
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, flags, *a: _refuse_direct(real_open, path, flags, *a))
+    write_safetensors(tmp_path / "fallback", entries, lambda i: iter([tensors[entries[i][0]]]), direct=True)
+    plain = (tmp_path / "plain").read_bytes()
+    assert plain == (tmp_path / "direct").read_bytes() == (tmp_path / "fallback").read_bytes()
+    assert all(torch.equal(load_file(tmp_path / "direct")[name], t) for name, t in tensors.items())
+
+
+def _refuse_direct(real_open, path, flags, *args):
+    if flags & getattr(os, "O_DIRECT", 0):
+        raise OSError(22, "Invalid argument")
+    return real_open(path, flags, *args)
