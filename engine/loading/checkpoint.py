@@ -24,7 +24,7 @@ from engine.errors import CheckpointError, NemodiffError, first_line, kernels_cl
 from engine.loading import int8_cache
 from engine.model.config import MODEL_TYPE, ModelConfig
 from engine.model.network import LoRA, NLDModel
-from engine.model.quantize import install_int8, int8_weights, is_matmul_weight
+from engine.model.quantize import install_int8, int8_layout, int8_weights, is_matmul_weight, stored_modules
 from engine.prompts.tokenizer import TokenizerFiles
 
 Progress = Callable[[int, int, str], None]
@@ -430,7 +430,7 @@ def _load_int8(
 ) -> None:
     """The float tensors (embedding, norms, adapter) as `dtype`, then the matmul weights as int8:
     from the cache, or quantized one at a time as they stream from the checkpoint (never the
-    whole bf16 model in memory), then cached (in the background)."""
+    whole bf16 model in memory), each packed and cached (in the background) as it is made."""
     floats = {name: entry for name, entry in index.items() if not is_matmul_weight(name)}
     cpu = torch.device("cpu")
 
@@ -443,7 +443,7 @@ def _load_int8(
     cached = int8_cache.read(file)
     if cached is not None:
         try:
-            install_int8(model, cached, dtype)
+            install_int8(model, stored_modules(cached), dtype)
             step(len(index), f"int8 weights from {file}")
             return
         except ValueError as e:
@@ -458,6 +458,9 @@ def _load_int8(
         step(done, name)
         return _read(index, name, cpu)
 
-    tensors = int8_weights(model, read)
-    int8_cache.write_in_background(file, dict(tensors))  # its own dict: install_int8 empties this one
-    install_int8(model, tensors, dtype)
+    handover = int8_cache.write_in_background(file, int8_layout(model))
+    try:  # each module packed and written as soon as it is quantized
+        install_int8(model, handover.passing(int8_weights(model, read)), dtype)
+    except BaseException:
+        handover.abandon()
+        raise

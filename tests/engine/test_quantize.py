@@ -265,7 +265,9 @@ def test_each_weight_is_read_once_and_quantized_straight_into_its_fused_rows():
         reads[name] += 1
         return weights[name]
 
-    tensors = int8_weights(model, read)
+    tensors = {}
+    for name, q, scale in int8_weights(model, read):
+        tensors |= {f"{name}.qweight": q, f"{name}.scale": scale}
     assert "encoder.layers.1.self_attn.o_draft.qweight" in tensors
     assert [(n, t.dtype, tuple(t.shape)) for n, t in tensors.items()] == int8_layout(model)
     assert set(reads.values()) == {1}, reads
@@ -292,7 +294,7 @@ def test_an_interrupted_cache_write_leaves_no_temporary_file(tmp_path, monkeypat
     monkeypatch.setattr(int8_cache, "write_safetensors", interrupted)
     file = tmp_path / "int8" / "key.safetensors"
     with pytest.raises(KeyboardInterrupt):
-        int8_cache.write(file, {"w.qweight": torch.zeros(2, 2, dtype=torch.int8)})
+        int8_cache.write(file, [("w.qweight", torch.int8, (2, 2))], {"w.qweight": torch.zeros(2, 2)}.pop)
     assert list(file.parent.iterdir()) == []
 
 
@@ -307,7 +309,7 @@ def test_a_dead_process_temporary_file_is_removed_and_a_live_one_kept(tmp_path):
     folder.mkdir()
     orphan, live = folder / f".a.safetensors.{dead.pid}.tmp", folder / f".b.safetensors.{os.getpid()}.tmp"
     orphan.write_bytes(b"half"), live.write_bytes(b"half")
-    int8_cache.write(folder / "c.safetensors", {"w.qweight": torch.ones(2, 2, dtype=torch.int8)})
+    int8_cache.write(folder / "c.safetensors", [("w.qweight", torch.int8, (2, 2))], {"w.qweight": torch.ones(2, 2)}.pop)
     assert not orphan.exists() and live.exists()
     written = int8_cache.read(folder / "c.safetensors")["w.qweight"]
     assert torch.equal(written, torch.ones(2, 2, dtype=torch.int8))
@@ -336,7 +338,8 @@ def test_quantizing_leaves_the_thread_count_of_later_threads_as_it_was():
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        quantize.int8_weights(model, lambda name: weights[name].detach())
+        for _ in quantize.int8_weights(model, lambda name: weights[name].detach()):
+            pass
         with ThreadPoolExecutor(1) as fresh:
             assert fresh.submit(torch.get_num_threads).result() == 2 == torch.get_num_threads()
     finally:
@@ -372,3 +375,28 @@ def _refuse_direct(real_open, path, flags, *args):
     if flags & getattr(os, "O_DIRECT", 0):
         raise OSError(22, "Invalid argument")
     return real_open(path, flags, *args)
+
+
+def test_a_load_that_fails_while_quantizing_leaves_no_copy_and_no_waiting_writer(
+    tiny_checkpoint, tmp_path, monkeypatch
+):
+    """The writer takes each tensor as the load makes it; when the load fails half-way, the writer
+    stops instead of waiting for the rest, and no copy (nor a temporary file) is left."""
+    import threading
+
+    monkeypatch.setenv("NEMODIFF_CACHE_DIR", str(tmp_path))
+    real, calls = quantize.quantize_rows, []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise RuntimeError("out of memory")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(quantize, "quantize_rows", failing)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        load_model(str(tiny_checkpoint), device="cpu", dtype="int8")
+    ended = threading.Thread(target=int8_cache.wait_for_writes, daemon=True)
+    ended.start()
+    ended.join(timeout=30)
+    assert not ended.is_alive() and list((tmp_path / "int8").iterdir()) == []
