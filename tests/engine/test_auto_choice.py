@@ -222,6 +222,7 @@ def test_long_timings_are_kept_and_read_back_only_under_their_own_key(tiny_check
         engine.load(str(tiny_checkpoint), device="cpu", dtype="fp32")
         assert not (tmp_path / "pass_costs").exists()
         monkeypatch.setattr(saved_costs, "SAVE_ABOVE_S", 0.0)  # every timing "long"
+        monkeypatch.setattr(saved_costs, "KEEP_CPU_SHARE", 0.0)  # and on its cores
         first = engine.load(str(tiny_checkpoint), device="cpu", dtype="fp32").auto
         (kept,) = (tmp_path / "pass_costs").iterdir()
         assert len(timed) == 2
@@ -235,5 +236,20 @@ def test_long_timings_are_kept_and_read_back_only_under_their_own_key(tiny_check
         kept.write_text('{"key": [], "seconds": {"ar_s": -1}}')  # damaged: ignored, timed and kept again
         engine.load(str(tiny_checkpoint), device="cpu", dtype="fp32")
         assert len(timed) == 5 and '"ar_s": -1' not in kept.read_text()
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_only_long_timings_whose_threads_kept_their_cores_are_kept():
+    from engine.decoding.modes.saved_costs import worth_keeping
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert worth_keeping(10.0, 19.0, cpu)  # two threads busy throughout
+        assert not worth_keeping(10.0, 10.0, cpu)  # one of them mostly waiting: other jobs had the cores
+        assert not worth_keeping(1.0, 2.0, cpu)  # a quick timing: nothing to save
+        assert worth_keeping(10.0, 1.0, gpu)  # the GPU's passes: the CPU mostly waits
     finally:
         torch.set_num_threads(before)

@@ -224,16 +224,19 @@ def auto_policy(
     runner: NativeRunner, block: int, mask_id: int, weight_files: list[Path] | None = None, dtype: str = ""
 ) -> AutoPolicy:
     """The policy from the passes' costs: those kept for this checkpoint (`weight_files`), `dtype`
-    and machine (engine/decoding/modes/saved_costs.py), else timed now (and kept if that took long)."""
+    and machine (engine/decoding/modes/saved_costs.py), else timed now (and kept if worth it)."""
     quadratic = runner.device.type == "cuda"
     if weight_files is None:
         return choose(time_passes(runner, block, mask_id, quadratic))
     file, key = saved_costs.costs_file(weight_files, dtype, runner.device, block, quadratic)
     kept = saved_costs.read(file, key, tuple(f.name for f in fields(PassCosts)))
     if kept is not None:
+        # One AR step, so that the first pass's allocations and first touch of the weights happen
+        # here and not in the first completion (timing did that before).
+        runner.logits(runner.forward([mask_id], Pattern.CAUSAL))
         return choose(PassCosts(**kept))
-    began = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     costs = time_passes(runner, block, mask_id, quadratic)
-    if time.perf_counter() - began >= saved_costs.SAVE_ABOVE_S:
+    if saved_costs.worth_keeping(time.perf_counter() - wall, time.process_time() - cpu, runner.device):
         saved_costs.write(file, key, asdict(costs))
     return choose(costs)

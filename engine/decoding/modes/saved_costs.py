@@ -3,9 +3,12 @@ in the same dtype on the same machine and thread count need not time them again.
 
 Why: timing the passes (engine/decoding/modes/auto.py) is most of a load of a large model on a
 CPU: 8-22 s of a 3B load here, in bf16 or int8, longer than reading the weights
-(docs/BENCHMARKS.md, issue 27). Only timings that took SAVE_ABOVE_S or more are kept: a small
-model times in milliseconds, and a kept figure cannot follow the machine's load (delete the file,
-under pass_costs/ in the cache folder, to time again). The key holds everything a figure depends
+(docs/BENCHMARKS.md, issue 27). Only timings that took SAVE_ABOVE_S or more are kept (a small
+model times in milliseconds), and on a CPU only those whose threads kept their cores (the process
+used at least KEEP_CPU_SHARE of threads x seconds): beside other busy processes, a 2-thread pass
+waits for its descheduled partner at every parallel region, and a 3B AR step timed 1.0-1.3 s
+instead of 0.09-0.15, figures that would have misled `auto` for every later load. A kept figure
+does not follow the machine's load: delete the file (pass_costs/ in the cache folder) to time again. The key holds everything a figure depends
 on: the weight files, dtype, device, CPU model, torch thread count and version, block size and
 whether the quadratic pass is timed; a file whose key or values do not fit is ignored.
 """
@@ -27,6 +30,7 @@ from engine.user_cache import cache_dir, entry_key, files_identity
 
 VERSION = 1  # bump when the passes timed change (what a kept figure means)
 SAVE_ABOVE_S = 2.0
+KEEP_CPU_SHARE = 0.75
 log = logging.getLogger(__name__)
 
 
@@ -55,6 +59,13 @@ def _device_name(device: torch.device) -> str:
             if line.startswith("model name"):
                 return line.partition(":")[2].strip()
     return platform.processor() or platform.machine()
+
+
+def worth_keeping(wall_s: float, cpu_s: float, device: torch.device) -> bool:
+    """Is a timing that took `wall_s` seconds and `cpu_s` of the process's CPU time worth keeping?"""
+    if wall_s < SAVE_ABOVE_S:
+        return False
+    return device.type != "cpu" or cpu_s >= KEEP_CPU_SHARE * torch.get_num_threads() * wall_s
 
 
 def read(file: Path, key: list, names: tuple[str, ...]) -> dict[str, float] | None:
