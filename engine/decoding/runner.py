@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 import torch
 
 from engine.decoding.graphs import StaticPasses
+from engine.model.decode_step import DecodeStep
 from engine.model.masks import MaskBook
 from engine.model.network import NLDModel
 from kernels.dispatch import use_triton
@@ -55,6 +56,8 @@ class NativeRunner(PrefixCache):
         # CUDA graphs for the passes decoding repeats (engine/decoding/graphs.py); never on a CPU.
         self.graphs = self.device.type == "cuda" and os.environ.get("NEMODIFF_CUDA_GRAPHS", "1") != "0"
         self.static: StaticPasses | None = None
+        # A CPU's one-token causal passes run as one TorchScript call (engine/model/decode_step.py).
+        self.step = DecodeStep.build(model)
         self._allocate(model.new_cache(capacity))
         self.use_block(model.config.block_size)
 
@@ -123,6 +126,16 @@ class NativeRunner(PrefixCache):
     ) -> torch.Tensor:
         """`forward` without its own inference mode (entering one costs a few us: `extend` enters
         one for all its chunks)."""
+        if (
+            self.step is not None
+            and len(tokens) == 1
+            and pattern is Pattern.CAUSAL
+            and positions is None
+            and lora is False
+            and self.step.fits(self.cache)
+            and not use_triton(self._tokens)
+        ):
+            return self.step(tokens[0], self.cache)
         t = self.token_ids(tokens)
         if self.static is not None:
             key = self.static.key(len(tokens), self.length, pattern, positions, lora)

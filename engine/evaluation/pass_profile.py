@@ -2,8 +2,11 @@
 alone, on a loaded engine (`nemodiff bench --profile`).
 
 The ratio of the two is the overhead factor: 1.0 would be a pass that only multiplies by its
-weights. On a GPU a pass also has a floor, the time to read every weight once at the measured
-copy bandwidth, and the report gives the fraction of it the pass reaches.
+weights. A pass also has a floor, the least time this machine can take for it: reading every
+weight once at the measured copy bandwidth, or, for wide passes, doing its multiply-adds at the
+best rate the matmuls reached in this profile (on a 2-core CPU, where int8 passes of 16 rows or
+more are arithmetic-bound, this is what bounds their cost against a one-token pass). The report
+gives the floor and the fraction of it each pass reaches.
 
 On a CPU where torch runs one thread (small models: `engine.engine.cpu_threads_for`) the clock is
 that thread's CPU time: on a shared machine the wall clock also counts the time other jobs hold
@@ -41,8 +44,9 @@ class PassTiming:
     matmul_ms: float  # the same weight matmuls (rows x weights) alone, best of ROUNDS
     overhead: float  # pass_ms / matmul_ms
     clock: str  # "thread" (CPU time of the one torch thread) or "wall"
-    floor_ms: float | None = None  # GPU: weight bytes / copy bandwidth
-    floor_fraction: float | None = None  # floor_ms / pass_ms
+    floor_ms: float  # max(weight bytes / copy bandwidth, multiply-adds / best matmul rate)
+    floor_fraction: float  # floor_ms / pass_ms
+    bound: str  # which of the two sets the floor: "bandwidth" or "arithmetic"
 
 
 def weights(runner: NativeRunner) -> list[tuple[torch.Tensor | torch.nn.Module, int]]:
@@ -70,18 +74,31 @@ def weight_bytes(runner: NativeRunner) -> int:
     return total
 
 
-def copy_bandwidth(device: torch.device, mib: int = 512) -> float:
-    """Bytes per second of a device-to-device copy (read + write), best of a few."""
+def multiply_adds(w: torch.Tensor | torch.nn.Module) -> int:
+    """Multiply-adds of one input row through weight `w` (its element count)."""
+    if isinstance(w, torch.Tensor):
+        return w.numel()
+    return w.out_features * w.in_features  # nn.Linear, Int8Linear
+
+
+def copy_bandwidth(device: torch.device, mib: int = 256) -> float:
+    """Bytes per second of a copy within the device's memory (read + write), best of a few; on a
+    CPU with the threads torch uses, through a buffer far larger than its caches."""
     src = torch.empty(mib << 20, dtype=torch.uint8, device=device)
     dst = torch.empty_like(src)
     best = float("inf")
     for _ in range(5):
-        torch.cuda.synchronize(device)
+        _sync(device)
         start = time.perf_counter()
         dst.copy_(src)
-        torch.cuda.synchronize(device)
+        _sync(device)
         best = min(best, time.perf_counter() - start)
     return 2 * src.numel() / best
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def peak_rss_gb() -> float | None:
@@ -102,19 +119,16 @@ def clock(device: torch.device) -> str:
 def _best_ms(runner: NativeRunner, runs: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
     """Best time of each run over `rounds` rounds that run them all in turn (after one untimed
     round): interleaved, so a busy machine slows them alike."""
-    cuda = runner.device.type == "cuda"
     now = time.thread_time if clock(runner.device) == "thread" else time.perf_counter
     best = dict.fromkeys(runs, float("inf"))
     i = 0
     while i <= rounds:
         began = time.perf_counter()
         for name, run in runs.items():
-            if cuda:
-                torch.cuda.synchronize(runner.device)
+            _sync(runner.device)
             start = now()
             run()
-            if cuda:
-                torch.cuda.synchronize(runner.device)
+            _sync(runner.device)
             if i:
                 best[name] = min(best[name], now() - start)
         if i == 1:
@@ -144,6 +158,7 @@ def profile_passes(
     dtype = model.encoder.embed_tokens.weight.dtype
     head = model.diffusion_head
     layer_weights = weights(runner)  # listed once, not inside the timed runs
+    row_macs = sum(multiply_adds(w) for w, _ in layer_weights)
 
     def matmuls(rows: int, logit_rows: int) -> Callable[[], None]:
         xs = {
@@ -165,33 +180,35 @@ def profile_passes(
         model.logits(hidden[heads])
         model.logits(hidden[1 : block + 1])
 
-    passes = {  # name: (width, the pass, its matmuls alone)
-        "ar": (1, lambda: runner.logits(runner.forward(tokens[:1], Pattern.CAUSAL)), matmuls(1, 1)),
+    passes = {  # name: (width, rows through the head, the pass)
+        "ar": (1, 1, lambda: runner.logits(runner.forward(tokens[:1], Pattern.CAUSAL))),
         "block": (
             block,
+            block,
             lambda: runner.logits(runner.forward(tokens[:block], Pattern.BIDIRECTIONAL)),
-            matmuls(block, block),
         ),
-        "quadratic": (quad, quadratic, matmuls(quad, 2 * block)),
+        "quadratic": (quad, 2 * block, quadratic),
         "prefill": (
             prefill,
+            1,
             lambda: runner.logits(runner.forward(tokens[:prefill], Pattern.CAUSAL)[-1:]),
-            matmuls(prefill, 1),
         ),
     }
-    runs = {name: run for name, (_, run, _) in passes.items()}
-    runs |= {f"{name}/matmul": mm for name, (_, _, mm) in passes.items()}
+    runs = {name: run for name, (_, _, run) in passes.items()}
+    runs |= {f"{name}/matmul": matmuls(width, heads) for name, (width, heads, _) in passes.items()}
     best = _best_ms(runner, runs, rounds)
-    floor = None
-    if runner.device.type == "cuda":
-        floor = weight_bytes(runner) / copy_bandwidth(runner.device) * 1e3
     runner.crop(0)
+    macs = {
+        name: width * row_macs + heads * multiply_adds(head) for name, (width, heads, _) in passes.items()
+    }
+    rate = max(macs[name] / best[f"{name}/matmul"] for name in passes)  # per ms: the widest's, as a rule
+    read_ms = weight_bytes(runner) / copy_bandwidth(runner.device) * 1e3
     out = []
     for name, (width, _, _) in passes.items():
         t, mm = best[name], best[f"{name}/matmul"]
-        out.append(
-            PassTiming(name, width, t, mm, t / mm, clock(runner.device), floor, floor / t if floor else None)
-        )
+        floor = max(read_ms, macs[name] / rate)
+        bound = "bandwidth" if floor == read_ms else "arithmetic"
+        out.append(PassTiming(name, width, t, mm, t / mm, clock(runner.device), floor, floor / t, bound))
     return out
 
 
@@ -209,17 +226,19 @@ def profile_engine(engine, rounds: int = ROUNDS, block: int | None = None) -> li
 
 
 def table(passes: list[dict]) -> str:
-    """A markdown table of `profile_engine`'s passes; the floor columns only on a GPU."""
-    gpu = passes[0]["floor_ms"] is not None
-    head = "| pass | tokens | ms per pass | matmuls alone (ms) | overhead factor |" + (
-        " floor (ms) | of floor |" if gpu else ""
-    )
-    lines = [head, "|---" * (7 if gpu else 5) + "|"]
+    """A markdown table of `profile_engine`'s passes, each also against the one-token pass."""
+    one = passes[0]["pass_ms"]  # the AR step
+    lines = [
+        "| pass | tokens | ms per pass | x AR step | matmuls alone (ms) | overhead factor"
+        " | floor (ms) | floor x AR step | of floor |",
+        "|---" * 9 + "|",
+    ]
     if passes[0]["clock"] == "thread":
         lines.insert(0, "(times: CPU time of the one torch thread, best of the rounds)\n")
     for p in passes:
-        row = f"| {p['name']} | {p['width']} | {p['pass_ms']:.3f} | {p['matmul_ms']:.3f} | {p['overhead']:.2f} |"
-        if gpu:
-            row += f" {p['floor_ms']:.3f} | {p['floor_fraction']:.0%} |"
-        lines.append(row)
+        lines.append(
+            f"| {p['name']} | {p['width']} | {p['pass_ms']:.3f} | {p['pass_ms'] / one:.2f} | {p['matmul_ms']:.3f}"
+            f" | {p['overhead']:.2f} | {p['floor_ms']:.3f} ({p['bound']}) | {p['floor_ms'] / one:.2f}"
+            f" | {p['floor_fraction']:.0%} |"
+        )
     return "\n".join(lines)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from nemodiff_tui.cli import main
 
 
@@ -56,7 +58,14 @@ def test_bench_profile_times_each_pass_width_against_its_matmuls(capsys, tiny_ch
     }  # the tiny checkpoint: B = 32
     for p in report["profile"]:
         assert 0 < p["matmul_ms"] and 0 < p["pass_ms"] and p["overhead"] == p["pass_ms"] / p["matmul_ms"]
-        assert p["floor_ms"] is None  # a CPU: no bandwidth floor
+        assert 0 < p["floor_ms"] and p["floor_fraction"] == p["floor_ms"] / p["pass_ms"]
+    # The floor's rate is the best the matmuls reached: every pass's matmuls at or above their
+    # floor, the fastest exactly on it. The tiny model's weights sit in cache: wide passes are
+    # bound by arithmetic, and the widest one's floor is above the AR step's.
+    assert all(p["matmul_ms"] >= p["floor_ms"] * (1 - 1e-9) for p in report["profile"])
+    assert min(p["matmul_ms"] / p["floor_ms"] for p in report["profile"]) == pytest.approx(1)
+    by_name = {p["name"]: p for p in report["profile"]}
+    assert by_name["prefill"]["bound"] == "arithmetic" and by_name["prefill"]["floor_ms"] > by_name["ar"]["floor_ms"]
     assert report["load_s"] > 0 and report["peak_rss_gb"] > 0
     assert main(["bench", "--model", str(tiny_checkpoint), "--profile", "--dtype", "int8"]) == 0
     out = capsys.readouterr().out

@@ -158,6 +158,7 @@ def test_no_float_projection_weight_survives(any_int8_engine):
             assert isinstance(part, (Int8Linear, quantize.Int8Rows))
         assert attn.q_proj.fused is attn.qkv and mlp.up_proj.fused is mlp.gate_up  # views, not copies
     assert isinstance(any_int8_engine.model.diffusion_head, Int8Linear)
+    assert any_int8_engine.runner.step is None  # one-token passes run eagerly (engine/model/decode_step.py)
 
 
 def test_one_path_per_model_chosen_by_its_size(int8_engine, w8a8_engine):
