@@ -3,10 +3,11 @@
 
 A copy is keyed by the checkpoint's weight files (path, size, modification time) and the format
 version, so an edited checkpoint gets a new copy. A first load does not wait for it: a background
-thread writes each tensor as it is made, while the load goes on quantizing and packing. It is written to a temporary file, flushed to disk, then renamed: a crash, even of the
-machine, never leaves half a copy under the real name, and the temporary file of a process that
-died is removed by the next write. A copy that cannot be read (damaged, from another version) is
-ignored with a note and rebuilt.
+thread writes each tensor as it is made, while the load goes on quantizing and packing. It is
+written to a temporary file, flushed to disk, then renamed: a crash, even of the machine, never
+leaves half a copy under the real name, and the temporary file of a process that died is removed by
+the next write. A copy that cannot be read (damaged, from another version) is ignored with a note
+and rebuilt.
 """
 
 from __future__ import annotations

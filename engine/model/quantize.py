@@ -2,10 +2,10 @@
 int8 with one scale per output channel; norms, attention and the rest stay bf16.
 
 Why: on a CPU a decode step is bound by reading the weights, and int8 halves the bytes. The
-quantized model is built while the checkpoint streams from disk (`int8_weights`), one bf16 tensor
-at a time, so a load never holds the bf16 model, and each module is packed as soon as it is made;
-engine/loading/int8_cache.py keeps the result for the next load. Every mode runs on the same quantized weights, so self-speculation stays lossless
-against AR on them.
+quantized model is built while the checkpoint streams from disk (`int8_weights`), one bf16 tensor at
+a time, so a load never holds the bf16 model, and each module is packed as soon as it is made;
+engine/loading/int8_cache.py keeps the result for the next load. Every mode runs on the same
+quantized weights, so self-speculation stays lossless against AR on them.
 
 The matmul (W8A8 where torch has fbgemm: x86): each input row is rounded to int8 too, with its
 own scale (its absmax), and fbgemm's int8 GEMM sums in int32 and scales once to fp32. Its cost stays
@@ -276,8 +276,9 @@ def int8_weights(model: nn.Module, read: Callable[[str], torch.Tensor]) -> Itera
     # others were freed, glibc served the smaller ones from its heap, where their freed pages stayed
     # in the process (a 3B load peaked at 5.3 GB instead of 4.2).
     out = {name: torch.empty(shape, dtype=dtype) for name, dtype, shape in int8_layout(model)}
+    one_thread_each = dict(initializer=torch.set_num_threads, initargs=(1,))
     try:
-        with ThreadPoolExecutor(_QUANTIZE_THREADS, initializer=torch.set_num_threads, initargs=(1,)) as workers:
+        with ThreadPoolExecutor(_QUANTIZE_THREADS, **one_thread_each) as workers:
             o_proj = None
             for name, _, parts, merge in _int8_modules(model):
                 q, scale = out.pop(f"{name}.qweight"), out.pop(f"{name}.scale")

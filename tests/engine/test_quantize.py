@@ -310,7 +310,8 @@ def test_a_dead_process_temporary_file_is_removed_and_a_live_one_kept(tmp_path):
     folder.mkdir()
     orphan, live = folder / f".a.safetensors.{dead.pid}.tmp", folder / f".b.safetensors.{os.getpid()}.tmp"
     orphan.write_bytes(b"half"), live.write_bytes(b"half")
-    int8_cache.write(folder / "c.safetensors", [("w.qweight", torch.int8, (2, 2))], {"w.qweight": torch.ones(2, 2)}.pop)
+    layout = [("w.qweight", torch.int8, (2, 2))]
+    int8_cache.write(folder / "c.safetensors", layout, {"w.qweight": torch.ones(2, 2)}.pop)
     assert not orphan.exists() and live.exists()
     written = int8_cache.read(folder / "c.safetensors")["w.qweight"]
     assert torch.equal(written, torch.ones(2, 2, dtype=torch.int8))

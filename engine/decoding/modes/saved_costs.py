@@ -1,16 +1,17 @@
 """`auto`'s timed pass costs, kept in the user's cache so that a later load of the same checkpoint
 in the same dtype on the same machine and thread count need not time them again.
 
-Why: timing the passes (engine/decoding/modes/auto.py) is most of a load of a large model on a
-CPU: 8-22 s of a 3B load here, in bf16 or int8, longer than reading the weights
-(docs/BENCHMARKS.md, issue 27). Only timings that took SAVE_ABOVE_S or more are kept (a small
-model times in milliseconds), and on a CPU only those whose threads kept their cores (the process
-used at least KEEP_CPU_SHARE of threads x seconds): beside other busy processes, a 2-thread pass
-waits for its descheduled partner at every parallel region, and a 3B AR step timed 1.0-1.3 s
-instead of 0.09-0.15, figures that would have misled `auto` for every later load. A kept figure
-does not follow the machine's load: delete the file (pass_costs/ in the cache folder) to time again. The key holds everything a figure depends
-on: the weight files, dtype, device, CPU model, torch thread count and version, block size and
-whether the quadratic pass is timed; a file whose key or values do not fit is ignored.
+Why: timing the passes (engine/decoding/modes/auto.py) is most of a load of a large model on a CPU:
+8-22 s of a 3B load here, in bf16 or int8, longer than reading the weights (docs/BENCHMARKS.md,
+issue 27). Only timings that took SAVE_ABOVE_S or more are kept (a small model times in
+milliseconds), and on a CPU only those whose threads kept their cores (the process used at least
+KEEP_CPU_SHARE of threads x seconds): beside other busy processes, a 2-thread pass waits for its
+descheduled partner at every parallel region, and a 3B AR step timed 1.0-1.3 s instead of 0.09-0.15,
+figures that would have misled `auto` for every later load. A kept figure does not follow the
+machine's load: delete the file (pass_costs/ in the cache folder) to time again. The key holds
+everything a figure depends on: the weight files, dtype, device, CPU model, torch thread count and
+version, block size and whether the quadratic pass is timed; a file whose key or values do not fit
+is ignored.
 """
 
 from __future__ import annotations
