@@ -462,5 +462,5 @@ def _load_int8(
     try:  # each module packed and written as soon as it is quantized
         install_int8(model, handover.passing(int8_weights(model, read)), dtype)
     except BaseException:
-        handover.abandon()
+        handover.end()
         raise

@@ -6,7 +6,8 @@ which a first int8 load's packing and timing then waited for on a 2-core CPU; th
 written with O_DIRECT took 1.4 s and 0.4 s of CPU (docs/BENCHMARKS.md, issue 27). O_DIRECT wants
 page-aligned memory, offsets and lengths, so the bytes go through an aligned buffer, the last
 block is padded and the file cut back to its length at the end. Where O_DIRECT is missing (macOS,
-Windows) or refused (tmpfs, some network filesystems), `open_direct` gives a plain buffered file.
+Windows) or refused (some filesystems: older tmpfs, some network ones), `open_direct` gives a plain
+buffered file.
 """
 
 from __future__ import annotations

@@ -61,29 +61,32 @@ class Abandoned(Exception):
 class Handover:
     """Tensors passed from the load that makes them to the writer, which waits for each in its
     file's order: a first load writes its copy while it is still quantizing and packing, and each
-    tensor is released once both the writer and the packing are done with it."""
+    tensor is released once both the writer and the packing are done with it. Once either side
+    ends (the load failed, or the writer stopped: an unwritable cache), nothing more is held."""
 
     def __init__(self) -> None:
         self._ready: dict[str, torch.Tensor] = {}
         self._changed = threading.Condition()
-        self._abandoned = False
+        self._ended = False
 
     def passing(self, modules: Iterator[Int8Module]) -> Iterator[Int8Module]:
         """`modules` as they come, each handed to the writer on its way."""
         for name, q, scale in modules:
             with self._changed:
-                self._ready |= {f"{name}.qweight": q, f"{name}.scale": scale}
-                self._changed.notify()
+                if not self._ended:
+                    self._ready |= {f"{name}.qweight": q, f"{name}.scale": scale}
+                    self._changed.notify()
             yield name, q, scale
 
-    def abandon(self) -> None:
+    def end(self) -> None:
         with self._changed:
-            self._abandoned = True
+            self._ended = True
+            self._ready.clear()
             self._changed.notify()
 
     def take(self, name: str) -> torch.Tensor:
         with self._changed:
-            self._changed.wait_for(lambda: name in self._ready or self._abandoned)
+            self._changed.wait_for(lambda: name in self._ready or self._ended)
             if name not in self._ready:
                 raise Abandoned
             return self._ready.pop(name)
@@ -99,8 +102,11 @@ def write_in_background(file: Path, layout: list[Entry]) -> Handover:
         if sys.platform == "linux":  # there a thread has its own nice value (elsewhere the id is no pid)
             with suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        with suppress(Abandoned):
-            write(file, layout, handover.take)
+        try:
+            with suppress(Abandoned):
+                write(file, layout, handover.take)
+        finally:
+            handover.end()
 
     thread = threading.Thread(target=run, name="int8 cache writer")
     thread.start()

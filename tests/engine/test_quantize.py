@@ -402,3 +402,20 @@ def test_a_load_that_fails_while_quantizing_leaves_no_copy_and_no_waiting_writer
     ended.start()
     ended.join(timeout=30)
     assert not ended.is_alive() and list((tmp_path / "int8").iterdir()) == []
+
+
+def test_once_the_writer_stops_the_load_holds_nothing_for_it(tmp_path):
+    """An unwritable cache ends the writer at once: the weights a load quantizes afterwards must
+    not pile up for it (they would double a first load's memory)."""
+    import weakref
+
+    (tmp_path / "int8").write_text("a file where the cache folder should be")
+    layout = [("w.qweight", torch.int8, (2, 2)), ("w.scale", torch.float32, (2,))]
+    handover = int8_cache.write_in_background(tmp_path / "int8" / "key.safetensors", layout)
+    int8_cache.wait_for_writes()
+    q = torch.zeros(2, 2, dtype=torch.int8)
+    gone = weakref.ref(q)
+    for _ in handover.passing(iter([("w", q, torch.ones(2))])):
+        pass
+    del q, _
+    assert gone() is None
