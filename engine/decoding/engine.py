@@ -95,7 +95,11 @@ class Engine:
             self.model.fuse_projections()
         self.runner = NativeRunner(loaded.model) if loaded.native else HFRunner(loaded.model, mask_id)
         self.default_block_size = loaded.config.block_size if loaded.native else 32
-        self.auto = auto_policy(self.runner, self.default_block_size, mask_id) if loaded.native else None
+        self.auto = (
+            auto_policy(self.runner, self.default_block_size, mask_id, loaded.weight_files, self.dtype)
+            if loaded.native
+            else None
+        )
         self.default_threshold = loaded.config.threshold if loaded.native else 0.9
         self._lock = threading.Lock()
 

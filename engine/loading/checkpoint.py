@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from engine.errors import CheckpointError, NemodiffError, first_line, kernels_cl
 from engine.loading import int8_cache
 from engine.model.config import MODEL_TYPE, ModelConfig
 from engine.model.network import LoRA, NLDModel
-from engine.model.quantize import install_int8, int8_weights, is_matmul_weight
+from engine.model.quantize import install_int8, int8_layout, int8_weights, is_matmul_weight, stored_modules
 from engine.prompts.tokenizer import TokenizerFiles
 
 Progress = Callable[[int, int, str], None]
@@ -66,6 +66,7 @@ class LoadedModel:
     dtype: torch.dtype  # of the weights, or of the activations when `int8`
     lora_loaded: bool
     int8: bool = False  # weight-only int8 projections, already fused (engine/model/quantize.py)
+    weight_files: list[Path] = field(default_factory=list)  # native: what the user cache keys entries by
 
 
 @kernels_clash_explained()
@@ -100,8 +101,10 @@ def load_model(
             raise CheckpointError(
                 f"{path / 'config.json'}: fim_order must be 'psm' or 'spm', not {cfg.fim_order!r}"
             )
-        nld, lora = _load_native(path, cfg, dev, dt, progress, int8)
-        return LoadedModel(model=nld, config=cfg, native=True, lora_loaded=lora, int8=int8, **common)
+        nld, files, lora = _load_native(path, cfg, dev, dt, progress, int8)
+        return LoadedModel(
+            model=nld, config=cfg, native=True, lora_loaded=lora, int8=int8, weight_files=files, **common
+        )
     if int8:
         raise NemodiffError(
             f"dtype int8 is for NLD checkpoints; {model} loads through transformers: use bf16 or fp32"
@@ -288,7 +291,7 @@ def _load_native(
     dtype: torch.dtype,
     progress: Progress | None,
     int8: bool,
-) -> tuple[NLDModel, bool]:
+) -> tuple[NLDModel, list[Path], bool]:
     with torch.device("meta"):
         model = NLDModel(cfg)
     files, where = _weight_files(path)
@@ -313,7 +316,7 @@ def _load_native(
         _load_int8(model, index, files, dtype, progress)
     else:
         _assign_all(model, index, device, dtype, progress)
-    return model.eval(), lora_dir.is_dir()
+    return model.eval(), files, lora_dir.is_dir()
 
 
 def _weight_files(path: Path) -> tuple[list[Path], str]:
@@ -427,7 +430,7 @@ def _load_int8(
 ) -> None:
     """The float tensors (embedding, norms, adapter) as `dtype`, then the matmul weights as int8:
     from the cache, or quantized one at a time as they stream from the checkpoint (never the
-    whole bf16 model in memory), then cached (in the background)."""
+    whole bf16 model in memory), each packed and cached (in the background) as it is made."""
     floats = {name: entry for name, entry in index.items() if not is_matmul_weight(name)}
     cpu = torch.device("cpu")
 
@@ -440,7 +443,7 @@ def _load_int8(
     cached = int8_cache.read(file)
     if cached is not None:
         try:
-            install_int8(model, cached, dtype)
+            install_int8(model, stored_modules(cached), dtype)
             step(len(index), f"int8 weights from {file}")
             return
         except ValueError as e:
@@ -455,6 +458,9 @@ def _load_int8(
         step(done, name)
         return _read(index, name, cpu)
 
-    tensors = int8_weights(model, read)
-    int8_cache.write_in_background(file, dict(tensors))  # its own dict: install_int8 empties this one
-    install_int8(model, tensors, dtype)
+    handover = int8_cache.write_in_background(file, int8_layout(model))
+    try:  # each module packed and written as soon as it is quantized
+        install_int8(model, handover.passing(int8_weights(model, read)), dtype)
+    except BaseException:
+        handover.end()
+        raise

@@ -3,21 +3,20 @@
 
 A copy is keyed by the checkpoint's weight files (path, size, modification time) and the format
 version, so an edited checkpoint gets a new copy. A first load does not wait for it: a background
-thread writes it while the model is made ready and used (writing 3 GB cost as much as quantizing
-them). It is written to a temporary file, flushed to disk, then renamed: a crash, even of the
-machine, never leaves half a copy under the real name, and the temporary file of a process that
-died is removed by the next write. A copy that cannot be read (damaged, from another version) is
-ignored with a note and rebuilt.
+thread writes each tensor as it is made, while the load goes on quantizing and packing. It is
+written to a temporary file, flushed to disk, then renamed: a crash, even of the machine, never
+leaves half a copy under the real name, and the temporary file of a process that died is removed by
+the next write. A copy that cannot be read (damaged, from another version) is ignored with a note
+and rebuilt.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
 
@@ -25,24 +24,17 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from engine.errors import first_line
-from engine.loading.safetensors_file import write_safetensors
+from engine.loading.safetensors_file import Entry, write_safetensors
+from engine.model.quantize import Int8Module
+from engine.user_cache import cache_dir, entry_key, files_identity
 
 FORMAT = 2  # bump when quantize_rows or the tensor names change (2: rounding by the reciprocal scale)
 log = logging.getLogger(__name__)
 _writers: list[threading.Thread] = []
 
 
-def cache_dir() -> Path:
-    """$NEMODIFF_CACHE_DIR, else $XDG_CACHE_HOME/nemodiff, else ~/.cache/nemodiff."""
-    if explicit := os.environ.get("NEMODIFF_CACHE_DIR"):
-        return Path(explicit).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nemodiff"
-
-
 def cache_file(weight_files: list[Path]) -> Path:
-    stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in weight_files]
-    key = hashlib.sha256(json.dumps([FORMAT, stats]).encode()).hexdigest()[:32]
-    return cache_dir() / "int8" / f"{key}.safetensors"
+    return cache_dir() / "int8" / f"{entry_key(FORMAT, files_identity(weight_files))}.safetensors"
 
 
 def read(file: Path) -> dict[str, torch.Tensor] | None:
@@ -62,19 +54,64 @@ def read(file: Path) -> dict[str, torch.Tensor] | None:
         return None
 
 
-def write_in_background(file: Path, tensors: dict[str, torch.Tensor]) -> None:
-    """`write` on a thread of its own, at low priority so that generating goes first. Not a daemon:
-    a process that ends soon after its load waits for the copy rather than losing it."""
+class Abandoned(Exception):
+    """The load that was making the tensors failed: the copy is dropped."""
+
+
+class Handover:
+    """Tensors passed from the load that makes them to the writer, which waits for each in its
+    file's order: a first load writes its copy while it is still quantizing and packing, and each
+    tensor is released once both the writer and the packing are done with it. Once either side
+    ends (the load failed, or the writer stopped: an unwritable cache), nothing more is held."""
+
+    def __init__(self) -> None:
+        self._ready: dict[str, torch.Tensor] = {}
+        self._changed = threading.Condition()
+        self._ended = False
+
+    def passing(self, modules: Iterator[Int8Module]) -> Iterator[Int8Module]:
+        """`modules` as they come, each handed to the writer on its way."""
+        for name, q, scale in modules:
+            with self._changed:
+                if not self._ended:
+                    self._ready |= {f"{name}.qweight": q, f"{name}.scale": scale}
+                    self._changed.notify()
+            yield name, q, scale
+
+    def end(self) -> None:
+        with self._changed:
+            self._ended = True
+            self._ready.clear()
+            self._changed.notify()
+
+    def take(self, name: str) -> torch.Tensor:
+        with self._changed:
+            self._changed.wait_for(lambda: name in self._ready or self._ended)
+            if name not in self._ready:
+                raise Abandoned
+            return self._ready.pop(name)
+
+
+def write_in_background(file: Path, layout: list[Entry]) -> Handover:
+    """`write` the tensors of `layout` on a thread of its own, at low priority so that generating
+    goes first, as the returned Handover passes them. Not a daemon: a process that ends soon after
+    its load waits for the copy rather than losing it."""
+    handover = Handover()
 
     def run() -> None:
         if sys.platform == "linux":  # there a thread has its own nice value (elsewhere the id is no pid)
             with suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        write(file, tensors)
+        try:
+            with suppress(Abandoned):
+                write(file, layout, handover.take)
+        finally:
+            handover.end()
 
     thread = threading.Thread(target=run, name="int8 cache writer")
     thread.start()
     _writers.append(thread)
+    return handover
 
 
 def wait_for_writes() -> None:
@@ -83,19 +120,18 @@ def wait_for_writes() -> None:
         _writers.pop().join()
 
 
-def write(file: Path, tensors: dict[str, torch.Tensor]) -> None:
-    """Write atomically; a cache that cannot be written (read-only, full disk) costs only a note.
-    Takes each tensor out of `tensors` once written: beside install_int8, which packs copies on
-    x86, a first load then holds each unpacked weight only until both are done with it."""
+def write(file: Path, layout: list[Entry], take: Callable[[str], torch.Tensor]) -> None:
+    """Write the tensors of `layout`, each as `take(name)` gives it, atomically and around the page
+    cache (engine/loading/direct_file.py); a cache that cannot be written (read-only, full disk)
+    costs only a note."""
     tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
     # The int8 weights first: their sizes are multiples of 64 bytes for every NLD shape, so each is
     # aligned as the kernel needs where the file is mapped (engine/model/quantize.py copies any that is not).
-    names = sorted(tensors, key=lambda name: tensors[name].dtype != torch.int8)
-    entries = [(name, tensors[name].dtype, tuple(tensors[name].shape)) for name in names]
+    entries = sorted(layout, key=lambda entry: entry[1] != torch.int8)
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         _remove_orphans(file.parent)
-        write_safetensors(tmp, entries, lambda i: iter([tensors.pop(entries[i][0])]))
+        write_safetensors(tmp, entries, lambda i: iter([take(entries[i][0])]), direct=True)
         with open(tmp, "rb") as f:  # on disk before it has the real name
             os.fsync(f.fileno())
         os.replace(tmp, file)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from engine.loading.direct_file import open_direct
+
 DTYPE_NAMES = {torch.bfloat16: "BF16", torch.float16: "F16", torch.float32: "F32", torch.int8: "I8"}
 ALIGN = 64  # where the data starts in the file: a mapped tensor is aligned as far as its offset allows
 Progress = Callable[[int, int, str], None]  # as engine.loading's
@@ -23,9 +25,11 @@ def write_safetensors(
     entries: list[Entry],
     chunks: Callable[[int], Iterator[torch.Tensor]],
     progress: Progress | None = None,
+    direct: bool = False,
 ) -> None:
     """Write 8-byte little-endian header length, the JSON header (dtype, shape, data_offsets per
-    tensor), then the raw bytes of tensor i as `chunks(i)` yields them, converted to its dtype."""
+    tensor), then the raw bytes of tensor i as `chunks(i)` yields them, converted to its dtype;
+    `direct`: around the page cache (engine/loading/direct_file.py)."""
     header: dict[str, object] = {}
     offset = 0
     for name, dtype, shape in entries:
@@ -39,7 +43,7 @@ def write_safetensors(
     header["__metadata__"] = {"format": "pt"}
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * (-(8 + len(blob)) % ALIGN)  # spaces may pad the header; the data starts ALIGN-aligned
-    with open(path, "wb") as f:
+    with open_direct(path) if direct else open(path, "wb") as f:
         f.write(struct.pack("<Q", len(blob)))
         f.write(blob)
         for i, (name, dtype, _) in enumerate(entries):

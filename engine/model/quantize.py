@@ -2,10 +2,10 @@
 int8 with one scale per output channel; norms, attention and the rest stay bf16.
 
 Why: on a CPU a decode step is bound by reading the weights, and int8 halves the bytes. The
-quantized model is built while the checkpoint streams from disk (`int8_weights`), one bf16 tensor
-at a time, so a load never holds the bf16 model; engine/loading/int8_cache.py keeps the result for the
-next load. Every mode runs on the same quantized weights, so self-speculation stays lossless
-against AR on them.
+quantized model is built while the checkpoint streams from disk (`int8_weights`), one bf16 tensor at
+a time, so a load never holds the bf16 model, and each module is packed as soon as it is made;
+engine/loading/int8_cache.py keeps the result for the next load. Every mode runs on the same
+quantized weights, so self-speculation stays lossless against AR on them.
 
 The matmul (W8A8 where torch has fbgemm: x86): each input row is rounded to int8 too, with its
 own scale (its absmax), and fbgemm's int8 GEMM sums in int32 and scales once to fp32. Its cost stays
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import torch
@@ -253,57 +253,85 @@ def _int8_modules(model: nn.Module) -> Iterator[tuple[str, tuple[int, int], tupl
                 yield prefix + "self_attn.o_draft", shape, (), layer.self_attn.o_lora.merged
 
 
-def int8_weights(model: nn.Module, read: Callable[[str], torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The int8 model's matmul tensors, `<module>.qweight` (int8) and `<module>.scale` (fp32), as
-    `int8_layout` lists them, from the checkpoint's weights as `read(name)` gives them, one at a
-    time. Each part of a fused weight (q/k/v, gate/up) is quantized alone, straight into its rows
-    (per-row scales make that the fused weight's rounding): no concatenated copies. `model`
-    supplies the shapes and the (already loaded) draft adapters.
+Int8Module = tuple[str, torch.Tensor, torch.Tensor]  # an int8 module's name, int8 weight, fp32 scales
+
+
+def int8_weights(model: nn.Module, read: Callable[[str], torch.Tensor]) -> Iterator[Int8Module]:
+    """Each int8 module of `model` (name, int8 weight, scales), in `int8_layout`'s order, quantized
+    from the checkpoint's weights as `read(name)` gives them, one at a time, and given out as soon
+    as it is made: the caller packs and caches it while the next ones are quantized. Each part of a
+    fused weight (q/k/v, gate/up) is quantized alone, straight into its rows (per-row scales make
+    that the fused weight's rounding): no concatenated copies. `model` supplies the shapes and the
+    (already loaded) draft adapters.
 
     Each weight's rows are shared among two threads that run torch on one thread each: the steps
     are short and memory-bound, and on a 2-core CPU shared with other work, torch's own two threads
     waiting for each other at every step ran 2-10x slower than one."""
+    # torch's thread count is per OS thread (OpenMP): one each in the workers. But a worker's
+    # `set_num_threads` also becomes the count of every thread that has not run torch yet, the caller
+    # included: a first int8 load then packed on one thread and ran the model on one (half speed).
+    # Asking here fixes the caller's count first; setting it afterwards restores the default.
+    threads = torch.get_num_threads()
+    # All allocated up front (their pages come as they are written): allocated one by one after
+    # others were freed, glibc served the smaller ones from its heap, where their freed pages stayed
+    # in the process (a 3B load peaked at 5.3 GB instead of 4.2).
     out = {name: torch.empty(shape, dtype=dtype) for name, dtype, shape in int8_layout(model)}
-    # torch's thread count is per OS thread (OpenMP): one each in the workers, the caller's unchanged.
-    with ThreadPoolExecutor(_QUANTIZE_THREADS, initializer=torch.set_num_threads, initargs=(1,)) as workers:
-        o_proj = None
-        for name, _, parts, merge in _int8_modules(model):
-            q, scale = out[f"{name}.qweight"], out[f"{name}.scale"]
-            if merge is not None:  # o_draft: from the o_proj just read (read once for both)
-                quantize_rows(merge(o_proj), (q, scale), workers)
-                continue
-            start = 0
-            for part in parts:
-                weight = read(part)
-                stop = start + weight.shape[0]
-                quantize_rows(weight, (q[start:stop], scale[start:stop]), workers)
-                start = stop
-            o_proj = weight if name.endswith(".o_proj") else None
-            del weight  # before the next read: one checkpoint tensor in memory at a time
-    return out
+    one_thread_each = dict(initializer=torch.set_num_threads, initargs=(1,))
+    try:
+        with ThreadPoolExecutor(_QUANTIZE_THREADS, **one_thread_each) as workers:
+            o_proj = None
+            for name, _, parts, merge in _int8_modules(model):
+                q, scale = out.pop(f"{name}.qweight"), out.pop(f"{name}.scale")
+                if merge is not None:  # o_draft: from the o_proj just read (read once for both)
+                    quantize_rows(merge(o_proj), (q, scale), workers)
+                    yield name, q, scale
+                    continue
+                start = 0
+                for part in parts:
+                    weight = read(part)
+                    stop = start + weight.shape[0]
+                    quantize_rows(weight, (q[start:stop], scale[start:stop]), workers)
+                    start = stop
+                o_proj = weight if name.endswith(".o_proj") else None
+                del weight  # before the next read: one checkpoint tensor in memory at a time
+                yield name, q, scale
+    finally:
+        torch.set_num_threads(threads)
 
 
-def install_int8(model: nn.Module, tensors: dict[str, torch.Tensor], dtype: torch.dtype) -> None:
-    """Put `int8_weights`' tensors into the (meta) model as `Int8Linear`s, fused as
+def stored_modules(tensors: dict[str, torch.Tensor]) -> Iterator[Int8Module]:
+    """The int8 modules in `tensors` as `int8_layout` names them (the int8 cache), each taken out of
+    `tensors` as it is given: its pages can leave once it is packed. ValueError if a scale is missing."""
+    for key in [key for key in tensors if key.endswith(".qweight")]:
+        name = key.removesuffix(".qweight")
+        if f"{name}.scale" not in tensors:
+            raise ValueError(f"no tensor {name}.scale")
+        yield name, tensors.pop(key), tensors.pop(f"{name}.scale")
+
+
+def install_int8(model: nn.Module, modules: Iterable[Int8Module], dtype: torch.dtype) -> None:
+    """Put the int8 modules into the (meta) model as `Int8Linear`s, fused as
     `NLDModel.fuse_projections` fuses float weights; the parts (q_proj, ...) become views of the
-    fused ones. `dtype` is the activations'. Takes the tensors out of `tensors`: a packed weight (a
-    copy) and its source are held together only while it packs. Raises ValueError if a tensor is
-    missing or misshapen (a stale or damaged cache)."""
-
-    def module(name: str, shape: tuple[int, int]) -> Future[Int8Linear]:
-        q, scale = tensors.pop(f"{name}.qweight"), tensors.pop(f"{name}.scale")
-        if q.dtype != torch.int8 or tuple(q.shape) != shape or tuple(scale.shape) != shape[:1]:
-            raise ValueError(f"{name}: int8 weight of shape {tuple(q.shape)}, expected {shape}")
-        return pool.submit(Int8Linear, q, scale, dtype, levels)
-
-    size = sum(t.numel() for name, t in tensors.items() if name.endswith(".qweight"))
+    fused ones. `dtype` is the activations'. Each module is packed (on x86) as it comes, while the
+    next is made: on a first load, packing overlaps quantizing. A packed weight (a copy) and its
+    source are held together only while it packs. Raises ValueError if a module is missing, unknown
+    or misshapen (a stale or damaged cache)."""
+    shapes = {name: shape for name, shape, _, _ in _int8_modules(model)}
+    size = sum(rows * cols for rows, cols in shapes.values())
     levels = activation_levels() if size >= W8A8_MIN_BYTES else None  # one path for the whole model
+    done: dict[str, Future[Int8Linear]] = {}
     # fbgemm's packing is single-threaded and releases the GIL: a thread per core packs 2x faster.
     with ThreadPoolExecutor(torch.get_num_threads()) as pool:
-        try:
-            done = {name: module(name, shape) for name, shape, _, _ in _int8_modules(model)}
-        except KeyError as e:
-            raise ValueError(f"no tensor {e.args[0]}") from None
+        for name, q, scale in modules:
+            shape = shapes.get(name)
+            if shape is None:
+                raise ValueError(f"no int8 module {name} in this model")
+            if q.dtype != torch.int8 or tuple(q.shape) != shape or tuple(scale.shape) != shape[:1]:
+                raise ValueError(f"{name}: int8 weight of shape {tuple(q.shape)}, expected {shape}")
+            done[name] = pool.submit(Int8Linear, q, scale, dtype, levels)
+            del q, scale  # the packing task holds them until it is done
+    if missing := [name for name in shapes if name not in done]:
+        raise ValueError(f"no tensor {missing[0]}.qweight")
     model.diffusion_head = done["diffusion_head"].result()
     for i, layer in enumerate(model.encoder.layers):
         prefix = f"encoder.layers.{i}."

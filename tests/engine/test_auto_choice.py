@@ -201,3 +201,55 @@ def test_a_request_that_allows_diffusion_runs_it_where_fastest_and_feeds_its_poo
         "auto: diffusion (allowed by auto_diffusion) is the fastest mode on this device"
     ]
     assert list(auto.diffusion) == [(len(done.token_ids), done.nfe)]
+
+
+def test_long_timings_are_kept_and_read_back_only_under_their_own_key(tiny_checkpoint, tmp_path, monkeypatch):
+    """A load whose timing took long keeps its pass costs; a later load of the same checkpoint, dtype
+    and thread count reads them instead of timing; another dtype or thread count, or a damaged file,
+    times again."""
+    import engine
+    from engine.decoding.modes import auto, saved_costs
+
+    monkeypatch.setenv("NEMODIFF_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the engine keeps torch's thread count as it is
+    timed = []
+    real = auto.time_passes
+    monkeypatch.setattr(auto, "time_passes", lambda *a: timed.append(a) or real(*a))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        monkeypatch.setattr(saved_costs, "SAVE_ABOVE_S", 1e9)  # a quick timing: nothing kept
+        engine.load(str(tiny_checkpoint), device="cpu", dtype="fp32")
+        assert not (tmp_path / "pass_costs").exists()
+        monkeypatch.setattr(saved_costs, "SAVE_ABOVE_S", 0.0)  # every timing "long"
+        monkeypatch.setattr(saved_costs, "KEEP_CPU_SHARE", 0.0)  # and on its cores
+        first = engine.load(str(tiny_checkpoint), device="cpu", dtype="fp32").auto
+        (kept,) = (tmp_path / "pass_costs").iterdir()
+        assert len(timed) == 2
+        again = engine.load(str(tiny_checkpoint), device="cpu", dtype="fp32").auto
+        assert len(timed) == 2 and again.costs == first.costs and again.break_even == first.break_even
+        engine.load(str(tiny_checkpoint), device="cpu", dtype="bf16")  # another dtype: its own key
+        torch.set_num_threads(2)
+        engine.load(str(tiny_checkpoint), device="cpu", dtype="fp32")  # another thread count
+        assert len(timed) == 4 and len(list((tmp_path / "pass_costs").iterdir())) == 3
+        torch.set_num_threads(1)
+        kept.write_text('{"key": [], "seconds": {"ar_s": -1}}')  # damaged: ignored, timed and kept again
+        engine.load(str(tiny_checkpoint), device="cpu", dtype="fp32")
+        assert len(timed) == 5 and '"ar_s": -1' not in kept.read_text()
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_only_long_timings_whose_threads_kept_their_cores_are_kept():
+    from engine.decoding.modes.saved_costs import worth_keeping
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert worth_keeping(10.0, 19.0, cpu)  # two threads busy throughout
+        assert not worth_keeping(10.0, 10.0, cpu)  # one of them mostly waiting: other jobs had the cores
+        assert not worth_keeping(1.0, 2.0, cpu)  # a quick timing: nothing to save
+        assert worth_keeping(10.0, 1.0, gpu)  # the GPU's passes: the CPU mostly waits
+    finally:
+        torch.set_num_threads(before)

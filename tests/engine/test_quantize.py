@@ -266,7 +266,9 @@ def test_each_weight_is_read_once_and_quantized_straight_into_its_fused_rows():
         reads[name] += 1
         return weights[name]
 
-    tensors = int8_weights(model, read)
+    tensors = {}
+    for name, q, scale in int8_weights(model, read):
+        tensors |= {f"{name}.qweight": q, f"{name}.scale": scale}
     assert "encoder.layers.1.self_attn.o_draft.qweight" in tensors
     assert [(n, t.dtype, tuple(t.shape)) for n, t in tensors.items()] == int8_layout(model)
     assert set(reads.values()) == {1}, reads
@@ -286,14 +288,14 @@ def test_each_weight_is_read_once_and_quantized_straight_into_its_fused_rows():
 def test_an_interrupted_cache_write_leaves_no_temporary_file(tmp_path, monkeypatch):
     from engine.loading import int8_cache
 
-    def interrupted(path, *_):
+    def interrupted(path, *_, **__):
         path.write_bytes(b"half a copy")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(int8_cache, "write_safetensors", interrupted)
     file = tmp_path / "int8" / "key.safetensors"
     with pytest.raises(KeyboardInterrupt):
-        int8_cache.write(file, {"w.qweight": torch.zeros(2, 2, dtype=torch.int8)})
+        int8_cache.write(file, [("w.qweight", torch.int8, (2, 2))], {"w.qweight": torch.zeros(2, 2)}.pop)
     assert list(file.parent.iterdir()) == []
 
 
@@ -308,7 +310,8 @@ def test_a_dead_process_temporary_file_is_removed_and_a_live_one_kept(tmp_path):
     folder.mkdir()
     orphan, live = folder / f".a.safetensors.{dead.pid}.tmp", folder / f".b.safetensors.{os.getpid()}.tmp"
     orphan.write_bytes(b"half"), live.write_bytes(b"half")
-    int8_cache.write(folder / "c.safetensors", {"w.qweight": torch.ones(2, 2, dtype=torch.int8)})
+    layout = [("w.qweight", torch.int8, (2, 2))]
+    int8_cache.write(folder / "c.safetensors", layout, {"w.qweight": torch.ones(2, 2)}.pop)
     assert not orphan.exists() and live.exists()
     written = int8_cache.read(folder / "c.safetensors")["w.qweight"]
     assert torch.equal(written, torch.ones(2, 2, dtype=torch.int8))
@@ -322,3 +325,97 @@ def test_an_unwritable_cache_quantizes_in_memory_with_a_note(tiny_checkpoint, tm
         int8_cache.wait_for_writes()
     assert "int8 cache not written" in caplog.text
     assert _logits(eng, [1, 20, 21]).isfinite().all()
+
+
+def test_quantizing_leaves_the_thread_count_of_later_threads_as_it_was():
+    """The workers run torch on one thread each; that must not become the count of threads started
+    later (it did: after a first int8 load, packing and the model ran on one thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from engine.model.config import preset
+    from engine.model.network import NLDModel
+
+    model = NLDModel(preset("tiny"))
+    weights = dict(model.named_parameters())
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        for _ in quantize.int8_weights(model, lambda name: weights[name].detach()):
+            pass
+        with ThreadPoolExecutor(1) as fresh:
+            assert fresh.submit(torch.get_num_threads).result() == 2 == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_cache_file_written_around_the_page_cache_is_byte_for_byte_a_plain_one(tmp_path, monkeypatch):
+    """O_DIRECT writes whole aligned blocks: the padded tail is cut off, and where a filesystem
+    refuses O_DIRECT the file is written plainly."""
+    from safetensors.torch import load_file
+
+    from engine.loading import direct_file
+    from engine.loading.safetensors_file import write_safetensors
+
+    tensors = {
+        "w.qweight": torch.randint(-127, 128, (1000, 3001), dtype=torch.int8),  # > the buffer: several writes
+        "w.scale": torch.rand(1000),
+        "x": torch.randn(5, 3).bfloat16(),
+    }
+    entries = [(name, t.dtype, tuple(t.shape)) for name, t in tensors.items()]
+    monkeypatch.setattr(direct_file, "BUFFER", 1 << 20)
+    write_safetensors(tmp_path / "plain", entries, lambda i: iter([tensors[entries[i][0]]]))
+    write_safetensors(tmp_path / "direct", entries, lambda i: iter([tensors[entries[i][0]]]), direct=True)
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, flags, *a: _refuse_direct(real_open, path, flags, *a))
+    write_safetensors(tmp_path / "fallback", entries, lambda i: iter([tensors[entries[i][0]]]), direct=True)
+    plain = (tmp_path / "plain").read_bytes()
+    assert plain == (tmp_path / "direct").read_bytes() == (tmp_path / "fallback").read_bytes()
+    assert all(torch.equal(load_file(tmp_path / "direct")[name], t) for name, t in tensors.items())
+
+
+def _refuse_direct(real_open, path, flags, *args):
+    if flags & getattr(os, "O_DIRECT", 0):
+        raise OSError(22, "Invalid argument")
+    return real_open(path, flags, *args)
+
+
+def test_a_load_that_fails_while_quantizing_leaves_no_copy_and_no_waiting_writer(
+    tiny_checkpoint, tmp_path, monkeypatch
+):
+    """The writer takes each tensor as the load makes it; when the load fails half-way, the writer
+    stops instead of waiting for the rest, and no copy (nor a temporary file) is left."""
+    import threading
+
+    monkeypatch.setenv("NEMODIFF_CACHE_DIR", str(tmp_path))
+    real, calls = quantize.quantize_rows, []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise RuntimeError("out of memory")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(quantize, "quantize_rows", failing)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        load_model(str(tiny_checkpoint), device="cpu", dtype="int8")
+    ended = threading.Thread(target=int8_cache.wait_for_writes, daemon=True)
+    ended.start()
+    ended.join(timeout=30)
+    assert not ended.is_alive() and list((tmp_path / "int8").iterdir()) == []
+
+
+def test_once_the_writer_stops_the_load_holds_nothing_for_it(tmp_path):
+    """An unwritable cache ends the writer at once: the weights a load quantizes afterwards must
+    not pile up for it (they would double a first load's memory)."""
+    import weakref
+
+    (tmp_path / "int8").write_text("a file where the cache folder should be")
+    layout = [("w.qweight", torch.int8, (2, 2)), ("w.scale", torch.float32, (2,))]
+    handover = int8_cache.write_in_background(tmp_path / "int8" / "key.safetensors", layout)
+    int8_cache.wait_for_writes()
+    q = torch.zeros(2, 2, dtype=torch.int8)
+    gone = weakref.ref(q)
+    for _ in handover.passing(iter([("w", q, torch.ones(2))])):
+        pass
+    del q, _
+    assert gone() is None

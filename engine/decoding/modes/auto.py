@@ -3,7 +3,8 @@ the request opts in, as it is not lossless) diffusion, whichever emits the most 
 from the passes timed on the loaded model at load and the tokens per cycle or pass the engine has
 seen each mode yield.
 
-Seconds per pass of each width the modes run, timed once at load (`time_passes`): an AR step
+Seconds per pass of each width the modes run, timed once at load (`time_passes`; a large model's
+are kept in the user's cache for its next load: engine/decoding/modes/saved_costs.py): an AR step
 (1 token), a draft pass (B tokens, bidirectional, adapter on), a verify pass (B tokens, causal)
 and, on a GPU, a quadratic pass (B(B+1) tokens). On a CPU every token of a pass costs and a
 quadratic pass at the checkpoint's B = 32 holds 1056 tokens, so its cost is extrapolated from the
@@ -42,10 +43,12 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 import torch
 
+from engine.decoding.modes import saved_costs
 from engine.decoding.modes.self_spec import quadratic_pass
 from engine.decoding.runner import NativeRunner
 from kernels.ops import Pattern
@@ -217,5 +220,23 @@ def time_passes(runner: NativeRunner, block: int, mask_id: int, quadratic: bool)
     )
 
 
-def auto_policy(runner: NativeRunner, block: int, mask_id: int) -> AutoPolicy:
-    return choose(time_passes(runner, block, mask_id, quadratic=runner.device.type == "cuda"))
+def auto_policy(
+    runner: NativeRunner, block: int, mask_id: int, weight_files: list[Path] | None = None, dtype: str = ""
+) -> AutoPolicy:
+    """The policy from the passes' costs: those kept for this checkpoint (`weight_files`), `dtype`
+    and machine (engine/decoding/modes/saved_costs.py), else timed now (and kept if worth it)."""
+    quadratic = runner.device.type == "cuda"
+    if weight_files is None:
+        return choose(time_passes(runner, block, mask_id, quadratic))
+    file, key = saved_costs.costs_file(weight_files, dtype, runner.device, block, quadratic)
+    kept = saved_costs.read(file, key, tuple(f.name for f in fields(PassCosts)))
+    if kept is not None:
+        # One AR step, so that the first pass's allocations and first touch of the weights happen
+        # here and not in the first completion (timing did that before).
+        runner.logits(runner.forward([mask_id], Pattern.CAUSAL))
+        return choose(PassCosts(**kept))
+    wall, cpu = time.perf_counter(), time.process_time()
+    costs = time_passes(runner, block, mask_id, quadratic)
+    if saved_costs.worth_keeping(time.perf_counter() - wall, time.process_time() - cpu, runner.device):
+        saved_costs.write(file, key, asdict(costs))
+    return choose(costs)
