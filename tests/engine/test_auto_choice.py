@@ -74,15 +74,21 @@ def test_a_cpu_extrapolates_the_quadratic_pass_from_the_others(tiny_engine, monk
     assert gpu.quadratic_s == 7.0
 
 
-def test_a_cpu_never_times_a_quadratic_pass(tiny_engine, monkeypatch):
+def test_a_cpu_times_a_quadratic_pass_only_where_its_estimate_is_cheap(tiny_engine, monkeypatch):
+    """The tiny model's passes cost milliseconds: its quadratic pass is timed, not taken from a
+    straight line through two nearly equal timings. Above the threshold (a large model) it is not."""
     from engine.decoding.modes import auto
 
-    monkeypatch.setattr(auto, "quadratic_pass", lambda *a: (_ for _ in ()).throw(AssertionError("timed")))
+    timed = []
+    real = auto.quadratic_pass
+    monkeypatch.setattr(auto, "quadratic_pass", lambda *a: timed.append(1) or real(*a))
     choice = auto_policy(tiny_engine.runner, 8, tiny_engine.tokenizer.mask_id)
-    assert choice.variant == "linear" and choice.break_even > 0
-    assert (
-        tiny_engine.resolve_mode(__import__("engine").GenerationConfig(mode="auto"))[0] == "self-spec-linear"
-    )
+    assert timed and choice.break_even > 0 and choice.costs.quadratic_s > 0
+    monkeypatch.setattr(auto, "QUADRATIC_TIMED_BELOW_S", 0.0)
+    monkeypatch.setattr(auto, "quadratic_pass", lambda *a: (_ for _ in ()).throw(AssertionError("timed")))
+    costs = auto_policy(tiny_engine.runner, 8, tiny_engine.tokenizer.mask_id).costs
+    per_token = max(costs.verify_s - costs.ar_s, 0.0) / 7
+    assert costs.quadratic_s == costs.ar_s + per_token * (8 * 9 - 1)
 
 
 def test_timing_leaves_the_cache_untouched(tiny_engine):

@@ -8,8 +8,10 @@ are kept in the user's cache for its next load: engine/decoding/modes/saved_cost
 (1 token), a draft pass (B tokens, bidirectional, adapter on), a verify pass (B tokens, causal)
 and, on a GPU, a quadratic pass (B(B+1) tokens). On a CPU every token of a pass costs and a
 quadratic pass at the checkpoint's B = 32 holds 1056 tokens, so its cost is extrapolated from the
-other two widths (straight line through the 1- and B-token passes) instead of timed. Then, per
-second:
+other two widths (straight line through the 1- and B-token passes) instead of timed, unless that
+estimate is below QUADRATIC_TIMED_BELOW_S: a small model's passes cost dispatch more than
+arithmetic, the line through two nearly equal timings is nearly flat, and timing noise alone then
+made a quadratic pass look as cheap as an AR step. Then, per second:
 - AR: 1 token per step;
 - linear self-spec: accepted tokens per cycle (bonus included) over a draft plus a verify pass;
 - quadratic: QUADRATIC_YIELD of linear's accepted tokens (its pre-drafts cannot see the bonus
@@ -58,6 +60,7 @@ LINEAR_PRIOR = 6.0  # accepted tokens per linear cycle NLD's card reports at B =
 DIFFUSION_PRIOR = 2.6  # tokens per forward NLD's card reports for diffusion (commit passes included)
 ROUNDS = 5
 TIMING_BUDGET_S = 10.0  # past this, one timed round is enough: NLD-3B on a CPU spends seconds per pass
+QUADRATIC_TIMED_BELOW_S = 0.05  # a CPU times the quadratic pass where its estimate is below this
 WINDOW = 256  # recent cycles pooled: about ten generations of 64 tokens at the demo model's acceptance
 MIN_EVIDENCE = 64  # cycles (diffusion: passes) pooled before the pool is trusted: one prompt varies too much
 PROBE_EVERY = 8
@@ -189,8 +192,9 @@ def _best_seconds(runner: NativeRunner, passes: dict[str, Callable[[], None]]) -
 
 def time_passes(runner: NativeRunner, block: int, mask_id: int, quadratic: bool) -> PassCosts:
     """Seconds per pass of each width at `block` on the runner's device: the passes and the logits
-    each takes from them; the quadratic pass timed if asked, else extrapolated (straight line through
-    the 1- and B-token passes). Passes only stage their K/V, so the cache is left as it was."""
+    each takes from them; the quadratic pass timed if asked or if its estimate (straight line through
+    the 1- and B-token passes) is cheap, else that estimate. Passes only stage their K/V, so the
+    cache is left as it was."""
     tokens = [mask_id] * block  # what the tokens are does not change what a pass costs
 
     def ar():
@@ -212,11 +216,14 @@ def time_passes(runner: NativeRunner, block: int, mask_id: int, quadratic: bool)
     )
     best = _best_seconds(runner, passes)
     per_token = max(best["verify"] - best["ar"], 0.0) / max(block - 1, 1)
+    estimate = best["ar"] + per_token * (block * (block + 1) - 1)
+    if "quadratic" not in best and estimate < QUADRATIC_TIMED_BELOW_S:
+        best |= _best_seconds(runner, {"quadratic": quadratic_cycle})
     return PassCosts(
         ar_s=best["ar"],
         draft_s=best["draft"],
         verify_s=best["verify"],
-        quadratic_s=best.get("quadratic", best["ar"] + per_token * (block * (block + 1) - 1)),
+        quadratic_s=best.get("quadratic", estimate),
     )
 
 
