@@ -20,7 +20,6 @@ from engine.model.network import NLDModel
 from kernels.dispatch import use_triton
 from kernels.ops import Pattern
 
-
 PREFILL_CHUNK = 1024  # tokens per causal pass when a prompt is appended: the torch attention builds a
 # [T, cache + T] mask, which for a 262k-token prompt in one pass is 68 GB
 

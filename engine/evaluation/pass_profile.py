@@ -23,11 +23,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from engine.decoding.modes.self_spec import quadratic_pass
+from engine.decoding.runner import PREFILL_CHUNK, NativeRunner
 from engine.errors import NemodiffError
 from engine.model.network import project
 from engine.model.quantize import Int8Linear
-from engine.decoding.modes.self_spec import quadratic_pass
-from engine.decoding.runner import PREFILL_CHUNK, NativeRunner
 from kernels.ops import Pattern
 
 ROUNDS = 20

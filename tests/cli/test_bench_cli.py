@@ -65,7 +65,10 @@ def test_bench_profile_times_each_pass_width_against_its_matmuls(capsys, tiny_ch
     assert all(p["matmul_ms"] >= p["floor_ms"] * (1 - 1e-9) for p in report["profile"])
     assert min(p["matmul_ms"] / p["floor_ms"] for p in report["profile"]) == pytest.approx(1)
     by_name = {p["name"]: p for p in report["profile"]}
-    assert by_name["prefill"]["bound"] == "arithmetic" and by_name["prefill"]["floor_ms"] > by_name["ar"]["floor_ms"]
+    assert (
+        by_name["prefill"]["bound"] == "arithmetic"
+        and by_name["prefill"]["floor_ms"] > by_name["ar"]["floor_ms"]
+    )
     assert report["load_s"] > 0 and report["peak_rss_gb"] > 0
     assert main(["bench", "--model", str(tiny_checkpoint), "--profile", "--dtype", "int8"]) == 0
     out = capsys.readouterr().out
