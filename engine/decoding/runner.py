@@ -126,39 +126,38 @@ class NativeRunner(PrefixCache):
     ) -> torch.Tensor:
         """`forward` without its own inference mode (entering one costs a few us: `extend` enters
         one for all its chunks)."""
-        if (
-            self.step is not None
-            and len(tokens) == 1
-            and pattern is Pattern.CAUSAL
-            and positions is None
-            and lora is False
-            and self.step.fits(self.cache)
-            and not use_triton(self._tokens)
-        ):
-            return self.step(tokens[0], self.cache)
+        n = len(tokens)
+        if self._scripted(n, pattern, positions, lora):
+            if n == 1 and pattern is Pattern.CAUSAL and lora is False:  # an AR step: no tensor to build
+                return self.step(tokens[0], self.cache)
+            if n > 1:
+                causal_or_none = self.masks.full(pattern, n, self.length)
+                return self.step.chunk(self.token_ids(tokens)[0], self.cache, causal_or_none, lora is True)
         t = self.token_ids(tokens)
-        if (
-            self.step is not None
-            and 1 < len(tokens) <= MAX_WIDTH
-            and pattern is not Pattern.MASK
-            and positions is None
-            and (lora is False or (lora is True and self.step.drafts))
-            and self.step.fits(self.cache, len(tokens))
-            and not use_triton(self._tokens)
-        ):
-            mask = self.masks.full(pattern, len(tokens), self.length)
-            return self.step.chunk(t[0], self.cache, mask, lora is True)
         if self.static is not None:
-            key = self.static.key(len(tokens), self.length, pattern, positions, lora)
+            key = self.static.key(n, self.length, pattern, positions, lora)
             out = self.static.run(key, t[0], self.length, positions, mask, lora) if key else None
             if out is not None:
                 return out
         # (one causal token sees every key: no mask to build, whichever kernels run)
-        if (len(tokens) > 1 or pattern is not Pattern.CAUSAL) and not use_triton(self._tokens):
-            mask = self.masks.full(pattern, len(tokens), self.length, mask)  # built once per shape
+        if (n > 1 or pattern is not Pattern.CAUSAL) and not use_triton(self._tokens):
+            mask = self.masks.full(pattern, n, self.length, mask)  # built once per shape
             pattern = Pattern.MASK if mask is not None else Pattern.BIDIRECTIONAL
         positions = self.length if positions is None else positions
         return self.model.forward(t, positions, self.cache, pattern, mask, lora)[0]  # (inference: no hooks)
+
+    def _scripted(self, n: int, pattern: Pattern, positions, lora) -> bool:
+        """Whether a pass of `n` tokens runs as the scripted CPU pass (engine/model/decode_step.py):
+        causal or bidirectional, at the positions after the cache, without a per-token adapter."""
+        return (
+            self.step is not None
+            and n <= MAX_WIDTH
+            and pattern is not Pattern.MASK
+            and positions is None
+            and (lora is False or (lora is True and self.step.drafts))
+            and self.step.fits(self.cache, n)
+            and not use_triton(self._tokens)
+        )
 
     def token_ids(self, tokens: list[int]) -> torch.Tensor:
         """`tokens` as a [1, T] device tensor: written into a preallocated buffer, not a new tensor per pass."""
