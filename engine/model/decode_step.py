@@ -34,6 +34,7 @@ from engine.model.network import NLDModel
 from engine.model.rope import Rotary
 from kernels import ops
 from kernels.rmsnorm_ref import rms_norm_with
+from kernels.rope_ref import rope_packed
 
 log = logging.getLogger("nemodiff.engine")
 
@@ -177,7 +178,7 @@ class _Pass(nn.Module):
             qkv = torch.mm(h, qkv_w)  # [1, Hq + 2 Hkv, T, D] (one token's heads need no transpose)
             heads = qkv.view(1, -1, 1, d) if t == 1 else qkv.view(1, t, -1, d).transpose(1, 2)
             qk, v = heads.split_with_sizes([hq + hkv, hkv], dim=1)
-            q, k = (qk * cos + qk.roll(d // 2, -1) * sin).split_with_sizes([hq, hkv], dim=1)
+            q, k = rope_packed(qk, cos, sin).split_with_sizes([hq, hkv], dim=1)
             if q_scale is not None:
                 q = q * q_scale
             k_layer, v_layer = k_cache.select(0, i), v_cache.select(0, i)
