@@ -8,22 +8,25 @@ engine/loading/int8_cache.py keeps the result for the next load. Every mode runs
 quantized weights, so self-speculation stays lossless against AR on them.
 
 The matmul (W8A8 where torch has fbgemm: x86): each input row is rounded to int8 too, with its
-own scale (its absmax), and fbgemm's int8 GEMM sums in int32 and scales once to fp32. Its cost stays
+own scale (its absmax), and the int8 GEMM sums in int32 and scales once to fp32. Its cost stays
 near one read of the weights at every width the modes use (1 to a prompt chunk), where torch's
 weight-only kernel costs in proportion to the rows (docs/BENCHMARKS.md, int8 at 3B). fbgemm's own
 dynamic linear picks one activation scale for the whole input, so a row's result would depend on
 the other rows and a verify pass would not compute what AR's steps compute; here each row is divided
 by its scale and the kernel gets fixed qparams, so integer sums make every row's output depend on
 that row alone, bit for bit, at any width. Rounding activations to 8 bits is a deviation from the
-weight-only reference (docs/REFERENCE_RULES.md). Where fbgemm is missing (ARM, a torch built without
-quantized ops), and for models small enough to sit in the CPU's caches (`W8A8_MIN_BYTES`), int8
-stays weight-only (`_weight_int8pack_mm`). The path is chosen per model, never mixed within one (a
-row's result would then depend on the pass width).
+weight-only reference (docs/REFERENCE_RULES.md). On CPUs with AVX512-VNNI the GEMM is our own
+(kernels/int8_gemm_cpu.py): fbgemm's outputs bit for bit, without fbgemm's packing, which took most
+of an int8 load. Where fbgemm is missing (ARM, a torch built without quantized ops), and for models
+small enough to sit in the CPU's caches (`W8A8_MIN_BYTES`), int8 stays weight-only
+(`_weight_int8pack_mm`). The path is chosen per model, never mixed within one (a row's result
+would then depend on the pass width).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -31,6 +34,9 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from engine.user_cache import cache_dir
+from kernels import int8_gemm_cpu
 
 # Weight-only path (no fbgemm). Up to this many rows the int8 kernel: at 3B shapes it beat the fp32
 # product of the dequantized weight at 16, 72 and 256 rows (2.7x, 1.09x, 1.19x); wider, that product,
@@ -94,17 +100,25 @@ def _prepack(qweight: torch.Tensor, scale: torch.Tensor) -> torch.ScriptObject:
         return torch.ops.quantized.linear_prepack(q, None)
 
 
-def _w8a8(x: torch.Tensor, packed: list[torch.ScriptObject], levels: int) -> torch.Tensor:
-    """fp32 `x @ W.T` (W packed in parts of output channels), each row of `x` rounded to int8 with
-    its absmax as the scale: divided by it into [-1, 1], rounded by the kernel to `levels` steps
-    either side of a fixed zero point."""
-    scale = x.abs().amax(dim=-1, keepdim=True).clamp(min=torch.finfo(torch.float32).tiny)
-    x = x / scale
+def _row_scales(x: torch.Tensor) -> torch.Tensor:
+    """Each row's absmax (W8A8's activation scale), [M, 1]; never 0."""
+    return x.abs().amax(dim=-1, keepdim=True).clamp(min=torch.finfo(torch.float32).tiny)
+
+
+def _w8a8(x: torch.Tensor, product: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """fp32 `x @ W.T`, each row of `x` rounded to int8 with its absmax as the scale: divided by it
+    into [-1, 1], which `product` rounds to steps either side of a fixed zero point and multiplies by W."""
+    scale = _row_scales(x)
+    return product(x / scale) * scale
+
+
+def _fbgemm_product(x: torch.Tensor, packed: list[torch.ScriptObject], levels: int) -> torch.Tensor:
+    """`x @ W.T` by fbgemm (W packed in parts of output channels), `x` rounded to `levels` steps."""
     parts = [
         torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(x, 1 / levels, levels + 1, p)
         for p in packed
     ]
-    return (parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)) * scale
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
 
 
 @functools.cache
@@ -118,25 +132,54 @@ def activation_levels() -> int | None:
         return None
     try:
         packed = _prepack(torch.full((8, 64), 127, dtype=torch.int8), torch.ones(8))
-        out = _w8a8(torch.ones(1, 64), [packed], 127)
+        out = _fbgemm_product(torch.ones(1, 64), [packed], 127)
     except (RuntimeError, AttributeError):  # no such op or engine in this torch build
         return None
     return 127 if torch.allclose(out, torch.full_like(out, 64 * 127.0)) else 63
 
 
-class Int8Linear(nn.Module):
-    """`x @ W.T` with W stored as int8 [out, in] and per-output-channel scales (symmetric): packed for
-    fbgemm with the activations rounded to `levels` steps (W8A8), or as it is (weight-only: `levels`
-    None). Every module of a model takes the same path (`install_int8`)."""
+@functools.cache
+def own_gemm() -> int8_gemm_cpu.Int8Gemm | None:
+    """kernels/int8_gemm_cpu.py's GEMM where it runs here (built into the user's cache), unless
+    NEMODIFF_INT8_GEMM=fbgemm (to compare the two)."""
+    if os.environ.get("NEMODIFF_INT8_GEMM", "auto") == "fbgemm":
+        return None
+    return int8_gemm_cpu.load(cache_dir() / "kernels")
 
-    def __init__(self, qweight: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype, levels: int | None):
+
+def w8a8_gemm(levels: int | None, shapes: Iterable[tuple[int, int]]) -> int8_gemm_cpu.Int8Gemm | None:
+    """The GEMM for W8A8 at `levels` over weights of these [out, in] shapes: ours where it runs
+    and takes 8-bit activations and every shape, else None (fbgemm)."""
+    if levels != 127 or not all(int8_gemm_cpu.fits(*shape) for shape in shapes):
+        return None
+    return own_gemm()
+
+
+class Int8Linear(nn.Module):
+    """`x @ W.T` with W stored as int8 [out, in] and per-output-channel scales (symmetric): W8A8 with
+    the activations rounded to `levels` steps, by `gemm` (ours, W interleaved for it) or by fbgemm
+    (W packed), or weight-only (`levels` None: W as it is). Every module of a model takes the same
+    path (`install_int8`)."""
+
+    def __init__(
+        self,
+        qweight: torch.Tensor,
+        scale: torch.Tensor,
+        dtype: torch.dtype,
+        levels: int | None,
+        gemm: int8_gemm_cpu.Int8Gemm | None = None,
+    ):
         super().__init__()
         self.out_features, self.in_features = qweight.shape
         self.dtype = dtype  # the activations'
         self.scale = scale.float()  # plain attributes: not part of a checkpoint
-        self.levels = levels
-        self.packed, self.qweight = None, None
-        if self.levels is not None:
+        self.levels, self.gemm = levels, gemm
+        self.packed, self.qweight, self.interleaved = None, None, None
+        if gemm is not None:  # a copy: the caller drops the plain weight
+            self.interleaved = int8_gemm_cpu.interleave(qweight)
+            self.zero_point_share = gemm.zero_point_shares(self.interleaved)
+            self.mult = self.scale * torch.tensor(1 / levels)  # fbgemm's: weight scale x input step
+        elif self.levels is not None:
             self.packed = [  # a copy: the caller drops the unpacked weight
                 _prepack(qweight[i : i + PACK_ROWS], self.scale[i : i + PACK_ROWS])
                 for i in range(0, self.out_features, PACK_ROWS)
@@ -152,7 +195,8 @@ class Int8Linear(nn.Module):
         """Round `weight` to int8 per output channel; `dtype` is the activations'. W8A8 wherever
         fbgemm serves (a lone module: no model size to weigh)."""
         q, scale = quantize_rows(weight)
-        return cls(q.contiguous(), scale, dtype, activation_levels())
+        levels = activation_levels()
+        return cls(q.contiguous(), scale, dtype, levels, w8a8_gemm(levels, [tuple(q.shape)]))
 
     @property
     def nbytes(self) -> int:
@@ -160,9 +204,11 @@ class Int8Linear(nn.Module):
         return self.out_features * self.in_features + self.scale.numel() * 4
 
     def int8_weight(self) -> torch.Tensor:
-        """The int8 weight [out, in] (unpacked from fbgemm's layout: a copy)."""
+        """The int8 weight [out, in] (a copy, from the GEMM's layout, but weight-only's)."""
         if self.qweight is not None:
             return self.qweight
+        if self.interleaved is not None:
+            return int8_gemm_cpu.deinterleave(self.interleaved)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return torch.cat([torch.ops.quantized.linear_unpack(p)[0].int_repr() for p in self.packed])
@@ -175,10 +221,17 @@ class Int8Linear(nn.Module):
         """The float weight this module multiplies by (what transformers runs in the bench)."""
         return (self.int8_weight().float() * self.scale[:, None]).to(self.dtype)
 
+    def _product(self, x: torch.Tensor) -> torch.Tensor:
+        """W8A8's `x @ W.T` for `x` in [-1, 1]."""
+        if self.gemm is not None:
+            a = self.gemm.round_rows(x)
+            return self.gemm.matmul(a, self.interleaved, self.zero_point_share, self.mult)
+        return _fbgemm_product(x, self.packed, self.levels)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features)
-        if self.packed is not None:
-            out = _w8a8(flat.float(), self.packed, self.levels).to(x.dtype)
+        if self.levels is not None:
+            out = _w8a8(flat.float(), self._product).to(x.dtype)
         elif (
             flat.shape[0] <= KERNEL_ROWS
             and flat.dtype == torch.bfloat16
@@ -208,6 +261,15 @@ class Int8Rows(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fused(x)[..., self.start : self.stop]
+
+
+def int8_path(model: nn.Module) -> str:
+    """What `model`'s int8 matmuls run on: "own" (kernels/int8_gemm_cpu.py), "fbgemm",
+    "weight-only", or "" for a float model (auto's kept pass costs hold for one of these)."""
+    for module in model.modules():
+        if isinstance(module, Int8Linear):
+            return "weight-only" if module.levels is None else "fbgemm" if module.gemm is None else "own"
+    return ""
 
 
 def is_matmul_weight(name: str) -> bool:
@@ -312,13 +374,14 @@ def stored_modules(tensors: dict[str, torch.Tensor]) -> Iterator[Int8Module]:
 def install_int8(model: nn.Module, modules: Iterable[Int8Module], dtype: torch.dtype) -> None:
     """Put the int8 modules into the (meta) model as `Int8Linear`s, fused as
     `NLDModel.fuse_projections` fuses float weights; the parts (q_proj, ...) become views of the
-    fused ones. `dtype` is the activations'. Each module is packed (on x86) as it comes, while the
-    next is made: on a first load, packing overlaps quantizing. A packed weight (a copy) and its
-    source are held together only while it packs. Raises ValueError if a module is missing, unknown
+    fused ones. `dtype` is the activations'. Each module is put in its GEMM's layout (a copy:
+    interleaved for ours, packed for fbgemm) as it comes, while the next is made: on a first load,
+    this overlaps quantizing. A weight and its copy are held together only while it is made. Raises ValueError if a module is missing, unknown
     or misshapen (a stale or damaged cache)."""
     shapes = {name: shape for name, shape, _, _ in _int8_modules(model)}
     size = sum(rows * cols for rows, cols in shapes.values())
     levels = activation_levels() if size >= W8A8_MIN_BYTES else None  # one path for the whole model
+    gemm = w8a8_gemm(levels, shapes.values())
     done: dict[str, Future[Int8Linear]] = {}
     # fbgemm's packing is single-threaded and releases the GIL: a thread per core packs 2x faster.
     with ThreadPoolExecutor(torch.get_num_threads()) as pool:
@@ -328,7 +391,7 @@ def install_int8(model: nn.Module, modules: Iterable[Int8Module], dtype: torch.d
                 raise ValueError(f"no int8 module {name} in this model")
             if q.dtype != torch.int8 or tuple(q.shape) != shape or tuple(scale.shape) != shape[:1]:
                 raise ValueError(f"{name}: int8 weight of shape {tuple(q.shape)}, expected {shape}")
-            done[name] = pool.submit(Int8Linear, q, scale, dtype, levels)
+            done[name] = pool.submit(Int8Linear, q, scale, dtype, levels, gemm)
             del q, scale  # the packing task holds them until it is done
     if missing := [name for name in shapes if name not in done]:
         raise ValueError(f"no tensor {missing[0]}.qweight")

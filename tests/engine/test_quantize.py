@@ -1,5 +1,5 @@
-"""int8 (`dtype="int8"`): the rounding, the matmul paths (W8A8 with fbgemm at 8- and 7-bit
-activations, weight-only without), rows computed alike at every width, and a quantized engine that
+"""int8 (`dtype="int8"`): the rounding, the matmul paths (W8A8 with our kernel, or fbgemm at 8- and
+7-bit activations, weight-only without), rows computed alike at every width, and a quantized engine that
 stays close to the float one and keeps self-speculation lossless on its own weights."""
 
 from __future__ import annotations
@@ -23,9 +23,17 @@ from engine.model.quantize import KERNEL_ROWS, Int8Linear, activation_levels, qu
 from tests.engine.util import run
 
 FBGEMM = activation_levels() is not None
-# The matmul paths: activations rounded to 127 or 63 steps either side of zero (W8A8), or weight-only.
-PATHS = [pytest.param(n, marks=pytest.mark.skipif(not FBGEMM, reason="no fbgemm")) for n in (127, 63)] + [
-    None
+OWN = quantize.w8a8_gemm(activation_levels(), []) is not None  # kernels/int8_gemm_cpu.py runs here
+# The matmul paths and the steps either side of zero their activations are rounded to.
+LEVELS = {"own": 127, "fbgemm 8-bit": 127, "fbgemm 7-bit": 63, "weight-only": None}
+PATHS = [
+    pytest.param("own", marks=pytest.mark.skipif(not OWN, reason="no AVX512-VNNI or C compiler")),
+    *(
+        pytest.param(p, marks=pytest.mark.skipif(not FBGEMM, reason="no fbgemm"))
+        for p in LEVELS
+        if "fbgemm" in p
+    ),
+    "weight-only",
 ]
 
 
@@ -37,6 +45,7 @@ def int8_engine(tiny_checkpoint: Path):
 
 @pytest.fixture(scope="module")
 def w8a8_engine(tiny_checkpoint: Path):
+    """W8A8 on our kernel where it runs (the tiny model's shapes fit it), else on fbgemm."""
     if not FBGEMM:
         pytest.skip("no fbgemm")
     with pytest.MonkeyPatch.context() as patch:
@@ -44,27 +53,41 @@ def w8a8_engine(tiny_checkpoint: Path):
         return engine.load(str(tiny_checkpoint), device="cpu", dtype="int8")
 
 
-@pytest.fixture(params=["weight-only", "w8a8"])
+@pytest.fixture(scope="module")
+def fbgemm_engine(tiny_checkpoint: Path):
+    if not FBGEMM or not OWN:  # without our kernel, w8a8_engine is this one
+        pytest.skip("no fbgemm, or w8a8_engine runs on it")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(quantize, "W8A8_MIN_BYTES", 0)
+        patch.setattr(quantize, "own_gemm", lambda: None)
+        return engine.load(str(tiny_checkpoint), device="cpu", dtype="int8")
+
+
+@pytest.fixture(params=["weight-only", "w8a8", "fbgemm"])
 def any_int8_engine(request):
-    return request.getfixturevalue("int8_engine" if request.param == "weight-only" else "w8a8_engine")
+    return request.getfixturevalue(
+        {"weight-only": "int8_engine"}.get(request.param, request.param + "_engine")
+    )
 
 
-def _linear(monkeypatch, levels: int | None, out: int, width: int, dtype: torch.dtype) -> Int8Linear:
-    """A random `Int8Linear` on one path, packed in parts (the engine's small weights are in one)."""
-    monkeypatch.setattr(quantize, "activation_levels", lambda: levels)
+def _linear(monkeypatch, path: str, out: int, width: int, dtype: torch.dtype) -> Int8Linear:
+    """A random `Int8Linear` on `path` (fbgemm's packed in parts: the engine's small weights are in one)."""
+    monkeypatch.setattr(quantize, "activation_levels", lambda: LEVELS[path])
     monkeypatch.setattr(quantize, "PACK_ROWS", 64)
+    if path != "own":
+        monkeypatch.setattr(quantize, "own_gemm", lambda: None)
     return Int8Linear.quantize(torch.randn(out, width), dtype)
 
 
-@pytest.mark.parametrize("levels", PATHS)
-def test_rounding_is_per_output_channel_within_half_a_step(monkeypatch, levels):
+@pytest.mark.parametrize("path", PATHS)
+def test_rounding_is_per_output_channel_within_half_a_step(monkeypatch, path):
     w = torch.randn(48, 64) * torch.logspace(-3, 1, 48)[:, None]  # rows of very different scales
     q, scale = quantize_rows(w)
     assert q.dtype == torch.int8 and q.abs().max() == 127
     assert ((q.float() * scale[:, None] - w).abs() <= scale[:, None] / 2 + 1e-6).all()
     monkeypatch.setattr(quantize, "PACK_ROWS", 32)
-    lin = Int8Linear(q, scale, torch.float32, levels)
-    assert torch.equal(lin.int8_weight(), q)  # packing keeps the int8 values as they are
+    lin = Int8Linear(q, scale, torch.float32, LEVELS[path], quantize.own_gemm() if path == "own" else None)
+    assert torch.equal(lin.int8_weight(), q)  # packing or interleaving keeps the int8 values as they are
     assert torch.equal(lin.dequantized(), q.float() * scale[:, None])
     assert torch.equal(lin.rows(40, 48).dequantized(), lin.dequantized()[40:])
 
@@ -88,15 +111,17 @@ def _rounded_rows(x: torch.Tensor, levels: int | None) -> torch.Tensor:
     return torch.round(x.float() / s * levels) * s / levels
 
 
-@pytest.mark.parametrize("levels", PATHS)
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("rows", [1, 72, KERNEL_ROWS + 1])  # weight-only: the kernel (bf16), then dequantized
-@pytest.mark.parametrize("width", [64, 40])  # 40: not a multiple the weight-only kernel takes
+@pytest.mark.parametrize("width", [64, 40])  # 40: not a multiple the weight-only kernel nor ours takes
 def test_each_path_multiplies_its_rounded_input_by_the_dequantized_weight(
-    monkeypatch, levels, dtype, rows, width
+    monkeypatch, path, dtype, rows, width
 ):
     torch.manual_seed(0)
-    lin = _linear(monkeypatch, levels, 96, width, dtype)
+    lin = _linear(monkeypatch, path, 96, width, dtype)
+    assert (lin.gemm is not None) == (path == "own" and width == 64)  # else fbgemm
+    levels = lin.levels
     x = torch.randn(2, rows, width, dtype=dtype) * torch.logspace(-2, 2, rows)[:, None]
     w = lin.dequantized().float()
     want = _rounded_rows(x, levels) @ w.T
@@ -108,15 +133,15 @@ def test_each_path_multiplies_its_rounded_input_by_the_dequantized_weight(
         assert ((lin(x).float() - exact).abs() <= (16 / levels + tol) * scale).all()
 
 
-@pytest.mark.parametrize("levels", PATHS)
-def test_a_row_computes_alike_alone_or_in_a_pass_of_any_width(monkeypatch, levels):
+@pytest.mark.parametrize("path", PATHS)
+def test_a_row_computes_alike_alone_or_in_a_pass_of_any_width(monkeypatch, path):
     """Self-speculation's verify pass (B rows), its quadratic pass (B(B+1)) and prompt chunks must
     compute each row as AR's one-row steps do: W8A8 bit for bit (the per-row activation scale and
     the kernel's fixed qparams make each row's integer sums its own). Weight-only only within two
     bf16 steps (sums that cancel to almost zero aside): its kernel sums a one-row pass, a wider one
     and (beyond KERNEL_ROWS) the dequantized product in different orders."""
     torch.manual_seed(0)
-    lin = _linear(monkeypatch, levels, 200, 128, torch.bfloat16)
+    lin = _linear(monkeypatch, path, 200, 128, torch.bfloat16)
     x = (
         torch.randn(KERNEL_ROWS + 44, 128, dtype=torch.bfloat16)
         * torch.logspace(-3, 3, KERNEL_ROWS + 44)[:, None]
@@ -124,7 +149,7 @@ def test_a_row_computes_alike_alone_or_in_a_pass_of_any_width(monkeypatch, level
     alone = torch.cat([lin(row[None]) for row in x])
     for width in (3, 8, 16, 72, KERNEL_ROWS, len(x)):
         passes = torch.cat([lin(part) for part in x.split(width)])
-        if levels is not None:
+        if lin.levels is not None:
             assert torch.equal(passes, alone), width
         else:
             step = torch.exp2(torch.floor(torch.log2(alone.float().abs().clamp(min=1e-30))) - 7)  # bf16's
@@ -164,6 +189,13 @@ def test_no_float_projection_weight_survives(any_int8_engine):
 def test_one_path_per_model_chosen_by_its_size(int8_engine, w8a8_engine):
     for eng, levels in ((int8_engine, None), (w8a8_engine, activation_levels())):
         assert {m.levels for m in eng.model.modules() if isinstance(m, Int8Linear)} == {levels}
+    assert quantize.int8_path(int8_engine.model) == "weight-only"
+    assert quantize.int8_path(w8a8_engine.model) == ("own" if OWN else "fbgemm")
+
+
+def test_our_kernel_computes_fbgemm_s_logits_bit_for_bit(w8a8_engine, fbgemm_engine):
+    prompt = [1] + list(range(20, 60))
+    assert torch.equal(_logits(w8a8_engine, prompt), _logits(fbgemm_engine, prompt))
 
 
 def test_int8_logits_stay_close_to_the_float_model(tiny_checkpoint, tiny_engine, any_int8_engine):

@@ -53,6 +53,7 @@ import torch
 from engine.decoding.modes import saved_costs
 from engine.decoding.modes.self_spec import quadratic_pass
 from engine.decoding.runner import NativeRunner
+from engine.model.quantize import int8_path
 from kernels.ops import Pattern
 
 QUADRATIC_YIELD = 0.7  # quadratic's accepted tokens per cycle over linear's (1.91 / 2.71, measured)
@@ -235,7 +236,9 @@ def auto_policy(
     quadratic = runner.device.type == "cuda"
     if weight_files is None:
         return choose(time_passes(runner, block, mask_id, quadratic))
-    file, key = saved_costs.costs_file(weight_files, dtype, runner.device, block, quadratic)
+    file, key = saved_costs.costs_file(
+        weight_files, dtype, int8_path(runner.model), runner.device, block, quadratic
+    )
     kept = saved_costs.read(file, key, tuple(f.name for f in fields(PassCosts)))
     if kept is not None:
         # One AR step, so that the first pass's allocations and first touch of the weights happen

@@ -9,7 +9,7 @@ KEEP_CPU_SHARE of threads x seconds): beside other busy processes, a 2-thread pa
 descheduled partner at every parallel region, and a 3B AR step timed 1.0-1.3 s instead of 0.09-0.15,
 figures that would have misled `auto` for every later load. A kept figure does not follow the
 machine's load: delete the file (pass_costs/ in the cache folder) to time again. The key holds
-everything a figure depends on: the weight files, dtype, device, CPU model, torch thread count and
+everything a figure depends on: the weight files, dtype and int8 kernel, device, CPU model, torch thread count and
 version, block size and whether the quadratic pass is timed; a file whose key or values do not fit
 is ignored.
 """
@@ -36,13 +36,15 @@ log = logging.getLogger(__name__)
 
 
 def costs_file(
-    weight_files: list[Path], dtype: str, device: torch.device, block: int, quadratic: bool
+    weight_files: list[Path], dtype: str, matmuls: str, device: torch.device, block: int, quadratic: bool
 ) -> tuple[Path, list]:
-    """The file for these costs, and the key stored in it (checked when read)."""
+    """The file for these costs, and the key stored in it (checked when read). `matmuls`: what the
+    int8 matmuls run on (`engine.model.quantize.int8_path`)."""
     key = [
         VERSION,
         files_identity(weight_files),
         dtype,
+        matmuls,
         _device_name(device),
         torch.get_num_threads() if device.type == "cpu" else None,
         torch.__version__,

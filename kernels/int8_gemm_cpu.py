@@ -1,0 +1,144 @@
+"""The int8 GEMM of int8_gemm_cpu.c for x86 CPUs with AVX512-VNNI: built once with the system's C
+compiler into a folder the caller names, loaded with ctypes.
+
+Why a kernel of our own: fbgemm's int8 GEMM (torch's quantized linear) needs its weights packed
+at every load, at 0.1-0.2 GB/s a core, and torch cannot save them packed: 16 CPU-seconds of a 3B
+int8 load, more than reading the weights. This kernel reads the int8 weights in a layout that a
+reshape makes (`interleave`), and its outputs equal fbgemm's bit for bit (kernels/int8_gemm_ref.py
+states the arithmetic; tests check all three agree).
+
+`load` returns None, and the caller keeps fbgemm, where the CPU lacks AVX512-VNNI, on other
+architectures, or where no C compiler works (the reason is logged once).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("int8_gemm_cpu.c")
+FLAGS = [
+    "-O3",
+    "-mavx512f",
+    "-mavx512bw",
+    "-mavx512vl",
+    "-mavx512vnni",
+    "-mfma",
+    "-fopenmp",
+    "-shared",
+    "-fPIC",
+]
+GROUP = 4  # output channels interleaved together
+CHUNK = 64  # bytes of a channel's row per chunk (one 512-bit register)
+INVERSE_STEP = float(1 / torch.tensor(1 / 127, dtype=torch.float32))  # fbgemm's 1 / scale for scale 1/127
+_NEEDS = ("avx512_f", "avx512_bw", "avx512_vl", "avx512_vnni")
+_P = ctypes.c_void_p
+log = logging.getLogger(__name__)
+
+
+def fits(out_features: int, in_features: int) -> bool:
+    """Can the kernel multiply by a weight of this shape?"""
+    return out_features % GROUP == 0 and in_features % CHUNK == 0
+
+
+def interleave(q: torch.Tensor) -> torch.Tensor:
+    """The int8 weight [N, K] in the kernel's layout (a copy): groups of 4 channels, within a group
+    a 64-byte chunk of each channel's row in turn."""
+    n, k = q.shape
+    return q.view(n // GROUP, GROUP, k // CHUNK, CHUNK).transpose(1, 2).contiguous()
+
+
+def deinterleave(w: torch.Tensor) -> torch.Tensor:
+    """`interleave`'s inverse: the int8 weight [N, K]."""
+    groups, chunks = w.shape[:2]
+    return w.transpose(1, 2).reshape(groups * GROUP, chunks * CHUNK)
+
+
+@dataclass(frozen=True)
+class Int8Gemm:
+    """The loaded library."""
+
+    lib: ctypes.CDLL
+
+    def round_rows(self, x: torch.Tensor) -> torch.Tensor:
+        """u8 [M, K] of fp32 `x` already divided by each row's absmax: each value to the nearest of
+        127 steps either side of a zero point of 128, as fbgemm rounds its input."""
+        x = x.contiguous()
+        out = torch.empty(x.shape, dtype=torch.uint8)
+        self.lib.quantize_rows(x.shape[0], x.shape[1], x.data_ptr(), INVERSE_STEP, out.data_ptr())
+        return out
+
+    def zero_point_shares(self, w: torch.Tensor) -> torch.Tensor:
+        """`comp` for `matmul`: 128 times the sum of each channel's weights (int32 [N]), from the
+        interleaved `w`."""
+        n, k = w.shape[0] * GROUP, w.shape[1] * CHUNK
+        comp = torch.empty(n, dtype=torch.int32)
+        self.lib.zero_point_shares(n, k, w.data_ptr(), comp.data_ptr(), torch.get_num_threads())
+        return comp
+
+    def matmul(
+        self, a: torch.Tensor, w: torch.Tensor, comp: torch.Tensor, mult: torch.Tensor
+    ) -> torch.Tensor:
+        """fp32 [M, N]: float(exact sum of (a - 128) * w over K) * mult, per row and channel, on
+        torch's thread count. `w` from `interleave`; `comp` from `zero_point_shares`."""
+        m, k = a.shape
+        n = len(comp)
+        out = torch.empty(m, n)
+        pointers = (t.data_ptr() for t in (a, w, comp, mult, out))
+        self.lib.gemm(m, n, k, *pointers, n, torch.get_num_threads())
+        return out
+
+
+@functools.cache
+def load(build_dir: Path) -> Int8Gemm | None:
+    """The kernel, built into `build_dir` on first use (named by a hash of its source, flags and
+    compiler, so an edit or another compiler builds anew); None where it cannot run here."""
+    caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+    if caps.get("architecture") != "x86_64" or not all(caps.get(flag) for flag in _NEEDS):
+        return None
+    compiler = os.environ.get("CC") or (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        log.warning(
+            "no C compiler (%s): int8 uses fbgemm's kernel, which packs weights at each load", compiler
+        )
+        return None
+    tag = hashlib.sha256(SOURCE.read_bytes() + " ".join([compiler, *FLAGS]).encode()).hexdigest()[:16]
+    library = build_dir / f"int8_gemm_cpu-{tag}.so"
+    try:
+        if not library.exists():
+            build_dir.mkdir(parents=True, exist_ok=True)
+            tmp = library.with_name(f".{library.name}.{os.getpid()}.tmp")
+            try:
+                command = [compiler, *FLAGS, str(SOURCE), "-o", str(tmp)]
+                subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)
+                os.replace(tmp, library)  # atomic: a process beside us loads a whole file or builds its own
+            finally:
+                tmp.unlink(missing_ok=True)
+        lib = ctypes.CDLL(str(library))
+    except (OSError, subprocess.SubprocessError) as e:
+        detail = (
+            e.stderr.strip().splitlines()[-1]
+            if isinstance(e, subprocess.CalledProcessError) and e.stderr
+            else e
+        )
+        log.warning(
+            "int8 kernel not built (%s): int8 uses fbgemm's kernel, which packs weights at each load", detail
+        )
+        return None
+    lib.quantize_rows.argtypes = [ctypes.c_int, ctypes.c_int, _P, ctypes.c_float, _P]
+    lib.quantize_rows.restype = None
+    lib.gemm.argtypes = [ctypes.c_int] * 3 + [_P] * 5 + [ctypes.c_int] * 2
+    lib.gemm.restype = None
+    lib.zero_point_shares.argtypes = [ctypes.c_int, ctypes.c_int, _P, _P, ctypes.c_int]
+    lib.zero_point_shares.restype = None
+    return Int8Gemm(lib)

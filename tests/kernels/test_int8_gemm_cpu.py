@@ -1,0 +1,89 @@
+"""The AVX512-VNNI int8 GEMM (kernels/int8_gemm_cpu.c) against its torch reference, and the
+reference against fbgemm (what the engine ran before, and runs where the kernel cannot): all three
+agree bit for bit. Also how the kernel is built, and that it gives way where it cannot be."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.model import quantize
+from engine.user_cache import cache_dir
+from kernels import int8_gemm_cpu
+from kernels.int8_gemm_ref import int8_gemm_ref, round_rows_ref
+
+GEMM = int8_gemm_cpu.load(cache_dir() / "kernels")
+needs_gemm = pytest.mark.skipif(GEMM is None, reason="no AVX512-VNNI or C compiler")
+FBGEMM_8_BIT = quantize.activation_levels() == 127
+
+
+def _case(n: int, k: int, m: int, worst: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rows of `m` inputs divided by their absmax, an int8 weight [n, k] and its scales. `worst`:
+    every product 127 x 127 of one sign, sums far past 2^24 (where fp32 accumulation would round)."""
+    if worst:
+        q = torch.full((n, k), 127, dtype=torch.int8)
+        q[::2] = -127
+        return torch.ones(m, k), q, torch.rand(n) * 1e-2
+    x = torch.randn(m, k) * torch.rand(m, 1) * 10
+    q, scale = quantize.quantize_rows(torch.randn(n, k) * torch.rand(n, 1))
+    return x / x.abs().amax(-1, keepdim=True), q, scale
+
+
+SHAPES = [(4, 64), (96, 128), (200, 3072), (64, 9216)]
+
+
+@needs_gemm
+@pytest.mark.parametrize("n,k", SHAPES)
+@pytest.mark.parametrize("worst", [False, True])
+def test_the_kernel_equals_its_reference_at_every_width(n, k, worst):
+    for m in (1, 2, 5, 6, 7, 8, 13, 16, 17, 72):
+        x, q, scale = _case(n, k, m, worst)
+        mult = scale * torch.tensor(1 / 127)
+        a = GEMM.round_rows(x)
+        assert torch.equal(a, round_rows_ref(x)), m
+        w = int8_gemm_cpu.interleave(q)
+        comp = GEMM.zero_point_shares(w)
+        assert torch.equal(comp, q.sum(dim=1, dtype=torch.int32) * 128)
+        got = GEMM.matmul(a, w, comp, mult)
+        assert torch.equal(got, int8_gemm_ref(a, q, mult)), m
+
+
+def test_rounding_ties_go_to_even_and_the_ends_clamp():
+    x = torch.tensor([[0.5 / 127, 1.5 / 127, -0.5 / 127, 1.0, -1.0, 2.0, -2.0]])
+    assert round_rows_ref(x).tolist() == [[128, 130, 128, 255, 1, 255, 0]]
+    if GEMM is not None:
+        assert torch.equal(GEMM.round_rows(x), round_rows_ref(x))
+
+
+@pytest.mark.skipif(not FBGEMM_8_BIT, reason="fbgemm with 8-bit activations (AVX512-VNNI) only")
+@pytest.mark.parametrize("worst", [False, True])
+def test_the_reference_is_fbgemm_s_arithmetic(worst):
+    for m in (1, 8, 17):
+        x, q, scale = _case(96, 192, m, worst)
+        fbgemm = quantize._fbgemm_product(x, [quantize._prepack(q, scale)], 127)
+        assert torch.equal(int8_gemm_ref(round_rows_ref(x), q, scale * torch.tensor(1 / 127)), fbgemm)
+
+
+def test_interleaving_is_undone_exactly():
+    q = torch.randint(-127, 128, (8, 192), dtype=torch.int8)
+    w = int8_gemm_cpu.interleave(q)
+    assert torch.equal(w.flatten()[:64], q[0, :64]) and torch.equal(w.flatten()[64:128], q[1, :64])
+    assert torch.equal(int8_gemm_cpu.deinterleave(w), q)
+    assert int8_gemm_cpu.fits(8, 192) and not int8_gemm_cpu.fits(6, 192) and not int8_gemm_cpu.fits(8, 96)
+
+
+@needs_gemm
+def test_it_is_built_once_per_folder_and_a_broken_compiler_gives_way_to_fbgemm(tmp_path, monkeypatch, caplog):
+    built = int8_gemm_cpu.load(tmp_path / "a")
+    [library] = (tmp_path / "a").iterdir()
+    assert built is not None and library.suffix == ".so"
+    modified = library.stat().st_mtime_ns
+    int8_gemm_cpu.load.cache_clear()  # a new process: finds the library built
+    assert int8_gemm_cpu.load(tmp_path / "a") is not None and library.stat().st_mtime_ns == modified
+    for compiler, said in (("false", "not built"), (str(tmp_path / "no-such-cc"), "no C compiler")):
+        monkeypatch.setenv("CC", compiler)
+        with caplog.at_level("WARNING", logger="kernels.int8_gemm_cpu"):
+            assert int8_gemm_cpu.load(tmp_path / compiler.replace("/", "_")) is None
+        assert said in caplog.text
+        caplog.clear()
+    int8_gemm_cpu.load.cache_clear()
