@@ -51,17 +51,29 @@ def fits(out_features: int, in_features: int) -> bool:
     return out_features % GROUP == 0 and in_features % CHUNK == 0
 
 
+def layout_shape(out_features: int, in_features: int) -> tuple[int, int, int, int]:
+    """The shape of an [out, in] weight in the kernel's layout: [groups, chunks, GROUP, CHUNK]."""
+    return out_features // GROUP, in_features // CHUNK, GROUP, CHUNK
+
+
+def rows_view(w: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """Output channels start..stop (multiples of GROUP) of `w` in the kernel's layout, as a view of
+    shape [rows / GROUP, GROUP, in / CHUNK, CHUNK]: a [rows, in] weight `.view`ed so copies into it."""
+    return w[start // GROUP : stop // GROUP].transpose(1, 2)
+
+
 def interleave(q: torch.Tensor) -> torch.Tensor:
     """The int8 weight [N, K] in the kernel's layout (a copy): groups of 4 channels, within a group
     a 64-byte chunk of each channel's row in turn."""
-    n, k = q.shape
-    return q.view(n // GROUP, GROUP, k // CHUNK, CHUNK).transpose(1, 2).contiguous()
+    w = torch.empty(layout_shape(*q.shape), dtype=q.dtype)
+    view = rows_view(w, 0, q.shape[0])
+    view.copy_(q.view(view.shape))
+    return w
 
 
 def deinterleave(w: torch.Tensor) -> torch.Tensor:
-    """`interleave`'s inverse: the int8 weight [N, K]."""
-    groups, chunks = w.shape[:2]
-    return w.transpose(1, 2).reshape(groups * GROUP, chunks * CHUNK)
+    """`interleave`'s inverse: the int8 weight [N, K] (a copy)."""
+    return rows_view(w, 0, w.shape[0] * GROUP).reshape(w.shape[0] * GROUP, w.shape[1] * CHUNK)
 
 
 @dataclass(frozen=True)

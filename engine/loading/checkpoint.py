@@ -430,7 +430,7 @@ def _load_int8(
 ) -> None:
     """The float tensors (embedding, norms, adapter) as `dtype`, then the matmul weights as int8:
     from the cache, or quantized one at a time as they stream from the checkpoint (never the
-    whole bf16 model in memory), each packed and cached (in the background) as it is made."""
+    whole bf16 model in memory), each installed and cached (in the background) as it is made."""
     floats = {name: entry for name, entry in index.items() if not is_matmul_weight(name)}
     cpu = torch.device("cpu")
 
@@ -459,7 +459,7 @@ def _load_int8(
         return _read(index, name, cpu)
 
     handover = int8_cache.write_in_background(file, int8_layout(model))
-    try:  # each module packed and written as soon as it is quantized
+    try:  # each module installed and written as soon as it is quantized
         install_int8(model, handover.passing(int8_weights(model, read)), dtype)
     except BaseException:
         handover.end()

@@ -3,7 +3,7 @@
 
 A copy is keyed by the checkpoint's weight files (path, size, modification time) and the format
 version, so an edited checkpoint gets a new copy. A first load does not wait for it: a background
-thread writes each tensor as it is made, while the load goes on quantizing and packing. It is
+thread writes each tensor as it is made, while the load goes on quantizing. It is
 written to a temporary file, flushed to disk, then renamed: a crash, even of the machine, never
 leaves half a copy under the real name, and the temporary file of a process that died is removed by
 the next write. A copy that cannot be read (damaged, from another version) is ignored with a note
@@ -27,14 +27,18 @@ from engine.errors import first_line
 from engine.loading.safetensors_file import Entry, write_safetensors
 from engine.model.quantize import Int8Module
 from engine.user_cache import cache_dir, entry_key, files_identity
+from kernels import int8_gemm_cpu
 
-FORMAT = 2  # bump when quantize_rows or the tensor names change (2: rounding by the reciprocal scale)
+# Bump when quantize_rows, the tensor names or their layout change (2: rounding by the reciprocal
+# scale; 3: weights in our GEMM's layout, whose group and chunk sizes are in the key too).
+FORMAT = 3
 log = logging.getLogger(__name__)
 _writers: list[threading.Thread] = []
 
 
 def cache_file(weight_files: list[Path]) -> Path:
-    return cache_dir() / "int8" / f"{entry_key(FORMAT, files_identity(weight_files))}.safetensors"
+    layout = (int8_gemm_cpu.GROUP, int8_gemm_cpu.CHUNK)
+    return cache_dir() / "int8" / f"{entry_key(FORMAT, layout, files_identity(weight_files))}.safetensors"
 
 
 def read(file: Path) -> dict[str, torch.Tensor] | None:
@@ -46,7 +50,7 @@ def read(file: Path) -> dict[str, torch.Tensor] | None:
             names = list(f.keys())
         tensors = {}
         for name in names:  # one handle each: a tensor maps the file, and its pages leave the process
-            with safe_open(file, framework="pt") as f:  # with it (install_int8 packs a copy, drops it)
+            with safe_open(file, framework="pt") as f:  # with it (where install_int8 copies it, and drops it)
                 tensors[name] = f.get_tensor(name)
         return tensors
     except (SafetensorError, OSError, ValueError) as e:
@@ -60,8 +64,8 @@ class Abandoned(Exception):
 
 class Handover:
     """Tensors passed from the load that makes them to the writer, which waits for each in its
-    file's order: a first load writes its copy while it is still quantizing and packing, and each
-    tensor is released once both the writer and the packing are done with it. Once either side
+    file's order: a first load writes its copy while it is still quantizing, and each tensor is
+    released once both the writer and the model are done with it. Once either side
     ends (the load failed, or the writer stopped: an unwritable cache), nothing more is held."""
 
     def __init__(self) -> None:
@@ -126,7 +130,8 @@ def write(file: Path, layout: list[Entry], take: Callable[[str], torch.Tensor]) 
     costs only a note."""
     tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
     # The int8 weights first: their sizes are multiples of 64 bytes for every NLD shape, so each is
-    # aligned as the kernel needs where the file is mapped (engine/model/quantize.py copies any that is not).
+    # aligned to 64 bytes where the file is mapped (our GEMM uses them there; the weight-only kernel
+    # needs it, and engine/model/quantize.py copies any that is not).
     entries = sorted(layout, key=lambda entry: entry[1] != torch.int8)
     try:
         file.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,8 @@ int8 with one scale per output channel; norms, attention and the rest stay bf16.
 
 Why: on a CPU a decode step is bound by reading the weights, and int8 halves the bytes. The
 quantized model is built while the checkpoint streams from disk (`int8_weights`), one bf16 tensor at
-a time, so a load never holds the bf16 model, and each module is packed as soon as it is made;
+a time, so a load never holds the bf16 model, in the layout of our int8 GEMM where the model's
+shapes fit it (else [out, in]), and each module is made ready for its GEMM as soon as it is made;
 engine/loading/int8_cache.py keeps the result for the next load. Every mode runs on the same
 quantized weights, so self-speculation stays lossless against AR on them.
 
@@ -65,8 +66,8 @@ def quantize_rows(
     workers: Executor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric int8 per output channel (row): the int8 weight and the fp32 scales, written into
-    `out` (an int8 [rows, in] and an fp32 [rows] tensor, e.g. rows of a fused weight) when given,
-    by `workers` (threads) when given.
+    `out` when given (an int8 [rows, in] tensor, or rows of a weight in our GEMM's layout as
+    `int8_gemm_cpu.rows_view` gives them, and an fp32 [rows] one), by `workers` (threads) when given.
 
     Multiplies by the reciprocal scale (a value at a rounding tie may round either way): 1.7x
     faster than dividing. Works through a few rows at a time in an fp32 buffer that stays in the
@@ -77,11 +78,14 @@ def quantize_rows(
     rows, cols = weight.shape
     q, scale = out if out is not None else (torch.empty(rows, cols, dtype=torch.int8), torch.empty(rows))
 
+    group = 1 if q.dim() == 2 else q.shape[1]  # rows per leading index of `q`
+
     def chunk(start: int) -> None:
         part = weight[start : start + _CHUNK_ROWS]
         x = torch.empty(part.shape).copy_(part)  # exact: every bf16 value is an fp32 value
         amax = torch.maximum(x.amax(dim=1), x.amin(dim=1).neg_()).clamp_(min=1e-12)
-        q[start : start + len(x)].copy_(x.mul_((127 / amax)[:, None]).round_())
+        rows = q[start // group : (start + len(x)) // group]
+        rows.copy_(x.mul_((127 / amax)[:, None]).round_().view(rows.shape))
         torch.div(amax, 127, out=scale[start : start + len(x)])
 
     for _ in (workers.map if workers is not None else map)(chunk, range(0, rows, _CHUNK_ROWS)):
@@ -155,11 +159,18 @@ def w8a8_gemm(levels: int | None, shapes: Iterable[tuple[int, int]]) -> int8_gem
     return own_gemm()
 
 
+def _plain(qweight: torch.Tensor) -> torch.Tensor:
+    """An int8 weight as [out, in]: as it is, or from our GEMM's layout (a copy)."""
+    return qweight if qweight.dim() == 2 else int8_gemm_cpu.deinterleave(qweight)
+
+
 class Int8Linear(nn.Module):
-    """`x @ W.T` with W stored as int8 [out, in] and per-output-channel scales (symmetric): W8A8 with
-    the activations rounded to `levels` steps, by `gemm` (ours, W interleaved for it) or by fbgemm
-    (W packed), or weight-only (`levels` None: W as it is). Every module of a model takes the same
-    path (`install_int8`)."""
+    """`x @ W.T` with W stored as int8 and per-output-channel scales (symmetric): W8A8 with the
+    activations rounded to `levels` steps, by `gemm` (ours, W in its layout) or by fbgemm (W
+    packed), or weight-only (`levels` None: W as [out, in]). W comes as [out, in] or in our GEMM's
+    layout (as the int8 cache keeps it), and is used as it is where the path takes it so (a weight
+    mapped from the cache stays mapped), else copied. Every module of a model takes the same path
+    (`install_int8`)."""
 
     def __init__(
         self,
@@ -170,21 +181,29 @@ class Int8Linear(nn.Module):
         gemm: int8_gemm_cpu.Int8Gemm | None = None,
     ):
         super().__init__()
-        self.out_features, self.in_features = qweight.shape
+        if qweight.dim() == 2:
+            self.out_features, self.in_features = qweight.shape
+        else:
+            self.out_features, self.in_features = (
+                qweight.shape[0] * qweight.shape[2],
+                qweight.shape[1] * qweight.shape[3],
+            )
         self.dtype = dtype  # the activations'
         self.scale = scale.float()  # plain attributes: not part of a checkpoint
         self.levels, self.gemm = levels, gemm
         self.packed, self.qweight, self.interleaved = None, None, None
-        if gemm is not None:  # a copy: the caller drops the plain weight
-            self.interleaved = int8_gemm_cpu.interleave(qweight)
+        if gemm is not None:
+            self.interleaved = qweight if qweight.dim() == 4 else int8_gemm_cpu.interleave(qweight)
             self.zero_point_share = gemm.zero_point_shares(self.interleaved)
             self.mult = self.scale * torch.tensor(1 / levels)  # fbgemm's: weight scale x input step
         elif self.levels is not None:
+            qweight = _plain(qweight)
             self.packed = [  # a copy: the caller drops the unpacked weight
                 _prepack(qweight[i : i + PACK_ROWS], self.scale[i : i + PACK_ROWS])
                 for i in range(0, self.out_features, PACK_ROWS)
             ]
         else:
+            qweight = _plain(qweight)
             if qweight.data_ptr() % KERNEL_ADDRESS_ALIGN:  # e.g. mapped from a file at an unaligned offset
                 qweight = qweight.clone()
             self.qweight, self.kernel_scale = qweight, self.scale.to(dtype)  # the kernel's dtype
@@ -208,7 +227,7 @@ class Int8Linear(nn.Module):
         if self.qweight is not None:
             return self.qweight
         if self.interleaved is not None:
-            return int8_gemm_cpu.deinterleave(self.interleaved)
+            return _plain(self.interleaved)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return torch.cat([torch.ops.quantized.linear_unpack(p)[0].int_repr() for p in self.packed])
@@ -291,10 +310,21 @@ Merge = Callable[[torch.Tensor], torch.Tensor]  # a draft adapter merged into o_
 
 
 def int8_layout(model: nn.Module) -> list[tuple[str, torch.dtype, tuple[int, ...]]]:
-    """Name, dtype and shape of every tensor `int8_weights` makes for `model`, in its order."""
+    """Name, dtype and shape of every tensor `int8_weights` makes for `model`, in its order. The
+    int8 weights are in our GEMM's layout where all of them and their parts fit it (the GEMM then
+    uses them as they are, mapped from the cache), else [out, in]; that is a fixed property of the
+    model's shapes, whatever the CPU."""
+    modules = list(_int8_modules(model))
+    in_gemm_layout = all(int8_gemm_cpu.fits(*shape) for _, shape, _, _ in modules) and all(
+        int8_gemm_cpu.fits(linear.out_features, linear.in_features)
+        for layer in model.encoder.layers
+        for parts in _FUSED.values()
+        for linear in map(layer.get_submodule, parts)
+    )
     layout = []
-    for name, shape, _, _ in _int8_modules(model):
-        layout += [(f"{name}.qweight", torch.int8, shape), (f"{name}.scale", torch.float32, shape[:1])]
+    for name, shape, _, _ in modules:
+        stored = int8_gemm_cpu.layout_shape(*shape) if in_gemm_layout else shape
+        layout += [(f"{name}.qweight", torch.int8, stored), (f"{name}.scale", torch.float32, shape[:1])]
     return layout
 
 
@@ -321,7 +351,7 @@ Int8Module = tuple[str, torch.Tensor, torch.Tensor]  # an int8 module's name, in
 def int8_weights(model: nn.Module, read: Callable[[str], torch.Tensor]) -> Iterator[Int8Module]:
     """Each int8 module of `model` (name, int8 weight, scales), in `int8_layout`'s order, quantized
     from the checkpoint's weights as `read(name)` gives them, one at a time, and given out as soon
-    as it is made: the caller packs and caches it while the next ones are quantized. Each part of a
+    as it is made: the caller installs and caches it while the next ones are quantized. Each part of a
     fused weight (q/k/v, gate/up) is quantized alone, straight into its rows (per-row scales make
     that the fused weight's rounding): no concatenated copies. `model` supplies the shapes and the
     (already loaded) draft adapters.
@@ -352,7 +382,8 @@ def int8_weights(model: nn.Module, read: Callable[[str], torch.Tensor]) -> Itera
                 for part in parts:
                     weight = read(part)
                     stop = start + weight.shape[0]
-                    quantize_rows(weight, (q[start:stop], scale[start:stop]), workers)
+                    rows = q[start:stop] if q.dim() == 2 else int8_gemm_cpu.rows_view(q, start, stop)
+                    quantize_rows(weight, (rows, scale[start:stop]), workers)
                     start = stop
                 o_proj = weight if name.endswith(".o_proj") else None
                 del weight  # before the next read: one checkpoint tensor in memory at a time
@@ -363,7 +394,8 @@ def int8_weights(model: nn.Module, read: Callable[[str], torch.Tensor]) -> Itera
 
 def stored_modules(tensors: dict[str, torch.Tensor]) -> Iterator[Int8Module]:
     """The int8 modules in `tensors` as `int8_layout` names them (the int8 cache), each taken out of
-    `tensors` as it is given: its pages can leave once it is packed. ValueError if a scale is missing."""
+        `tensors` as it is given: where a path copies it (fbgemm's packing), its pages can leave once
+    copied. ValueError if a scale is missing."""
     for key in [key for key in tensors if key.endswith(".qweight")]:
         name = key.removesuffix(".qweight")
         if f"{name}.scale" not in tensors:
@@ -378,10 +410,15 @@ def install_int8(model: nn.Module, modules: Iterable[Int8Module], dtype: torch.d
     interleaved for ours, packed for fbgemm) as it comes, while the next is made: on a first load,
     this overlaps quantizing. A weight and its copy are held together only while it is made. Raises ValueError if a module is missing, unknown
     or misshapen (a stale or damaged cache)."""
-    shapes = {name: shape for name, shape, _, _ in _int8_modules(model)}
-    size = sum(rows * cols for rows, cols in shapes.values())
+    sizes = {name: shape for name, shape, _, _ in _int8_modules(model)}
+    size = sum(rows * cols for rows, cols in sizes.values())
     levels = activation_levels() if size >= W8A8_MIN_BYTES else None  # one path for the whole model
-    gemm = w8a8_gemm(levels, shapes.values())
+    gemm = w8a8_gemm(levels, sizes.values())
+    shapes = {
+        name.removesuffix(".qweight"): shape
+        for name, _, shape in int8_layout(model)
+        if name.endswith(".qweight")
+    }
     done: dict[str, Future[Int8Linear]] = {}
     # fbgemm's packing is single-threaded and releases the GIL: a thread per core packs 2x faster.
     with ThreadPoolExecutor(torch.get_num_threads()) as pool:
@@ -389,10 +426,10 @@ def install_int8(model: nn.Module, modules: Iterable[Int8Module], dtype: torch.d
             shape = shapes.get(name)
             if shape is None:
                 raise ValueError(f"no int8 module {name} in this model")
-            if q.dtype != torch.int8 or tuple(q.shape) != shape or tuple(scale.shape) != shape[:1]:
+            if q.dtype != torch.int8 or tuple(q.shape) != shape or tuple(scale.shape) != sizes[name][:1]:
                 raise ValueError(f"{name}: int8 weight of shape {tuple(q.shape)}, expected {shape}")
             done[name] = pool.submit(Int8Linear, q, scale, dtype, levels, gemm)
-            del q, scale  # the packing task holds them until it is done
+            del q, scale  # the task holds them until it is done
     if missing := [name for name in shapes if name not in done]:
         raise ValueError(f"no tensor {missing[0]}.qweight")
     model.diffusion_head = done["diffusion_head"].result()

@@ -286,6 +286,7 @@ def test_each_weight_is_read_once_and_quantized_straight_into_its_fused_rows():
     from engine.model.config import preset
     from engine.model.network import LoRA, NLDModel
     from engine.model.quantize import int8_layout, int8_weights
+    from kernels.int8_gemm_cpu import deinterleave
 
     model = NLDModel(preset("tiny"))
     for layer in model.encoder.layers:
@@ -304,6 +305,9 @@ def test_each_weight_is_read_once_and_quantized_straight_into_its_fused_rows():
     assert "encoder.layers.1.self_attn.o_draft.qweight" in tensors
     assert [(n, t.dtype, tuple(t.shape)) for n, t in tensors.items()] == int8_layout(model)
     assert set(reads.values()) == {1}, reads
+    # Kept in our GEMM's layout (the tiny model's shapes fit it), written there row by row.
+    assert all(t.dim() == 4 for n, t in tensors.items() if n.endswith(".qweight"))
+    tensors = {n: deinterleave(t) if n.endswith(".qweight") else t for n, t in tensors.items()}
     o_proj = model.encoder.layers[1].self_attn.o_proj.weight
     o_name = "encoder.layers.1.self_attn.o_proj"
     want_q, want_scale = quantize_rows(o_proj.to(torch.bfloat16))
@@ -315,6 +319,27 @@ def test_each_weight_is_read_once_and_quantized_straight_into_its_fused_rows():
     k = weights["encoder.layers.0.self_attn.k_proj.weight"]
     q_rows = weights["encoder.layers.0.self_attn.q_proj.weight"].shape[0]
     assert torch.equal(qkv[q_rows : q_rows + k.shape[0]], quantize_rows(k)[0])
+
+
+def test_a_model_whose_shapes_our_gemm_cannot_take_keeps_plain_weights_and_runs_on_another_path():
+    import dataclasses
+
+    from engine.model.config import preset
+    from engine.model.network import NLDModel
+    from engine.model.quantize import int8_layout, int8_weights, stored_modules
+
+    model = NLDModel(dataclasses.replace(preset("tiny"), hidden_size=96))  # not a multiple of 64
+    weights = {name: p.detach().to(torch.bfloat16) for name, p in model.named_parameters()}
+    made = list(int8_weights(model, weights.__getitem__))
+    assert [(n, tuple(q.shape)) for n, q, _ in made] == [
+        (n.removesuffix(".qweight"), shape) for n, _, shape in int8_layout(model) if n.endswith(".qweight")
+    ]
+    assert all(q.dim() == 2 for _, q, _ in made)
+    tensors = {k: v for name, q, scale in made for k, v in ((f"{name}.qweight", q), (f"{name}.scale", scale))}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(quantize, "W8A8_MIN_BYTES", 0)
+        quantize.install_int8(model, stored_modules(tensors), torch.float32)
+    assert quantize.int8_path(model) == ("fbgemm" if FBGEMM else "weight-only")
 
 
 def test_an_interrupted_cache_write_leaves_no_temporary_file(tmp_path, monkeypatch):
