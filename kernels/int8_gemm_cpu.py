@@ -124,9 +124,9 @@ def load(build_dir: Path) -> Int8Gemm | None:
             "no C compiler (%s): int8 uses fbgemm's kernel, which packs weights at each load", compiler
         )
         return None
-    tag = hashlib.sha256(SOURCE.read_bytes() + " ".join([compiler, *FLAGS]).encode()).hexdigest()[:16]
-    library = build_dir / f"int8_gemm_cpu-{tag}.so"
     try:
+        tag = hashlib.sha256(SOURCE.read_bytes() + " ".join([compiler, *FLAGS]).encode()).hexdigest()[:16]
+        library = build_dir / f"int8_gemm_cpu-{tag}.so"
         if not library.exists():
             build_dir.mkdir(parents=True, exist_ok=True)
             tmp = library.with_name(f".{library.name}.{os.getpid()}.tmp")

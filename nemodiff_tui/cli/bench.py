@@ -130,12 +130,15 @@ def run(args: argparse.Namespace) -> int:
     if args.profile:
         from engine.evaluation.mode_bench import device_name
         from engine.evaluation.pass_profile import peak_rss_gb, profile_engine
+        from engine.model.quantize import int8_path
 
         load_s, rss = time.perf_counter() - started, peak_rss_gb()  # before the passes allocate their own
+        matmuls = int8_path(eng.model)  # which int8 GEMM, if any
         report = {
             "device": device_name(eng.device),
             "model": eng.name,
             "dtype": eng.dtype,
+            "int8_matmuls": matmuls or None,
             "load_s": load_s,
             "peak_rss_gb": rss,
             "profile": profile_engine(eng, block=args.block_size),
@@ -144,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             json.dumps(report)
             if args.json
-            else f"model {eng.name} ({eng.dtype}) on {report['device']}: "
+            else f"model {eng.name} ({eng.dtype}{f', {matmuls} matmuls' if matmuls else ''}) on {report['device']}: "
             f"loaded in {load_s:.1f} s{memory}\n\n" + profile_table(report["profile"])
         )
         return 0

@@ -72,7 +72,12 @@ def test_bench_profile_times_each_pass_width_against_its_matmuls(capsys, tiny_ch
     assert report["load_s"] > 0 and report["peak_rss_gb"] > 0
     assert main(["bench", "--model", str(tiny_checkpoint), "--profile", "--dtype", "int8"]) == 0
     out = capsys.readouterr().out
-    assert "(int8)" in out and "loaded in" in out and "peak RSS" in out and "| ar | 1 |" in out
+    assert (
+        "(int8, weight-only matmuls)" in out
+        and "loaded in" in out
+        and "peak RSS" in out
+        and "| ar | 1 |" in out
+    )
 
 
 def test_bench_block_size_sets_the_profiles_widths_and_the_modes_blocks(capsys, tiny_checkpoint):
