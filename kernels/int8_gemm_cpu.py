@@ -4,7 +4,7 @@ compiler into a folder the caller names, loaded with ctypes.
 Why a kernel of our own: fbgemm's int8 GEMM (torch's quantized linear) needs its weights packed
 at every load, at 0.1-0.2 GB/s a core, and torch cannot save them packed: 16 CPU-seconds of a 3B
 int8 load, more than reading the weights. This kernel reads the int8 weights in a layout that a
-reshape makes (`interleave`), and its outputs equal fbgemm's bit for bit (kernels/int8_gemm_ref.py
+reshape makes (`interleave`; the int8 cache keeps them so), and its outputs equal fbgemm's bit for bit (kernels/int8_gemm_ref.py
 states the arithmetic; tests check all three agree).
 
 `load` returns None, and the caller keeps fbgemm, where the CPU lacks AVX512-VNNI, on other
@@ -38,8 +38,8 @@ FLAGS = [
     "-shared",
     "-fPIC",
 ]
-GROUP = 4  # output channels interleaved together
-CHUNK = 64  # bytes of a channel's row per chunk (one 512-bit register)
+GROUP = 32  # output channels interleaved together: a panel, two 512-bit registers of int32 sums
+CHUNK = 4  # bytes of a channel's row per step (what vpdpbusd sums into one int32 lane; `write_rows`)
 INVERSE_STEP = float(1 / torch.tensor(1 / 127, dtype=torch.float32))  # fbgemm's 1 / scale for scale 1/127
 _NEEDS = ("avx512_f", "avx512_bw", "avx512_vl", "avx512_vnni")
 _P = ctypes.c_void_p
@@ -56,24 +56,26 @@ def layout_shape(out_features: int, in_features: int) -> tuple[int, int, int, in
     return out_features // GROUP, in_features // CHUNK, GROUP, CHUNK
 
 
-def rows_view(w: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-    """Output channels start..stop (multiples of GROUP) of `w` in the kernel's layout, as a view of
-    shape [rows / GROUP, GROUP, in / CHUNK, CHUNK]: a [rows, in] weight `.view`ed so copies into it."""
-    return w[start // GROUP : stop // GROUP].transpose(1, 2)
+def write_rows(w: torch.Tensor, start: int, rows: torch.Tensor) -> None:
+    """Put the int8 rows [n, K] (n a multiple of GROUP) into `w`, in the kernel's layout, as its
+    output channels from `start` (a multiple of GROUP). A panel is the transpose of its 32 rows
+    read as int32 (4 bytes each): copied so, 2x faster than in 4-byte runs."""
+    n, k = rows.shape
+    panels = w[start // GROUP : (start + n) // GROUP].view(torch.int32).view(n // GROUP, k // CHUNK, GROUP)
+    panels.copy_(rows.view(torch.int32).view(n // GROUP, GROUP, k // CHUNK).transpose(1, 2))
 
 
 def interleave(q: torch.Tensor) -> torch.Tensor:
-    """The int8 weight [N, K] in the kernel's layout (a copy): groups of 4 channels, within a group
-    a 64-byte chunk of each channel's row in turn."""
+    """The int8 weight [N, K] in the kernel's layout (a copy): panels of 32 channels, within a panel
+    4 bytes of each channel's row in turn (a panel streams as one run; int8_gemm_cpu.c says why)."""
     w = torch.empty(layout_shape(*q.shape), dtype=q.dtype)
-    view = rows_view(w, 0, q.shape[0])
-    view.copy_(q.view(view.shape))
+    write_rows(w, 0, q.contiguous())
     return w
 
 
 def deinterleave(w: torch.Tensor) -> torch.Tensor:
     """`interleave`'s inverse: the int8 weight [N, K] (a copy)."""
-    return rows_view(w, 0, w.shape[0] * GROUP).reshape(w.shape[0] * GROUP, w.shape[1] * CHUNK)
+    return w.transpose(1, 2).reshape(w.shape[0] * GROUP, w.shape[1] * CHUNK)
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,8 @@ def quantize_rows(
     workers: Executor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric int8 per output channel (row): the int8 weight and the fp32 scales, written into
-    `out` when given (an int8 [rows, in] tensor, or rows of a weight in our GEMM's layout as
-    `int8_gemm_cpu.rows_view` gives them, and an fp32 [rows] one), by `workers` (threads) when given.
+    `out` when given (an int8 [rows, in] tensor, or the panels of a weight in our GEMM's layout that
+    hold these rows, and an fp32 [rows] one), by `workers` (threads) when given.
 
     Multiplies by the reciprocal scale (a value at a rounding tie may round either way): 1.7x
     faster than dividing. Works through a few rows at a time in an fp32 buffer that stays in the
@@ -78,14 +78,15 @@ def quantize_rows(
     rows, cols = weight.shape
     q, scale = out if out is not None else (torch.empty(rows, cols, dtype=torch.int8), torch.empty(rows))
 
-    group = 1 if q.dim() == 2 else q.shape[1]  # rows per leading index of `q`
-
     def chunk(start: int) -> None:
         part = weight[start : start + _CHUNK_ROWS]
         x = torch.empty(part.shape).copy_(part)  # exact: every bf16 value is an fp32 value
         amax = torch.maximum(x.amax(dim=1), x.amin(dim=1).neg_()).clamp_(min=1e-12)
-        rows = q[start // group : (start + len(x)) // group]
-        rows.copy_(x.mul_((127 / amax)[:, None]).round_().view(rows.shape))
+        x.mul_((127 / amax)[:, None]).round_()
+        if q.dim() == 2:
+            q[start : start + len(x)].copy_(x)
+        else:
+            int8_gemm_cpu.write_rows(q, start, x.to(torch.int8))
         torch.div(amax, 127, out=scale[start : start + len(x)])
 
     for _ in (workers.map if workers is not None else map)(chunk, range(0, rows, _CHUNK_ROWS)):
@@ -375,21 +376,28 @@ def int8_weights(model: nn.Module, read: Callable[[str], torch.Tensor]) -> Itera
             for name, _, parts, merge in _int8_modules(model):
                 q, scale = out.pop(f"{name}.qweight"), out.pop(f"{name}.scale")
                 if merge is not None:  # o_draft: from the o_proj just read (read once for both)
-                    quantize_rows(merge(o_proj), (q, scale), workers)
+                    quantize_rows(merge(o_proj), (_rows(q, 0, len(scale)), scale), workers)
                     yield name, q, scale
                     continue
                 start = 0
                 for part in parts:
                     weight = read(part)
                     stop = start + weight.shape[0]
-                    rows = q[start:stop] if q.dim() == 2 else int8_gemm_cpu.rows_view(q, start, stop)
-                    quantize_rows(weight, (rows, scale[start:stop]), workers)
+                    quantize_rows(weight, (_rows(q, start, stop), scale[start:stop]), workers)
                     start = stop
                 o_proj = weight if name.endswith(".o_proj") else None
                 del weight  # before the next read: one checkpoint tensor in memory at a time
                 yield name, q, scale
     finally:
         torch.set_num_threads(threads)
+
+
+def _rows(q: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """Output channels start..stop of an int8 weight as `int8_weights` makes it, for
+    `quantize_rows` to write: rows of [out, in], or the panels of our GEMM's layout that hold them."""
+    if q.dim() == 2:
+        return q[start:stop]
+    return q[start // int8_gemm_cpu.GROUP : stop // int8_gemm_cpu.GROUP]
 
 
 def stored_modules(tensors: dict[str, torch.Tensor]) -> Iterator[Int8Module]:

@@ -29,14 +29,27 @@ def _case(n: int, k: int, m: int, worst: bool) -> tuple[torch.Tensor, torch.Tens
     return x / x.abs().amax(-1, keepdim=True), q, scale
 
 
-SHAPES = [(4, 64), (96, 128), (200, 3072), (64, 9216)]
+SHAPES = [(32, 4), (96, 132), (224, 3072), (64, 9216)]
 
 
 @needs_gemm
 @pytest.mark.parametrize("n,k", SHAPES)
 @pytest.mark.parametrize("worst", [False, True])
 def test_the_kernel_equals_its_reference_at_every_width(n, k, worst):
-    for m in (1, 2, 5, 6, 7, 8, 13, 16, 17, 72):
+    for m in (
+        1,
+        2,
+        5,
+        8,
+        13,
+        14,
+        15,
+        16,
+        17,
+        22,
+        23,
+        72,
+    ):  # tiles: the first of up to 14 rows, then of up to 8
         x, q, scale = _case(n, k, m, worst)
         mult = scale * torch.tensor(1 / 127)
         a = GEMM.round_rows(x)
@@ -65,11 +78,13 @@ def test_the_reference_is_fbgemm_s_arithmetic(worst):
 
 
 def test_interleaving_is_undone_exactly():
-    q = torch.randint(-127, 128, (8, 192), dtype=torch.int8)
+    q = torch.randint(-127, 128, (64, 12), dtype=torch.int8)
     w = int8_gemm_cpu.interleave(q)
-    assert torch.equal(w.flatten()[:64], q[0, :64]) and torch.equal(w.flatten()[64:128], q[1, :64])
+    panel = w.flatten()[: 32 * 12]  # channels 0-31: 4 bytes of each in turn, then their next 4
+    assert torch.equal(panel[:4], q[0, :4]) and torch.equal(panel[4:8], q[1, :4])
+    assert torch.equal(panel[128:132], q[0, 4:8])
     assert torch.equal(int8_gemm_cpu.deinterleave(w), q)
-    assert int8_gemm_cpu.fits(8, 192) and not int8_gemm_cpu.fits(6, 192) and not int8_gemm_cpu.fits(8, 96)
+    assert int8_gemm_cpu.fits(32, 12) and not int8_gemm_cpu.fits(48, 12) and not int8_gemm_cpu.fits(32, 10)
 
 
 @needs_gemm
