@@ -36,6 +36,48 @@ void quantize_rows(int M, int K, const float *x, float inv, uint8_t *out) {
     }
 }
 
+/* Output channels [0, n) of a bf16 weight [n, K] (n a multiple of 32) to int8 in the layout above
+ * (w: their panels), one scale per channel: q = round(x * (127 / amax)) (ties to even; 127 / amax as torch computes it), scale =
+ * amax / 127, amax = max |x| but at least 1e-12. These are quantize_rows' steps in
+ * engine/model/quantize.py, in the same fp32 operations, so the bytes are the same; here in one
+ * pass over each row, written straight into its panel (torch's steps took 4 s of a 3B load). */
+void quantize_weight(int n, int K, const uint16_t *x, int8_t *w, float *scale, int threads) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int r = 0; r < n; r++) {
+        const uint16_t *row = x + (int64_t)r * K;
+        __m512 top = _mm512_setzero_ps();
+        int k = 0;
+        for (; k + 16 <= K; k += 16) {
+            const __m512i bits = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(row + k))), 16);
+            top = _mm512_max_ps(top, _mm512_abs_ps(_mm512_castsi512_ps(bits)));
+        }
+        float amax = _mm512_reduce_max_ps(top);
+        for (; k < K; k++) {
+            const uint32_t bits = (uint32_t)row[k] << 16;
+            float v;
+            memcpy(&v, &bits, 4);
+            amax = fabsf(v) > amax ? fabsf(v) : amax;
+        }
+        amax = amax < 1e-12f ? 1e-12f : amax;
+        const float inverse = (1.f / amax) * 127.f; /* torch's `127 / amax`: its reciprocal, times 127 */
+        scale[r] = amax / 127.f;
+        int8_t *out = w + (int64_t)(r / 32) * 32 * K + (r % 32) * 4; /* its 4 bytes of each step */
+        const __m512 vinverse = _mm512_set1_ps(inverse);
+        for (k = 0; k + 16 <= K; k += 16) {
+            const __m512i bits = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(row + k))), 16);
+            int32_t steps[4]; /* 16 int8: 4 steps of 4 bytes, 128 bytes apart in the panel */
+            _mm_storeu_si128((__m128i *)steps, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_castsi512_ps(bits), vinverse))));
+            for (int j = 0; j < 4; j++) memcpy(out + (int64_t)(k / 4 + j) * 128, &steps[j], 4);
+        }
+        for (; k < K; k++) {
+            const uint32_t bits = (uint32_t)row[k] << 16;
+            float v;
+            memcpy(&v, &bits, 4);
+            out[(int64_t)(k / 4) * 128 + k % 4] = (int8_t)nearbyintf(v * inverse);
+        }
+    }
+}
+
 /* acc += 4-byte dot products of u8 a and s8 b, per int32 lane. Inline assembly: gcc's intrinsic
  * copied every accumulator on each use (twice the instructions in the inner loop). The s8
  * operand is the one vpdpbusd can broadcast from memory, and a is the u8 one, so a's 4 bytes are

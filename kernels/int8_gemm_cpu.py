@@ -92,6 +92,16 @@ class Int8Gemm:
         self.lib.quantize_rows(x.shape[0], x.shape[1], x.data_ptr(), INVERSE_STEP, out.data_ptr())
         return out
 
+    def quantize_weight(self, weight: torch.Tensor, panels: torch.Tensor, scale: torch.Tensor) -> None:
+        """Round the bf16 `weight` [n, K] to int8 per output channel into `panels` (its channels'
+        panels in the kernel's layout) and fp32 `scale` [n]: engine/model/quantize.py's
+        `quantize_rows`, bit for bit, in one pass (int8_gemm_cpu.c)."""
+        n, k = weight.shape
+        weight = weight.contiguous()
+        self.lib.quantize_weight(
+            n, k, weight.data_ptr(), panels.data_ptr(), scale.data_ptr(), torch.get_num_threads()
+        )
+
     def zero_point_shares(self, w: torch.Tensor) -> torch.Tensor:
         """`comp` for `matmul`: 128 times the sum of each channel's weights (int32 [N]), from the
         interleaved `w`."""
@@ -153,6 +163,8 @@ def load(build_dir: Path) -> Int8Gemm | None:
     lib.quantize_rows.restype = None
     lib.gemm.argtypes = [ctypes.c_int] * 3 + [_P] * 5 + [ctypes.c_int] * 2
     lib.gemm.restype = None
+    lib.quantize_weight.argtypes = [ctypes.c_int, ctypes.c_int, _P, _P, _P, ctypes.c_int]
+    lib.quantize_weight.restype = None
     lib.zero_point_shares.argtypes = [ctypes.c_int, ctypes.c_int, _P, _P, ctypes.c_int]
     lib.zero_point_shares.restype = None
     return Int8Gemm(lib)

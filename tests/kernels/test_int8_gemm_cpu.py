@@ -61,6 +61,20 @@ def test_the_kernel_equals_its_reference_at_every_width(n, k, worst):
         assert torch.equal(got, int8_gemm_ref(a, q, mult)), m
 
 
+@needs_gemm
+def test_weights_are_rounded_as_torch_rounds_them_straight_into_the_layout():
+    torch.manual_seed(0)
+    for n, k in ((32, 4), (64, 64), (64, 132), (96, 3072)):
+        w = (torch.randn(n, k) * torch.logspace(-4, 2, n)[:, None]).bfloat16()
+        w[3] = 0  # amax clamped
+        w[5, :3] = torch.tensor([2.0, 1.0, -1.0])  # 1 x (127 / 2) = 63.5: a tie, to even
+        q, scale = quantize.quantize_rows(w)
+        assert q[5, 1] == 64 and q[5, 2] == -64
+        panels, got_scale = torch.empty(int8_gemm_cpu.layout_shape(n, k), dtype=torch.int8), torch.empty(n)
+        GEMM.quantize_weight(w, panels, got_scale)
+        assert torch.equal(int8_gemm_cpu.deinterleave(panels), q) and torch.equal(got_scale, scale)
+
+
 def test_rounding_ties_go_to_even_and_the_ends_clamp():
     x = torch.tensor([[0.5 / 127, 1.5 / 127, -0.5 / 127, 1.0, -1.0, 2.0, -2.0]])
     assert round_rows_ref(x).tolist() == [[128, 130, 128, 255, 1, 255, 0]]
