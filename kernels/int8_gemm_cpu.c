@@ -1,8 +1,9 @@
 /* int8 x int8 -> fp32 GEMM for x86 CPUs with AVX512-VNNI, built and loaded by kernels/int8_gemm_cpu.py.
  *
- * out[m, n] = float(sum_k (a[m, k] - 128) * w[n, k]) * mult[n]
+ * out[m, n] = float(sum_k (a[m, k] - 128) * w[n, k]) * mult[n] * row_scale[m]
  *
- * a: the activations rounded to u8 around a zero point of 128 (`quantize_rows`), [M, K].
+ * a: the activations [M, K], each row divided by its absmax (row_scale) and rounded to u8 around a
+ *    zero point of 128 (`round_rows`).
  * w: int8 weights in a VNNI layout made by `interleave` in kernels/int8_gemm_cpu.py,
  *    [N / 32][K / 4][32][4]: output channels in panels of 32; in a panel, for each 4 consecutive k,
  *    the 32 channels' 4 bytes in turn. A 64-byte vector is then 16 channels x 4 k, which vpdpbusd
@@ -15,23 +16,37 @@
  * pass computes what AR's one-row steps compute. Activation rounding and the epilogue are fbgemm's
  * (fma(x, 127, 128) rounded to nearest even; float(sum) * mult), so outputs equal fbgemm's bit for bit.
  */
+#include <float.h>
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-/* Row m of x (fp32, [M, K], already divided by its absmax) to u8: round(x * inv + 128), clamped. */
-void quantize_rows(int M, int K, const float *x, float inv, uint8_t *out) {
+/* Each row m of x (fp32, [M, K]) to u8: row_scale[m] = max |x| (at least FLT_MIN), then
+ * round(x / row_scale * inv + 128) with the division and an fma in fp32, clamped to [0, 255]: the
+ * steps engine/model/quantize.py's W8A8 takes in torch and fbgemm, one pass over the row. */
+void round_rows(int M, int K, const float *x, float inv, float *row_scale, uint8_t *out) {
     const __m512 vinv = _mm512_set1_ps(inv), zero_point = _mm512_set1_ps(128.f);
-    for (int64_t i = 0, n = (int64_t)M * K; i < n;) {
-        if (i + 16 <= n) {
-            __m512i q = _mm512_cvtps_epi32(_mm512_fmadd_ps(_mm512_loadu_ps(x + i), vinv, zero_point));
+    for (int m = 0; m < M; m++) {
+        const float *row = x + (int64_t)m * K;
+        uint8_t *a = out + (int64_t)m * K;
+        __m512 top = _mm512_setzero_ps();
+        int k = 0;
+        for (; k + 16 <= K; k += 16) top = _mm512_max_ps(top, _mm512_abs_ps(_mm512_loadu_ps(row + k)));
+        float amax = _mm512_reduce_max_ps(top);
+        for (; k < K; k++) amax = fabsf(row[k]) > amax ? fabsf(row[k]) : amax;
+        amax = amax < FLT_MIN ? FLT_MIN : amax;
+        row_scale[m] = amax;
+        const __m512 vamax = _mm512_set1_ps(amax);
+        for (k = 0; k + 16 <= K; k += 16) {
+            const __m512 unit = _mm512_div_ps(_mm512_loadu_ps(row + k), vamax);
+            __m512i q = _mm512_cvtps_epi32(_mm512_fmadd_ps(unit, vinv, zero_point));
             q = _mm512_max_epi32(_mm512_min_epi32(q, _mm512_set1_epi32(255)), _mm512_setzero_si512());
-            _mm_storeu_si128((__m128i *)(out + i), _mm512_cvtepi32_epi8(q));
-            i += 16;
-        } else {
-            int v = (int)nearbyintf(fmaf(x[i], inv, 128.f));
-            out[i++] = v < 0 ? 0 : v > 255 ? 255 : v;
+            _mm_storeu_si128((__m128i *)(a + k), _mm512_cvtepi32_epi8(q));
+        }
+        for (; k < K; k++) {
+            const int v = (int)nearbyintf(fmaf(row[k] / amax, inv, 128.f));
+            a[k] = v < 0 ? 0 : v > 255 ? 255 : v;
         }
     }
 }
@@ -119,8 +134,9 @@ void zero_point_shares(int N, int K, const int8_t *w, int32_t *comp, int threads
 /* Rows [0, ROWS) of a against the panel w. ROWS is a constant in each caller, so the loops unroll
  * and the accumulators stay in registers. */
 static inline __attribute__((always_inline)) void tile(const int ROWS, int K, const uint8_t *a,
-                                                       const int8_t *w, const int32_t *comp,
-                                                       const float *mult, float *out, int ldo) {
+                                                       const float *row_scale, const int8_t *w,
+                                                       const int32_t *comp, const float *mult,
+                                                       float *out, int ldo) {
     __m512i acc[MAX_ROWS][2];
 #pragma GCC unroll 14
     for (int i = 0; i < ROWS; i++) acc[i][0] = acc[i][1] = _mm512_setzero_si512();
@@ -145,17 +161,19 @@ static inline __attribute__((always_inline)) void tile(const int ROWS, int K, co
         const __m512 scale = _mm512_loadu_ps(mult + 16 * j);
 #pragma GCC unroll 14
         for (int i = 0; i < ROWS; i++) {
-            const __m512i sums = _mm512_sub_epi32(acc[i][j], zero_point_share);
-            _mm512_storeu_ps(out + (int64_t)i * ldo + 16 * j, _mm512_mul_ps(_mm512_cvtepi32_ps(sums), scale));
+            const __m512 sums = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][j], zero_point_share));
+            const __m512 product = _mm512_mul_ps(_mm512_mul_ps(sums, scale), _mm512_set1_ps(row_scale[i]));
+            _mm512_storeu_ps(out + (int64_t)i * ldo + 16 * j, product);
         }
     }
 }
 
-typedef void (*tile_fn)(int, const uint8_t *, const int8_t *, const int32_t *, const float *, float *, int);
+typedef void (*tile_fn)(int, const uint8_t *, const float *, const int8_t *, const int32_t *,
+                        const float *, float *, int);
 #define TILE(R)                                                                                     \
-    static void tile##R(int K, const uint8_t *a, const int8_t *w, const int32_t *comp,               \
-                        const float *mult, float *out, int ldo) {                                   \
-        tile(R, K, a, w, comp, mult, out, ldo);                                                     \
+    static void tile##R(int K, const uint8_t *a, const float *row_scale, const int8_t *w,           \
+                        const int32_t *comp, const float *mult, float *out, int ldo) {              \
+        tile(R, K, a, row_scale, w, comp, mult, out, ldo);                                          \
     }
 TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6) TILE(7) TILE(8) TILE(9) TILE(10) TILE(11) TILE(12)
 TILE(13) TILE(14)
@@ -170,18 +188,19 @@ static const tile_fn tiles[MAX_ROWS + 1] = {0,      tile1,  tile2,  tile3,  tile
  * stream; software prefetch (1-8 KB ahead in the stream, or the next panel spread over the tiles),
  * K blocks that interleave the row tiles (an L1-sized chunk of weights reused by every tile), and
  * splitting the rows rather than the channels between the threads all measured slower or no faster. */
-void gemm(int M, int N, int K, const uint8_t *a, const int8_t *w, const int32_t *comp,
-          const float *mult, float *out, int ldo, int threads) {
+void gemm(int M, int N, int K, const uint8_t *a, const float *row_scale, const int8_t *w,
+          const int32_t *comp, const float *mult, float *out, int ldo, int threads) {
     if (M <= 0) return;
     const int panels = N / 32;
     const int first = M < MAX_ROWS ? M : MAX_ROWS, later = (M - first + LATER_ROWS - 1) / LATER_ROWS;
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int p = 0; p < panels; p++) {
         const int8_t *panel = w + (int64_t)p * 32 * K;
-        tiles[first](K, a, panel, comp + 32 * p, mult + 32 * p, out + 32 * p, ldo);
+        tiles[first](K, a, row_scale, panel, comp + 32 * p, mult + 32 * p, out + 32 * p, ldo);
         for (int m = first, t = 0; m < M; t++) {
             const int rows = (M - m) / (later - t);
-            tiles[rows](K, a + (int64_t)m * K, panel, comp + 32 * p, mult + 32 * p, out + (int64_t)m * ldo + 32 * p, ldo);
+            tiles[rows](K, a + (int64_t)m * K, row_scale + m, panel, comp + 32 * p, mult + 32 * p,
+                        out + (int64_t)m * ldo + 32 * p, ldo);
             m += rows;
         }
     }

@@ -84,12 +84,20 @@ class Int8Gemm:
 
     lib: ctypes.CDLL
 
-    def round_rows(self, x: torch.Tensor) -> torch.Tensor:
-        """u8 [M, K] of fp32 `x` already divided by each row's absmax: each value to the nearest of
-        127 steps either side of a zero point of 128, as fbgemm rounds its input."""
+    def matmul(
+        self, x: torch.Tensor, w: torch.Tensor, comp: torch.Tensor, mult: torch.Tensor
+    ) -> torch.Tensor:
+        """fp32 [M, N] for fp32 `x` [M, K]: each row divided by its absmax and rounded to 127 steps
+        either side of a zero point of 128, as fbgemm rounds its input; then float(exact sum of
+        (a - 128) * w over K) * mult * the row's absmax, on torch's thread count. `w` from
+        `interleave`; `comp` from `zero_point_shares`."""
+        m, k = x.shape
+        n = len(comp)
         x = x.contiguous()
-        out = torch.empty(x.shape, dtype=torch.uint8)
-        self.lib.quantize_rows(x.shape[0], x.shape[1], x.data_ptr(), INVERSE_STEP, out.data_ptr())
+        a, row_scale, out = torch.empty(m, k, dtype=torch.uint8), torch.empty(m), torch.empty(m, n)
+        self.lib.round_rows(m, k, x.data_ptr(), INVERSE_STEP, row_scale.data_ptr(), a.data_ptr())
+        pointers = (t.data_ptr() for t in (a, row_scale, w, comp, mult, out))
+        self.lib.gemm(m, n, k, *pointers, n, torch.get_num_threads())
         return out
 
     def quantize_weight(self, weight: torch.Tensor, panels: torch.Tensor, scale: torch.Tensor) -> None:
@@ -109,18 +117,6 @@ class Int8Gemm:
         comp = torch.empty(n, dtype=torch.int32)
         self.lib.zero_point_shares(n, k, w.data_ptr(), comp.data_ptr(), torch.get_num_threads())
         return comp
-
-    def matmul(
-        self, a: torch.Tensor, w: torch.Tensor, comp: torch.Tensor, mult: torch.Tensor
-    ) -> torch.Tensor:
-        """fp32 [M, N]: float(exact sum of (a - 128) * w over K) * mult, per row and channel, on
-        torch's thread count. `w` from `interleave`; `comp` from `zero_point_shares`."""
-        m, k = a.shape
-        n = len(comp)
-        out = torch.empty(m, n)
-        pointers = (t.data_ptr() for t in (a, w, comp, mult, out))
-        self.lib.gemm(m, n, k, *pointers, n, torch.get_num_threads())
-        return out
 
 
 @functools.cache
@@ -159,9 +155,9 @@ def load(build_dir: Path) -> Int8Gemm | None:
             "int8 kernel not built (%s): int8 uses fbgemm's kernel, which packs weights at each load", detail
         )
         return None
-    lib.quantize_rows.argtypes = [ctypes.c_int, ctypes.c_int, _P, ctypes.c_float, _P]
-    lib.quantize_rows.restype = None
-    lib.gemm.argtypes = [ctypes.c_int] * 3 + [_P] * 5 + [ctypes.c_int] * 2
+    lib.round_rows.argtypes = [ctypes.c_int, ctypes.c_int, _P, ctypes.c_float, _P, _P]
+    lib.round_rows.restype = None
+    lib.gemm.argtypes = [ctypes.c_int] * 3 + [_P] * 6 + [ctypes.c_int] * 2
     lib.gemm.restype = None
     lib.quantize_weight.argtypes = [ctypes.c_int, ctypes.c_int, _P, _P, _P, ctypes.c_int]
     lib.quantize_weight.restype = None

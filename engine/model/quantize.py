@@ -108,20 +108,16 @@ def _prepack(qweight: torch.Tensor, scale: torch.Tensor) -> torch.ScriptObject:
         return torch.ops.quantized.linear_prepack(q, None)
 
 
-def _row_scales(x: torch.Tensor) -> torch.Tensor:
-    """Each row's absmax (W8A8's activation scale), [M, 1]; never 0."""
-    return x.abs().amax(dim=-1, keepdim=True).clamp(min=torch.finfo(torch.float32).tiny)
-
-
-def _w8a8(x: torch.Tensor, product: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-    """fp32 `x @ W.T`, each row of `x` rounded to int8 with its absmax as the scale: divided by it
-    into [-1, 1], which `product` rounds to steps either side of a fixed zero point and multiplies by W."""
-    scale = _row_scales(x)
-    return product(x / scale) * scale
+def _w8a8(x: torch.Tensor, packed: list[torch.ScriptObject], levels: int) -> torch.Tensor:
+    """fp32 `x @ W.T` by fbgemm (W packed in parts of output channels), each row of `x` rounded to
+    int8 with its absmax as the scale: divided by it into [-1, 1], rounded by the kernel to
+    `levels` steps either side of a fixed zero point (our GEMM does the same steps in C)."""
+    scale = x.abs().amax(dim=-1, keepdim=True).clamp(min=torch.finfo(torch.float32).tiny)
+    return _fbgemm_product(x / scale, packed, levels) * scale
 
 
 def _fbgemm_product(x: torch.Tensor, packed: list[torch.ScriptObject], levels: int) -> torch.Tensor:
-    """`x @ W.T` by fbgemm (W packed in parts of output channels), `x` rounded to `levels` steps."""
+    """`x @ W.T` by fbgemm for `x` in [-1, 1], rounded to `levels` steps."""
     parts = [
         torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(x, 1 / levels, levels + 1, p)
         for p in packed
@@ -244,17 +240,14 @@ class Int8Linear(nn.Module):
         """The float weight this module multiplies by (what transformers runs in the bench)."""
         return (self.int8_weight().float() * self.scale[:, None]).to(self.dtype)
 
-    def _product(self, x: torch.Tensor) -> torch.Tensor:
-        """W8A8's `x @ W.T` for `x` in [-1, 1]."""
-        if self.gemm is not None:
-            a = self.gemm.round_rows(x)
-            return self.gemm.matmul(a, self.interleaved, self.zero_point_share, self.mult)
-        return _fbgemm_product(x, self.packed, self.levels)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features)
-        if self.levels is not None:
-            out = _w8a8(flat.float(), self._product).to(x.dtype)
+        if self.gemm is not None:
+            out = self.gemm.matmul(flat.float(), self.interleaved, self.zero_point_share, self.mult).to(
+                x.dtype
+            )
+        elif self.packed is not None:
+            out = _w8a8(flat.float(), self.packed, self.levels).to(x.dtype)
         elif (
             flat.shape[0] <= KERNEL_ROWS
             and flat.dtype == torch.bfloat16

@@ -18,15 +18,16 @@ FBGEMM_8_BIT = quantize.activation_levels() == 127
 
 
 def _case(n: int, k: int, m: int, worst: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Rows of `m` inputs divided by their absmax, an int8 weight [n, k] and its scales. `worst`:
+    """`m` rows of inputs of very different sizes, an int8 weight [n, k] and its scales. `worst`:
     every product 127 x 127 of one sign, sums far past 2^24 (where fp32 accumulation would round)."""
     if worst:
         q = torch.full((n, k), 127, dtype=torch.int8)
         q[::2] = -127
-        return torch.ones(m, k), q, torch.rand(n) * 1e-2
-    x = torch.randn(m, k) * torch.rand(m, 1) * 10
+        return torch.full((m, k), 3.0), q, torch.rand(n) * 1e-2
+    x = torch.randn(m, k) * torch.logspace(-3, 3, m)[:, None]
+    x[0] = 0  # its scale is the smallest normal float
     q, scale = quantize.quantize_rows(torch.randn(n, k) * torch.rand(n, 1))
-    return x / x.abs().amax(-1, keepdim=True), q, scale
+    return x, q, scale
 
 
 SHAPES = [(32, 4), (96, 132), (224, 3072), (64, 9216)]
@@ -52,13 +53,10 @@ def test_the_kernel_equals_its_reference_at_every_width(n, k, worst):
     ):  # tiles: the first of up to 14 rows, then of up to 8
         x, q, scale = _case(n, k, m, worst)
         mult = scale * torch.tensor(1 / 127)
-        a = GEMM.round_rows(x)
-        assert torch.equal(a, round_rows_ref(x)), m
         w = int8_gemm_cpu.interleave(q)
         comp = GEMM.zero_point_shares(w)
         assert torch.equal(comp, q.sum(dim=1, dtype=torch.int32) * 128)
-        got = GEMM.matmul(a, w, comp, mult)
-        assert torch.equal(got, int8_gemm_ref(a, q, mult)), m
+        assert torch.equal(GEMM.matmul(x, w, comp, mult), int8_gemm_ref(*round_rows_ref(x), q, mult)), m
 
 
 @needs_gemm
@@ -75,11 +73,17 @@ def test_weights_are_rounded_as_torch_rounds_them_straight_into_the_layout():
         assert torch.equal(int8_gemm_cpu.deinterleave(panels), q) and torch.equal(got_scale, scale)
 
 
-def test_rounding_ties_go_to_even_and_the_ends_clamp():
-    x = torch.tensor([[0.5 / 127, 1.5 / 127, -0.5 / 127, 1.0, -1.0, 2.0, -2.0]])
-    assert round_rows_ref(x).tolist() == [[128, 130, 128, 255, 1, 255, 0]]
-    if GEMM is not None:
-        assert torch.equal(GEMM.round_rows(x), round_rows_ref(x))
+def test_rounding_ties_go_to_even():
+    x = torch.tensor([[0.5 / 127, 1.5 / 127, -0.5 / 127, 1.0, -1.0]])
+    a, scale = round_rows_ref(x)
+    assert a.tolist() == [[128, 130, 128, 255, 1]] and scale.tolist() == [1.0]
+    if GEMM is not None:  # one channel of weights 1: out = (a - 128) * (1 / 127) * the row's scale
+        q = torch.zeros(32, 8, dtype=torch.int8)
+        q[0, :5] = torch.eye(5, dtype=torch.int8)[0]
+        w = int8_gemm_cpu.interleave(q)
+        x8 = torch.cat([x, torch.zeros(1, 3)], dim=1)
+        got = GEMM.matmul(x8, w, GEMM.zero_point_shares(w), torch.full((32,), 1 / 127))
+        assert got[0, 0] == torch.tensor(0.0)  # 128 - 128: the tie 0.5 rounded to even (0)
 
 
 @pytest.mark.skipif(not FBGEMM_8_BIT, reason="fbgemm with 8-bit activations (AVX512-VNNI) only")
@@ -87,8 +91,8 @@ def test_rounding_ties_go_to_even_and_the_ends_clamp():
 def test_the_reference_is_fbgemm_s_arithmetic(worst):
     for m in (1, 8, 17):
         x, q, scale = _case(96, 192, m, worst)
-        fbgemm = quantize._fbgemm_product(x, [quantize._prepack(q, scale)], 127)
-        assert torch.equal(int8_gemm_ref(round_rows_ref(x), q, scale * torch.tensor(1 / 127)), fbgemm)
+        fbgemm = quantize._w8a8(x, [quantize._prepack(q, scale)], 127)
+        assert torch.equal(int8_gemm_ref(*round_rows_ref(x), q, scale * torch.tensor(1 / 127)), fbgemm)
 
 
 def test_interleaving_is_undone_exactly():
