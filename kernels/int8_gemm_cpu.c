@@ -1,6 +1,6 @@
 /* int8 x int8 -> fp32 GEMM for x86 CPUs with AVX512-VNNI, built and loaded by kernels/int8_gemm_cpu.py.
  *
- * out[m, n] = float(sum_k (a[m, k] - 128) * w[n, k]) * mult[n] * row_scale[m]
+ * out[m, n] = float(sum_k (a[m, k] - 128) * w[n, k]) * mult[n] * row_scale[m], fp32 or bf16
  *
  * a: the activations [M, K], each row divided by its absmax (row_scale) and rounded to u8 around a
  *    zero point of 128 (`round_rows`).
@@ -22,30 +22,54 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Each row m of x (fp32, [M, K]) to u8: row_scale[m] = max |x| (at least FLT_MIN), then
+/* 16 values of x from element i: fp32, or bf16 (exactly widened) where `bf16`. */
+static inline __m512 load16(const void *x, int64_t i, int bf16) {
+    if (!bf16) return _mm512_loadu_ps((const float *)x + i);
+    const __m256i half = _mm256_loadu_si256((const __m256i *)((const uint16_t *)x + i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
+}
+
+static inline float load1(const void *x, int64_t i, int bf16) {
+    if (!bf16) return ((const float *)x)[i];
+    const uint32_t bits = (uint32_t)((const uint16_t *)x)[i] << 16;
+    float v;
+    memcpy(&v, &bits, 4);
+    return v;
+}
+
+/* 16 fp32 to bf16 as torch converts them (to nearest, ties to even; NaN as 0xffff). */
+static inline __m256i to_bf16(__m512 v) {
+    const __m512i bits = _mm512_castps_si512(v);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+    __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    rounded = _mm512_mask_blend_epi32(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), _mm512_set1_epi32(0xffff), rounded);
+    return _mm512_cvtusepi32_epi16(rounded);
+}
+
+/* Each row m of x ([M, K], fp32 or bf16) to u8: row_scale[m] = max |x| (at least FLT_MIN), then
  * round(x / row_scale * inv + 128) with the division and an fma in fp32, clamped to [0, 255]: the
  * steps engine/model/quantize.py's W8A8 takes in torch and fbgemm, one pass over the row. */
-void round_rows(int M, int K, const float *x, float inv, float *row_scale, uint8_t *out) {
+void round_rows(int M, int K, const void *x, int bf16, float inv, float *row_scale, uint8_t *out) {
     const __m512 vinv = _mm512_set1_ps(inv), zero_point = _mm512_set1_ps(128.f);
     for (int m = 0; m < M; m++) {
-        const float *row = x + (int64_t)m * K;
-        uint8_t *a = out + (int64_t)m * K;
+        const int64_t row = (int64_t)m * K;
+        uint8_t *a = out + row;
         __m512 top = _mm512_setzero_ps();
         int k = 0;
-        for (; k + 16 <= K; k += 16) top = _mm512_max_ps(top, _mm512_abs_ps(_mm512_loadu_ps(row + k)));
+        for (; k + 16 <= K; k += 16) top = _mm512_max_ps(top, _mm512_abs_ps(load16(x, row + k, bf16)));
         float amax = _mm512_reduce_max_ps(top);
-        for (; k < K; k++) amax = fabsf(row[k]) > amax ? fabsf(row[k]) : amax;
+        for (; k < K; k++) amax = fabsf(load1(x, row + k, bf16)) > amax ? fabsf(load1(x, row + k, bf16)) : amax;
         amax = amax < FLT_MIN ? FLT_MIN : amax;
         row_scale[m] = amax;
         const __m512 vamax = _mm512_set1_ps(amax);
         for (k = 0; k + 16 <= K; k += 16) {
-            const __m512 unit = _mm512_div_ps(_mm512_loadu_ps(row + k), vamax);
+            const __m512 unit = _mm512_div_ps(load16(x, row + k, bf16), vamax);
             __m512i q = _mm512_cvtps_epi32(_mm512_fmadd_ps(unit, vinv, zero_point));
             q = _mm512_max_epi32(_mm512_min_epi32(q, _mm512_set1_epi32(255)), _mm512_setzero_si512());
             _mm_storeu_si128((__m128i *)(a + k), _mm512_cvtepi32_epi8(q));
         }
         for (; k < K; k++) {
-            const int v = (int)nearbyintf(fmaf(row[k] / amax, inv, 128.f));
+            const int v = (int)nearbyintf(fmaf(load1(x, row + k, bf16) / amax, inv, 128.f));
             a[k] = v < 0 ? 0 : v > 255 ? 255 : v;
         }
     }
@@ -136,7 +160,7 @@ void zero_point_shares(int N, int K, const int8_t *w, int32_t *comp, int threads
 static inline __attribute__((always_inline)) void tile(const int ROWS, int K, const uint8_t *a,
                                                        const float *row_scale, const int8_t *w,
                                                        const int32_t *comp, const float *mult,
-                                                       float *out, int ldo) {
+                                                       void *out, int out_bf16, int ldo) {
     __m512i acc[MAX_ROWS][2];
 #pragma GCC unroll 14
     for (int i = 0; i < ROWS; i++) acc[i][0] = acc[i][1] = _mm512_setzero_si512();
@@ -163,17 +187,21 @@ static inline __attribute__((always_inline)) void tile(const int ROWS, int K, co
         for (int i = 0; i < ROWS; i++) {
             const __m512 sums = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][j], zero_point_share));
             const __m512 product = _mm512_mul_ps(_mm512_mul_ps(sums, scale), _mm512_set1_ps(row_scale[i]));
-            _mm512_storeu_ps(out + (int64_t)i * ldo + 16 * j, product);
+            const int64_t at = (int64_t)i * ldo + 16 * j;
+            if (out_bf16)
+                _mm256_storeu_si256((__m256i *)((uint16_t *)out + at), to_bf16(product));
+            else
+                _mm512_storeu_ps((float *)out + at, product);
         }
     }
 }
 
 typedef void (*tile_fn)(int, const uint8_t *, const float *, const int8_t *, const int32_t *,
-                        const float *, float *, int);
+                        const float *, void *, int, int);
 #define TILE(R)                                                                                     \
     static void tile##R(int K, const uint8_t *a, const float *row_scale, const int8_t *w,           \
-                        const int32_t *comp, const float *mult, float *out, int ldo) {              \
-        tile(R, K, a, row_scale, w, comp, mult, out, ldo);                                          \
+                        const int32_t *comp, const float *mult, void *out, int out_bf16, int ldo) { \
+        tile(R, K, a, row_scale, w, comp, mult, out, out_bf16, ldo);                                \
     }
 TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6) TILE(7) TILE(8) TILE(9) TILE(10) TILE(11) TILE(12)
 TILE(13) TILE(14)
@@ -189,18 +217,19 @@ static const tile_fn tiles[MAX_ROWS + 1] = {0,      tile1,  tile2,  tile3,  tile
  * K blocks that interleave the row tiles (an L1-sized chunk of weights reused by every tile), and
  * splitting the rows rather than the channels between the threads all measured slower or no faster. */
 void gemm(int M, int N, int K, const uint8_t *a, const float *row_scale, const int8_t *w,
-          const int32_t *comp, const float *mult, float *out, int ldo, int threads) {
+          const int32_t *comp, const float *mult, void *out, int out_bf16, int ldo, int threads) {
+    const int size = out_bf16 ? 2 : 4; /* bytes per output */
     if (M <= 0) return;
     const int panels = N / 32;
     const int first = M < MAX_ROWS ? M : MAX_ROWS, later = (M - first + LATER_ROWS - 1) / LATER_ROWS;
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int p = 0; p < panels; p++) {
         const int8_t *panel = w + (int64_t)p * 32 * K;
-        tiles[first](K, a, row_scale, panel, comp + 32 * p, mult + 32 * p, out + 32 * p, ldo);
+        tiles[first](K, a, row_scale, panel, comp + 32 * p, mult + 32 * p, (char *)out + size * 32 * p, out_bf16, ldo);
         for (int m = first, t = 0; m < M; t++) {
             const int rows = (M - m) / (later - t);
             tiles[rows](K, a + (int64_t)m * K, row_scale + m, panel, comp + 32 * p, mult + 32 * p,
-                        out + (int64_t)m * ldo + 32 * p, ldo);
+                        (char *)out + size * ((int64_t)m * ldo + 32 * p), out_bf16, ldo);
             m += rows;
         }
     }

@@ -87,17 +87,23 @@ class Int8Gemm:
     def matmul(
         self, x: torch.Tensor, w: torch.Tensor, comp: torch.Tensor, mult: torch.Tensor
     ) -> torch.Tensor:
-        """fp32 [M, N] for fp32 `x` [M, K]: each row divided by its absmax and rounded to 127 steps
-        either side of a zero point of 128, as fbgemm rounds its input; then float(exact sum of
-        (a - 128) * w over K) * mult * the row's absmax, on torch's thread count. `w` from
+        """[M, N] for `x` [M, K] (fp32 or bf16, and the result in its dtype; others as fp32): each
+        row divided by its absmax and rounded to 127 steps either side of a zero point of 128, as
+        fbgemm rounds its input; then float(exact sum of (a - 128) * w over K) * mult * the row's
+        absmax, on torch's thread count, rounded to bf16 as torch rounds where x is bf16. `w` from
         `interleave`; `comp` from `zero_point_shares`."""
-        m, k = x.shape
-        n = len(comp)
+        if x.dtype not in (torch.float32, torch.bfloat16):
+            x = x.float()
         x = x.contiguous()
-        a, row_scale, out = torch.empty(m, k, dtype=torch.uint8), torch.empty(m), torch.empty(m, n)
-        self.lib.round_rows(m, k, x.data_ptr(), INVERSE_STEP, row_scale.data_ptr(), a.data_ptr())
+        (m, k), n, bf16 = x.shape, len(comp), x.dtype == torch.bfloat16
+        a, row_scale, out = (
+            torch.empty(m, k, dtype=torch.uint8),
+            torch.empty(m),
+            torch.empty(m, n, dtype=x.dtype),
+        )
+        self.lib.round_rows(m, k, x.data_ptr(), bf16, INVERSE_STEP, row_scale.data_ptr(), a.data_ptr())
         pointers = (t.data_ptr() for t in (a, row_scale, w, comp, mult, out))
-        self.lib.gemm(m, n, k, *pointers, n, torch.get_num_threads())
+        self.lib.gemm(m, n, k, *pointers, bf16, n, torch.get_num_threads())
         return out
 
     def quantize_weight(self, weight: torch.Tensor, panels: torch.Tensor, scale: torch.Tensor) -> None:
@@ -155,9 +161,9 @@ def load(build_dir: Path) -> Int8Gemm | None:
             "int8 kernel not built (%s): int8 uses fbgemm's kernel, which packs weights at each load", detail
         )
         return None
-    lib.round_rows.argtypes = [ctypes.c_int, ctypes.c_int, _P, ctypes.c_float, _P, _P]
+    lib.round_rows.argtypes = [ctypes.c_int, ctypes.c_int, _P, ctypes.c_int, ctypes.c_float, _P, _P]
     lib.round_rows.restype = None
-    lib.gemm.argtypes = [ctypes.c_int] * 3 + [_P] * 6 + [ctypes.c_int] * 2
+    lib.gemm.argtypes = [ctypes.c_int] * 3 + [_P] * 6 + [ctypes.c_int] * 3
     lib.gemm.restype = None
     lib.quantize_weight.argtypes = [ctypes.c_int, ctypes.c_int, _P, _P, _P, ctypes.c_int]
     lib.quantize_weight.restype = None

@@ -243,9 +243,7 @@ class Int8Linear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features)
         if self.gemm is not None:
-            out = self.gemm.matmul(flat.float(), self.interleaved, self.zero_point_share, self.mult).to(
-                x.dtype
-            )
+            out = self.gemm.matmul(flat, self.interleaved, self.zero_point_share, self.mult).to(x.dtype)
         elif self.packed is not None:
             out = _w8a8(flat.float(), self.packed, self.levels).to(x.dtype)
         elif (

@@ -57,6 +57,9 @@ def test_the_kernel_equals_its_reference_at_every_width(n, k, worst):
         comp = GEMM.zero_point_shares(w)
         assert torch.equal(comp, q.sum(dim=1, dtype=torch.int32) * 128)
         assert torch.equal(GEMM.matmul(x, w, comp, mult), int8_gemm_ref(*round_rows_ref(x), q, mult)), m
+        xb = x.bfloat16()  # bf16 in and out: the fp32 product of its widened values, rounded as torch rounds
+        want = int8_gemm_ref(*round_rows_ref(xb.float()), q, mult).bfloat16()
+        assert torch.equal(GEMM.matmul(xb, w, comp, mult), want), m
 
 
 @needs_gemm
