@@ -212,7 +212,7 @@ class Int8Linear(nn.Module):
     @classmethod
     def quantize(cls, weight: torch.Tensor, dtype: torch.dtype) -> "Int8Linear":
         """Round `weight` to int8 per output channel; `dtype` is the activations'. W8A8 wherever
-        fbgemm serves (a lone module: no model size to weigh)."""
+        fbgemm serves, on our GEMM where it runs (a lone module: no model size to weigh)."""
         q, scale = quantize_rows(weight)
         levels = activation_levels()
         return cls(q.contiguous(), scale, dtype, levels, w8a8_gemm(levels, [tuple(q.shape)]))
@@ -223,7 +223,8 @@ class Int8Linear(nn.Module):
         return self.out_features * self.in_features + self.scale.numel() * 4
 
     def int8_weight(self) -> torch.Tensor:
-        """The int8 weight [out, in] (a copy, from the GEMM's layout, but weight-only's)."""
+        """The int8 weight [out, in]: weight-only's own, else a copy out of our GEMM's layout or
+        fbgemm's packing."""
         if self.qweight is not None:
             return self.qweight
         if self.interleaved is not None:
