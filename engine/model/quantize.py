@@ -18,8 +18,9 @@ by its scale and the kernel gets fixed qparams, so integer sums make every row's
 that row alone, bit for bit, at any width. Rounding activations to 8 bits is a deviation from the
 weight-only reference (docs/REFERENCE_RULES.md). On CPUs with AVX512-VNNI the GEMM is our own
 (kernels/int8_gemm_cpu.py): fbgemm's outputs bit for bit, without fbgemm's packing, which took most
-of an int8 load. Where fbgemm is missing (ARM, a torch built without quantized ops), and for models
-small enough to sit in the CPU's caches (`W8A8_MIN_BYTES`), int8 stays weight-only
+of an int8 load, and faster than the weight-only kernel at every model size. Where fbgemm is
+missing (ARM, a torch built without quantized ops), and where fbgemm would serve models small
+enough to sit in the CPU's caches (`W8A8_MIN_BYTES`), int8 stays weight-only
 (`_weight_int8pack_mm`). The path is chosen per model, never mixed within one (a row's result
 would then depend on the pass width).
 """
@@ -53,10 +54,12 @@ _QUANTIZE_THREADS = 2
 # cost the same. Smaller parts pack faster still, but below glibc's mmap threshold (32 MB) the
 # packing's temporaries fragment the heap: 2048-row parts held twice the packed bytes.
 PACK_ROWS = 16384
-# W8A8 for models with at least this many bytes of int8 weights. Its extra ops cost about 20 us a
-# matmul, which reading int8 faster than the weight-only kernel pays back from about 0.5 MB a
-# weight: at 3B (3.4 GB, 105 matmuls a pass) W8A8 is faster at every width, while the demo model
-# (6.8 MB in 25 matmuls, in cache) steps AR 1.6x faster weight-only.
+# W8A8 through fbgemm for models with at least this many bytes of int8 weights. Its extra ops cost
+# about 20 us a matmul, which reading int8 faster than the weight-only kernel pays back from about
+# 0.5 MB a weight: at 3B (3.4 GB, 105 matmuls a pass) W8A8 is faster at every width, while the demo
+# model (6.8 MB in 25 matmuls, in cache) steps AR 1.6x faster weight-only. Our GEMM has no such
+# cost: it runs W8A8 at every size (the demo model: 1.49 against 1.56 ms a one-token pass, 2.60
+# against 5.09 ms a 16-token one, docs/BENCHMARKS.md).
 W8A8_MIN_BYTES = 64 << 20
 
 
@@ -415,8 +418,10 @@ def install_int8(model: nn.Module, modules: Iterable[Int8Module], dtype: torch.d
     or misshapen (a stale or damaged cache)."""
     sizes = {name: shape for name, shape, _, _ in _int8_modules(model)}
     size = sum(rows * cols for rows, cols in sizes.values())
-    levels = activation_levels() if size >= W8A8_MIN_BYTES else None  # one path for the whole model
+    levels = activation_levels()  # one path for the whole model
     gemm = w8a8_gemm(levels, sizes.values())
+    if gemm is None and size < W8A8_MIN_BYTES:
+        levels = None
     shapes = {
         name.removesuffix(".qweight"): shape
         for name, _, shape in int8_layout(model)

@@ -39,8 +39,10 @@ PATHS = [
 
 @pytest.fixture(scope="module")
 def int8_engine(tiny_checkpoint: Path):
-    """Weight-only: the tiny model is under W8A8_MIN_BYTES."""
-    return engine.load(str(tiny_checkpoint), device="cpu", dtype="int8")
+    """Weight-only: the tiny model is under W8A8_MIN_BYTES, which holds where fbgemm serves."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(quantize, "own_gemm", lambda: None)
+        return engine.load(str(tiny_checkpoint), device="cpu", dtype="int8")
 
 
 @pytest.fixture(scope="module")
@@ -191,6 +193,13 @@ def test_one_path_per_model_chosen_by_its_size(int8_engine, w8a8_engine):
         assert {m.levels for m in eng.model.modules() if isinstance(m, Int8Linear)} == {levels}
     assert quantize.int8_path(int8_engine.model) == "weight-only"
     assert quantize.int8_path(w8a8_engine.model) == ("own" if OWN else "fbgemm")
+
+
+def test_our_gemm_serves_small_models_too(tiny_checkpoint):
+    """fbgemm's extra ops make W8A8 slower than weight-only for a model in the CPU's caches; ours
+    has none, so it runs every model whose shapes it takes."""
+    small = engine.load(str(tiny_checkpoint), device="cpu", dtype="int8")
+    assert quantize.int8_path(small.model) == ("own" if OWN else "weight-only")
 
 
 def test_our_kernel_computes_fbgemm_s_logits_bit_for_bit(w8a8_engine, fbgemm_engine):
