@@ -14,7 +14,8 @@
  *
  * The int32 sums are exact, so each output depends only on its own row of a, at any M: a verify
  * pass computes what AR's one-row steps compute. Activation rounding and the epilogue are fbgemm's
- * (fma(x, 127, 128) rounded to nearest even; float(sum) * mult), so outputs equal fbgemm's bit for bit.
+ * (x / absmax, then fma(., 127, 128) rounded to nearest even; float(sum) * mult * row_scale), so
+ * outputs equal fbgemm's (and torch's product by the row scale) bit for bit.
  */
 #include <float.h>
 #include <immintrin.h>
@@ -37,6 +38,19 @@ static inline float load1(const void *x, int64_t i, int bf16) {
     return v;
 }
 
+/* max |x| over the K values of x from element `row` (fp32 or bf16). */
+static inline float absmax(const void *x, int64_t row, int K, int bf16) {
+    __m512 top = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= K; k += 16) top = _mm512_max_ps(top, _mm512_abs_ps(load16(x, row + k, bf16)));
+    float amax = _mm512_reduce_max_ps(top);
+    for (; k < K; k++) {
+        const float v = fabsf(load1(x, row + k, bf16));
+        amax = v > amax ? v : amax;
+    }
+    return amax;
+}
+
 /* 16 fp32 to bf16 as torch converts them (to nearest, ties to even; NaN as 0xffff). */
 static inline __m256i to_bf16(__m512 v) {
     const __m512i bits = _mm512_castps_si512(v);
@@ -54,15 +68,12 @@ void round_rows(int M, int K, const void *x, int bf16, float inv, float *row_sca
     for (int m = 0; m < M; m++) {
         const int64_t row = (int64_t)m * K;
         uint8_t *a = out + row;
-        __m512 top = _mm512_setzero_ps();
-        int k = 0;
-        for (; k + 16 <= K; k += 16) top = _mm512_max_ps(top, _mm512_abs_ps(load16(x, row + k, bf16)));
-        float amax = _mm512_reduce_max_ps(top);
-        for (; k < K; k++) amax = fabsf(load1(x, row + k, bf16)) > amax ? fabsf(load1(x, row + k, bf16)) : amax;
+        float amax = absmax(x, row, K, bf16);
         amax = amax < FLT_MIN ? FLT_MIN : amax;
         row_scale[m] = amax;
         const __m512 vamax = _mm512_set1_ps(amax);
-        for (k = 0; k + 16 <= K; k += 16) {
+        int k = 0;
+        for (; k + 16 <= K; k += 16) {
             const __m512 unit = _mm512_div_ps(load16(x, row + k, bf16), vamax);
             __m512i q = _mm512_cvtps_epi32(_mm512_fmadd_ps(unit, vinv, zero_point));
             q = _mm512_max_epi32(_mm512_min_epi32(q, _mm512_set1_epi32(255)), _mm512_setzero_si512());
@@ -76,44 +87,28 @@ void round_rows(int M, int K, const void *x, int bf16, float inv, float *row_sca
 }
 
 /* Output channels [0, n) of a bf16 weight [n, K] (n a multiple of 32) to int8 in the layout above
- * (w: their panels), one scale per channel: q = round(x * (127 / amax)) (ties to even; 127 / amax as torch computes it), scale =
- * amax / 127, amax = max |x| but at least 1e-12. These are quantize_rows' steps in
- * engine/model/quantize.py, in the same fp32 operations, so the bytes are the same; here in one
- * pass over each row, written straight into its panel (torch's steps took 4 s of a 3B load). */
+ * (w: their panels), one scale per channel: q = round(x * (127 / amax)) (ties to even, 127 / amax
+ * as torch computes it), scale = amax / 127, amax = max |x| but at least 1e-12. These are
+ * quantize_rows' steps in engine/model/quantize.py, in the same fp32 operations, so the bytes are
+ * the same; here in one pass over each row, written straight into its panel (2.5x faster). */
 void quantize_weight(int n, int K, const uint16_t *x, int8_t *w, float *scale, int threads) {
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int r = 0; r < n; r++) {
-        const uint16_t *row = x + (int64_t)r * K;
-        __m512 top = _mm512_setzero_ps();
-        int k = 0;
-        for (; k + 16 <= K; k += 16) {
-            const __m512i bits = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(row + k))), 16);
-            top = _mm512_max_ps(top, _mm512_abs_ps(_mm512_castsi512_ps(bits)));
-        }
-        float amax = _mm512_reduce_max_ps(top);
-        for (; k < K; k++) {
-            const uint32_t bits = (uint32_t)row[k] << 16;
-            float v;
-            memcpy(&v, &bits, 4);
-            amax = fabsf(v) > amax ? fabsf(v) : amax;
-        }
+        const int64_t row = (int64_t)r * K;
+        float amax = absmax(x, row, K, 1);
         amax = amax < 1e-12f ? 1e-12f : amax;
         const float inverse = (1.f / amax) * 127.f; /* torch's `127 / amax`: its reciprocal, times 127 */
         scale[r] = amax / 127.f;
         int8_t *out = w + (int64_t)(r / 32) * 32 * K + (r % 32) * 4; /* its 4 bytes of each step */
         const __m512 vinverse = _mm512_set1_ps(inverse);
-        for (k = 0; k + 16 <= K; k += 16) {
-            const __m512i bits = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(row + k))), 16);
+        int k = 0;
+        for (; k + 16 <= K; k += 16) {
             int32_t steps[4]; /* 16 int8: 4 steps of 4 bytes, 128 bytes apart in the panel */
-            _mm_storeu_si128((__m128i *)steps, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_castsi512_ps(bits), vinverse))));
+            const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(load16(x, row + k, 1), vinverse));
+            _mm_storeu_si128((__m128i *)steps, _mm512_cvtepi32_epi8(q));
             for (int j = 0; j < 4; j++) memcpy(out + (int64_t)(k / 4 + j) * 128, &steps[j], 4);
         }
-        for (; k < K; k++) {
-            const uint32_t bits = (uint32_t)row[k] << 16;
-            float v;
-            memcpy(&v, &bits, 4);
-            out[(int64_t)(k / 4) * 128 + k % 4] = (int8_t)nearbyintf(v * inverse);
-        }
+        for (; k < K; k++) out[(int64_t)(k / 4) * 128 + k % 4] = (int8_t)nearbyintf(load1(x, row + k, 1) * inverse);
     }
 }
 
