@@ -75,9 +75,14 @@ def interleave(q: torch.Tensor) -> torch.Tensor:
     return w
 
 
+def plain_shape(w: torch.Tensor) -> tuple[int, int]:
+    """[N, K] of a weight in the kernel's layout."""
+    return w.shape[0] * GROUP, w.shape[1] * CHUNK
+
+
 def deinterleave(w: torch.Tensor) -> torch.Tensor:
     """`interleave`'s inverse: the int8 weight [N, K] (a copy)."""
-    return w.transpose(1, 2).reshape(w.shape[0] * GROUP, w.shape[1] * CHUNK)
+    return w.transpose(1, 2).reshape(plain_shape(w))
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,7 @@ class Int8Gemm:
     def zero_point_shares(self, w: torch.Tensor) -> torch.Tensor:
         """`comp` for `matmul`: 128 times the sum of each channel's weights (int32 [N]), from the
         interleaved `w`."""
-        n, k = w.shape[0] * GROUP, w.shape[1] * CHUNK
+        n, k = plain_shape(w)
         comp = torch.empty(n, dtype=torch.int32)
         self.lib.zero_point_shares(n, k, w.data_ptr(), comp.data_ptr(), torch.get_num_threads())
         return comp

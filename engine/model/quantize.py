@@ -184,13 +184,8 @@ class Int8Linear(nn.Module):
         gemm: int8_gemm_cpu.Int8Gemm | None = None,
     ):
         super().__init__()
-        if qweight.dim() == 2:
-            self.out_features, self.in_features = qweight.shape
-        else:
-            self.out_features, self.in_features = (
-                qweight.shape[0] * qweight.shape[2],
-                qweight.shape[1] * qweight.shape[3],
-            )
+        plain = qweight.shape if qweight.dim() == 2 else int8_gemm_cpu.plain_shape(qweight)
+        self.out_features, self.in_features = plain
         self.dtype = dtype  # the activations'
         self.scale = scale.float()  # plain attributes: not part of a checkpoint
         self.levels, self.gemm = levels, gemm
@@ -400,7 +395,7 @@ def _rows(q: torch.Tensor, start: int, stop: int) -> torch.Tensor:
 
 def stored_modules(tensors: dict[str, torch.Tensor]) -> Iterator[Int8Module]:
     """The int8 modules in `tensors` as `int8_layout` names them (the int8 cache), each taken out of
-        `tensors` as it is given: where a path copies it (fbgemm's packing), its pages can leave once
+    `tensors` as it is given: where a path copies it (fbgemm's packing), its pages can leave once
     copied. ValueError if a scale is missing."""
     for key in [key for key in tensors if key.endswith(".qweight")]:
         name = key.removesuffix(".qweight")
@@ -414,31 +409,31 @@ def install_int8(model: nn.Module, modules: Iterable[Int8Module], dtype: torch.d
     `NLDModel.fuse_projections` fuses float weights; the parts (q_proj, ...) become views of the
     fused ones. `dtype` is the activations'. Each module is put in its GEMM's layout (a copy:
     interleaved for ours, packed for fbgemm) as it comes, while the next is made: on a first load,
-    this overlaps quantizing. A weight and its copy are held together only while it is made. Raises ValueError if a module is missing, unknown
-    or misshapen (a stale or damaged cache)."""
+    this overlaps quantizing. A weight and its copy are held together only while it is made.
+    Raises ValueError if a module is missing, unknown or misshapen (a stale or damaged cache)."""
     sizes = {name: shape for name, shape, _, _ in _int8_modules(model)}
     size = sum(rows * cols for rows, cols in sizes.values())
     levels = activation_levels()  # one path for the whole model
     gemm = w8a8_gemm(levels, sizes.values())
     if gemm is None and size < W8A8_MIN_BYTES:
         levels = None
-    shapes = {
-        name.removesuffix(".qweight"): shape
-        for name, _, shape in int8_layout(model)
-        if name.endswith(".qweight")
-    }
+    stored = {name: shape for name, _, shape in int8_layout(model)}
     done: dict[str, Future[Int8Linear]] = {}
     # fbgemm's packing is single-threaded and releases the GIL: a thread per core packs 2x faster.
     with ThreadPoolExecutor(torch.get_num_threads()) as pool:
         for name, q, scale in modules:
-            shape = shapes.get(name)
+            shape = stored.get(f"{name}.qweight")
             if shape is None:
                 raise ValueError(f"no int8 module {name} in this model")
-            if q.dtype != torch.int8 or tuple(q.shape) != shape or tuple(scale.shape) != sizes[name][:1]:
+            if (
+                q.dtype != torch.int8
+                or tuple(q.shape) != shape
+                or tuple(scale.shape) != stored[f"{name}.scale"]
+            ):
                 raise ValueError(f"{name}: int8 weight of shape {tuple(q.shape)}, expected {shape}")
             done[name] = pool.submit(Int8Linear, q, scale, dtype, levels, gemm)
             del q, scale  # the task holds them until it is done
-    if missing := [name for name in shapes if name not in done]:
+    if missing := [name for name in sizes if name not in done]:
         raise ValueError(f"no tensor {missing[0]}.qweight")
     model.diffusion_head = done["diffusion_head"].result()
     for i, layer in enumerate(model.encoder.layers):
